@@ -1,0 +1,169 @@
+//! The one error type every handler returns, rendered as
+//! `{"error": {"code": "...", "message": "...", "fields": [...]}}`.
+//!
+//! 4xx messages tell the caller what to fix; 5xx details are logged here, once,
+//! and never returned (ASVS 16.5).
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::store::StoreError;
+
+/// A problem with one input field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// The field's name as the request spells it (dotted for nested fields).
+    pub field: String,
+    /// What is wrong with it. Never echoes personal data.
+    pub problem: String,
+}
+
+/// Everything a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed (bad JSON, wrong types).
+    #[error("{message}")]
+    BadRequest {
+        /// Stable machine code.
+        code: &'static str,
+        /// Human message saying what to fix.
+        message: String,
+    },
+    /// One or more fields failed validation; all of them are listed.
+    #[error("invalid input")]
+    Invalid(Vec<FieldError>),
+    /// The resource does not exist, or the caller may not know that it exists.
+    #[error("not found")]
+    NotFound,
+    /// The request conflicts with stored data.
+    #[error("{0}")]
+    Conflict(String),
+    /// The request body is larger than the configured limit.
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// The body is not `application/json`.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// The database is unreachable; retrying later may succeed.
+    #[error("service unavailable")]
+    Unavailable,
+    /// An unexpected fault; the cause is logged, not returned.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ErrorBody {
+    error: ErrorDetail,
+}
+
+/// The error object inside every error response.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `invalid_input`.
+    code: String,
+    /// What went wrong and what to do about it.
+    message: String,
+    /// Per-field problems, for validation errors.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    fields: Vec<FieldError>,
+}
+
+/// Builds a JSON error response; also used by the middleware that turns the
+/// framework's bare error responses (404, 405, 413, timeouts, panics) into JSON.
+pub(crate) fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    error_response_with_fields(status, code, message, Vec::new())
+}
+
+fn error_response_with_fields(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    fields: Vec<FieldError>,
+) -> Response {
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code: code.to_owned(),
+            message: message.to_owned(),
+            fields,
+        },
+    };
+    (status, Json(body)).into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::BadRequest { code, message } => {
+                error_response(StatusCode::BAD_REQUEST, code, &message)
+            }
+            Self::Invalid(fields) => {
+                let message = match fields.as_slice() {
+                    [one] => format!("{}: {}", one.field, one.problem),
+                    many => format!(
+                        "{} fields are invalid: {}",
+                        many.len(),
+                        many.iter()
+                            .map(|f| f.field.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                error_response_with_fields(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_input",
+                    &message,
+                    fields,
+                )
+            }
+            Self::NotFound => error_response(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such resource; check the path and identifier",
+            ),
+            Self::Conflict(message) => error_response(StatusCode::CONFLICT, "conflict", &message),
+            Self::PayloadTooLarge => error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the request body is larger than this service accepts",
+            ),
+            Self::UnsupportedMediaType => error_response(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with the header Content-Type: application/json",
+            ),
+            Self::Unavailable => error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the database cannot be reached; try again shortly",
+            ),
+            Self::Internal(err) => {
+                tracing::error!(error = format!("{err:#}"), "internal error");
+                error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "an internal error occurred; it has been logged",
+                )
+            }
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable");
+                Self::Unavailable
+            }
+            StoreError::NotFound => Self::NotFound,
+            StoreError::Conflict { constraint } => Self::Conflict(format!(
+                "this record conflicts with an existing one ({constraint})"
+            )),
+            other => Self::Internal(other.into()),
+        }
+    }
+}

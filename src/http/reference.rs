@@ -1,0 +1,149 @@
+//! Read-only reference data: geography, TDI code lists, ICD-10 codes, facilities.
+//! None of it is personal data.
+
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::{ApiError, ApiJson, AppState, FieldError};
+use crate::store::reference::{Code, District, Facility, Icd10Code, Municipality};
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_districts))
+        .routes(routes!(list_municipalities))
+        .routes(routes!(list_code_lists))
+        .routes(routes!(get_code_list))
+        .routes(routes!(check_codes))
+        .routes(routes!(list_substances))
+        .routes(routes!(list_icd10))
+        .routes(routes!(list_facilities))
+}
+
+/// A list of items and their count.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Items<T> {
+    /// How many items follow.
+    pub count: usize,
+    /// The items.
+    pub items: Vec<T>,
+}
+
+impl<T> From<Vec<T>> for Items<T> {
+    fn from(items: Vec<T>) -> Self {
+        Self {
+            count: items.len(),
+            items,
+        }
+    }
+}
+
+/// Kosovo's seven districts.
+#[utoipa::path(get, path = "/reference/districts", tag = "reference",
+    responses((status = 200, body = Items<District>)))]
+async fn list_districts(State(s): State<AppState>) -> Result<ApiJson<Items<District>>, ApiError> {
+    Ok(ApiJson(s.store.districts().await?.into()))
+}
+
+/// The 38 municipalities with their district.
+#[utoipa::path(get, path = "/reference/municipalities", tag = "reference",
+    responses((status = 200, body = Items<Municipality>)))]
+async fn list_municipalities(
+    State(s): State<AppState>,
+) -> Result<ApiJson<Items<Municipality>>, ApiError> {
+    Ok(ApiJson(s.store.municipalities().await?.into()))
+}
+
+/// Names of the TDI 3.0 code lists.
+#[utoipa::path(get, path = "/reference/code-lists", tag = "reference",
+    responses((status = 200, body = Items<String>)))]
+async fn list_code_lists(State(s): State<AppState>) -> Result<ApiJson<Items<String>>, ApiError> {
+    Ok(ApiJson(s.store.code_list_names().await?.into()))
+}
+
+/// The codes of one TDI 3.0 code list, in protocol order.
+#[utoipa::path(get, path = "/reference/code-lists/{list}", tag = "reference",
+    params(("list" = String, Path, description = "code list name, e.g. `route`")),
+    responses((status = 200, body = Items<Code>), (status = 404, body = super::error::ErrorBody)))]
+async fn get_code_list(
+    State(s): State<AppState>,
+    Path(list): Path<String>,
+) -> Result<ApiJson<Items<Code>>, ApiError> {
+    let codes = s.store.code_list(&list).await?;
+    if codes.is_empty() {
+        return Err(ApiError::NotFound);
+    }
+    Ok(ApiJson(codes.into()))
+}
+
+/// Codes to check against a code list.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeCheck {
+    /// Between 1 and 100 codes, e.g. `["1.1", "7.1"]`.
+    pub codes: Vec<String>,
+}
+
+/// Which of the submitted codes the list holds.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CodeCheckResult {
+    /// Codes found in the list.
+    pub known: Vec<String>,
+    /// Codes not in the list.
+    pub unknown: Vec<String>,
+}
+
+/// The most codes one check accepts.
+const MAX_CHECKED_CODES: usize = 100;
+
+/// Checks codes against a TDI code list, so a client can validate a form before
+/// submitting it.
+#[utoipa::path(post, path = "/reference/code-lists/{list}/check", tag = "reference",
+    params(("list" = String, Path, description = "code list name, e.g. `substance`")),
+    request_body = CodeCheck,
+    responses((status = 200, body = CodeCheckResult), (status = 404, body = super::error::ErrorBody),
+        (status = 422, body = super::error::ErrorBody)))]
+async fn check_codes(
+    State(s): State<AppState>,
+    Path(list): Path<String>,
+    ApiJson(check): ApiJson<CodeCheck>,
+) -> Result<ApiJson<CodeCheckResult>, ApiError> {
+    if check.codes.is_empty() || check.codes.len() > MAX_CHECKED_CODES {
+        return Err(ApiError::Invalid(vec![FieldError {
+            field: "codes".into(),
+            problem: format!("must hold between 1 and {MAX_CHECKED_CODES} codes"),
+        }]));
+    }
+    let codes = s.store.code_list(&list).await?;
+    if codes.is_empty() {
+        return Err(ApiError::NotFound);
+    }
+    let (known, unknown) = check
+        .codes
+        .into_iter()
+        .partition(|c| codes.iter().any(|known| &known.code == c));
+    Ok(ApiJson(CodeCheckResult { known, unknown }))
+}
+
+/// The TDI substance codes (primary and secondary drugs).
+#[utoipa::path(get, path = "/reference/substances", tag = "reference",
+    responses((status = 200, body = Items<Code>)))]
+async fn list_substances(State(s): State<AppState>) -> Result<ApiJson<Items<Code>>, ApiError> {
+    Ok(ApiJson(s.store.code_list("substance").await?.into()))
+}
+
+/// The WHO ICD-10 codes the death registry accepts.
+#[utoipa::path(get, path = "/reference/icd10", tag = "reference",
+    responses((status = 200, body = Items<Icd10Code>)))]
+async fn list_icd10(State(s): State<AppState>) -> Result<ApiJson<Items<Icd10Code>>, ApiError> {
+    Ok(ApiJson(s.store.icd10_codes().await?.into()))
+}
+
+/// Treatment facilities with their TDI centre type.
+#[utoipa::path(get, path = "/reference/facilities", tag = "reference",
+    responses((status = 200, body = Items<Facility>)))]
+async fn list_facilities(State(s): State<AppState>) -> Result<ApiJson<Items<Facility>>, ApiError> {
+    Ok(ApiJson(s.store.facilities().await?.into()))
+}

@@ -1,0 +1,12 @@
+//! The national registry of drug treatment and drug-related deaths for Kosovo.
+//!
+//! A privacy-preserving backend: pseudonymised records, field-level encryption,
+//! role-based access from policy files, and anonymised aggregate export only.
+//! See the README for how to run it and `DESIGN.md` in the shared folder for why.
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod server;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,208 @@
+//! All SQL lives here. One `Store` wraps a connection pool to either the embedded
+//! SQLite file or PostgreSQL; query texts use `$n` placeholders, which both accept.
+
+pub mod reference;
+pub mod seeds;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+/// Which database engine a `Store` talks to (DDL and a few statements differ).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded single-file default.
+    Sqlite,
+    /// The production store.
+    Postgres,
+}
+
+impl Backend {
+    /// Detects the backend from a database URL.
+    pub fn from_url(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            Err(StoreError::Config(
+                "database URL must start with sqlite:, postgres:// or postgresql://".into(),
+            ))
+        }
+    }
+}
+
+/// A storage failure, classified so the HTTP layer can answer 503 or 409 correctly.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached right now; the request may be retried.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// A uniqueness rule refused the row (the constraint name says which).
+    #[error("conflict on {constraint}")]
+    Conflict {
+        /// Name of the violated constraint or index.
+        constraint: String,
+    },
+    /// The row asked for does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A bad database setting.
+    #[error("{0}")]
+    Config(String),
+    /// A migration failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Reference data in `seeds/` is malformed.
+    #[error("seed file {file}: {problem}")]
+    Seed {
+        /// The seed file name.
+        file: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// Any other database error (an internal fault; details are logged, not returned).
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => Self::Unavailable(err),
+            sqlx::Error::RowNotFound => Self::NotFound,
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict {
+                constraint: db.constraint().unwrap_or("unique").to_owned(),
+            },
+            // PostgreSQL: 57P01 admin shutdown, 57P03 cannot connect now, 08xxx connection.
+            sqlx::Error::Database(db)
+                if db
+                    .code()
+                    .is_some_and(|c| c.starts_with("08") || c == "57P01" || c == "57P03") =>
+            {
+                Self::Unavailable(err)
+            }
+            _ => Self::Database(err),
+        }
+    }
+}
+
+/// The connection pool and the backend it talks to.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+impl Store {
+    /// Opens a pool. For SQLite the file (and its directory) is created on first use;
+    /// every connection runs in WAL mode with foreign keys on and a busy timeout.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        if backend == Backend::Sqlite {
+            ensure_sqlite_dir(url)?;
+        }
+        let options = AnyConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Config(format!("database URL is not valid: {e}")))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            // Fail fast when the database is down so clients get a 503 promptly.
+            .acquire_timeout(Duration::from_secs(3))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL: readers never block the writer; NORMAL is durable in WAL
+                        // mode except for the last commits on power loss (not on crash).
+                        conn.execute(
+                            "pragma journal_mode = wal; pragma foreign_keys = on; \
+                             pragma busy_timeout = 5000; pragma synchronous = normal;",
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool, backend })
+    }
+
+    /// Applies every pending migration for this backend.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Checks that the database answers a trivial query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("select 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Which backend this store uses.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The underlying pool (for the store's own modules).
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Closes every pooled connection (used on shutdown).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Creates the directory of a `sqlite://path` URL so first start needs no set-up.
+fn ensure_sqlite_dir(url: &str) -> Result<(), StoreError> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    if let Some(dir) = std::path::Path::new(path).parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Config(format!(
+                    "cannot create data directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads a boolean column: PostgreSQL returns a boolean, SQLite an integer 0/1.
+pub(crate) fn get_bool(row: &sqlx::any::AnyRow, column: &str) -> Result<bool, sqlx::Error> {
+    use sqlx::Row;
+    match row.try_get::<bool, _>(column) {
+        Ok(value) => Ok(value),
+        Err(_) => Ok(row.try_get::<i64, _>(column)? != 0),
+    }
+}
+
+/// The current UTC time as RFC 3339 text, the format every timestamp column uses.
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

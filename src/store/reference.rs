@@ -1,0 +1,144 @@
+//! Read-only queries over the reference data (geography, code lists, facilities).
+
+use serde::Serialize;
+use sqlx::FromRow;
+use utoipa::ToSchema;
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Store, StoreError, get_bool};
+
+/// A district (one of Kosovo's seven).
+#[derive(Debug, Clone, Serialize, FromRow, ToSchema)]
+pub struct District {
+    /// Stable identifier, e.g. `prishtina`.
+    pub slug: String,
+    /// Albanian name.
+    pub name_sq: String,
+    /// Serbian name (Latin script).
+    pub name_sr: String,
+}
+
+/// A municipality and the district it belongs to.
+#[derive(Debug, Clone, Serialize, FromRow, ToSchema)]
+pub struct Municipality {
+    /// Stable identifier, e.g. `prishtine`.
+    pub slug: String,
+    /// Albanian name.
+    pub name_sq: String,
+    /// Serbian name (Latin script).
+    pub name_sr: String,
+    /// Slug of the district.
+    pub district: String,
+}
+
+/// One code of a TDI 3.0 code list.
+#[derive(Debug, Clone, Serialize, FromRow, ToSchema)]
+pub struct Code {
+    /// The code as the protocol writes it, e.g. `1.1` or `99`.
+    pub code: String,
+    /// English label.
+    pub label: String,
+    /// Group code for a sub-code (e.g. `1` for `1.1`).
+    pub parent: Option<String>,
+}
+
+/// An ICD-10 code the death registry accepts.
+#[derive(Debug, Clone, Serialize, FromRow, ToSchema)]
+pub struct Icd10Code {
+    /// WHO ICD-10 code, e.g. `F11.2`, `X42`.
+    pub code: String,
+    /// English label.
+    pub label: String,
+    /// Code family used by the Selection B rules.
+    pub family: String,
+}
+
+/// A treatment facility (managed data; the seed list is an example).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Facility {
+    /// Stable identifier.
+    pub code: String,
+    /// Display name.
+    pub name: String,
+    /// Slug of the municipality it is in.
+    pub municipality: String,
+    /// TDI centre type code (1 outpatient … 6 other, 99 not known).
+    pub centre_type: String,
+    /// Whether it has an emergency department (may record non-fatal overdoses).
+    pub emergency_capable: bool,
+    /// Whether it is currently operating.
+    pub active: bool,
+}
+
+impl<'r> FromRow<'r, AnyRow> for Facility {
+    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            code: row.try_get("code")?,
+            name: row.try_get("name")?,
+            municipality: row.try_get("municipality")?,
+            centre_type: row.try_get("centre_type")?,
+            emergency_capable: get_bool(row, "emergency_capable")?,
+            active: get_bool(row, "active")?,
+        })
+    }
+}
+
+impl Store {
+    /// All districts, by slug.
+    pub async fn districts(&self) -> Result<Vec<District>, StoreError> {
+        Ok(
+            sqlx::query_as("select slug, name_sq, name_sr from district order by slug")
+                .fetch_all(self.pool())
+                .await?,
+        )
+    }
+
+    /// All municipalities, by slug.
+    pub async fn municipalities(&self) -> Result<Vec<Municipality>, StoreError> {
+        Ok(sqlx::query_as(
+            "select slug, name_sq, name_sr, district from municipality order by slug",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Names of the code lists that exist.
+    pub async fn code_list_names(&self) -> Result<Vec<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("select distinct list from code_list_item order by list")
+                .fetch_all(self.pool())
+                .await?,
+        )
+    }
+
+    /// The codes of one list in protocol order; empty when the list does not exist.
+    pub async fn code_list(&self, list: &str) -> Result<Vec<Code>, StoreError> {
+        Ok(sqlx::query_as(
+            "select code, label, parent from code_list_item where list = $1 order by position",
+        )
+        .bind(list)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// All ICD-10 codes, by code.
+    pub async fn icd10_codes(&self) -> Result<Vec<Icd10Code>, StoreError> {
+        Ok(
+            sqlx::query_as("select code, label, family from icd10_code order by code")
+                .fetch_all(self.pool())
+                .await?,
+        )
+    }
+
+    /// All facilities, by code.
+    pub async fn facilities(&self) -> Result<Vec<Facility>, StoreError> {
+        Ok(sqlx::query_as(
+            "select code, name, municipality, centre_type, emergency_capable, active \
+             from facility order by code",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+}

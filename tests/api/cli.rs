@@ -1,0 +1,159 @@
+//! The `registry` binary as an operator uses it: first start with no configuration,
+//! clear one-line errors for bad settings, graceful shutdown.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_registry");
+
+/// A command with no `REGISTRY_*` variables inherited from the test environment.
+fn registry(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("REGISTRY_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+#[tokio::test]
+async fn serve_with_no_configuration_creates_its_database_and_answers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let mut child = registry(dir.path())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("registry starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..200 {
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
+            if r.status() == 200 {
+                ready = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "service became ready");
+    assert!(dir.path().join("registry-data/registry.db").exists());
+    let healthz = client
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(healthz.status(), 200);
+    let doc = client
+        .get(format!("{base}/api/v1/openapi.json"))
+        .send()
+        .await
+        .expect("openapi");
+    assert_eq!(doc.status(), 200);
+    let municipalities: serde_json::Value = client
+        .get(format!("{base}/api/v1/reference/municipalities"))
+        .send()
+        .await
+        .expect("municipalities")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(municipalities["count"], 38);
+
+    // SIGTERM: graceful shutdown, exit status 0.
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let mut exited = None;
+    for _ in 0..100 {
+        if let Some(code) = child.try_wait().expect("wait") {
+            exited = Some(code);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let code = exited.unwrap_or_else(|| {
+        child.kill().ok();
+        panic!("registry did not stop on SIGTERM")
+    });
+    assert!(code.success(), "clean exit: {code:?}");
+}
+
+#[test]
+fn bad_setting_stops_start_up_with_one_line_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = registry(dir.path())
+        .arg("check-config")
+        .env("REGISTRY_LISTEN", "not-an-address")
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("REGISTRY_LISTEN"), "{stderr}");
+
+    let out = registry(dir.path())
+        .arg("serve")
+        .env("REGISTRY_DATABASE_URL", "mysql://x")
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("REGISTRY_DATABASE_URL"), "{stderr}");
+}
+
+#[test]
+fn check_config_reports_the_resolved_settings() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = registry(dir.path())
+        .arg("check-config")
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("127.0.0.1:8080"), "{stdout}");
+    assert!(stdout.contains("configuration OK"), "{stdout}");
+}
+
+#[tokio::test]
+async fn migrate_prepares_a_postgres_database_twice_without_harm() {
+    let url = crate::helpers::fresh_postgres_database().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    for _ in 0..2 {
+        let out = registry(dir.path())
+            .arg("migrate")
+            .env("REGISTRY_DATABASE_URL", &url)
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn help_explains_every_subcommand() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = registry(dir.path()).arg("--help").output().expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for word in ["serve", "migrate", "check-config", "REGISTRY_DATABASE_URL"] {
+        assert!(text.contains(word), "--help mentions {word}: {text}");
+    }
+}

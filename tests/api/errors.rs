@@ -1,0 +1,109 @@
+//! Bad input is answered with a JSON 4xx that says what to fix; never a 5xx.
+
+use crate::helpers::{TestApp, error_code, json_of};
+
+backend_tests!(
+    unknown_route_is_json_404,
+    wrong_method_is_json_405,
+    malformed_json_is_400_with_position,
+    wrong_shape_names_the_field,
+    missing_content_type_is_415,
+    oversize_body_is_413,
+    responses_are_not_cached_and_carry_request_ids,
+);
+
+const CHECK: &str = "/api/v1/reference/code-lists/substance/check";
+
+async fn unknown_route_is_json_404(app: TestApp) {
+    let (status, body) = app.get_json("/api/v1/no-such-thing").await;
+    assert_eq!(status, 404);
+    assert_eq!(error_code(&body), "not_found");
+    let (status, _) = app.get_json("/nothing/here").await;
+    assert_eq!(status, 404);
+}
+
+async fn wrong_method_is_json_405(app: TestApp) {
+    let response = app
+        .client
+        .delete(app.url("/api/v1/reference/municipalities"))
+        .send()
+        .await
+        .expect("sent");
+    assert!(response.headers().contains_key("allow"));
+    let (status, body) = json_of(response).await;
+    assert_eq!(status, 405);
+    assert_eq!(error_code(&body), "method_not_allowed");
+}
+
+async fn malformed_json_is_400_with_position(app: TestApp) {
+    let response = app
+        .client
+        .post(app.url(CHECK))
+        .header("content-type", "application/json")
+        .body("{\"codes\": [\"1.1\",\n  ]}")
+        .send()
+        .await
+        .expect("sent");
+    let (status, body) = json_of(response).await;
+    assert_eq!(status, 400);
+    assert_eq!(error_code(&body), "malformed_json");
+    let message = body["error"]["message"].as_str().expect("message");
+    assert!(message.contains("line 2"), "{message}");
+    assert!(message.contains("column"), "{message}");
+}
+
+async fn wrong_shape_names_the_field(app: TestApp) {
+    let (status, body) = app
+        .post_json(CHECK, &serde_json::json!({"codes": "1.1"}))
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(error_code(&body), "invalid_input");
+    assert_eq!(body["error"]["fields"][0]["field"], "codes");
+    let (status, body) = app
+        .post_json(CHECK, &serde_json::json!({"codes": ["1.1"], "extra": true}))
+        .await;
+    assert_eq!(status, 422);
+    let problem = body["error"]["fields"][0]["problem"]
+        .as_str()
+        .expect("problem");
+    assert!(problem.contains("extra"), "{problem}");
+}
+
+async fn missing_content_type_is_415(app: TestApp) {
+    let response = app
+        .client
+        .post(app.url(CHECK))
+        .body("{\"codes\": [\"1.1\"]}")
+        .send()
+        .await
+        .expect("sent");
+    let (status, body) = json_of(response).await;
+    assert_eq!(status, 415);
+    assert_eq!(error_code(&body), "unsupported_media_type");
+}
+
+async fn oversize_body_is_413(app: TestApp) {
+    // The test service accepts at most 64 KiB.
+    let codes: Vec<String> = (0..20_000).map(|i| format!("code-{i}")).collect();
+    let (status, body) = app
+        .post_json(CHECK, &serde_json::json!({ "codes": codes }))
+        .await;
+    assert_eq!(status, 413);
+    assert_eq!(error_code(&body), "payload_too_large");
+    // The service is still healthy afterwards.
+    let (status, _) = app.get_json("/readyz").await;
+    assert_eq!(status, 200);
+}
+
+async fn responses_are_not_cached_and_carry_request_ids(app: TestApp) {
+    let response = app
+        .client
+        .get(app.url("/api/v1/reference/districts"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    let id = response.headers()["x-request-id"].to_str().expect("ascii");
+    assert_eq!(id.len(), 36, "a UUID request id: {id}");
+}

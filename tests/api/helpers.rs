@@ -1,0 +1,192 @@
+//! Test harness: `TestApp::spawn(Backend)` starts the service on a free port with a
+//! fresh database — a temporary SQLite file, or a new PostgreSQL database created
+//! on the server named by `REGISTRY_TEST_POSTGRES_URL`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use registry::config::Settings;
+use registry::server;
+use registry::store::Store;
+use sqlx::Connection;
+use sqlx::Executor;
+
+pub use registry::store::Backend;
+
+/// Generates, for each named `async fn(TestApp)`, a module with one test per backend.
+/// The PostgreSQL variant fails (never skips) when the server cannot be reached.
+macro_rules! backend_tests {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let app = crate::helpers::TestApp::spawn(crate::helpers::Backend::Sqlite).await;
+                    super::$name(app).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    let app = crate::helpers::TestApp::spawn(crate::helpers::Backend::Postgres).await;
+                    super::$name(app).await;
+                }
+            }
+        )+
+    };
+}
+
+/// A running service and what a test needs to talk to it.
+pub struct TestApp {
+    /// `http://127.0.0.1:port`.
+    pub base: String,
+    /// HTTP client.
+    pub client: reqwest::Client,
+    /// Direct access to the same database.
+    pub store: Store,
+    /// The database URL (for dump tests and second instances).
+    pub database_url: String,
+    /// Keeps the temporary data directory alive.
+    pub dir: tempfile::TempDir,
+}
+
+/// The PostgreSQL server the suite uses; the variable is required for PostgreSQL tests.
+pub fn postgres_admin_url() -> String {
+    std::env::var("REGISTRY_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!(
+            "REGISTRY_TEST_POSTGRES_URL is not set: the PostgreSQL half of the suite cannot \
+             run. Run `.ci/test` (it starts PostgreSQL and sets it), or set it, e.g. \
+             postgres://postgres@127.0.0.1:5432/test"
+        )
+    })
+}
+
+/// Creates an empty database on the test server and returns its URL.
+pub async fn fresh_postgres_database() -> String {
+    let admin = postgres_admin_url();
+    let name = format!("registry_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at REGISTRY_TEST_POSTGRES_URL is unreachable: {e}"));
+    conn.execute(format!("create database {name}").as_str())
+        .await
+        .expect("create test database");
+    conn.close().await.ok();
+    with_database(&admin, &name)
+}
+
+/// Replaces the database name in a PostgreSQL URL.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_part = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    format!("{host_part}/{name}{query}")
+}
+
+impl TestApp {
+    /// Starts the service on a fresh database of the given backend.
+    pub async fn spawn(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let database_url = match backend {
+            Backend::Sqlite => format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("registry.db").display()
+            ),
+            Backend::Postgres => fresh_postgres_database().await,
+        };
+        Self::spawn_on(dir, database_url).await
+    }
+
+    /// Starts an instance on an existing database (a second instance, a restart).
+    pub async fn spawn_on(dir: tempfile::TempDir, database_url: String) -> Self {
+        let env: BTreeMap<String, String> = [
+            ("REGISTRY_LISTEN", "127.0.0.1:0".to_owned()),
+            ("REGISTRY_DATA_DIR", dir.path().display().to_string()),
+            ("REGISTRY_DATABASE_URL", database_url.clone()),
+            ("REGISTRY_MAX_CONNECTIONS", "4".to_owned()),
+            ("REGISTRY_BODY_LIMIT_BYTES", "65536".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let settings = Settings::load(None, &env).expect("test settings are valid");
+        let store = server::prepare_store(&settings)
+            .await
+            .expect("database prepared");
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .expect("bind a free port");
+        let address: SocketAddr = listener.local_addr().expect("bound address");
+        let app = server::build_app(settings, store.clone());
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .expect("server runs");
+        });
+        Self {
+            base: format!("http://{address}"),
+            client: reqwest::Client::new(),
+            store,
+            database_url,
+            dir,
+        }
+    }
+
+    /// Absolute URL of a path.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// GET a path; returns status and JSON body.
+    pub async fn get_json(&self, path: &str) -> (reqwest::StatusCode, serde_json::Value) {
+        let response = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent");
+        json_of(response).await
+    }
+
+    /// POST a JSON body; returns status and JSON body.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent");
+        json_of(response).await
+    }
+}
+
+/// Reads a response's status and JSON body, failing the test if it is not JSON.
+pub async fn json_of(response: reqwest::Response) -> (reqwest::StatusCode, serde_json::Value) {
+    let status = response.status();
+    let text = response.text().await.expect("body read");
+    let value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("response ({status}) is not JSON: {e}: {text}"));
+    (status, value)
+}
+
+/// Asserts the error shape and returns the error code.
+pub fn error_code(body: &serde_json::Value) -> &str {
+    let error = body.get("error").expect("error object");
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "error has a message: {body}"
+    );
+    error["code"].as_str().expect("error code")
+}

@@ -1,0 +1,11 @@
+//! The integration suite: every test spawns the real service on port 0 with a fresh
+//! database, once on SQLite and once on PostgreSQL (`REGISTRY_TEST_POSTGRES_URL`).
+
+#[macro_use]
+mod helpers;
+
+mod cli;
+mod errors;
+mod health;
+mod outage;
+mod reference;

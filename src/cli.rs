@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::config::{ENV_VARS, Settings};
+use crate::crypto::keyfile::KeyKind;
 use crate::{server, telemetry};
 
 /// National registry of drug treatment and drug-related deaths (Kosovo).
@@ -44,6 +45,76 @@ pub enum Command {
     /// Check the settings and that the database can be reached, print the resolved
     /// settings (without secrets), and exit non-zero on any problem.
     CheckConfig,
+    /// Create the key file (master key-encryption key and pseudonym key, version 1)
+    /// at REGISTRY_KEY_FILE, mode 0600. Refuses to overwrite an existing file.
+    /// `serve` does this by itself on a brand-new database.
+    Init,
+    /// Key management: status, rotation and retirement of key versions.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Subject management: erasure (crypto-shredding) and data-subject access reports.
+    #[command(subcommand)]
+    Subjects(SubjectsCommand),
+}
+
+/// `registry keys …`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Show every key version (active, available, retired) and how many subjects use it.
+    Status,
+    /// Rotate a key: add a new version and move every subject to it in batches.
+    /// Safe while the service runs; if interrupted, run it again to resume.
+    Rotate {
+        /// Re-wrap every subject's data key under a new master-key version.
+        #[arg(
+            long,
+            conflicts_with = "pseudonym",
+            required_unless_present = "pseudonym"
+        )]
+        master: bool,
+        /// Recompute every subject's pseudonyms under a new pseudonym-key version.
+        #[arg(long)]
+        pseudonym: bool,
+        /// Subjects per batch.
+        #[arg(long, default_value_t = 1000)]
+        batch: i64,
+    },
+    /// Retire an old key version: its key material is removed from the key file.
+    /// Refused while it is active or any subject still uses it.
+    Retire {
+        /// Retire this master-key version.
+        #[arg(
+            long,
+            value_name = "VERSION",
+            conflicts_with = "pseudonym",
+            required_unless_present = "pseudonym"
+        )]
+        master: Option<u32>,
+        /// Retire this pseudonym-key version.
+        #[arg(long, value_name = "VERSION")]
+        pseudonym: Option<u32>,
+    },
+}
+
+/// `registry subjects …`
+#[derive(Debug, Subcommand)]
+pub enum SubjectsCommand {
+    /// Erase a subject by crypto-shredding: its data key, sealed identity and
+    /// pseudonyms are destroyed; only coarse statistical attributes remain.
+    Shred {
+        /// The subject's registry id.
+        #[arg(long)]
+        registry_id: String,
+        /// The legal basis for the erasure (GDPR art. 17 / Law 06/L-082), recorded.
+        #[arg(long)]
+        legal_basis: String,
+    },
+    /// Print what the registry holds about one subject (data-subject access report).
+    AccessReport {
+        /// The subject's registry id.
+        #[arg(long)]
+        registry_id: String,
+    },
 }
 
 fn env_help() -> String {
@@ -88,7 +159,128 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }),
         Command::CheckConfig => runtime.block_on(check_config(&settings)),
+        Command::Init => {
+            crate::keys::init(&settings.key_file)?;
+            println!(
+                "created key file {} (mode 0600). Back it up offline: without it the sealed \
+                 data cannot be read. Never commit it or store it in the database.",
+                settings.key_file.display()
+            );
+            Ok(())
+        }
+        Command::Keys(command) => runtime.block_on(keys_command(&settings, command)),
+        Command::Subjects(command) => runtime.block_on(subjects_command(&settings, command)),
     }
+}
+
+async fn keys_command(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
+    let store = server::prepare_store(settings).await?;
+    let path = &settings.key_file;
+    // Refuses a key file that does not belong to this database.
+    server::prepare_keys(settings, &store).await?;
+    match command {
+        KeysCommand::Status => {
+            println!(
+                "{:<10} {:>7}  {:<10} {:>10}",
+                "kind", "version", "state", "subjects"
+            );
+            for line in crate::keys::status(&store, path).await? {
+                println!(
+                    "{:<10} {:>7}  {:<10} {:>10}",
+                    line.kind.as_str(),
+                    line.version,
+                    line.state,
+                    line.rows
+                );
+            }
+        }
+        KeysCommand::Rotate {
+            master,
+            pseudonym: _,
+            batch,
+        } => {
+            if batch < 1 {
+                anyhow::bail!("setting --batch: must be at least 1");
+            }
+            let settle = crate::keys::RELOAD_INTERVAL * 2;
+            let progress = |moved: u64| eprint!("\rmoved {moved} subjects");
+            let report = if master {
+                crate::keys::rotate_master(&store, path, batch, settle, progress).await?
+            } else {
+                crate::keys::rotate_pseudonym(&store, path, batch, settle, progress).await?
+            };
+            eprintln!();
+            println!(
+                "{} key version {} ({}): {} subjects moved, {} retried",
+                if master { "master" } else { "pseudonym" },
+                report.target_version,
+                if report.created_version {
+                    "new"
+                } else {
+                    "resumed"
+                },
+                report.rows_moved,
+                report.rows_retried
+            );
+        }
+        KeysCommand::Retire { master, pseudonym } => {
+            let (kind, version) = match (master, pseudonym) {
+                (Some(v), _) => (KeyKind::Master, v),
+                (None, Some(v)) => (KeyKind::Pseudonym, v),
+                (None, None) => anyhow::bail!("give --master VERSION or --pseudonym VERSION"),
+            };
+            crate::keys::retire(&store, path, kind, version).await?;
+            println!("{} key version {version} retired", kind.as_str());
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn subjects_command(settings: &Settings, command: SubjectsCommand) -> anyhow::Result<()> {
+    let store = server::prepare_store(settings).await?;
+    let keys = server::prepare_keys(settings, &store).await?;
+    match command {
+        SubjectsCommand::Shred {
+            registry_id,
+            legal_basis,
+        } => {
+            if legal_basis.trim().len() < 5 {
+                anyhow::bail!("setting --legal-basis: state the legal basis for the erasure");
+            }
+            let shredded = crate::subjects::shred(&store, &registry_id).await?;
+            if shredded {
+                println!("subject {registry_id} shredded; its sealed data can no longer be read");
+            } else {
+                println!("subject {registry_id} was already shredded");
+            }
+        }
+        SubjectsCommand::AccessReport { registry_id } => {
+            let row = store.sealed_subject(&registry_id).await?;
+            println!("registry id       {}", row.registry_id);
+            println!("sex (TDI code)    {}", row.sex);
+            println!("birth year        {}", row.birth_year);
+            match &row.shredded_at {
+                Some(at) => println!("erased            {at} (identity destroyed)"),
+                None => {
+                    let identity =
+                        crate::subjects::open_identity(&store, &keys, &registry_id).await?;
+                    println!("first name        {}", identity.first_name);
+                    println!("last name         {}", identity.last_name);
+                    println!("date of birth     {}", identity.birth_date);
+                    println!(
+                        "personal number   {}",
+                        identity
+                            .personal_number
+                            .as_deref()
+                            .unwrap_or("(not recorded)")
+                    );
+                }
+            }
+        }
+    }
+    store.close().await;
+    Ok(())
 }
 
 async fn check_config(settings: &Settings) -> anyhow::Result<()> {

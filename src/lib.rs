@@ -6,7 +6,12 @@
 
 pub mod cli;
 pub mod config;
+pub mod crypto;
+pub mod domain;
 pub mod http;
+pub mod identity;
+pub mod keys;
 pub mod server;
 pub mod store;
+pub mod subjects;
 pub mod telemetry;

@@ -6,6 +6,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::config::Settings;
+use crate::crypto::KeyringHandle;
 use crate::http::{self, AppState};
 use crate::store::Store;
 
@@ -30,23 +31,59 @@ pub async fn prepare_store(settings: &Settings) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-/// Builds the application state and router for a prepared store.
-pub fn build_app(settings: Settings, store: Store) -> axum::Router {
+/// Opens the key file that belongs to the database (creating it on first run).
+pub async fn prepare_keys(
+    settings: &Settings,
+    store: &Store,
+) -> anyhow::Result<Arc<KeyringHandle>> {
+    let (keys, created) = crate::keys::open(&settings.key_file, store).await?;
+    if created {
+        tracing::warn!(
+            key.file = %settings.key_file.display(),
+            "first run: created a new key file; back it up offline now — without it the \
+             sealed data cannot be read"
+        );
+    }
+    Ok(Arc::new(keys))
+}
+
+/// Builds the application state and router for a prepared store and keyring.
+pub fn build_app(settings: Settings, store: Store, keys: Arc<KeyringHandle>) -> axum::Router {
     http::app(AppState {
         store,
+        keys,
         settings: Arc::new(settings),
     })
+}
+
+/// Reloads the key file when it changes (a rotation), so new data uses new keys.
+fn watch_key_file(keys: Arc<KeyringHandle>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(crate::keys::RELOAD_INTERVAL);
+        loop {
+            tick.tick().await;
+            match keys.reload_if_changed() {
+                Ok(true) => tracing::info!("key file changed; keys reloaded"),
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::error!(error = %err, "key file changed but cannot be loaded; keeping the keys in use")
+                }
+            }
+        }
+    });
 }
 
 /// Runs the service until SIGINT or SIGTERM, then drains in-flight requests.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let store = prepare_store(&settings).await?;
+    let keys = prepare_keys(&settings, &store).await?;
+    watch_key_file(Arc::clone(&keys));
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("cannot listen on {} (REGISTRY_LISTEN)", settings.listen))?;
     let address = listener.local_addr().context("listener has no address")?;
     tracing::info!(listen = %address, backend = ?store.backend(), "registry is serving");
-    let app = build_app(settings, store.clone());
+    let app = build_app(settings, store.clone(), keys);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),

@@ -10,16 +10,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+pub use crate::domain::FieldError;
 use crate::store::StoreError;
-
-/// A problem with one input field.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct FieldError {
-    /// The field's name as the request spells it (dotted for nested fields).
-    pub field: String,
-    /// What is wrong with it. Never echoes personal data.
-    pub problem: String,
-}
 
 /// Everything a handler can fail with.
 #[derive(Debug, thiserror::Error)]

@@ -24,6 +24,7 @@ use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::Settings;
+use crate::crypto::KeyringHandle;
 use crate::store::Store;
 use error::error_response;
 
@@ -38,6 +39,8 @@ pub const API_PREFIX: &str = "/api/v1";
 pub struct AppState {
     /// The database.
     pub store: Store,
+    /// The keys (master and pseudonym), following the key file.
+    pub keys: Arc<KeyringHandle>,
     /// The settings the service started with.
     pub settings: Arc<Settings>,
 }

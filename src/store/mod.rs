@@ -3,6 +3,7 @@
 
 pub mod reference;
 pub mod seeds;
+pub mod subjects;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -151,6 +152,16 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("select 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// Begins a transaction that will write. On SQLite it takes the write lock at
+    /// once (`BEGIN IMMEDIATE`), so a read-then-write transaction never fails with
+    /// "database is locked" half-way; the busy timeout queues writers instead.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("begin immediate").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
     }
 
     /// Which backend this store uses.

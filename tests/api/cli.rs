@@ -157,3 +157,73 @@ fn help_explains_every_subcommand() {
         assert!(text.contains(word), "--help mentions {word}: {text}");
     }
 }
+
+#[test]
+fn key_file_is_created_once_and_never_replaced_for_existing_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key_file = dir.path().join("registry-data/registry.keys");
+
+    // First use of a brand-new database creates the key file, private to its owner.
+    let out = registry(dir.path())
+        .args(["keys", "status"])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        status.contains("master") && status.contains("active"),
+        "{status}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file)
+            .expect("key file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let text = std::fs::read_to_string(&key_file).expect("readable by owner");
+    assert!(
+        !status.contains(
+            text.lines()
+                .find(|l| l.starts_with("secret"))
+                .unwrap_or("@@")
+        ),
+        "key material is never printed"
+    );
+
+    // Key file lost: start-up refuses instead of creating new keys for old data.
+    std::fs::remove_file(&key_file).expect("removed");
+    let out = registry(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("never creates new keys"), "{stderr}");
+    assert!(!key_file.exists());
+
+    // `init` makes a key file, but it is not this database's: refused too.
+    let out = registry(dir.path()).arg("init").output().expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = registry(dir.path())
+        .args(["keys", "status"])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not match"));
+
+    // `init` never overwrites.
+    let out = registry(dir.path()).arg("init").output().expect("runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+}

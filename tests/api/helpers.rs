@@ -4,8 +4,11 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use registry::config::Settings;
+use registry::crypto::KeyringHandle;
 use registry::server;
 use registry::store::Store;
 use sqlx::Connection;
@@ -42,6 +45,10 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// Direct access to the same database.
     pub store: Store,
+    /// The keys the service holds.
+    pub keys: Arc<KeyringHandle>,
+    /// The key file.
+    pub key_file: PathBuf,
     /// The database URL (for dump tests and second instances).
     pub database_url: String,
     /// Keeps the temporary data directory alive.
@@ -101,7 +108,8 @@ impl TestApp {
         Self::spawn_on(dir, database_url).await
     }
 
-    /// Starts an instance on an existing database (a second instance, a restart).
+    /// Starts an instance on an existing database (a second instance, a restart);
+    /// the key file is `registry.keys` in `dir` (created when the database is new).
     pub async fn spawn_on(dir: tempfile::TempDir, database_url: String) -> Self {
         let env: BTreeMap<String, String> = [
             ("REGISTRY_LISTEN", "127.0.0.1:0".to_owned()),
@@ -117,11 +125,15 @@ impl TestApp {
         let store = server::prepare_store(&settings)
             .await
             .expect("database prepared");
+        let keys = server::prepare_keys(&settings, &store)
+            .await
+            .expect("keys opened");
+        let key_file = settings.key_file.clone();
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .expect("bind a free port");
         let address: SocketAddr = listener.local_addr().expect("bound address");
-        let app = server::build_app(settings, store.clone());
+        let app = server::build_app(settings, store.clone(), Arc::clone(&keys));
         tokio::spawn(async move {
             axum::serve(
                 listener,
@@ -134,6 +146,8 @@ impl TestApp {
             base: format!("http://{address}"),
             client: reqwest::Client::new(),
             store,
+            keys,
+            key_file,
             database_url,
             dir,
         }

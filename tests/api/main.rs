@@ -9,3 +9,4 @@ mod errors;
 mod health;
 mod outage;
 mod reference;
+mod subjects;

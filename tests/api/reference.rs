@@ -168,11 +168,9 @@ async fn codes_can_be_checked_against_a_list(app: TestApp) {
 }
 
 async fn restart_on_existing_database_keeps_reference_data(app: TestApp) {
-    let second = TestApp::spawn_on(
-        tempfile::tempdir().expect("tempdir"),
-        app.database_url.clone(),
-    )
-    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(&app.key_file, dir.path().join("registry.keys")).expect("key file copied");
+    let second = TestApp::spawn_on(dir, app.database_url.clone()).await;
     let (status, body) = second.get_json("/api/v1/reference/municipalities").await;
     assert_eq!(status, 200);
     assert_eq!(body["count"], 38);

@@ -1,0 +1,5 @@
+//! Identity handling: normalisation of Kosovo identities and keyed pseudonyms.
+
+pub mod normalize;
+pub mod pseudonym;
+pub mod subject;

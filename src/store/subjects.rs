@@ -1,0 +1,444 @@
+//! Subjects: pseudonyms, coarse attributes, wrapped data keys and sealed identity.
+//!
+//! Linking rule (deterministic cascade, reference/linkage.md): a record links to an
+//! existing subject when its personal-number pseudonym matches, else when its
+//! attribute pseudonym matches a subject that does not hold a *different* personal
+//! number; otherwise a new subject is created. The rule used is recorded.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::{Store, StoreError, now_rfc3339};
+use crate::identity::pseudonym::Pseudonym;
+
+/// The pseudonyms of an incoming identity under one pseudonym-key version.
+#[derive(Debug, Clone)]
+pub struct SubjectLookup {
+    /// Pseudonym-key version.
+    pub version: u32,
+    /// Personal-number pseudonym, when the identity has one.
+    pub pn: Option<Pseudonym>,
+    /// Full-attribute pseudonym.
+    pub attr: Pseudonym,
+}
+
+/// Everything needed to insert a new subject (prepared before the transaction so no
+/// cryptography runs while it holds the write lock).
+#[derive(Debug, Clone)]
+pub struct NewSubject {
+    /// Public random id.
+    pub registry_id: String,
+    /// Pseudonyms under the active version.
+    pub lookup: SubjectLookup,
+    /// TDI sex code.
+    pub sex: String,
+    /// Birth year.
+    pub birth_year: i64,
+    /// Whether only the year of birth is known.
+    pub birth_year_only: bool,
+    /// Data key wrapped under the master key.
+    pub data_key_wrapped: Vec<u8>,
+    /// Master-key version of the wrap.
+    pub master_key_version: u32,
+    /// Identity sealed under the data key.
+    pub identity_sealed: Vec<u8>,
+}
+
+/// How a record was linked to its subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkRule {
+    /// The personal-number pseudonym matched.
+    PersonalNumber,
+    /// The full-attribute pseudonym matched.
+    Attributes,
+    /// No match: a new subject was created.
+    New,
+}
+
+impl LinkRule {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::PersonalNumber => "personal_number",
+            Self::Attributes => "attributes",
+            Self::New => "new",
+        }
+    }
+}
+
+/// The subject a record was linked to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Linked {
+    /// Internal row id (never shown outside the service).
+    pub subject_id: i64,
+    /// Public registry id.
+    pub registry_id: String,
+    /// The rule that linked it.
+    pub rule: LinkRule,
+}
+
+/// The sealed parts of a subject, for opening its identity.
+#[derive(Debug, Clone)]
+pub struct SealedSubject {
+    /// Internal row id.
+    pub subject_id: i64,
+    /// Public registry id.
+    pub registry_id: String,
+    /// Wrapped data key (`None` once shredded).
+    pub data_key_wrapped: Option<Vec<u8>>,
+    /// Sealed identity (`None` once shredded).
+    pub identity_sealed: Option<Vec<u8>>,
+    /// Pseudonym-key version of the stored pseudonyms.
+    pub pseudonym_version: u32,
+    /// TDI sex code.
+    pub sex: String,
+    /// Birth year.
+    pub birth_year: i64,
+    /// When it was shredded, if it was.
+    pub shredded_at: Option<String>,
+}
+
+fn sealed_from_row(row: &AnyRow) -> Result<SealedSubject, sqlx::Error> {
+    Ok(SealedSubject {
+        subject_id: row.try_get("id")?,
+        registry_id: row.try_get("registry_id")?,
+        data_key_wrapped: row.try_get("data_key_wrapped")?,
+        identity_sealed: row.try_get("identity_sealed")?,
+        pseudonym_version: u32::try_from(row.try_get::<i64, _>("pseudonym_version")?).unwrap_or(0),
+        sex: row.try_get("sex")?,
+        birth_year: row.try_get("birth_year")?,
+        shredded_at: row.try_get("shredded_at")?,
+    })
+}
+
+const SEALED_COLUMNS: &str = "id, registry_id, data_key_wrapped, identity_sealed, \
+     pseudonym_version, sex, birth_year, shredded_at";
+
+/// Rows per key version, for `registry keys status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionCount {
+    /// `master` or `pseudonym`.
+    pub kind: String,
+    /// Key version.
+    pub version: i64,
+    /// Live subjects on it.
+    pub rows: i64,
+}
+
+/// Finds or creates the subject for an identity, inside the caller's transaction.
+pub async fn link_or_create(
+    conn: &mut AnyConnection,
+    lookups: &[SubjectLookup],
+    new: &NewSubject,
+) -> Result<Linked, StoreError> {
+    let linked = match find_link(conn, lookups, new).await? {
+        Some(linked) => linked,
+        None => {
+            let subject_id: i64 = sqlx::query_scalar(
+                "insert into subject (registry_id, pn_pseudonym, attr_pseudonym, \
+                 pseudonym_version, sex, birth_year, birth_year_only, data_key_wrapped, \
+                 master_key_version, identity_sealed, created_at) \
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning id",
+            )
+            .bind(&new.registry_id)
+            .bind(new.lookup.pn.map(|p| p.to_vec()))
+            .bind(new.lookup.attr.to_vec())
+            .bind(i64::from(new.lookup.version))
+            .bind(&new.sex)
+            .bind(new.birth_year)
+            .bind(new.birth_year_only)
+            .bind(&new.data_key_wrapped)
+            .bind(i64::from(new.master_key_version))
+            .bind(&new.identity_sealed)
+            .bind(now_rfc3339())
+            .fetch_one(&mut *conn)
+            .await?;
+            Linked {
+                subject_id,
+                registry_id: new.registry_id.clone(),
+                rule: LinkRule::New,
+            }
+        }
+    };
+    sqlx::query("insert into subject_link (subject_id, rule, linked_at) values ($1, $2, $3)")
+        .bind(linked.subject_id)
+        .bind(linked.rule.as_str())
+        .bind(now_rfc3339())
+        .execute(&mut *conn)
+        .await?;
+    Ok(linked)
+}
+
+async fn find_link(
+    conn: &mut AnyConnection,
+    lookups: &[SubjectLookup],
+    new: &NewSubject,
+) -> Result<Option<Linked>, StoreError> {
+    for lookup in lookups {
+        let Some(pn) = lookup.pn else { continue };
+        let row = sqlx::query(
+            "select id, registry_id from subject where pn_pseudonym = $1 and pseudonym_version = $2",
+        )
+        .bind(pn.to_vec())
+        .bind(i64::from(lookup.version))
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(row) = row {
+            return Ok(Some(Linked {
+                subject_id: row.try_get("id").map_err(StoreError::from)?,
+                registry_id: row.try_get("registry_id").map_err(StoreError::from)?,
+                rule: LinkRule::PersonalNumber,
+            }));
+        }
+    }
+    let has_pn = new.lookup.pn.is_some();
+    for lookup in lookups {
+        let rows = sqlx::query(
+            "select id, registry_id, pn_pseudonym, pseudonym_version from subject \
+             where attr_pseudonym = $1 and pseudonym_version = $2 order by id",
+        )
+        .bind(lookup.attr.to_vec())
+        .bind(i64::from(lookup.version))
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in rows {
+            let stored_pn: Option<Vec<u8>> = row.try_get("pn_pseudonym")?;
+            // Two different personal numbers mean two different people, whatever
+            // their names and birth dates say.
+            if has_pn && stored_pn.is_some() {
+                continue;
+            }
+            let subject_id: i64 = row.try_get("id")?;
+            if has_pn && lookup.version == new.lookup.version {
+                // The subject gains the personal number it was missing.
+                sqlx::query("update subject set pn_pseudonym = $1 where id = $2")
+                    .bind(new.lookup.pn.map(|p| p.to_vec()))
+                    .bind(subject_id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            return Ok(Some(Linked {
+                subject_id,
+                registry_id: row.try_get("registry_id")?,
+                rule: LinkRule::Attributes,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+impl Store {
+    /// Links an identity to its subject (or creates one) in its own transaction.
+    pub async fn link_or_create_subject(
+        &self,
+        lookups: &[SubjectLookup],
+        new: &NewSubject,
+    ) -> Result<Linked, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let linked = link_or_create(&mut tx, lookups, new).await?;
+        tx.commit().await?;
+        Ok(linked)
+    }
+
+    /// The sealed parts of a subject by its public id.
+    pub async fn sealed_subject(&self, registry_id: &str) -> Result<SealedSubject, StoreError> {
+        let row = sqlx::query(&format!(
+            "select {SEALED_COLUMNS} from subject where registry_id = $1"
+        ))
+        .bind(registry_id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        Ok(sealed_from_row(&row)?)
+    }
+
+    /// Live subjects whose data key is wrapped under a master version other than
+    /// `active`, oldest first (a batch of a master-key rotation).
+    pub async fn subjects_to_rewrap(
+        &self,
+        active: u32,
+        limit: i64,
+    ) -> Result<Vec<SealedSubject>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "select {SEALED_COLUMNS} from subject where master_key_version <> $1 \
+             order by id limit $2"
+        ))
+        .bind(i64::from(active))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(sealed_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Replaces a subject's wrapped data key, unless it changed meanwhile (then
+    /// returns false and the next batch picks it up again).
+    pub async fn rewrap_subject(
+        &self,
+        subject_id: i64,
+        old_wrapped: &[u8],
+        new_wrapped: &[u8],
+        new_version: u32,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "update subject set data_key_wrapped = $1, master_key_version = $2 \
+             where id = $3 and data_key_wrapped = $4",
+        )
+        .bind(new_wrapped)
+        .bind(i64::from(new_version))
+        .bind(subject_id)
+        .bind(old_wrapped)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Live subjects whose pseudonyms use a version other than `active`.
+    pub async fn subjects_to_repseudonymise(
+        &self,
+        active: u32,
+        limit: i64,
+    ) -> Result<Vec<SealedSubject>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "select {SEALED_COLUMNS} from subject where pseudonym_version <> $1 \
+             and shredded_at is null order by id limit $2"
+        ))
+        .bind(i64::from(active))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(sealed_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Stores recomputed pseudonyms, unless the row changed version meanwhile.
+    pub async fn repseudonymise_subject(
+        &self,
+        subject_id: i64,
+        old_version: u32,
+        lookup: &SubjectLookup,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "update subject set pn_pseudonym = $1, attr_pseudonym = $2, pseudonym_version = $3 \
+             where id = $4 and pseudonym_version = $5 and shredded_at is null",
+        )
+        .bind(lookup.pn.map(|p| p.to_vec()))
+        .bind(lookup.attr.to_vec())
+        .bind(i64::from(lookup.version))
+        .bind(subject_id)
+        .bind(i64::from(old_version))
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Crypto-shreds a subject: destroys its wrapped data key, sealed identity and
+    /// pseudonyms; the coarse statistical attributes stay. Returns false when the
+    /// subject was already shredded.
+    pub async fn shred_subject(&self, registry_id: &str) -> Result<bool, StoreError> {
+        let exists: Option<i64> =
+            sqlx::query_scalar("select id from subject where registry_id = $1")
+                .bind(registry_id)
+                .fetch_optional(self.pool())
+                .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let done = sqlx::query(
+            "update subject set data_key_wrapped = null, master_key_version = null, \
+             identity_sealed = null, pn_pseudonym = null, attr_pseudonym = null, \
+             shredded_at = $1 where registry_id = $2 and shredded_at is null",
+        )
+        .bind(now_rfc3339())
+        .bind(registry_id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Live subjects per master-key and pseudonym-key version.
+    pub async fn key_version_counts(&self) -> Result<Vec<VersionCount>, StoreError> {
+        let rows = sqlx::query(
+            "select 'master' as kind, master_key_version as version, count(*) as rows \
+             from subject where master_key_version is not null group by master_key_version \
+             union all \
+             select 'pseudonym' as kind, pseudonym_version as version, count(*) as rows \
+             from subject where shredded_at is null group by pseudonym_version \
+             order by kind, version",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(VersionCount {
+                    kind: r.try_get("kind")?,
+                    version: r.try_get("version")?,
+                    rows: r.try_get("rows")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Count of subjects, and of those shredded.
+    pub async fn subject_counts(&self) -> Result<(i64, i64), StoreError> {
+        let row =
+            sqlx::query("select count(*) as total, count(shredded_at) as shredded from subject")
+                .fetch_one(self.pool())
+                .await?;
+        Ok((row.try_get("total")?, row.try_get("shredded")?))
+    }
+
+    /// Registered key-check values: `(kind, version, check value, retired?)`.
+    pub async fn key_checks(&self) -> Result<Vec<(String, i64, String, bool)>, StoreError> {
+        let rows = sqlx::query(
+            "select kind, version, check_value, retired_at from key_check order by kind, version",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let retired: Option<String> = r.try_get("retired_at")?;
+                Ok((
+                    r.try_get("kind")?,
+                    r.try_get("version")?,
+                    r.try_get("check_value")?,
+                    retired.is_some(),
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Records the key-check value of a key version seen for the first time.
+    pub async fn register_key_check(
+        &self,
+        kind: &str,
+        version: u32,
+        check_value: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "insert into key_check (kind, version, check_value, registered_at) \
+             values ($1, $2, $3, $4) on conflict (kind, version) do nothing",
+        )
+        .bind(kind)
+        .bind(i64::from(version))
+        .bind(check_value)
+        .bind(now_rfc3339())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Marks a key version retired in the database.
+    pub async fn retire_key_check(&self, kind: &str, version: u32) -> Result<(), StoreError> {
+        sqlx::query(
+            "update key_check set retired_at = $1 where kind = $2 and version = $3 \
+             and retired_at is null",
+        )
+        .bind(now_rfc3339())
+        .bind(kind)
+        .bind(i64::from(version))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+}

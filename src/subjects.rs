@@ -1,0 +1,67 @@
+//! The subject registry: link an identity to its subject (creating one if new), open
+//! a subject's identity for a data-subject access report, and crypto-shred a subject.
+
+use crate::crypto::KeyringHandle;
+use crate::domain::FieldError;
+use crate::identity::subject::{IdentityInput, prepare, today_utc, validate};
+use crate::keys::{KeysError, open_identity_row};
+use crate::store::subjects::Linked;
+use crate::store::{Store, StoreError};
+
+/// Why a subject operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SubjectError {
+    /// The identity is invalid; every bad field is listed.
+    #[error("invalid identity")]
+    Invalid(Vec<FieldError>),
+    /// A storage failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A key or sealing failure.
+    #[error(transparent)]
+    Keys(#[from] KeysError),
+    /// A cryptographic failure.
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
+}
+
+/// Validates an identity and links it to its subject, creating one when no existing
+/// subject matches. Runs in a spawned task, so a client that disconnects cannot
+/// leave a transaction half-done (axum drops handler futures on disconnect).
+pub async fn link_identity(
+    store: &Store,
+    keys: &std::sync::Arc<KeyringHandle>,
+    input: &IdentityInput,
+) -> Result<Linked, SubjectError> {
+    let identity = validate(input, today_utc(), "identity.").map_err(SubjectError::Invalid)?;
+    let prepared = prepare(keys, input, &identity)?;
+    let store = store.clone();
+    let task = tokio::spawn(async move {
+        store
+            .link_or_create_subject(&prepared.lookups, &prepared.new)
+            .await
+    });
+    match task.await {
+        Ok(result) => Ok(result?),
+        Err(join) => Err(SubjectError::Store(StoreError::Config(format!(
+            "link task failed: {join}"
+        )))),
+    }
+}
+
+/// Opens a subject's sealed identity (for a data-subject access report).
+pub async fn open_identity(
+    store: &Store,
+    keys: &KeyringHandle,
+    registry_id: &str,
+) -> Result<IdentityInput, SubjectError> {
+    let row = store.sealed_subject(registry_id).await?;
+    Ok(open_identity_row(&keys.current(), &row)?)
+}
+
+/// Crypto-shreds a subject (GDPR art. 17 erasure, after the legal-basis check the
+/// caller records): its data key and sealed identity are destroyed, so everything
+/// sealed for it becomes unreadable; its coarse statistical attributes remain.
+pub async fn shred(store: &Store, registry_id: &str) -> Result<bool, SubjectError> {
+    Ok(store.shred_subject(registry_id).await?)
+}

@@ -55,6 +55,65 @@ pub enum Command {
     /// Subject management: erasure (crypto-shredding) and data-subject access reports.
     #[command(subcommand)]
     Subjects(SubjectsCommand),
+    /// User accounts. The first admin can only be created here; there are no
+    /// default accounts.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Access policy (the files in policy/).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// The tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `registry users …`
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a user. Prints a one-time initial password (which must be changed at
+    /// first login), or with --password-stdin reads the password from standard input.
+    Add {
+        /// Login name: 3-64 of a-z, 0-9, '.', '_', '-'.
+        #[arg(long)]
+        username: String,
+        /// clinician, social_worker, police, forensic, analyst, auditor or admin.
+        #[arg(long)]
+        role: String,
+        /// Facility code (clinicians only; see GET /api/v1/reference/facilities).
+        #[arg(long)]
+        facility: Option<String>,
+        /// Municipality slug (social workers only).
+        #[arg(long)]
+        municipality: Option<String>,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users (no secrets).
+    List,
+}
+
+/// `registry policy …`
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Print the access matrix generated from the policy files:
+    /// role × action × scope → allow/deny, with the deciding rules.
+    Matrix,
+}
+
+/// `registry audit …`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain; print OK with the event count and head hash, or the first
+    /// broken sequence number. Also checks stored checkpoints and any given files.
+    Verify {
+        /// Checkpoint files (JSON, as printed by `audit checkpoint`) kept off-host.
+        #[arg(long = "checkpoint", value_name = "FILE")]
+        checkpoints: Vec<PathBuf>,
+    },
+    /// Sign the current head with the key file's Ed25519 key, store it, and print it
+    /// as JSON for export off-host.
+    Checkpoint,
 }
 
 /// `registry keys …`
@@ -170,7 +229,115 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys(command) => runtime.block_on(keys_command(&settings, command)),
         Command::Subjects(command) => runtime.block_on(subjects_command(&settings, command)),
+        Command::Users(command) => runtime.block_on(users_command(&settings, command)),
+        Command::Policy(PolicyCommand::Matrix) => {
+            let authorizer = crate::authz::Authorizer::new()?;
+            print!("{}", authorizer.render_matrix());
+            Ok(())
+        }
+        Command::Audit(command) => runtime.block_on(audit_command(&settings, command)),
     }
+}
+
+async fn users_command(settings: &Settings, command: UsersCommand) -> anyhow::Result<()> {
+    let store = server::prepare_store(settings).await?;
+    match command {
+        UsersCommand::Add {
+            username,
+            role,
+            facility,
+            municipality,
+            password_stdin,
+        } => {
+            let password = if password_stdin {
+                let mut line = zeroize::Zeroizing::new(String::new());
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .context("cannot read the password from standard input")?;
+                Some(zeroize::Zeroizing::new(
+                    line.trim_end_matches(['\n', '\r']).to_owned(),
+                ))
+            } else {
+                None
+            };
+            let created = crate::users::create(
+                &store,
+                &crate::users::Actor::cli(),
+                crate::users::NewAccount {
+                    username: username.clone(),
+                    scope: crate::users::Scope {
+                        role,
+                        facility,
+                        municipality,
+                    },
+                    password,
+                },
+            )
+            .await;
+            let created = match created {
+                Err(crate::users::UserError::Invalid(fields)) => {
+                    let text: Vec<String> = fields
+                        .iter()
+                        .map(|f| format!("--{}: {}", f.field.replace('_', "-"), f.problem))
+                        .collect();
+                    anyhow::bail!("{}", text.join("; "));
+                }
+                other => other?,
+            };
+            println!("created user {username} ({})", created.user_id);
+            if let Some(password) = created.initial_password {
+                println!("one-time password: {}", password.as_str());
+                println!("(shown once; it must be changed at first login)");
+            }
+        }
+        UsersCommand::List => {
+            for u in store.users().await? {
+                println!(
+                    "{:<24} {:<14} {:<20} {}",
+                    u.username,
+                    u.role,
+                    u.facility.or(u.municipality).unwrap_or_default(),
+                    if u.disabled_at.is_some() {
+                        "disabled"
+                    } else {
+                        "active"
+                    }
+                );
+            }
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn audit_command(settings: &Settings, command: AuditCommand) -> anyhow::Result<()> {
+    let store = server::prepare_store(settings).await?;
+    match command {
+        AuditCommand::Verify { checkpoints } => {
+            let mut extra = Vec::new();
+            for path in &checkpoints {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read checkpoint {}", path.display()))?;
+                extra.push(
+                    serde_json::from_str(&text).with_context(|| {
+                        format!("checkpoint {} is not valid JSON", path.display())
+                    })?,
+                );
+            }
+            let report = crate::audit::verify_store(&store, &extra).await?;
+            println!(
+                "audit chain OK: {} events, head {}, {} checkpoints verified",
+                report.events, report.head_hash, report.checkpoints
+            );
+        }
+        AuditCommand::Checkpoint => {
+            let keys = server::prepare_keys(settings, &store).await?;
+            let checkpoint = crate::audit::checkpoint(&store, &keys.current()).await?;
+            println!("{}", serde_json::to_string_pretty(&checkpoint)?);
+        }
+    }
+    store.close().await;
+    Ok(())
 }
 
 async fn keys_command(settings: &Settings, command: KeysCommand) -> anyhow::Result<()> {
@@ -245,10 +412,19 @@ async fn subjects_command(settings: &Settings, command: SubjectsCommand) -> anyh
             registry_id,
             legal_basis,
         } => {
-            if legal_basis.trim().len() < 5 {
-                anyhow::bail!("setting --legal-basis: state the legal basis for the erasure");
-            }
-            let shredded = crate::subjects::shred(&store, &registry_id).await?;
+            let shredded = match crate::subjects::shred(
+                &store,
+                &crate::users::Actor::cli(),
+                &registry_id,
+                &legal_basis,
+            )
+            .await
+            {
+                Err(crate::subjects::SubjectError::Invalid(_)) => anyhow::bail!(
+                    "setting --legal-basis: state the legal basis for the erasure (5-200 characters)"
+                ),
+                other => other?,
+            };
             if shredded {
                 println!("subject {registry_id} shredded; its sealed data can no longer be read");
             } else {

@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::audit::{AuditEvent, Outcome};
 use crate::crypto::keyfile::{KeyFile, KeyFileError, KeyKind};
 use crate::crypto::{Aad, CryptoError, KeyringHandle};
 use crate::identity::subject::{
@@ -51,6 +52,18 @@ pub enum KeysError {
     Refused(String),
 }
 
+/// Records a key operation in the audit log (never key material).
+async fn audit_key_operation(store: &Store, action: &str, detail: String) -> Result<(), KeysError> {
+    let event = AuditEvent {
+        detail: Some(detail),
+        purpose: Some("key_management".into()),
+        rule: Some("cli".into()),
+        ..AuditEvent::new("cli", "operator", action, Outcome::Success)
+    };
+    store.audit(&event).await?;
+    Ok(())
+}
+
 /// Creates a new key file (`registry init`).
 pub fn init(path: &Path) -> Result<(), KeysError> {
     KeyFile::generate()?.create(path)?;
@@ -75,6 +88,9 @@ pub async fn open(path: &Path, store: &Store) -> Result<(KeyringHandle, bool), K
     }
     let handle = KeyringHandle::load(path)?;
     register_and_verify(&handle, store).await?;
+    if created {
+        audit_key_operation(store, "create_keys", "master=1 pseudonym=1".into()).await?;
+    }
     Ok((handle, created))
 }
 
@@ -221,8 +237,51 @@ pub async fn rotate_master(
             }
             progress(report.rows_moved);
         }
+        reseal_totp_secrets(store, &handle, target, batch, &mut report).await?;
     }
+    audit_key_operation(
+        store,
+        "rotate_master_key",
+        format!("version={target} moved={}", report.rows_moved),
+    )
+    .await?;
     Ok(report)
+}
+
+/// Re-seals users' TOTP secrets (sealed directly under the master key) with `target`.
+async fn reseal_totp_secrets(
+    store: &Store,
+    handle: &KeyringHandle,
+    target: u32,
+    batch: i64,
+    report: &mut RotationReport,
+) -> Result<(), KeysError> {
+    loop {
+        let rows = store.totp_to_reseal(target, batch).await?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let keyring = handle.current();
+        for (id, user_id, old) in rows {
+            let aad = Aad {
+                table: "app_user",
+                column: "totp_secret",
+                record_id: &user_id,
+            };
+            let row_err = |source| KeysError::Row {
+                registry_id: user_id.clone(),
+                source,
+            };
+            let secret =
+                zeroize::Zeroizing::new(keyring.open_with_master(&aad, &old).map_err(row_err)?);
+            let (version, sealed) = keyring.seal_with_master(&aad, &secret).map_err(row_err)?;
+            if store.reseal_totp(id, &old, &sealed, version).await? {
+                report.rows_moved += 1;
+            } else {
+                report.rows_retried += 1;
+            }
+        }
+    }
 }
 
 /// Recomputes every subject's pseudonyms under a new pseudonym-key version from its
@@ -286,6 +345,12 @@ pub async fn rotate_pseudonym(
             progress(report.rows_moved);
         }
     }
+    audit_key_operation(
+        store,
+        "rotate_pseudonym_key",
+        format!("version={target} moved={}", report.rows_moved),
+    )
+    .await?;
     Ok(report)
 }
 
@@ -350,7 +415,12 @@ pub async fn retire(
     file.retire(kind, version)?;
     file.replace(path)?;
     store.retire_key_check(kind.as_str(), version).await?;
-    Ok(())
+    audit_key_operation(
+        store,
+        "retire_key",
+        format!("{} version={version}", kind.as_str()),
+    )
+    .await
 }
 
 /// One line of `registry keys status`.

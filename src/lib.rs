@@ -4,6 +4,9 @@
 //! role-based access from policy files, and anonymised aggregate export only.
 //! See the README for how to run it and `DESIGN.md` in the shared folder for why.
 
+pub mod audit;
+pub mod auth;
+pub mod authz;
 pub mod cli;
 pub mod config;
 pub mod crypto;
@@ -15,3 +18,4 @@ pub mod server;
 pub mod store;
 pub mod subjects;
 pub mod telemetry;
+pub mod users;

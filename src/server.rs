@@ -5,6 +5,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use crate::authz::Authorizer;
 use crate::config::Settings;
 use crate::crypto::KeyringHandle;
 use crate::http::{self, AppState};
@@ -48,12 +49,18 @@ pub async fn prepare_keys(
 }
 
 /// Builds the application state and router for a prepared store and keyring.
-pub fn build_app(settings: Settings, store: Store, keys: Arc<KeyringHandle>) -> axum::Router {
-    http::app(AppState {
+pub fn build_app(
+    settings: Settings,
+    store: Store,
+    keys: Arc<KeyringHandle>,
+) -> anyhow::Result<axum::Router> {
+    let authorizer = Authorizer::new().context("the policy files in policy/ are not valid")?;
+    Ok(http::app(AppState {
         store,
         keys,
+        authorizer: Arc::new(authorizer),
         settings: Arc::new(settings),
-    })
+    }))
 }
 
 /// Reloads the key file when it changes (a rotation), so new data uses new keys.
@@ -83,7 +90,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {} (REGISTRY_LISTEN)", settings.listen))?;
     let address = listener.local_addr().context("listener has no address")?;
     tracing::info!(listen = %address, backend = ?store.backend(), "registry is serving");
-    let app = build_app(settings, store.clone(), keys);
+    let app = build_app(settings, store.clone(), keys)?;
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),

@@ -1,6 +1,7 @@
 //! The subject registry: link an identity to its subject (creating one if new), open
 //! a subject's identity for a data-subject access report, and crypto-shred a subject.
 
+use crate::audit::{AuditEvent, Outcome};
 use crate::crypto::KeyringHandle;
 use crate::domain::FieldError;
 use crate::identity::subject::{IdentityInput, prepare, today_utc, validate};
@@ -59,9 +60,29 @@ pub async fn open_identity(
     Ok(open_identity_row(&keys.current(), &row)?)
 }
 
-/// Crypto-shreds a subject (GDPR art. 17 erasure, after the legal-basis check the
-/// caller records): its data key and sealed identity are destroyed, so everything
-/// sealed for it becomes unreadable; its coarse statistical attributes remain.
-pub async fn shred(store: &Store, registry_id: &str) -> Result<bool, SubjectError> {
-    Ok(store.shred_subject(registry_id).await?)
+/// Crypto-shreds a subject (GDPR art. 17 erasure): its data key and sealed identity
+/// are destroyed, so everything sealed for it becomes unreadable; its coarse
+/// statistical attributes remain. The act and its stated legal basis are audited in
+/// the same transaction.
+pub async fn shred(
+    store: &Store,
+    actor: &crate::users::Actor,
+    registry_id: &str,
+    legal_basis: &str,
+) -> Result<bool, SubjectError> {
+    let basis = legal_basis.trim();
+    if !(5..=200).contains(&basis.chars().count()) {
+        return Err(SubjectError::Invalid(vec![FieldError::new(
+            "legal_basis",
+            "state the legal basis for the erasure (5-200 characters, no personal data)",
+        )]));
+    }
+    let event = AuditEvent {
+        object: Some(registry_id.to_owned()),
+        rule: Some(actor.rule.clone()),
+        purpose: Some("erasure".into()),
+        detail: Some(format!("legal_basis={basis}")),
+        ..AuditEvent::new(&actor.id, &actor.role, "shred_subject", Outcome::Success)
+    };
+    Ok(store.shred_subject(registry_id, &event).await?)
 }

@@ -120,18 +120,31 @@ impl KeySet {
 }
 
 /// The whole key file.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct KeyFile {
     /// Master key-encryption keys.
     pub master: KeySet,
     /// Pseudonym keys.
     pub pseudonym: KeySet,
+    /// Ed25519 key (PKCS#8) that signs audit checkpoints.
+    pub audit_signing_key: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for KeyFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyFile")
+            .field("master", &self.master)
+            .field("pseudonym", &self.pseudonym)
+            .field("audit_signing_key", &"[redacted]")
+            .finish()
+    }
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Disk {
     format: u32,
+    audit_signing_key: String,
     master: DiskSet,
     pseudonym: DiskSet,
 }
@@ -160,6 +173,7 @@ impl KeyFile {
         Ok(Self {
             master: KeySet::generate()?,
             pseudonym: KeySet::generate()?,
+            audit_signing_key: Zeroizing::new(crate::audit::new_signing_key()?),
         })
     }
 
@@ -211,9 +225,19 @@ impl KeyFile {
         if disk.format != FORMAT {
             return Err(invalid(format!("unknown format {}", disk.format)));
         }
+        let audit_signing_key = Zeroizing::new(
+            B64.decode(&disk.audit_signing_key)
+                .map_err(|_| invalid("audit_signing_key is not base64".into()))?,
+        );
+        if ring::signature::Ed25519KeyPair::from_pkcs8(&audit_signing_key).is_err() {
+            return Err(invalid(
+                "audit_signing_key is not an Ed25519 PKCS#8 key".into(),
+            ));
+        }
         Ok(Self {
             master: from_disk(disk.master, "master").map_err(invalid)?,
             pseudonym: from_disk(disk.pseudonym, "pseudonym").map_err(invalid)?,
+            audit_signing_key,
         })
     }
 
@@ -249,6 +273,7 @@ impl KeyFile {
         };
         let disk = Disk {
             format: FORMAT,
+            audit_signing_key: B64.encode(self.audit_signing_key.as_slice()),
             master: to_disk(&self.master),
             pseudonym: to_disk(&self.pseudonym),
         };

@@ -28,6 +28,7 @@ pub struct Keyring {
     pseudonym: BTreeMap<u32, PseudonymKeys>,
     active_pseudonym: u32,
     check: BTreeMap<(KeyKind, u32), String>,
+    audit_signer: Option<ring::signature::Ed25519KeyPair>,
 }
 
 impl Keyring {
@@ -56,6 +57,7 @@ impl Keyring {
             pseudonym,
             active_pseudonym: file.pseudonym.active,
             check,
+            audit_signer: ring::signature::Ed25519KeyPair::from_pkcs8(&file.audit_signing_key).ok(),
         }
     }
 
@@ -111,6 +113,38 @@ impl Keyring {
         self.pseudonym
             .get(&self.active_pseudonym)
             .map(|k| k.pseudonym(domain, input))
+    }
+
+    /// The Ed25519 key that signs audit checkpoints.
+    pub fn audit_signer(&self) -> Option<&ring::signature::Ed25519KeyPair> {
+        self.audit_signer.as_ref()
+    }
+
+    /// Seals a small service secret (e.g. a user's TOTP secret) directly under the
+    /// active master key; returns the master version used.
+    pub fn seal_with_master(
+        &self,
+        aad: &Aad<'_>,
+        plaintext: &[u8],
+    ) -> Result<(u32, Vec<u8>), CryptoError> {
+        let master = self
+            .master
+            .get(&self.active_master)
+            .ok_or(CryptoError::UnknownKeyVersion(self.active_master))?;
+        Ok((
+            self.active_master,
+            super::seal::seal_with(master, self.active_master, aad, plaintext)?,
+        ))
+    }
+
+    /// Opens a value sealed with `seal_with_master`, under whichever version it names.
+    pub fn open_with_master(&self, aad: &Aad<'_>, blob: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let version = super::seal::blob_key_version(blob)?;
+        let master = self
+            .master
+            .get(&version)
+            .ok_or(CryptoError::UnknownKeyVersion(version))?;
+        super::seal::open_with(master, aad, blob)
     }
 
     /// A key-check value per available version: an HMAC of a constant, which lets

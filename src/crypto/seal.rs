@@ -125,7 +125,7 @@ pub fn blob_key_version(blob: &[u8]) -> Result<u32, CryptoError> {
     Ok(u32::from_be_bytes(version))
 }
 
-fn seal_with(
+pub(crate) fn seal_with(
     key: &Secret32,
     key_version: u32,
     aad: &Aad<'_>,
@@ -152,7 +152,11 @@ fn seal_with(
     Ok(blob)
 }
 
-fn open_with(key: &Secret32, aad: &Aad<'_>, blob: &[u8]) -> Result<Vec<u8>, CryptoError> {
+pub(crate) fn open_with(
+    key: &Secret32,
+    aad: &Aad<'_>,
+    blob: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
     let key_version = blob_key_version(blob)?;
     let cipher = Aes256Gcm::new(key.expose().into());
     let associated = aad.encode(key_version);

@@ -27,6 +27,20 @@ pub enum ApiError {
     /// One or more fields failed validation; all of them are listed.
     #[error("invalid input")]
     Invalid(Vec<FieldError>),
+    /// Not logged in, or the credentials are wrong.
+    #[error("{message}")]
+    Unauthenticated {
+        /// Stable machine code.
+        code: &'static str,
+        /// What to do.
+        message: &'static str,
+    },
+    /// The caller's role may not do this.
+    #[error("forbidden")]
+    Forbidden,
+    /// Too many failed attempts; try again after the given number of seconds.
+    #[error("too many attempts")]
+    TooManyAttempts(i64),
     /// The resource does not exist, or the caller may not know that it exists.
     #[error("not found")]
     NotFound,
@@ -110,6 +124,32 @@ impl IntoResponse for ApiError {
                     &message,
                     fields,
                 )
+            }
+            Self::Unauthenticated { code, message } => {
+                let mut response = error_response(StatusCode::UNAUTHORIZED, code, message);
+                response.headers_mut().insert(
+                    axum::http::header::WWW_AUTHENTICATE,
+                    axum::http::HeaderValue::from_static("Bearer"),
+                );
+                response
+            }
+            Self::Forbidden => error_response(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "your role may not do this; the decision has been logged",
+            ),
+            Self::TooManyAttempts(retry_after) => {
+                let mut response = error_response(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_attempts",
+                    "too many failed attempts; try again later",
+                );
+                if let Ok(value) = axum::http::HeaderValue::from_str(&retry_after.to_string()) {
+                    response
+                        .headers_mut()
+                        .insert(axum::http::header::RETRY_AFTER, value);
+                }
+                response
             }
             Self::NotFound => error_response(
                 StatusCode::NOT_FOUND,

@@ -2,11 +2,17 @@
 //!
 //! Every resource lives in its own file exposing `router()`; handlers stay thin.
 
+mod audit;
+pub mod auth;
 pub mod error;
 mod health;
 pub mod json;
+mod keys;
 mod openapi;
 mod reference;
+mod sessions;
+mod subjects;
+mod users;
 
 use std::sync::Arc;
 
@@ -23,6 +29,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::authz::Authorizer;
 use crate::config::Settings;
 use crate::crypto::KeyringHandle;
 use crate::store::Store;
@@ -41,13 +48,21 @@ pub struct AppState {
     pub store: Store,
     /// The keys (master and pseudonym), following the key file.
     pub keys: Arc<KeyringHandle>,
+    /// The access-policy engine (policy files in `policy/`).
+    pub authorizer: Arc<Authorizer>,
     /// The settings the service started with.
     pub settings: Arc<Settings>,
 }
 
 /// The API routes with their OpenAPI descriptions (without middleware).
 pub fn api_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(openapi::base_document()).merge(reference::router())
+    OpenApiRouter::with_openapi(openapi::base_document())
+        .merge(reference::router())
+        .merge(sessions::router())
+        .merge(users::router())
+        .merge(audit::router())
+        .merge(subjects::router())
+        .merge(keys::router())
 }
 
 /// Builds the complete application: API, probes, OpenAPI document and middleware.

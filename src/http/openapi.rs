@@ -29,8 +29,30 @@ pub(super) fn base_document() -> Document {
     BaseDocument::openapi()
 }
 
-/// Final touches once every router has been merged.
-pub(super) fn finish(document: Document) -> Document {
+/// Final touches once every router has been merged: bearer authentication on every
+/// operation except login.
+pub(super) fn finish(mut document: Document) -> Document {
+    use utoipa::openapi::security::{
+        HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+    };
+    let components = document.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+    );
+    document.security = Some(vec![SecurityRequirement::new(
+        "bearer",
+        Vec::<String>::new(),
+    )]);
+    if let Some(login) = document
+        .paths
+        .paths
+        .get_mut("/sessions")
+        .and_then(|item| item.post.as_mut())
+    {
+        // Login is the one operation without a token.
+        login.security = Some(vec![SecurityRequirement::default()]);
+    }
     document
 }
 

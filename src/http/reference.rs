@@ -2,12 +2,15 @@
 //! None of it is personal data.
 
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::auth::CurrentUser;
 use super::{ApiError, ApiJson, AppState, FieldError};
+use crate::authz::{Action, Resource, ResourceKind};
 use crate::store::reference::{Code, District, Facility, Icd10Code, Municipality};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -20,6 +23,24 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_substances))
         .routes(routes!(list_icd10))
         .routes(routes!(list_facilities))
+}
+
+/// Reference data carries no personal data, but access is still deny-by-default:
+/// every role may read it once logged in.
+async fn may_read(
+    state: &AppState,
+    user: &CurrentUser,
+    headers: &HeaderMap,
+) -> Result<(), ApiError> {
+    state
+        .authorize(
+            user,
+            Action::ReadReference,
+            &Resource::national(ResourceKind::Reference, ""),
+            headers,
+        )
+        .await
+        .map(|_| ())
 }
 
 /// A list of items and their count.
@@ -43,7 +64,12 @@ impl<T> From<Vec<T>> for Items<T> {
 /// Kosovo's seven districts.
 #[utoipa::path(get, path = "/reference/districts", tag = "reference",
     responses((status = 200, body = Items<District>)))]
-async fn list_districts(State(s): State<AppState>) -> Result<ApiJson<Items<District>>, ApiError> {
+async fn list_districts(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    user: CurrentUser,
+) -> Result<ApiJson<Items<District>>, ApiError> {
+    may_read(&s, &user, &headers).await?;
     Ok(ApiJson(s.store.districts().await?.into()))
 }
 
@@ -52,14 +78,22 @@ async fn list_districts(State(s): State<AppState>) -> Result<ApiJson<Items<Distr
     responses((status = 200, body = Items<Municipality>)))]
 async fn list_municipalities(
     State(s): State<AppState>,
+    headers: HeaderMap,
+    user: CurrentUser,
 ) -> Result<ApiJson<Items<Municipality>>, ApiError> {
+    may_read(&s, &user, &headers).await?;
     Ok(ApiJson(s.store.municipalities().await?.into()))
 }
 
 /// Names of the TDI 3.0 code lists.
 #[utoipa::path(get, path = "/reference/code-lists", tag = "reference",
     responses((status = 200, body = Items<String>)))]
-async fn list_code_lists(State(s): State<AppState>) -> Result<ApiJson<Items<String>>, ApiError> {
+async fn list_code_lists(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    user: CurrentUser,
+) -> Result<ApiJson<Items<String>>, ApiError> {
+    may_read(&s, &user, &headers).await?;
     Ok(ApiJson(s.store.code_list_names().await?.into()))
 }
 
@@ -69,8 +103,11 @@ async fn list_code_lists(State(s): State<AppState>) -> Result<ApiJson<Items<Stri
     responses((status = 200, body = Items<Code>), (status = 404, body = super::error::ErrorBody)))]
 async fn get_code_list(
     State(s): State<AppState>,
+    headers: HeaderMap,
+    user: CurrentUser,
     Path(list): Path<String>,
 ) -> Result<ApiJson<Items<Code>>, ApiError> {
+    may_read(&s, &user, &headers).await?;
     let codes = s.store.code_list(&list).await?;
     if codes.is_empty() {
         return Err(ApiError::NotFound);
@@ -107,9 +144,12 @@ const MAX_CHECKED_CODES: usize = 100;
         (status = 422, body = super::error::ErrorBody)))]
 async fn check_codes(
     State(s): State<AppState>,
+    headers: HeaderMap,
+    user: CurrentUser,
     Path(list): Path<String>,
     ApiJson(check): ApiJson<CodeCheck>,
 ) -> Result<ApiJson<CodeCheckResult>, ApiError> {
+    may_read(&s, &user, &headers).await?;
     if check.codes.is_empty() || check.codes.len() > MAX_CHECKED_CODES {
         return Err(ApiError::Invalid(vec![FieldError {
             field: "codes".into(),
@@ -130,20 +170,35 @@ async fn check_codes(
 /// The TDI substance codes (primary and secondary drugs).
 #[utoipa::path(get, path = "/reference/substances", tag = "reference",
     responses((status = 200, body = Items<Code>)))]
-async fn list_substances(State(s): State<AppState>) -> Result<ApiJson<Items<Code>>, ApiError> {
+async fn list_substances(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    user: CurrentUser,
+) -> Result<ApiJson<Items<Code>>, ApiError> {
+    may_read(&s, &user, &headers).await?;
     Ok(ApiJson(s.store.code_list("substance").await?.into()))
 }
 
 /// The WHO ICD-10 codes the death registry accepts.
 #[utoipa::path(get, path = "/reference/icd10", tag = "reference",
     responses((status = 200, body = Items<Icd10Code>)))]
-async fn list_icd10(State(s): State<AppState>) -> Result<ApiJson<Items<Icd10Code>>, ApiError> {
+async fn list_icd10(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    user: CurrentUser,
+) -> Result<ApiJson<Items<Icd10Code>>, ApiError> {
+    may_read(&s, &user, &headers).await?;
     Ok(ApiJson(s.store.icd10_codes().await?.into()))
 }
 
 /// Treatment facilities with their TDI centre type.
 #[utoipa::path(get, path = "/reference/facilities", tag = "reference",
     responses((status = 200, body = Items<Facility>)))]
-async fn list_facilities(State(s): State<AppState>) -> Result<ApiJson<Items<Facility>>, ApiError> {
+async fn list_facilities(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    user: CurrentUser,
+) -> Result<ApiJson<Items<Facility>>, ApiError> {
+    may_read(&s, &user, &headers).await?;
     Ok(ApiJson(s.store.facilities().await?.into()))
 }

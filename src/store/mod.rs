@@ -1,9 +1,11 @@
 //! All SQL lives here. One `Store` wraps a connection pool to either the embedded
 //! SQLite file or PostgreSQL; query texts use `$n` placeholders, which both accept.
 
+pub mod audit;
 pub mod reference;
 pub mod seeds;
 pub mod subjects;
+pub mod users;
 
 use std::str::FromStr;
 use std::time::Duration;

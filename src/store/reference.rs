@@ -142,3 +142,23 @@ impl Store {
         .await?)
     }
 }
+
+impl Store {
+    /// Whether an active facility with this code exists.
+    pub async fn facility_exists(&self, code: &str) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar("select count(*) from facility where code = $1")
+            .bind(code)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// Whether a municipality with this slug exists.
+    pub async fn municipality_exists(&self, slug: &str) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar("select count(*) from municipality where slug = $1")
+            .bind(slug)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n > 0)
+    }
+}

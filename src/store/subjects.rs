@@ -331,13 +331,18 @@ impl Store {
     }
 
     /// Crypto-shreds a subject: destroys its wrapped data key, sealed identity and
-    /// pseudonyms; the coarse statistical attributes stay. Returns false when the
-    /// subject was already shredded.
-    pub async fn shred_subject(&self, registry_id: &str) -> Result<bool, StoreError> {
+    /// pseudonyms; the coarse statistical attributes stay. The audit event is written
+    /// in the same transaction. Returns false when the subject was already shredded.
+    pub async fn shred_subject(
+        &self,
+        registry_id: &str,
+        event: &crate::audit::AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
         let exists: Option<i64> =
             sqlx::query_scalar("select id from subject where registry_id = $1")
                 .bind(registry_id)
-                .fetch_optional(self.pool())
+                .fetch_optional(&mut *tx)
                 .await?;
         if exists.is_none() {
             return Err(StoreError::NotFound);
@@ -349,16 +354,35 @@ impl Store {
         )
         .bind(now_rfc3339())
         .bind(registry_id)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        let shredded = done.rows_affected() == 1;
+        if shredded {
+            super::audit::append(&mut tx, self.backend(), event).await?;
+        }
+        tx.commit().await?;
+        Ok(shredded)
     }
 
-    /// Live subjects per master-key and pseudonym-key version.
+    /// How many records were linked to a subject (for the access report).
+    pub async fn subject_link_count(&self, subject_id: i64) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("select count(*) from subject_link where subject_id = $1")
+                .bind(subject_id)
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
+
+    /// Rows per master-key version (subjects' data keys and users' TOTP secrets;
+    /// one version may appear twice) and live subjects per pseudonym-key version.
     pub async fn key_version_counts(&self) -> Result<Vec<VersionCount>, StoreError> {
         let rows = sqlx::query(
             "select 'master' as kind, master_key_version as version, count(*) as rows \
              from subject where master_key_version is not null group by master_key_version \
+             union all \
+             select 'master' as kind, totp_master_version as version, count(*) as rows \
+             from app_user where totp_sealed is not null group by totp_master_version \
              union all \
              select 'pseudonym' as kind, pseudonym_version as version, count(*) as rows \
              from subject where shredded_at is null group by pseudonym_version \

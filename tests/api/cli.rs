@@ -26,6 +26,31 @@ fn free_port() -> u16 {
 #[tokio::test]
 async fn serve_with_no_configuration_creates_its_database_and_answers() {
     let dir = tempfile::tempdir().expect("tempdir");
+    // The first admin exists only by this command: there are no default accounts.
+    let mut add = registry(dir.path())
+        .args([
+            "users",
+            "add",
+            "--username",
+            "first.admin",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("users add runs");
+    {
+        use std::io::Write;
+        let mut stdin = add.stdin.take().expect("stdin");
+        stdin
+            .write_all(b"correct horse battery staple\n")
+            .expect("password written");
+    }
+    let out = add.wait_with_output().expect("users add finishes");
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("correct horse"));
     let port = free_port();
     let mut child = registry(dir.path())
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
@@ -59,8 +84,25 @@ async fn serve_with_no_configuration_creates_its_database_and_answers() {
         .await
         .expect("openapi");
     assert_eq!(doc.status(), 200);
+    let unauthenticated = client
+        .get(format!("{base}/api/v1/reference/municipalities"))
+        .send()
+        .await
+        .expect("municipalities");
+    assert_eq!(unauthenticated.status(), 401, "deny by default");
+    let session: serde_json::Value = client
+        .post(format!("{base}/api/v1/sessions"))
+        .json(&serde_json::json!({"username": "first.admin", "password": "correct horse battery staple"}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("json");
+    let token = session["token"].as_str().expect("token");
     let municipalities: serde_json::Value = client
         .get(format!("{base}/api/v1/reference/municipalities"))
+        .bearer_auth(token)
         .send()
         .await
         .expect("municipalities")
@@ -153,7 +195,18 @@ fn help_explains_every_subcommand() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = registry(dir.path()).arg("--help").output().expect("runs");
     let text = String::from_utf8_lossy(&out.stdout);
-    for word in ["serve", "migrate", "check-config", "REGISTRY_DATABASE_URL"] {
+    for word in [
+        "serve",
+        "migrate",
+        "check-config",
+        "init",
+        "keys",
+        "subjects",
+        "users",
+        "policy",
+        "audit",
+        "REGISTRY_DATABASE_URL",
+    ] {
         assert!(text.contains(word), "--help mentions {word}: {text}");
     }
 }
@@ -226,4 +279,73 @@ fn key_file_is_created_once_and_never_replaced_for_existing_data() {
     let out = registry(dir.path()).arg("init").output().expect("runs");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+}
+
+#[test]
+fn users_add_prints_a_one_time_password_and_refuses_bad_scope() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = registry(dir.path())
+        .args([
+            "users",
+            "add",
+            "--username",
+            "dr.gashi",
+            "--role",
+            "clinician",
+            "--facility",
+            "uckk-psychiatry",
+        ])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("one-time password: "), "{stdout}");
+
+    let out = registry(dir.path())
+        .args([
+            "users",
+            "add",
+            "--username",
+            "sw.one",
+            "--role",
+            "social_worker",
+        ])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--municipality"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn policy_matrix_is_printed_for_every_role() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = registry(dir.path())
+        .args(["policy", "matrix"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for role in [
+        "clinician",
+        "social_worker",
+        "police",
+        "forensic",
+        "analyst",
+        "auditor",
+        "admin",
+    ] {
+        assert!(text.contains(role), "{role} missing");
+    }
+    assert_eq!(
+        text,
+        registry::authz::Authorizer::new()
+            .expect("policies")
+            .render_matrix()
+    );
 }

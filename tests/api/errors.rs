@@ -39,6 +39,7 @@ async fn malformed_json_is_400_with_position(app: TestApp) {
     let response = app
         .client
         .post(app.url(CHECK))
+        .bearer_auth(&app.token)
         .header("content-type", "application/json")
         .body("{\"codes\": [\"1.1\",\n  ]}")
         .send()
@@ -73,6 +74,7 @@ async fn missing_content_type_is_415(app: TestApp) {
     let response = app
         .client
         .post(app.url(CHECK))
+        .bearer_auth(&app.token)
         .body("{\"codes\": [\"1.1\"]}")
         .send()
         .await
@@ -99,6 +101,7 @@ async fn responses_are_not_cached_and_carry_request_ids(app: TestApp) {
     let response = app
         .client
         .get(app.url("/api/v1/reference/districts"))
+        .bearer_auth(&app.token)
         .send()
         .await
         .expect("sent");

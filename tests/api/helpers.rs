@@ -53,7 +53,23 @@ pub struct TestApp {
     pub database_url: String,
     /// Keeps the temporary data directory alive.
     pub dir: tempfile::TempDir,
+    /// Bearer token of a default analyst, for requests that only need a login.
+    pub token: String,
 }
+
+/// A user created for a test, logged in.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    /// Public id.
+    pub user_id: String,
+    /// Login name.
+    pub username: String,
+    /// Bearer token of a live session.
+    pub token: String,
+}
+
+/// The password every test user gets.
+pub const TEST_PASSWORD: &str = "correct horse battery staple";
 
 /// The PostgreSQL server the suite uses; the variable is required for PostgreSQL tests.
 pub fn postgres_admin_url() -> String {
@@ -133,7 +149,8 @@ impl TestApp {
             .await
             .expect("bind a free port");
         let address: SocketAddr = listener.local_addr().expect("bound address");
-        let app = server::build_app(settings, store.clone(), Arc::clone(&keys));
+        let app =
+            server::build_app(settings, store.clone(), Arc::clone(&keys)).expect("policies load");
         tokio::spawn(async move {
             axum::serve(
                 listener,
@@ -142,7 +159,7 @@ impl TestApp {
             .await
             .expect("server runs");
         });
-        Self {
+        let mut app = Self {
             base: format!("http://{address}"),
             client: reqwest::Client::new(),
             store,
@@ -150,7 +167,80 @@ impl TestApp {
             key_file,
             database_url,
             dir,
+            token: String::new(),
+        };
+        app.token = app.user("analyst", None, None).await.token;
+        app
+    }
+
+    /// Creates a user with `role` and scope (through the same code as the CLI) and
+    /// logs them in over HTTP.
+    pub async fn user(
+        &self,
+        role: &str,
+        facility: Option<&str>,
+        municipality: Option<&str>,
+    ) -> TestUser {
+        let username =
+            format!("{role}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]).replace('_', "-");
+        let created = registry::users::create(
+            &self.store,
+            &registry::users::Actor::cli(),
+            registry::users::NewAccount {
+                username: username.clone(),
+                scope: registry::users::Scope {
+                    role: role.to_owned(),
+                    facility: facility.map(str::to_owned),
+                    municipality: municipality.map(str::to_owned),
+                },
+                password: Some(zeroize::Zeroizing::new(TEST_PASSWORD.to_owned())),
+            },
+        )
+        .await
+        .expect("user created");
+        let token = self.login(&username, TEST_PASSWORD).await;
+        TestUser {
+            user_id: created.user_id,
+            username,
+            token,
         }
+    }
+
+    /// Logs in and returns the token (panics unless the login succeeds).
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let (status, body) = self
+            .send(
+                reqwest::Method::POST,
+                "/api/v1/sessions",
+                None,
+                Some(&serde_json::json!({"username": username, "password": password})),
+            )
+            .await;
+        assert_eq!(status, 201, "login of {username}: {body}");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Sends a request with an optional bearer token and JSON body.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&serde_json::Value>,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        if status == reqwest::StatusCode::NO_CONTENT {
+            return (status, serde_json::Value::Null);
+        }
+        json_of(response).await
     }
 
     /// Absolute URL of a path.
@@ -158,31 +248,20 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
-    /// GET a path; returns status and JSON body.
+    /// GET a path as the default analyst; returns status and JSON body.
     pub async fn get_json(&self, path: &str) -> (reqwest::StatusCode, serde_json::Value) {
-        let response = self
-            .client
-            .get(self.url(path))
-            .send()
+        self.send(reqwest::Method::GET, path, Some(&self.token), None)
             .await
-            .expect("request sent");
-        json_of(response).await
     }
 
-    /// POST a JSON body; returns status and JSON body.
+    /// POST a JSON body as the default analyst; returns status and JSON body.
     pub async fn post_json(
         &self,
         path: &str,
         body: &serde_json::Value,
     ) -> (reqwest::StatusCode, serde_json::Value) {
-        let response = self
-            .client
-            .post(self.url(path))
-            .json(body)
-            .send()
+        self.send(reqwest::Method::POST, path, Some(&self.token), Some(body))
             .await
-            .expect("request sent");
-        json_of(response).await
     }
 }
 

@@ -4,9 +4,12 @@
 #[macro_use]
 mod helpers;
 
+mod audit;
+mod auth;
 mod cli;
 mod errors;
 mod health;
+mod matrix;
 mod outage;
 mod reference;
 mod subjects;

@@ -8,6 +8,7 @@ use registry::identity::subject::IdentityInput;
 use registry::keys;
 use registry::store::subjects::LinkRule;
 use registry::subjects::{SubjectError, link_identity, open_identity, shred};
+use registry::users::Actor;
 use sqlx::Connection;
 
 use crate::helpers::TestApp;
@@ -358,6 +359,15 @@ async fn master_rotation_rewraps_every_subject(app: TestApp) {
         .is_err()
     );
 
+    // Key operations are in the audit log.
+    let events = app.store.audit_page(0, 1000).await.expect("events");
+    for action in ["create_keys", "rotate_master_key", "retire_key"] {
+        assert!(
+            events.iter().any(|e| e.action == action),
+            "{action} audited"
+        );
+    }
+
     // Re-running with nothing pending starts a fresh rotation to version 3.
     let again = keys::rotate_master(&app.store, &app.key_file, 100, Duration::ZERO, |_| {})
         .await
@@ -411,14 +421,24 @@ async fn shredding_destroys_identity_and_keeps_counts(app: TestApp) {
     )
     .await;
     assert!(
-        shred(&app.store, &gone.registry_id)
-            .await
-            .expect("shredded")
+        shred(
+            &app.store,
+            &Actor::cli(),
+            &gone.registry_id,
+            "GDPR 17(1)(a) request"
+        )
+        .await
+        .expect("shredded")
     );
     assert!(
-        !shred(&app.store, &gone.registry_id)
-            .await
-            .expect("idempotent")
+        !shred(
+            &app.store,
+            &Actor::cli(),
+            &gone.registry_id,
+            "GDPR 17(1)(a) request"
+        )
+        .await
+        .expect("idempotent")
     );
     assert!(matches!(
         open_identity(&app.store, &app.keys, &gone.registry_id).await,
@@ -444,7 +464,13 @@ async fn shredding_destroys_identity_and_keeps_counts(app: TestApp) {
     .await;
     assert_ne!(back.registry_id, gone.registry_id);
     assert!(matches!(
-        shred(&app.store, "00000000-0000-0000-0000-000000000000").await,
+        shred(
+            &app.store,
+            &Actor::cli(),
+            "00000000-0000-0000-0000-000000000000",
+            "GDPR 17(1)(a) request"
+        )
+        .await,
         Err(SubjectError::Store(registry::store::StoreError::NotFound))
     ));
 }

@@ -1,0 +1,373 @@
+//! Login, logout, password change and TOTP enrolment.
+//!
+//! An unknown user and a wrong password get the same answer after the same work (a
+//! dummy argon2 verification); failures are throttled per account and per client
+//! address, and both are audited without the submitted username or password.
+
+use zeroize::Zeroizing;
+
+use super::{
+    ACCOUNT_FAILURE_LIMIT, ADDRESS_FAILURE_LIMIT, SESSION_ABSOLUTE_SECS, THROTTLE_WINDOW_SECS,
+    password, token, totp, unix_now,
+};
+use crate::audit::{AuditEvent, Outcome};
+use crate::crypto::{Aad, KeyringHandle};
+use crate::domain::FieldError;
+use crate::store::users::{
+    UserRecord, accept_totp_step, insert_session, revoke_session, set_password, set_totp_secret,
+};
+use crate::store::{Store, StoreError, audit};
+
+/// Why a login did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Unknown user, wrong password, disabled account or wrong TOTP code: one answer.
+    #[error("username or password is wrong")]
+    InvalidCredentials,
+    /// The account has TOTP enabled and no code was given.
+    #[error("a TOTP code is required")]
+    TotpRequired,
+    /// Too many failures for this account or address; seconds until retry.
+    #[error("locked")]
+    Locked(i64),
+    /// Bad input.
+    #[error("invalid input")]
+    Invalid(Vec<FieldError>),
+    /// Storage failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Hashing, sealing or RNG failure.
+    #[error("internal failure: {0}")]
+    Internal(&'static str),
+}
+
+/// A successful login.
+#[derive(Debug)]
+pub struct LoggedIn {
+    /// The bearer token, shown once.
+    pub token: Zeroizing<String>,
+    /// Absolute expiry (Unix seconds).
+    pub expires_at: i64,
+    /// The user.
+    pub user: UserRecord,
+}
+
+fn login_event(actor: &str, role: &str, outcome: Outcome, detail: &str) -> AuditEvent {
+    AuditEvent {
+        detail: Some(detail.to_owned()),
+        purpose: Some("authentication".into()),
+        ..AuditEvent::new(actor, role, "login", outcome)
+    }
+}
+
+/// Logs in with username, password and (when enabled) a TOTP code.
+pub async fn login(
+    store: &Store,
+    keys: &KeyringHandle,
+    username: &str,
+    password_text: Zeroizing<String>,
+    totp_code: Option<&str>,
+    client: &str,
+) -> Result<LoggedIn, LoginError> {
+    let now = unix_now();
+    let account_key = format!("user:{}", username.to_lowercase());
+    let address_key = format!("addr:{client}");
+    let locked = store
+        .throttle_lock(&account_key, now)
+        .await?
+        .max(store.throttle_lock(&address_key, now).await?);
+    if locked > 0 {
+        store
+            .audit(&login_event("anonymous", "-", Outcome::Failure, "locked"))
+            .await?;
+        return Err(LoginError::Locked(locked));
+    }
+
+    let user = store.user_by_username(username).await?;
+    let usable = user.as_ref().filter(|u| u.disabled_at.is_none());
+    let verified = password::verify(password_text, usable.map(|u| u.password_hash.clone())).await;
+    let Some(user) = usable.filter(|_| verified).cloned() else {
+        return Err(fail(
+            store,
+            &account_key,
+            &address_key,
+            now,
+            "anonymous",
+            "-",
+            "invalid_credentials",
+        )
+        .await);
+    };
+
+    if user.totp_enabled {
+        let Some(code) = totp_code else {
+            store
+                .audit(&login_event(
+                    &user.user_id,
+                    &user.role,
+                    Outcome::Failure,
+                    "totp_required",
+                ))
+                .await?;
+            return Err(LoginError::TotpRequired);
+        };
+        let secret = open_totp_secret(keys, &user)?;
+        let step = totp::verify(
+            &secret,
+            code,
+            u64::try_from(now).unwrap_or(0),
+            u64::try_from(user.totp_last_step).unwrap_or(0),
+        );
+        let accepted = match step {
+            Some(step) => {
+                let mut tx = store.begin_write().await?;
+                let ok =
+                    accept_totp_step(&mut tx, user.id, i64::try_from(step).unwrap_or(i64::MAX))
+                        .await?;
+                tx.commit().await.map_err(StoreError::from)?;
+                ok
+            }
+            None => false,
+        };
+        if !accepted {
+            return Err(fail(
+                store,
+                &account_key,
+                &address_key,
+                now,
+                &user.user_id,
+                &user.role,
+                "invalid_totp",
+            )
+            .await);
+        }
+    }
+
+    store.throttle_reset(&account_key).await?;
+    let (token, token_hash) = token::new_token().map_err(|_| LoginError::Internal("rng"))?;
+    let expires_at = now + SESSION_ABSOLUTE_SECS;
+    let mut tx = store.begin_write().await?;
+    insert_session(&mut tx, &token_hash, user.id, now, expires_at).await?;
+    audit::append(
+        &mut tx,
+        store.backend(),
+        &login_event(
+            &user.user_id,
+            &user.role,
+            Outcome::Success,
+            "session_created",
+        ),
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(LoggedIn {
+        token,
+        expires_at,
+        user,
+    })
+}
+
+async fn fail(
+    store: &Store,
+    account_key: &str,
+    address_key: &str,
+    now: i64,
+    actor: &str,
+    role: &str,
+    detail: &str,
+) -> LoginError {
+    let result = async {
+        store
+            .throttle_failure(
+                account_key,
+                now,
+                THROTTLE_WINDOW_SECS,
+                ACCOUNT_FAILURE_LIMIT,
+            )
+            .await?;
+        store
+            .throttle_failure(
+                address_key,
+                now,
+                THROTTLE_WINDOW_SECS,
+                ADDRESS_FAILURE_LIMIT,
+            )
+            .await?;
+        store
+            .audit(&login_event(actor, role, Outcome::Failure, detail))
+            .await?;
+        Ok::<(), StoreError>(())
+    }
+    .await;
+    match result {
+        Ok(()) => LoginError::InvalidCredentials,
+        Err(e) => LoginError::Store(e),
+    }
+}
+
+/// Ends a session.
+pub async fn logout(
+    store: &Store,
+    token_hash: &[u8; 32],
+    user_id: &str,
+    role: &str,
+) -> Result<(), StoreError> {
+    let mut tx = store.begin_write().await?;
+    revoke_session(&mut tx, token_hash, unix_now()).await?;
+    audit::append(
+        &mut tx,
+        store.backend(),
+        &AuditEvent {
+            purpose: Some("authentication".into()),
+            ..AuditEvent::new(user_id, role, "logout", Outcome::Success)
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Changes the caller's password after checking the current one.
+pub async fn change_password(
+    store: &Store,
+    user: &UserRecord,
+    current: Zeroizing<String>,
+    new: Zeroizing<String>,
+) -> Result<(), LoginError> {
+    if let Err(e) = password::check_new(&new, &user.username, "new_password") {
+        return Err(LoginError::Invalid(vec![e]));
+    }
+    if !password::verify(current, Some(user.password_hash.clone())).await {
+        return Err(LoginError::Invalid(vec![FieldError::new(
+            "current_password",
+            "is not your current password",
+        )]));
+    }
+    let hash = password::hash(new)
+        .await
+        .map_err(|_| LoginError::Internal("hashing"))?;
+    let mut tx = store.begin_write().await?;
+    set_password(&mut tx, user.id, &hash).await?;
+    audit::append(
+        &mut tx,
+        store.backend(),
+        &AuditEvent {
+            purpose: Some("authentication".into()),
+            ..AuditEvent::new(
+                &user.user_id,
+                &user.role,
+                "change_password",
+                Outcome::Success,
+            )
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}
+
+fn totp_aad(user_id: &str) -> Aad<'_> {
+    Aad {
+        table: "app_user",
+        column: "totp_secret",
+        record_id: user_id,
+    }
+}
+
+fn open_totp_secret(
+    keys: &KeyringHandle,
+    user: &UserRecord,
+) -> Result<Zeroizing<Vec<u8>>, LoginError> {
+    let sealed = user
+        .totp_sealed
+        .as_ref()
+        .ok_or(LoginError::Internal("totp secret missing"))?;
+    keys.current()
+        .open_with_master(&totp_aad(&user.user_id), sealed)
+        .map(Zeroizing::new)
+        .map_err(|_| LoginError::Internal("totp secret cannot be opened"))
+}
+
+/// A TOTP enrolment waiting for its first code.
+#[derive(Debug)]
+pub struct Enrolment {
+    /// Secret in base32 (shown once).
+    pub secret_base32: String,
+    /// `otpauth://` URI for a QR code.
+    pub uri: String,
+}
+
+/// Starts TOTP enrolment: a new secret, sealed, not yet required at login.
+pub async fn start_totp(
+    store: &Store,
+    keys: &KeyringHandle,
+    user: &UserRecord,
+) -> Result<Enrolment, LoginError> {
+    let secret = totp::new_secret().map_err(|_| LoginError::Internal("rng"))?;
+    let (version, sealed) = keys
+        .current()
+        .seal_with_master(&totp_aad(&user.user_id), &secret)
+        .map_err(|_| LoginError::Internal("sealing"))?;
+    let mut tx = store.begin_write().await?;
+    set_totp_secret(&mut tx, user.id, &sealed, version).await?;
+    audit::append(
+        &mut tx,
+        store.backend(),
+        &AuditEvent {
+            purpose: Some("authentication".into()),
+            ..AuditEvent::new(&user.user_id, &user.role, "start_totp", Outcome::Success)
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(Enrolment {
+        secret_base32: totp::base32(&secret),
+        uri: totp::provisioning_uri(&secret, &user.username),
+    })
+}
+
+/// Confirms enrolment with a code; from then on login requires a code.
+pub async fn confirm_totp(
+    store: &Store,
+    keys: &KeyringHandle,
+    user: &UserRecord,
+    code: &str,
+) -> Result<(), LoginError> {
+    let secret = open_totp_secret(keys, user).map_err(|_| {
+        LoginError::Invalid(vec![FieldError::new(
+            "code",
+            "start enrolment first (POST /api/v1/me/totp)",
+        )])
+    })?;
+    let now = u64::try_from(unix_now()).unwrap_or(0);
+    let step = totp::verify(
+        &secret,
+        code,
+        now,
+        u64::try_from(user.totp_last_step).unwrap_or(0),
+    );
+    let mut tx = store.begin_write().await?;
+    let accepted = match step {
+        Some(step) => {
+            accept_totp_step(&mut tx, user.id, i64::try_from(step).unwrap_or(i64::MAX)).await?
+        }
+        None => false,
+    };
+    if !accepted {
+        return Err(LoginError::Invalid(vec![FieldError::new(
+            "code",
+            "is not the current code of your authenticator app",
+        )]));
+    }
+    audit::append(
+        &mut tx,
+        store.backend(),
+        &AuditEvent {
+            purpose: Some("authentication".into()),
+            ..AuditEvent::new(&user.user_id, &user.role, "enable_totp", Outcome::Success)
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}

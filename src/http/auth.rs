@@ -1,0 +1,243 @@
+//! Who is calling, and may they: the session extractor and the single decision point.
+//!
+//! `CurrentUser` resolves the bearer token to a live session and loads the user's
+//! role and scope from the database on every request, so role and scope changes
+//! apply on the next request (ASVS 8.3.2). `AppState::authorize` asks the policy
+//! engine, writes personal-data decisions and every denial to the audit log with the
+//! rule that decided and the declared purpose, and returns a `Permit` — the only way
+//! to obtain one, so code that reads personal data can demand it.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::{ApiError, AppState};
+use crate::audit::{AuditEvent, Outcome};
+use crate::auth::{SESSION_IDLE_SECS, token::hash_token, unix_now};
+use crate::authz::{Action, Principal, Resource, Role};
+
+/// How often (seconds) a session's idle clock is written back; sparing a write on
+/// every request costs at most this much idle-timeout precision.
+const TOUCH_EVERY_SECS: i64 = 60;
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    /// Role and scope for policy decisions.
+    pub principal: Principal,
+    /// Login name.
+    pub username: String,
+    /// Internal user row id.
+    pub row_id: i64,
+    /// Hash of the bearer token (for logout).
+    pub token_hash: [u8; 32],
+    /// Whether the account has TOTP enabled.
+    pub totp_enabled: bool,
+}
+
+/// Paths a user whose one-time password must still be changed may call.
+fn allowed_before_password_change(parts: &Parts) -> bool {
+    let path = parts.uri.path();
+    path.ends_with("/me/password") || path.ends_with("/sessions/current") || path.ends_with("/me")
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Some(token) = bearer(&parts.headers) else {
+            return Err(ApiError::Unauthenticated {
+                code: "unauthenticated",
+                message: "log in first (POST /api/v1/sessions) and send Authorization: Bearer <token>",
+            }
+            .into_response());
+        };
+        let token_hash = hash_token(token);
+        let now = unix_now();
+        let session = state
+            .store
+            .live_session(&token_hash, now, SESSION_IDLE_SECS)
+            .await
+            .map_err(|e| ApiError::from(e).into_response())?;
+        let Some(session) = session else {
+            return Err(ApiError::Unauthenticated {
+                code: "unauthenticated",
+                message: "the session has expired or was ended; log in again",
+            }
+            .into_response());
+        };
+        if now - session.last_seen_at >= TOUCH_EVERY_SECS {
+            state
+                .store
+                .touch_session(&token_hash, now)
+                .await
+                .map_err(|e| ApiError::from(e).into_response())?;
+        }
+        let user = session.user;
+        let role: Role = user.role.parse().map_err(|_| {
+            ApiError::Internal(anyhow::anyhow!("stored role is not known")).into_response()
+        })?;
+        if user.must_change_password && !allowed_before_password_change(parts) {
+            return Err(super::error::error_response(
+                StatusCode::FORBIDDEN,
+                "password_change_required",
+                "change the one-time password first (POST /api/v1/me/password)",
+            ));
+        }
+        Ok(Self {
+            principal: Principal {
+                user_id: user.user_id,
+                role,
+                facility: user.facility,
+                municipality: user.municipality,
+            },
+            username: user.username,
+            row_id: user.id,
+            token_hash,
+            totp_enabled: user.totp_enabled,
+        })
+    }
+}
+
+/// Proof that the policy engine allowed an action. Only `AppState::authorize` makes
+/// one, so functions that touch personal data can require it.
+#[derive(Debug, Clone)]
+pub struct Permit {
+    action: Action,
+    rules: String,
+    purpose: String,
+}
+
+impl Permit {
+    /// The action that was allowed.
+    pub fn action(&self) -> Action {
+        self.action
+    }
+
+    /// The rule(s) that allowed it.
+    pub fn rules(&self) -> &str {
+        &self.rules
+    }
+
+    /// The declared purpose.
+    pub fn purpose(&self) -> &str {
+        &self.purpose
+    }
+
+    /// An audit event for a write done under this permit (appended in the write's
+    /// own transaction).
+    pub fn write_event(&self, user: &CurrentUser, object: Option<&str>) -> AuditEvent {
+        AuditEvent {
+            object: object.map(str::to_owned),
+            rule: Some(self.rules.clone()),
+            purpose: Some(self.purpose.clone()),
+            ..AuditEvent::new(
+                &user.principal.user_id,
+                user.principal.role.as_str(),
+                self.action.as_str(),
+                Outcome::Success,
+            )
+        }
+    }
+}
+
+/// The purpose a request declares in `X-Purpose`, or the action's usual purpose.
+pub fn declared_purpose(headers: &HeaderMap, action: Action) -> Result<String, ApiError> {
+    match headers.get("x-purpose") {
+        None => Ok(default_purpose(action).to_owned()),
+        Some(value) => {
+            let text = value.to_str().unwrap_or_default();
+            let valid = (3..=40).contains(&text.len())
+                && text.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+            if valid {
+                Ok(text.to_owned())
+            } else {
+                Err(ApiError::BadRequest {
+                    code: "invalid_purpose",
+                    message: "header X-Purpose must be 3-40 lower-case letters or underscores, \
+                              e.g. treatment, audit, data_subject_request"
+                        .into(),
+                })
+            }
+        }
+    }
+}
+
+fn default_purpose(action: Action) -> &'static str {
+    use crate::authz::ResourceKind as K;
+    match action.resource_kind() {
+        K::Episode | K::OstQuery | K::Overdose => "treatment",
+        K::SocialContact => "social_care",
+        K::DeathNotification | K::DeathRecord | K::SubstanceSignal => "mortality_registry",
+        K::Export => "statistics",
+        K::AuditLog => "audit",
+        K::Subject => "data_subject_request",
+        K::Reference | K::UserAccount | K::Keys | K::Facility => "administration",
+    }
+}
+
+impl AppState {
+    /// The single decision point. Denials answer 404 for a specific scoped record
+    /// (so existence is not revealed) and 403 otherwise.
+    pub async fn authorize(
+        &self,
+        user: &CurrentUser,
+        action: Action,
+        resource: &Resource,
+        headers: &HeaderMap,
+    ) -> Result<Permit, ApiError> {
+        let purpose = declared_purpose(headers, action)?;
+        let decision = self.authorizer.decide(&user.principal, action, resource);
+        let rules = decision.rules.join(",");
+        let audited = action.is_personal_data() || !decision.allowed;
+        if audited {
+            let event = AuditEvent {
+                object: (!resource.id.is_empty()).then(|| resource.id.clone()),
+                rule: Some(rules.clone()),
+                purpose: Some(purpose.clone()),
+                ..AuditEvent::new(
+                    &user.principal.user_id,
+                    user.principal.role.as_str(),
+                    action.as_str(),
+                    if decision.allowed {
+                        Outcome::Allowed
+                    } else {
+                        Outcome::Denied
+                    },
+                )
+            };
+            self.store.audit(&event).await?;
+        }
+        tracing::info!(
+            user.role = user.principal.role.as_str(),
+            authz.action = action.as_str(),
+            authz.allowed = decision.allowed,
+            authz.rules = %rules,
+            "access decision"
+        );
+        if decision.allowed {
+            Ok(Permit {
+                action,
+                rules,
+                purpose,
+            })
+        } else if !resource.id.is_empty() && resource.kind.scope() != crate::authz::Scope::National
+        {
+            Err(ApiError::NotFound)
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+}

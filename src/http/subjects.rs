@@ -1,0 +1,127 @@
+//! Data-subject rights: the access report (auditor) and erasure by crypto-shredding
+//! (admin, with a stated legal basis).
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::CurrentUser;
+use super::error::ErrorBody;
+use super::{ApiError, ApiJson, AppState};
+use crate::authz::{Action, FieldGroup, Resource, ResourceKind};
+use crate::identity::subject::IdentityInput;
+use crate::subjects::SubjectError;
+use crate::users::Actor;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(access_report))
+        .routes(routes!(shred_subject))
+}
+
+impl From<SubjectError> for ApiError {
+    fn from(err: SubjectError) -> Self {
+        match err {
+            SubjectError::Invalid(fields) => Self::Invalid(fields),
+            SubjectError::Store(e) => e.into(),
+            SubjectError::Keys(e) => Self::Internal(e.into()),
+            SubjectError::Crypto(e) => Self::Internal(e.into()),
+        }
+    }
+}
+
+/// What the registry holds about one person.
+#[derive(Serialize, ToSchema)]
+pub struct AccessReport {
+    /// Registry id.
+    pub registry_id: String,
+    /// TDI sex code.
+    pub sex: String,
+    /// Year of birth.
+    pub birth_year: i64,
+    /// Records linked to this person so far.
+    pub linked_records: i64,
+    /// When the person was erased, if they were.
+    pub erased_at: Option<String>,
+    /// The identity as submitted (absent once erased, or when the role may not see it).
+    pub identity: Option<IdentityInput>,
+}
+
+/// Data-subject access report (GDPR art. 15).
+#[utoipa::path(get, path = "/subjects/{registry_id}/access-report", tag = "subjects",
+    params(("registry_id" = String, Path, description = "the subject's registry id")),
+    responses((status = 200, body = AccessReport), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn access_report(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    user: CurrentUser,
+    Path(registry_id): Path<String>,
+) -> Result<ApiJson<AccessReport>, ApiError> {
+    let resource = Resource::national(ResourceKind::Subject, &registry_id);
+    state
+        .authorize(&user, Action::SubjectAccessReport, &resource, &headers)
+        .await?;
+    let row = state.store.sealed_subject(&registry_id).await?;
+    let linked_records = state.store.subject_link_count(row.subject_id).await?;
+    let may_see_identity = state
+        .authorizer
+        .may_read_fields(&user.principal, FieldGroup::Identity, &resource)
+        .allowed;
+    let identity = if may_see_identity && row.shredded_at.is_none() {
+        Some(crate::subjects::open_identity(&state.store, &state.keys, &registry_id).await?)
+    } else {
+        None
+    };
+    Ok(ApiJson(AccessReport {
+        registry_id: row.registry_id,
+        sex: row.sex,
+        birth_year: row.birth_year,
+        linked_records,
+        erased_at: row.shredded_at,
+        identity,
+    }))
+}
+
+/// Why a person is erased.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShredRequest {
+    /// Legal basis (e.g. "GDPR 17(1)(a), request of 2026-11-20, ref DPO-114"); no
+    /// personal data.
+    pub legal_basis: String,
+}
+
+/// Erase a person by crypto-shredding; counts remain.
+#[utoipa::path(post, path = "/subjects/{registry_id}/shred", tag = "subjects",
+    request_body = ShredRequest,
+    params(("registry_id" = String, Path, description = "the subject's registry id")),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn shred_subject(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    user: CurrentUser,
+    Path(registry_id): Path<String>,
+    ApiJson(request): ApiJson<ShredRequest>,
+) -> Result<StatusCode, ApiError> {
+    let permit = state
+        .authorize(
+            &user,
+            Action::ShredSubject,
+            &Resource::national(ResourceKind::Subject, &registry_id),
+            &headers,
+        )
+        .await?;
+    let actor = Actor {
+        id: user.principal.user_id.clone(),
+        role: user.principal.role.as_str().to_owned(),
+        rule: permit.rules().to_owned(),
+        purpose: permit.purpose().to_owned(),
+    };
+    crate::subjects::shred(&state.store, &actor, &registry_id, &request.legal_basis).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,307 @@
+//! User accounts: creation (CLI and admin API), re-scoping and disabling, each change
+//! written to the audit log in the same transaction.
+
+use zeroize::Zeroizing;
+
+use crate::audit::{AuditEvent, Outcome};
+use crate::auth::password;
+use crate::authz::Role;
+use crate::domain::FieldError;
+use crate::store::users::{NewUser, UserRecord, disable_user, insert_user, rescope_user};
+use crate::store::{Store, StoreError, audit};
+
+/// Who is making a change, for the audit log.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// User id, or `cli` for the command line.
+    pub id: String,
+    /// Role name, or `operator` for the command line.
+    pub role: String,
+    /// Rule that allowed it (`cli` for the command line).
+    pub rule: String,
+    /// Declared purpose.
+    pub purpose: String,
+}
+
+impl Actor {
+    /// The operator at the command line (who has the database and key file anyway).
+    pub fn cli() -> Self {
+        Self {
+            id: "cli".into(),
+            role: "operator".into(),
+            rule: "cli".into(),
+            purpose: "administration".into(),
+        }
+    }
+
+    fn event(&self, action: &str, object: &str) -> AuditEvent {
+        AuditEvent {
+            object: Some(object.to_owned()),
+            rule: Some(self.rule.clone()),
+            purpose: Some(self.purpose.clone()),
+            ..AuditEvent::new(&self.id, &self.role, action, Outcome::Success)
+        }
+    }
+}
+
+/// Why a user operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    /// Bad input; every problem listed.
+    #[error("invalid user")]
+    Invalid(Vec<FieldError>),
+    /// The username is taken.
+    #[error("username is already taken")]
+    UsernameTaken,
+    /// No such user.
+    #[error("no such user")]
+    NotFound,
+    /// Storage failure.
+    #[error(transparent)]
+    Store(StoreError),
+    /// Hashing or RNG failure.
+    #[error("password hashing failed")]
+    Hashing,
+}
+
+impl From<StoreError> for UserError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Conflict { .. } => Self::UsernameTaken,
+            StoreError::NotFound => Self::NotFound,
+            other => Self::Store(other),
+        }
+    }
+}
+
+/// Role and scope as requested.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// Role name.
+    pub role: String,
+    /// Facility code (clinicians only).
+    pub facility: Option<String>,
+    /// Municipality slug (social workers only).
+    pub municipality: Option<String>,
+}
+
+/// A new account as requested.
+#[derive(Clone, Default)]
+pub struct NewAccount {
+    /// Login name: 3-64 of a-z, 0-9, `.`, `_`, `-`.
+    pub username: String,
+    /// Role and scope.
+    pub scope: Scope,
+    /// Initial password; `None` generates a one-time password.
+    pub password: Option<Zeroizing<String>>,
+}
+
+/// A created account; `initial_password` is shown once and never stored in clear.
+#[derive(Debug)]
+pub struct Created {
+    /// The account.
+    pub user_id: String,
+    /// Generated one-time password, if none was given.
+    pub initial_password: Option<Zeroizing<String>>,
+}
+
+fn check_username(username: &str, errors: &mut Vec<FieldError>) {
+    let ok = (3..=64).contains(&username.len())
+        && username.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        });
+    if !ok {
+        errors.push(FieldError::new(
+            "username",
+            "must be 3-64 characters of a-z, 0-9, '.', '_' or '-'",
+        ));
+    }
+}
+
+async fn check_scope(
+    store: &Store,
+    scope: &Scope,
+    errors: &mut Vec<FieldError>,
+) -> Result<(), StoreError> {
+    let Ok(role) = scope.role.parse::<Role>() else {
+        errors.push(FieldError::new(
+            "role",
+            "must be one of clinician, social_worker, police, forensic, analyst, auditor, admin",
+        ));
+        return Ok(());
+    };
+    match role {
+        Role::Clinician => match &scope.facility {
+            None => errors.push(FieldError::new("facility", "is required for a clinician")),
+            Some(code) if !store.facility_exists(code).await? => {
+                errors.push(FieldError::new("facility", "is not a known facility code"));
+            }
+            Some(_) => {}
+        },
+        _ if scope.facility.is_some() => {
+            errors.push(FieldError::new(
+                "facility",
+                "only clinicians have a facility",
+            ));
+        }
+        _ => {}
+    }
+    match role {
+        Role::SocialWorker => match &scope.municipality {
+            None => errors.push(FieldError::new(
+                "municipality",
+                "is required for a social worker",
+            )),
+            Some(slug) if !store.municipality_exists(slug).await? => {
+                errors.push(FieldError::new(
+                    "municipality",
+                    "is not a known municipality",
+                ));
+            }
+            Some(_) => {}
+        },
+        _ if scope.municipality.is_some() => errors.push(FieldError::new(
+            "municipality",
+            "only social workers have a municipality",
+        )),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Creates an account (audited in the same transaction).
+pub async fn create(
+    store: &Store,
+    actor: &Actor,
+    account: NewAccount,
+) -> Result<Created, UserError> {
+    let mut errors = Vec::new();
+    check_username(&account.username, &mut errors);
+    check_scope(store, &account.scope, &mut errors).await?;
+    if let Some(p) = &account.password {
+        if let Err(e) = password::check_new(p, &account.username, "password") {
+            errors.push(e);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(UserError::Invalid(errors));
+    }
+    let (password, generated) = match account.password {
+        Some(p) => (p, None),
+        None => {
+            let p = password::generate().map_err(|_| UserError::Hashing)?;
+            (p.clone(), Some(p))
+        }
+    };
+    let hash = password::hash(password)
+        .await
+        .map_err(|_| UserError::Hashing)?;
+    let user_id = uuid::Uuid::new_v4().to_string();
+    let mut tx = store.begin_write().await?;
+    insert_user(
+        &mut tx,
+        &NewUser {
+            user_id: &user_id,
+            username: &account.username,
+            role: &account.scope.role,
+            facility: account.scope.facility.as_deref(),
+            municipality: account.scope.municipality.as_deref(),
+            password_hash: &hash,
+            must_change_password: generated.is_some(),
+        },
+    )
+    .await?;
+    let event = AuditEvent {
+        detail: Some(format!("role={}", account.scope.role)),
+        ..actor.event("create_user", &user_id)
+    };
+    audit::append(&mut tx, store.backend(), &event).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(Created {
+        user_id,
+        initial_password: generated,
+    })
+}
+
+/// Changes a user's role and scope; applies on the user's next request.
+pub async fn rescope(
+    store: &Store,
+    actor: &Actor,
+    user_id: &str,
+    scope: Scope,
+) -> Result<(), UserError> {
+    let mut errors = Vec::new();
+    check_scope(store, &scope, &mut errors).await?;
+    if !errors.is_empty() {
+        return Err(UserError::Invalid(errors));
+    }
+    let mut tx = store.begin_write().await?;
+    rescope_user(
+        &mut tx,
+        user_id,
+        &scope.role,
+        scope.facility.as_deref(),
+        scope.municipality.as_deref(),
+    )
+    .await?;
+    let event = AuditEvent {
+        detail: Some(format!("role={}", scope.role)),
+        ..actor.event("rescope_user", user_id)
+    };
+    audit::append(&mut tx, store.backend(), &event).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}
+
+/// Disables a user and revokes every session of theirs at once.
+pub async fn disable(store: &Store, actor: &Actor, user_id: &str) -> Result<bool, UserError> {
+    let mut tx = store.begin_write().await?;
+    let changed = disable_user(&mut tx, user_id, crate::auth::unix_now()).await?;
+    audit::append(
+        &mut tx,
+        store.backend(),
+        &actor.event("disable_user", user_id),
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(changed)
+}
+
+/// The public view of an account (no hash, no secrets).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct AccountView {
+    /// Public id.
+    pub user_id: String,
+    /// Login name.
+    pub username: String,
+    /// Role.
+    pub role: String,
+    /// Facility (clinicians).
+    pub facility: Option<String>,
+    /// Municipality (social workers).
+    pub municipality: Option<String>,
+    /// Whether TOTP is enabled.
+    pub totp_enabled: bool,
+    /// Whether the one-time password must still be changed.
+    pub must_change_password: bool,
+    /// Created at (UTC).
+    pub created_at: String,
+    /// Disabled at (UTC), if disabled.
+    pub disabled_at: Option<String>,
+}
+
+impl From<UserRecord> for AccountView {
+    fn from(u: UserRecord) -> Self {
+        Self {
+            user_id: u.user_id,
+            username: u.username,
+            role: u.role,
+            facility: u.facility,
+            municipality: u.municipality,
+            totp_enabled: u.totp_enabled,
+            must_change_password: u.must_change_password,
+            created_at: u.created_at,
+            disabled_at: u.disabled_at,
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! The audit log: what is recorded, the auditor's queries, tamper detection and
+//! concurrent writers.
+
+use reqwest::Method;
+use sqlx::Connection;
+
+use registry::audit::{ChainError, VerifyError, checkpoint, verify_store};
+
+use crate::helpers::{TestApp, error_code};
+
+backend_tests!(
+    decisions_and_logins_are_recorded_without_personal_data,
+    auditor_queries_by_actor_object_and_time,
+    changed_deleted_or_reordered_events_are_found,
+    truncation_is_caught_against_a_checkpoint,
+    two_instances_writing_in_parallel_keep_one_chain,
+);
+
+async fn events(app: &TestApp, token: &str, query: &str) -> Vec<serde_json::Value> {
+    let (status, body) = app
+        .send(
+            Method::GET,
+            &format!("/api/v1/audit/events{query}"),
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["events"].as_array().expect("events").clone()
+}
+
+async fn decisions_and_logins_are_recorded_without_personal_data(app: TestApp) {
+    let auditor = app.user("auditor", None, None).await;
+    let clinician = app.user("clinician", Some("uckk-psychiatry"), None).await;
+    // A denied request, with a declared purpose.
+    let mut request = app
+        .client
+        .get(app.url("/api/v1/users"))
+        .bearer_auth(&clinician.token);
+    request = request.header("x-purpose", "curiosity");
+    assert_eq!(request.send().await.expect("sent").status(), 403);
+    // An allowed personal-data access: a data-subject access report.
+    let subject = registry::subjects::link_identity(
+        &app.store,
+        &app.keys,
+        &registry::identity::subject::IdentityInput {
+            personal_number: None,
+            first_name: "Vjosa".into(),
+            last_name: "Rexhepi".into(),
+            birth_date: "1991-04-04".into(),
+            sex: "2".into(),
+        },
+    )
+    .await
+    .expect("linked");
+    let (status, report) = app
+        .send(
+            Method::GET,
+            &format!("/api/v1/subjects/{}/access-report", subject.registry_id),
+            Some(&auditor.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["identity"]["last_name"], "Rexhepi");
+
+    let all = events(&app, &auditor.token, "?limit=1000").await;
+    let denied = all
+        .iter()
+        .find(|e| e["actor"] == clinician.user_id.as_str() && e["action"] == "manage_users")
+        .expect("denial recorded");
+    assert_eq!(denied["outcome"], "denied");
+    assert_eq!(denied["purpose"], "curiosity");
+    assert!(denied["rule"].as_str().is_some_and(|r| !r.is_empty()));
+    let allowed = all
+        .iter()
+        .find(|e| e["action"] == "subject_access_report")
+        .expect("access recorded");
+    assert_eq!(allowed["outcome"], "allowed");
+    assert_eq!(allowed["object"], subject.registry_id.as_str());
+    assert_eq!(allowed["purpose"], "data_subject_request");
+    assert!(
+        all.iter()
+            .any(|e| e["action"] == "login" && e["outcome"] == "success")
+    );
+    assert!(all.iter().any(|e| e["action"] == "create_user"));
+    let text = serde_json::to_string(&all).expect("json");
+    for secret in ["Vjosa", "Rexhepi", "1991-04-04", "correct horse"] {
+        assert!(!text.contains(secret), "{secret} leaked into the audit log");
+    }
+}
+
+async fn auditor_queries_by_actor_object_and_time(app: TestApp) {
+    let auditor = app.user("auditor", None, None).await;
+    let admin = app.user("admin", None, None).await;
+    let target = app.user("analyst", None, None).await;
+    app.send(
+        Method::POST,
+        &format!("/api/v1/users/{}/disable", target.user_id),
+        Some(&admin.token),
+        None,
+    )
+    .await;
+    let by_actor = events(&app, &auditor.token, &format!("?actor={}", admin.user_id)).await;
+    assert!(!by_actor.is_empty());
+    assert!(
+        by_actor
+            .iter()
+            .all(|e| e["actor"] == admin.user_id.as_str())
+    );
+    let by_object = events(&app, &auditor.token, &format!("?object={}", target.user_id)).await;
+    assert!(by_object.iter().any(|e| e["action"] == "disable_user"));
+    let future = events(&app, &auditor.token, "?from=2999-01-01T00:00:00Z").await;
+    assert!(future.is_empty());
+    let page = events(&app, &auditor.token, "?limit=2").await;
+    assert_eq!(page.len(), 2);
+
+    let (status, body) = app
+        .send(
+            Method::GET,
+            "/api/v1/audit/events?from=yesterday",
+            Some(&auditor.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(body["error"]["fields"][0]["field"], "from");
+    let (status, body) = app
+        .send(
+            Method::GET,
+            "/api/v1/audit/events",
+            Some(&admin.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(error_code(&body), "forbidden");
+
+    let (status, body) = app
+        .send(
+            Method::POST,
+            "/api/v1/audit/verify",
+            Some(&auditor.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["ok"], true, "{body}");
+}
+
+async fn sql(app: &TestApp, statements: &[String]) {
+    let mut conn = sqlx::AnyConnection::connect(&app.database_url)
+        .await
+        .expect("connect");
+    for statement in statements {
+        sqlx::query(statement)
+            .execute(&mut conn)
+            .await
+            .expect("tampering statement");
+    }
+}
+
+async fn broken_at(app: &TestApp) -> i64 {
+    match verify_store(&app.store, &[]).await {
+        Err(VerifyError::Chain(ChainError::Broken { seq, .. })) => seq,
+        other => panic!("expected a broken chain, got {other:?}"),
+    }
+}
+
+/// Adds events: each user creation and login writes one.
+async fn fill(app: &TestApp, n: usize) {
+    for _ in 0..n {
+        app.user("analyst", None, None).await;
+    }
+}
+
+/// Overwrites the stored columns of event `seq` with `event`'s (seq itself kept).
+async fn overwrite(app: &TestApp, seq: i64, event: &registry::audit::StoredEvent) {
+    let mut conn = sqlx::AnyConnection::connect(&app.database_url)
+        .await
+        .expect("connect");
+    sqlx::query(
+        "update audit_event set occurred_at = $1, actor = $2, role = $3, action = $4, \
+         object = $5, outcome = $6, rule = $7, purpose = $8, detail = $9, prev_hash = $10, \
+         hash = $11 where seq = $12",
+    )
+    .bind(&event.occurred_at)
+    .bind(&event.actor)
+    .bind(&event.role)
+    .bind(&event.action)
+    .bind(event.object.as_deref())
+    .bind(&event.outcome)
+    .bind(event.rule.as_deref())
+    .bind(event.purpose.as_deref())
+    .bind(event.detail.as_deref())
+    .bind(hex::decode(&event.prev_hash).expect("hex"))
+    .bind(hex::decode(&event.hash).expect("hex"))
+    .bind(seq)
+    .execute(&mut conn)
+    .await
+    .expect("overwritten");
+}
+
+async fn changed_deleted_or_reordered_events_are_found(app: TestApp) {
+    fill(&app, 3).await;
+    let report = verify_store(&app.store, &[])
+        .await
+        .expect("intact chain verifies");
+    assert!(report.events >= 6, "{report:?}");
+    let original = app.store.audit_page(0, 100).await.expect("events");
+
+    // One row's content changed.
+    let mut changed = original[2].clone();
+    changed.detail = Some("role=admin".into());
+    overwrite(&app, 3, &changed).await;
+    assert_eq!(broken_at(&app).await, 3, "changed content");
+    overwrite(&app, 3, &original[2]).await;
+    verify_store(&app.store, &[]).await.expect("restored");
+
+    // Two rows reordered (their contents swapped).
+    overwrite(&app, 4, &original[4]).await;
+    overwrite(&app, 5, &original[3]).await;
+    assert_eq!(broken_at(&app).await, 4, "reordered");
+    overwrite(&app, 4, &original[3]).await;
+    overwrite(&app, 5, &original[4]).await;
+    verify_store(&app.store, &[]).await.expect("restored");
+
+    // One row deleted.
+    sql(&app, &["delete from audit_event where seq = 5".into()]).await;
+    assert_eq!(broken_at(&app).await, 5, "deleted");
+}
+
+async fn truncation_is_caught_against_a_checkpoint(app: TestApp) {
+    fill(&app, 3).await;
+    let cp = checkpoint(&app.store, &app.keys.current())
+        .await
+        .expect("checkpoint");
+    let report = verify_store(&app.store, &[])
+        .await
+        .expect("verifies with its checkpoint");
+    assert_eq!(report.checkpoints, 1);
+
+    // Remove the last two events and rewind the head to match: the chain itself is
+    // consistent, but the signed checkpoint says it was longer.
+    let keep = cp.seq - 2;
+    let rewind_hash = format!("(select hash from audit_event where seq = {keep})");
+    sql(
+        &app,
+        &[
+            format!("update audit_head set seq = {keep}, hash = {rewind_hash} where id = 1"),
+            format!("delete from audit_event where seq > {keep}"),
+        ],
+    )
+    .await;
+    match verify_store(&app.store, &[]).await {
+        Err(VerifyError::Chain(ChainError::Truncated(message))) => {
+            assert!(message.contains(&cp.seq.to_string()), "{message}");
+        }
+        other => panic!("expected truncation, got {other:?}"),
+    }
+    // The same holds with only an off-host copy of the checkpoint.
+    sql(&app, &["delete from audit_checkpoint".into()]).await;
+    verify_store(&app.store, &[])
+        .await
+        .expect("without checkpoints it looks intact");
+    assert!(matches!(
+        verify_store(&app.store, &[cp]).await,
+        Err(VerifyError::Chain(ChainError::Truncated(_)))
+    ));
+}
+
+async fn two_instances_writing_in_parallel_keep_one_chain(app: TestApp) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(&app.key_file, dir.path().join("registry.keys")).expect("key file");
+    let second = TestApp::spawn_on(dir, app.database_url.clone()).await;
+    let before = app.store.audit_head().await.expect("head").0;
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let (base, token) = if i % 2 == 0 {
+            (app.base.clone(), app.token.clone())
+        } else {
+            (second.base.clone(), second.token.clone())
+        };
+        tasks.push(tokio::spawn(async move {
+            // Each denied request writes one audit event.
+            reqwest::Client::new()
+                .get(format!("{base}/api/v1/users"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.expect("joined").expect("sent"), 403);
+    }
+    let report = verify_store(&app.store, &[])
+        .await
+        .expect("one valid chain");
+    assert!(report.events >= before + 40, "{report:?} before {before}");
+}

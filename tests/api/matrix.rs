@@ -1,0 +1,323 @@
+//! The every-role-by-every-route test: every operation in the OpenAPI document is
+//! called by a logged-in user of every role (in and out of scope where the resource
+//! is scoped) and by an anonymous caller, and the outcome must be exactly what the
+//! policy matrix (`registry policy matrix`) says. An operation this test does not
+//! know fails it, so no route can be added without appearing here.
+
+use std::collections::BTreeMap;
+
+use registry::authz::{Authorizer, Role, ScopeCase};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{TEST_PASSWORD, TestApp, TestUser};
+
+backend_tests!(every_role_on_every_route_gets_exactly_the_matrix);
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// No login needed.
+    Public,
+    /// Any logged-in user (the caller's own account or session).
+    Authenticated,
+    /// Decided by the policy for this action.
+    Policy(&'static str),
+}
+
+/// Every API operation: method, OpenAPI path, and who may call it.
+const ROUTES: &[(&str, &str, Access)] = &[
+    ("POST", "/sessions", Access::Public),
+    ("DELETE", "/sessions/current", Access::Authenticated),
+    ("GET", "/me", Access::Authenticated),
+    ("POST", "/me/password", Access::Authenticated),
+    ("POST", "/me/totp", Access::Authenticated),
+    ("POST", "/me/totp/confirm", Access::Authenticated),
+    (
+        "GET",
+        "/reference/districts",
+        Access::Policy("read_reference"),
+    ),
+    (
+        "GET",
+        "/reference/municipalities",
+        Access::Policy("read_reference"),
+    ),
+    (
+        "GET",
+        "/reference/code-lists",
+        Access::Policy("read_reference"),
+    ),
+    (
+        "GET",
+        "/reference/code-lists/{list}",
+        Access::Policy("read_reference"),
+    ),
+    (
+        "POST",
+        "/reference/code-lists/{list}/check",
+        Access::Policy("read_reference"),
+    ),
+    (
+        "GET",
+        "/reference/substances",
+        Access::Policy("read_reference"),
+    ),
+    ("GET", "/reference/icd10", Access::Policy("read_reference")),
+    (
+        "GET",
+        "/reference/facilities",
+        Access::Policy("read_reference"),
+    ),
+    ("GET", "/users", Access::Policy("manage_users")),
+    ("POST", "/users", Access::Policy("manage_users")),
+    (
+        "PUT",
+        "/users/{user_id}/scope",
+        Access::Policy("manage_users"),
+    ),
+    (
+        "POST",
+        "/users/{user_id}/disable",
+        Access::Policy("manage_users"),
+    ),
+    ("GET", "/audit/events", Access::Policy("read_audit")),
+    ("POST", "/audit/verify", Access::Policy("verify_audit")),
+    (
+        "GET",
+        "/subjects/{registry_id}/access-report",
+        Access::Policy("subject_access_report"),
+    ),
+    (
+        "POST",
+        "/subjects/{registry_id}/shred",
+        Access::Policy("shred_subject"),
+    ),
+    ("GET", "/keys/status", Access::Policy("read_key_status")),
+];
+
+/// A logged-in user of `role`, with the scope the policy matrix's samples assume.
+async fn user_of(app: &TestApp, role: Role) -> TestUser {
+    match role {
+        Role::Clinician => app.user(role.as_str(), Some("uckk-psychiatry"), None).await,
+        Role::SocialWorker => app.user(role.as_str(), None, Some("prishtine")).await,
+        _ => app.user(role.as_str(), None, None).await,
+    }
+}
+
+/// The users of every role.
+async fn users(app: &TestApp) -> BTreeMap<Role, TestUser> {
+    let mut out = BTreeMap::new();
+    for role in Role::ALL {
+        out.insert(role, user_of(app, role).await);
+    }
+    out
+}
+
+fn counter() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..10].to_owned()
+}
+
+/// A concrete request for an operation: path with parameters filled and a valid body,
+/// so that an allowed call succeeds (2xx) and only a denial fails.
+async fn request_for(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    caller: Option<&TestUser>,
+) -> Option<(String, Option<Value>)> {
+    let fresh_subject = || async {
+        registry::subjects::link_identity(
+            &app.store,
+            &app.keys,
+            &registry::identity::subject::IdentityInput {
+                personal_number: None,
+                first_name: format!(
+                    "Matrix{}",
+                    counter().replace(|c: char| c.is_ascii_digit(), "")
+                ),
+                last_name: "Subject".into(),
+                birth_date: "1990-01-01".into(),
+                sex: "1".into(),
+            },
+        )
+        .await
+        .expect("subject")
+        .registry_id
+    };
+    Some(match (method, path) {
+        ("POST", "/sessions") => {
+            let target = app.user("analyst", None, None).await;
+            (
+                path.into(),
+                Some(json!({"username": target.username, "password": TEST_PASSWORD})),
+            )
+        }
+        ("DELETE", "/sessions/current") | ("GET", "/me") | ("POST", "/me/totp") => {
+            (path.into(), None)
+        }
+        ("POST", "/me/password") => (
+            path.into(),
+            Some(json!({"current_password": TEST_PASSWORD, "new_password": TEST_PASSWORD})),
+        ),
+        ("POST", "/me/totp/confirm") => {
+            // Enrol first so that a valid code can be computed.
+            let token = caller.map(|c| c.token.as_str());
+            let (_, enrolment) = app.send(Method::POST, "/api/v1/me/totp", token, None).await;
+            let code = enrolment["secret"]
+                .as_str()
+                .and_then(|s| totp_rs::Secret::Encoded(s.to_owned()).to_bytes().ok())
+                .map(|secret| {
+                    let now = u64::try_from(registry::auth::unix_now()).unwrap_or(0);
+                    registry::auth::totp::code_at(&secret, now)
+                })
+                .unwrap_or_else(|| "000000".into());
+            (path.into(), Some(json!({"code": code})))
+        }
+        ("GET", p) if p.starts_with("/reference/") && !p.contains('{') => (path.into(), None),
+        ("GET", "/reference/code-lists/{list}") => ("/reference/code-lists/route".into(), None),
+        ("POST", "/reference/code-lists/{list}/check") => (
+            "/reference/code-lists/route/check".into(),
+            Some(json!({"codes": ["1", "7"]})),
+        ),
+        ("GET", "/users")
+        | ("GET", "/audit/events")
+        | ("POST", "/audit/verify")
+        | ("GET", "/keys/status") => (path.into(), None),
+        ("POST", "/users") => (
+            path.into(),
+            Some(json!({"username": format!("made-{}", counter()), "role": "analyst"})),
+        ),
+        ("PUT", "/users/{user_id}/scope") => {
+            let target = app.user("analyst", None, None).await;
+            (
+                format!("/users/{}/scope", target.user_id),
+                Some(json!({"role": "auditor"})),
+            )
+        }
+        ("POST", "/users/{user_id}/disable") => {
+            let target = app.user("analyst", None, None).await;
+            (format!("/users/{}/disable", target.user_id), None)
+        }
+        ("GET", "/subjects/{registry_id}/access-report") => (
+            format!("/subjects/{}/access-report", fresh_subject().await),
+            None,
+        ),
+        ("POST", "/subjects/{registry_id}/shred") => (
+            format!("/subjects/{}/shred", fresh_subject().await),
+            Some(json!({"legal_basis": "GDPR 17(1)(a), matrix test"})),
+        ),
+        _ => return None,
+    })
+}
+
+fn method(name: &str) -> Method {
+    Method::from_bytes(name.as_bytes()).unwrap_or(Method::GET)
+}
+
+async fn every_role_on_every_route_gets_exactly_the_matrix(app: TestApp) {
+    let (_, document) = app.get_json("/api/v1/openapi.json").await;
+    let mut operations = Vec::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for verb in ["get", "post", "put", "patch", "delete"] {
+            if item.get(verb).is_some() {
+                operations.push((verb.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    let unknown: Vec<_> = operations
+        .iter()
+        .filter(|(m, p)| !ROUTES.iter().any(|(rm, rp, _)| rm == m && rp == p))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "routes missing from the matrix test: {unknown:?}"
+    );
+    let vanished: Vec<_> = ROUTES
+        .iter()
+        .filter(|(m, p, _)| !operations.iter().any(|(om, op)| om == m && op == p))
+        .collect();
+    assert!(
+        vanished.is_empty(),
+        "routes in the test but not in the API: {vanished:?}"
+    );
+
+    let matrix = Authorizer::new().expect("policies").matrix();
+    let users = users(&app).await;
+    let mut mismatches = Vec::new();
+    let mut calls = 0;
+    for (verb, path, access) in ROUTES {
+        // Anonymous.
+        let (url, body) = request_for(&app, verb, path, None)
+            .await
+            .expect("known route");
+        let (status, _) = app
+            .send(method(verb), &format!("/api/v1{url}"), None, body.as_ref())
+            .await;
+        calls += 1;
+        let anonymous_ok = status.is_success();
+        if anonymous_ok != (*access == Access::Public) {
+            mismatches.push(format!("anonymous {verb} {path}: got {status}"));
+        }
+        for (role, user) in &users {
+            // A fresh session per call, so logout and password change cannot disturb
+            // the next one; TOTP enrolment changes the account, so it gets its own.
+            let caller = if *path == "/me/totp/confirm" {
+                user_of(&app, *role).await
+            } else {
+                TestUser {
+                    token: app.login(&user.username, TEST_PASSWORD).await,
+                    ..user.clone()
+                }
+            };
+            let token = caller.token.clone();
+            let (url, body) = request_for(&app, verb, path, Some(&caller))
+                .await
+                .expect("known route");
+            let (status, response) = app
+                .send(
+                    method(verb),
+                    &format!("/api/v1{url}"),
+                    Some(&token),
+                    body.as_ref(),
+                )
+                .await;
+            calls += 1;
+            let expected = match access {
+                Access::Public | Access::Authenticated => true,
+                Access::Policy(action) => matrix
+                    .iter()
+                    .find(|r| {
+                        r.role == *role && r.action == *action && r.scope == ScopeCase::NotScoped
+                    })
+                    .map(|r| r.allowed)
+                    .unwrap_or_else(|| panic!("the policy matrix has no row for {action}")),
+            };
+            let observed = if status.is_success() {
+                true
+            } else if status == 403 || status == 404 {
+                false
+            } else {
+                mismatches.push(format!(
+                    "{} {verb} {path}: unexpected {status} {response}",
+                    role.as_str()
+                ));
+                continue;
+            };
+            if observed != expected {
+                mismatches.push(format!(
+                    "{} {verb} {path}: expected {}, got {status} {response}",
+                    role.as_str(),
+                    if expected { "allow" } else { "deny" }
+                ));
+            }
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+    assert_eq!(calls, ROUTES.len() * (Role::ALL.len() + 1));
+}

@@ -65,6 +65,27 @@ pub enum Command {
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Treatment episodes.
+    #[command(subcommand)]
+    Episodes(EpisodesCommand),
+}
+
+/// `registry episodes …`
+#[derive(Debug, Subcommand)]
+pub enum EpisodesCommand {
+    /// Register a facility's backlog from a CSV file in the TDI layout (header:
+    /// personal_number,first_name,…,notes — see the README). Every row is validated
+    /// like an API registration; refused rows are listed with their line and fields,
+    /// the others are registered. Exits non-zero when any row was refused.
+    Import {
+        /// The clinician (username) the episodes are registered under; their facility
+        /// is the episodes' facility.
+        #[arg(long)]
+        clinician: String,
+        /// The CSV file.
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 /// `registry users …`
@@ -236,6 +257,89 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit(command) => runtime.block_on(audit_command(&settings, command)),
+        Command::Episodes(EpisodesCommand::Import { clinician, file }) => {
+            runtime.block_on(import_command(&settings, &clinician, &file))
+        }
+    }
+}
+
+async fn import_command(
+    settings: &Settings,
+    clinician: &str,
+    file: &std::path::Path,
+) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("setting --file: cannot read {}", file.display()))?;
+    let store = server::prepare_store(settings).await?;
+    let keys = server::prepare_keys(settings, &store).await?;
+    let user = store
+        .user_by_username(clinician)
+        .await?
+        .filter(|u| u.role == "clinician" && u.disabled_at.is_none())
+        .ok_or_else(|| {
+            anyhow::anyhow!("setting --clinician: no active clinician with that username")
+        })?;
+    let facility = user.facility.clone().unwrap_or_default();
+    let (centre_type, active, _) = store
+        .facility_info(&facility)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the clinician's facility is not known"))?;
+    if !active {
+        anyhow::bail!("the clinician's facility {facility} is not active");
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let report = crate::import::import(
+        &store,
+        &keys,
+        &crate::import::Importer {
+            user_id: user.user_id.clone(),
+            facility,
+            centre_type,
+        },
+        &text,
+        |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+    )
+    .await;
+    bar.finish_and_clear();
+    let report = match report {
+        Err(crate::episodes::EpisodeError::Invalid(problems)) => {
+            let text: Vec<String> = problems
+                .iter()
+                .map(|p| format!("{}: {}", p.field, p.problem))
+                .collect();
+            anyhow::bail!("{}", text.join("; "));
+        }
+        other => other?,
+    };
+    println!(
+        "registered {} episodes ({} of people already known); {} rows refused",
+        report.registered,
+        report.known_before,
+        report.errors.len()
+    );
+    for error in &report.errors {
+        for problem in &error.problems {
+            println!(
+                "line {}: {}: {}",
+                error.line, problem.field, problem.problem
+            );
+        }
+    }
+    store.close().await;
+    if report.errors.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "{} rows were refused; fix them and import those rows again",
+            report.errors.len()
+        )
     }
 }
 

@@ -1,5 +1,9 @@
 //! Typed records and their validation. No I/O here.
 
+pub mod codes;
+pub mod episode;
+pub mod social;
+
 use serde::Serialize;
 use utoipa::ToSchema;
 

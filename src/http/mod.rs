@@ -4,6 +4,7 @@
 
 mod audit;
 pub mod auth;
+mod episodes;
 pub mod error;
 mod health;
 pub mod json;
@@ -11,6 +12,7 @@ mod keys;
 mod openapi;
 mod reference;
 mod sessions;
+mod social;
 mod subjects;
 mod users;
 
@@ -63,6 +65,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(audit::router())
         .merge(subjects::router())
         .merge(keys::router())
+        .merge(episodes::router())
+        .merge(social::router())
 }
 
 /// Builds the complete application: API, probes, OpenAPI document and middleware.

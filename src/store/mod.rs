@@ -2,6 +2,7 @@
 //! SQLite file or PostgreSQL; query texts use `$n` placeholders, which both accept.
 
 pub mod audit;
+pub mod episodes;
 pub mod reference;
 pub mod seeds;
 pub mod subjects;
@@ -164,6 +165,11 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("begin immediate").await?,
             Backend::Postgres => self.pool.begin().await?,
         })
+    }
+
+    /// A pooled connection for a sequence of reads.
+    pub async fn connection(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, StoreError> {
+        Ok(self.pool.acquire().await?)
     }
 
     /// Which backend this store uses.

@@ -131,7 +131,8 @@ pub async fn link_or_create(
     lookups: &[SubjectLookup],
     new: &NewSubject,
 ) -> Result<Linked, StoreError> {
-    let linked = match find_link(conn, lookups, new).await? {
+    let has_pn = new.lookup.pn.is_some();
+    let linked = match find_link(conn, lookups, has_pn, Some(&new.lookup)).await? {
         Some(linked) => linked,
         None => {
             let subject_id: i64 = sqlx::query_scalar(
@@ -169,10 +170,22 @@ pub async fn link_or_create(
     Ok(linked)
 }
 
+/// Finds the existing subject of an identity without creating or changing anything.
+pub async fn find_existing(
+    conn: &mut AnyConnection,
+    lookups: &[SubjectLookup],
+    has_pn: bool,
+) -> Result<Option<Linked>, StoreError> {
+    find_link(conn, lookups, has_pn, None).await
+}
+
+/// The cascade. With `enrich`, a subject linked by attributes that lacks a personal
+/// number gains the incoming one (under the same key version).
 async fn find_link(
     conn: &mut AnyConnection,
     lookups: &[SubjectLookup],
-    new: &NewSubject,
+    has_pn: bool,
+    enrich: Option<&SubjectLookup>,
 ) -> Result<Option<Linked>, StoreError> {
     for lookup in lookups {
         let Some(pn) = lookup.pn else { continue };
@@ -191,7 +204,6 @@ async fn find_link(
             }));
         }
     }
-    let has_pn = new.lookup.pn.is_some();
     for lookup in lookups {
         let rows = sqlx::query(
             "select id, registry_id, pn_pseudonym, pseudonym_version from subject \
@@ -209,10 +221,11 @@ async fn find_link(
                 continue;
             }
             let subject_id: i64 = row.try_get("id")?;
-            if has_pn && lookup.version == new.lookup.version {
+            if let Some(incoming) = enrich.filter(|e| e.pn.is_some() && e.version == lookup.version)
+            {
                 // The subject gains the personal number it was missing.
                 sqlx::query("update subject set pn_pseudonym = $1 where id = $2")
-                    .bind(new.lookup.pn.map(|p| p.to_vec()))
+                    .bind(incoming.pn.map(|p| p.to_vec()))
                     .bind(subject_id)
                     .execute(&mut *conn)
                     .await?;

@@ -349,3 +349,64 @@ fn policy_matrix_is_printed_for_every_role() {
             .render_matrix()
     );
 }
+
+#[test]
+fn backlog_import_registers_good_rows_and_reports_bad_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut add = registry(dir.path())
+        .args([
+            "users",
+            "add",
+            "--username",
+            "dr.import",
+            "--role",
+            "clinician",
+            "--facility",
+            "hosp-prizren",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("users add");
+    {
+        use std::io::Write;
+        add.stdin
+            .take()
+            .expect("stdin")
+            .write_all(b"correct horse battery staple\n")
+            .expect("written");
+    }
+    assert!(add.wait().expect("done").success());
+    let header = registry::import::COLUMNS.join(",");
+    let good = "1234567890,Arben,Krasniqi,1990-05-01,1,prizren,2025-03-10,1,6,2,1,1,4,3,1.1,2,1,19,7.1;8,1,1,,2.3,21,1,2.2,2.2,";
+    let same_person = ",ARBEN,Krasniqi,1990-05-01,1,prizren,2025-03-10,1,6,2,1,1,4,3,1.1,2,1,19,,1,1,,2.3,21,1,2.2,2.2,";
+    let bad = ",Drita,Berisha,1999-01-01,2,atlantis,2025-03-10,1,6,2,1,1,4,3,8,2,1,abc,,1,1,,1,,1,2.2,2.2,";
+    let other = ",Drita,Berisha,1999-01-01,2,prizren,2025-04-10,2,6,2,1,1,4,3,2.1,4,2,20,,2,1,,1,,1,1,1,note";
+    let file = dir.path().join("backlog.csv");
+    std::fs::write(
+        &file,
+        format!("{header}\n{good}\n{same_person}\n{bad}\n{other}\n"),
+    )
+    .expect("csv");
+    let out = registry(dir.path())
+        .args(["episodes", "import", "--clinician", "dr.import", "--file"])
+        .arg(&file)
+        .output()
+        .expect("import runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success(),
+        "a refused row makes the exit status non-zero"
+    );
+    assert!(stdout.contains("registered 2 episodes"), "{stdout}");
+    assert!(
+        stdout.contains("line 3: treatment_start_date"),
+        "same person, open episode: {stdout}"
+    );
+    assert!(stdout.contains("line 4: age_first_use"), "{stdout}");
+    assert!(
+        !stdout.contains("Drita") && !stdout.contains("Krasniqi"),
+        "no personal data in the report"
+    );
+}

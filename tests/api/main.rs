@@ -7,6 +7,7 @@ mod helpers;
 mod audit;
 mod auth;
 mod cli;
+mod episodes;
 mod errors;
 mod health;
 mod matrix;

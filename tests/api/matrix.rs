@@ -25,76 +25,244 @@ enum Access {
     Policy(&'static str),
 }
 
-/// Every API operation: method, OpenAPI path, and who may call it.
-const ROUTES: &[(&str, &str, Access)] = &[
-    ("POST", "/sessions", Access::Public),
-    ("DELETE", "/sessions/current", Access::Authenticated),
-    ("GET", "/me", Access::Authenticated),
-    ("POST", "/me/password", Access::Authenticated),
-    ("POST", "/me/totp", Access::Authenticated),
-    ("POST", "/me/totp/confirm", Access::Authenticated),
+/// Scope cases exercised for national and for scoped resources.
+const NATIONAL: &[ScopeCase] = &[ScopeCase::NotScoped];
+const IN: &[ScopeCase] = &[ScopeCase::InScope];
+const IN_OUT: &[ScopeCase] = &[ScopeCase::InScope, ScopeCase::OutOfScope];
+
+/// Every API operation: method, OpenAPI path, who may call it, and the scope cases
+/// to try (creating and listing happen in the caller's own scope only).
+const ROUTES: &[(&str, &str, Access, &[ScopeCase])] = &[
+    ("POST", "/sessions", Access::Public, NATIONAL),
+    (
+        "DELETE",
+        "/sessions/current",
+        Access::Authenticated,
+        NATIONAL,
+    ),
+    ("GET", "/me", Access::Authenticated, NATIONAL),
+    ("POST", "/me/password", Access::Authenticated, NATIONAL),
+    ("POST", "/me/totp", Access::Authenticated, NATIONAL),
+    ("POST", "/me/totp/confirm", Access::Authenticated, NATIONAL),
     (
         "GET",
         "/reference/districts",
         Access::Policy("read_reference"),
+        NATIONAL,
     ),
     (
         "GET",
         "/reference/municipalities",
         Access::Policy("read_reference"),
+        NATIONAL,
     ),
     (
         "GET",
         "/reference/code-lists",
         Access::Policy("read_reference"),
+        NATIONAL,
     ),
     (
         "GET",
         "/reference/code-lists/{list}",
         Access::Policy("read_reference"),
+        NATIONAL,
     ),
     (
         "POST",
         "/reference/code-lists/{list}/check",
         Access::Policy("read_reference"),
+        NATIONAL,
     ),
     (
         "GET",
         "/reference/substances",
         Access::Policy("read_reference"),
+        NATIONAL,
     ),
-    ("GET", "/reference/icd10", Access::Policy("read_reference")),
+    (
+        "GET",
+        "/reference/icd10",
+        Access::Policy("read_reference"),
+        NATIONAL,
+    ),
     (
         "GET",
         "/reference/facilities",
         Access::Policy("read_reference"),
+        NATIONAL,
     ),
-    ("GET", "/users", Access::Policy("manage_users")),
-    ("POST", "/users", Access::Policy("manage_users")),
+    ("GET", "/users", Access::Policy("manage_users"), NATIONAL),
+    ("POST", "/users", Access::Policy("manage_users"), NATIONAL),
     (
         "PUT",
         "/users/{user_id}/scope",
         Access::Policy("manage_users"),
+        NATIONAL,
     ),
     (
         "POST",
         "/users/{user_id}/disable",
         Access::Policy("manage_users"),
+        NATIONAL,
     ),
-    ("GET", "/audit/events", Access::Policy("read_audit")),
-    ("POST", "/audit/verify", Access::Policy("verify_audit")),
+    (
+        "GET",
+        "/audit/events",
+        Access::Policy("read_audit"),
+        NATIONAL,
+    ),
+    (
+        "POST",
+        "/audit/verify",
+        Access::Policy("verify_audit"),
+        NATIONAL,
+    ),
     (
         "GET",
         "/subjects/{registry_id}/access-report",
         Access::Policy("subject_access_report"),
+        NATIONAL,
     ),
     (
         "POST",
         "/subjects/{registry_id}/shred",
         Access::Policy("shred_subject"),
+        NATIONAL,
     ),
-    ("GET", "/keys/status", Access::Policy("read_key_status")),
+    (
+        "GET",
+        "/keys/status",
+        Access::Policy("read_key_status"),
+        NATIONAL,
+    ),
+    ("POST", "/episodes", Access::Policy("create_episode"), IN),
+    ("GET", "/episodes", Access::Policy("list_episodes"), IN),
+    (
+        "GET",
+        "/episodes/{episode_id}",
+        Access::Policy("read_episode"),
+        IN_OUT,
+    ),
+    (
+        "PATCH",
+        "/episodes/{episode_id}",
+        Access::Policy("update_episode"),
+        IN_OUT,
+    ),
+    (
+        "POST",
+        "/episodes/{episode_id}/close",
+        Access::Policy("update_episode"),
+        IN_OUT,
+    ),
+    (
+        "GET",
+        "/episodes/{episode_id}/history",
+        Access::Policy("read_episode"),
+        IN_OUT,
+    ),
+    ("POST", "/ost-checks", Access::Policy("check_ost"), NATIONAL),
+    (
+        "POST",
+        "/social-contacts",
+        Access::Policy("create_social_contact"),
+        IN,
+    ),
+    (
+        "GET",
+        "/social-contacts",
+        Access::Policy("list_social_contacts"),
+        IN,
+    ),
+    (
+        "GET",
+        "/social-contacts/{contact_id}",
+        Access::Policy("read_social_contact"),
+        IN_OUT,
+    ),
 ];
+
+/// Records made by users of the matrix samples' own scope ("in") and of another
+/// scope ("out"): clinicians at uckk-psychiatry / hosp-prizren, social workers in
+/// prishtine / prizren.
+struct Owners {
+    clinician_in: TestUser,
+    clinician_out: TestUser,
+    social_in: TestUser,
+    social_out: TestUser,
+}
+
+impl Owners {
+    async fn new(app: &TestApp) -> Self {
+        Self {
+            clinician_in: app.user("clinician", Some("uckk-psychiatry"), None).await,
+            clinician_out: app.user("clinician", Some("hosp-prizren"), None).await,
+            social_in: app.user("social_worker", None, Some("prishtine")).await,
+            social_out: app.user("social_worker", None, Some("prizren")).await,
+        }
+    }
+
+    async fn episode(&self, app: &TestApp, case: ScopeCase) -> String {
+        let owner = if case == ScopeCase::OutOfScope {
+            &self.clinician_out
+        } else {
+            &self.clinician_in
+        };
+        let (status, body) = app
+            .send(
+                Method::POST,
+                "/api/v1/episodes",
+                Some(&owner.token),
+                Some(&crate::episodes::episode(
+                    &letters(),
+                    "Matrix",
+                    "1990-01-01",
+                    "2025-01-01",
+                )),
+            )
+            .await;
+        assert_eq!(status, 201, "fixture episode: {body}");
+        body["episode_id"].as_str().expect("id").to_owned()
+    }
+
+    async fn contact(&self, app: &TestApp, case: ScopeCase) -> String {
+        let owner = if case == ScopeCase::OutOfScope {
+            &self.social_out
+        } else {
+            &self.social_in
+        };
+        let (status, body) = app
+            .send(
+                Method::POST,
+                "/api/v1/social-contacts",
+                Some(&owner.token),
+                Some(&contact_body()),
+            )
+            .await;
+        assert_eq!(status, 201, "fixture contact: {body}");
+        body["contact_id"].as_str().expect("id").to_owned()
+    }
+}
+
+/// A fresh name of letters only (names may not hold digits).
+fn letters() -> String {
+    counter()
+        .chars()
+        .map(|c| char::from(b'a' + (c.to_digit(16).unwrap_or(0) as u8)))
+        .collect()
+}
+
+fn contact_body() -> Value {
+    json!({
+        "identity": {"first_name": letters(), "last_name": "Matrix", "birth_date": "1990-01-01", "sex": "2"},
+        "contact_date": "2025-02-01",
+        "service_type": "counselling",
+        "referral_to_treatment": false,
+        "housing_support": false,
+        "employment_support": false
+    })
+}
 
 /// A logged-in user of `role`, with the scope the policy matrix's samples assume.
 async fn user_of(app: &TestApp, role: Role) -> TestUser {
@@ -122,9 +290,11 @@ fn counter() -> String {
 /// so that an allowed call succeeds (2xx) and only a denial fails.
 async fn request_for(
     app: &TestApp,
+    owners: &Owners,
     method: &str,
     path: &str,
     caller: Option<&TestUser>,
+    case: ScopeCase,
 ) -> Option<(String, Option<Value>)> {
     let fresh_subject = || async {
         registry::subjects::link_identity(
@@ -207,6 +377,43 @@ async fn request_for(
             format!("/subjects/{}/shred", fresh_subject().await),
             Some(json!({"legal_basis": "GDPR 17(1)(a), matrix test"})),
         ),
+        ("POST", "/episodes") => (
+            path.into(),
+            Some(crate::episodes::episode(
+                &letters(),
+                "Matrix",
+                "1990-01-01",
+                "2025-01-01",
+            )),
+        ),
+        ("GET", "/episodes") | ("GET", "/social-contacts") => (path.into(), None),
+        ("GET", "/episodes/{episode_id}") => (
+            format!("/episodes/{}", owners.episode(app, case).await),
+            None,
+        ),
+        ("PATCH", "/episodes/{episode_id}") => (
+            format!("/episodes/{}", owners.episode(app, case).await),
+            Some(json!({"frequency": "2"})),
+        ),
+        ("POST", "/episodes/{episode_id}/close") => (
+            format!("/episodes/{}/close", owners.episode(app, case).await),
+            Some(json!({"end_date": "2025-06-01", "end_reason": "completed"})),
+        ),
+        ("GET", "/episodes/{episode_id}/history") => (
+            format!("/episodes/{}/history", owners.episode(app, case).await),
+            None,
+        ),
+        ("POST", "/ost-checks") => (
+            path.into(),
+            Some(
+                json!({"identity": {"first_name": "Nobody", "last_name": "Known", "birth_date": "1990-01-01", "sex": "1"}}),
+            ),
+        ),
+        ("POST", "/social-contacts") => (path.into(), Some(contact_body())),
+        ("GET", "/social-contacts/{contact_id}") => (
+            format!("/social-contacts/{}", owners.contact(app, case).await),
+            None,
+        ),
         _ => return None,
     })
 }
@@ -227,7 +434,7 @@ async fn every_role_on_every_route_gets_exactly_the_matrix(app: TestApp) {
     }
     let unknown: Vec<_> = operations
         .iter()
-        .filter(|(m, p)| !ROUTES.iter().any(|(rm, rp, _)| rm == m && rp == p))
+        .filter(|(m, p)| !ROUTES.iter().any(|(rm, rp, _, _)| rm == m && rp == p))
         .collect();
     assert!(
         unknown.is_empty(),
@@ -235,7 +442,7 @@ async fn every_role_on_every_route_gets_exactly_the_matrix(app: TestApp) {
     );
     let vanished: Vec<_> = ROUTES
         .iter()
-        .filter(|(m, p, _)| !operations.iter().any(|(om, op)| om == m && op == p))
+        .filter(|(m, p, _, _)| !operations.iter().any(|(om, op)| om == m && op == p))
         .collect();
     assert!(
         vanished.is_empty(),
@@ -246,9 +453,12 @@ async fn every_role_on_every_route_gets_exactly_the_matrix(app: TestApp) {
     let users = users(&app).await;
     let mut mismatches = Vec::new();
     let mut calls = 0;
-    for (verb, path, access) in ROUTES {
+    let owners = Owners::new(&app).await;
+    let mut expected_calls = 0;
+    for (verb, path, access, cases) in ROUTES {
+        expected_calls += 1 + Role::ALL.len() * cases.len();
         // Anonymous.
-        let (url, body) = request_for(&app, verb, path, None)
+        let (url, body) = request_for(&app, &owners, verb, path, None, cases[0])
             .await
             .expect("known route");
         let (status, _) = app
@@ -260,56 +470,59 @@ async fn every_role_on_every_route_gets_exactly_the_matrix(app: TestApp) {
             mismatches.push(format!("anonymous {verb} {path}: got {status}"));
         }
         for (role, user) in &users {
-            // A fresh session per call, so logout and password change cannot disturb
-            // the next one; TOTP enrolment changes the account, so it gets its own.
-            let caller = if *path == "/me/totp/confirm" {
-                user_of(&app, *role).await
-            } else {
-                TestUser {
-                    token: app.login(&user.username, TEST_PASSWORD).await,
-                    ..user.clone()
+            for case in cases.iter().copied() {
+                // A fresh session per call, so logout and password change cannot
+                // disturb the next one; TOTP enrolment changes the account, so it
+                // gets its own.
+                let caller = if *path == "/me/totp/confirm" {
+                    user_of(&app, *role).await
+                } else {
+                    TestUser {
+                        token: app.login(&user.username, TEST_PASSWORD).await,
+                        ..user.clone()
+                    }
+                };
+                let token = caller.token.clone();
+                let (url, body) = request_for(&app, &owners, verb, path, Some(&caller), case)
+                    .await
+                    .expect("known route");
+                let (status, response) = app
+                    .send(
+                        method(verb),
+                        &format!("/api/v1{url}"),
+                        Some(&token),
+                        body.as_ref(),
+                    )
+                    .await;
+                calls += 1;
+                let expected = match access {
+                    Access::Public | Access::Authenticated => true,
+                    Access::Policy(action) => matrix
+                        .iter()
+                        .find(|r| r.role == *role && r.action == *action && r.scope == case)
+                        .map(|r| r.allowed)
+                        .unwrap_or_else(|| panic!("the policy matrix has no row for {action}")),
+                };
+                let observed = if status.is_success() {
+                    true
+                } else if status == 403 || status == 404 {
+                    false
+                } else {
+                    mismatches.push(format!(
+                        "{} {} {verb} {path}: unexpected {status} {response}",
+                        role.as_str(),
+                        case.as_str()
+                    ));
+                    continue;
+                };
+                if observed != expected {
+                    mismatches.push(format!(
+                        "{} {} {verb} {path}: expected {}, got {status} {response}",
+                        role.as_str(),
+                        case.as_str(),
+                        if expected { "allow" } else { "deny" }
+                    ));
                 }
-            };
-            let token = caller.token.clone();
-            let (url, body) = request_for(&app, verb, path, Some(&caller))
-                .await
-                .expect("known route");
-            let (status, response) = app
-                .send(
-                    method(verb),
-                    &format!("/api/v1{url}"),
-                    Some(&token),
-                    body.as_ref(),
-                )
-                .await;
-            calls += 1;
-            let expected = match access {
-                Access::Public | Access::Authenticated => true,
-                Access::Policy(action) => matrix
-                    .iter()
-                    .find(|r| {
-                        r.role == *role && r.action == *action && r.scope == ScopeCase::NotScoped
-                    })
-                    .map(|r| r.allowed)
-                    .unwrap_or_else(|| panic!("the policy matrix has no row for {action}")),
-            };
-            let observed = if status.is_success() {
-                true
-            } else if status == 403 || status == 404 {
-                false
-            } else {
-                mismatches.push(format!(
-                    "{} {verb} {path}: unexpected {status} {response}",
-                    role.as_str()
-                ));
-                continue;
-            };
-            if observed != expected {
-                mismatches.push(format!(
-                    "{} {verb} {path}: expected {}, got {status} {response}",
-                    role.as_str(),
-                    if expected { "allow" } else { "deny" }
-                ));
             }
         }
     }
@@ -319,5 +532,5 @@ async fn every_role_on_every_route_gets_exactly_the_matrix(app: TestApp) {
         mismatches.len(),
         mismatches.join("\n")
     );
-    assert_eq!(calls, ROUTES.len() * (Role::ALL.len() + 1));
+    assert_eq!(calls, expected_calls);
 }

@@ -1,0 +1,128 @@
+//! A social-service contact or referral recorded by a Centre for Social Work: only what
+//! the centre needs, and no clinical field.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::FieldError;
+use crate::identity::normalize::NormalisedIdentity;
+use crate::identity::subject::{IdentityInput, validate as validate_identity};
+
+/// Kinds of service a Centre for Social Work records.
+pub const SERVICE_TYPES: &[&str] = &[
+    "counselling",
+    "financial_assistance",
+    "family_support",
+    "housing",
+    "employment",
+    "legal_aid",
+    "referral",
+    "other",
+];
+
+/// A contact as a social worker submits it.
+#[derive(Clone, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactInput {
+    /// The resident's identity (links to the same person as treatment records).
+    pub identity: IdentityInput,
+    /// Date of the contact, `YYYY-MM-DD`.
+    pub contact_date: String,
+    /// One of `counselling`, `financial_assistance`, `family_support`, `housing`,
+    /// `employment`, `legal_aid`, `referral`, `other`.
+    pub service_type: String,
+    /// Referred to drug treatment.
+    pub referral_to_treatment: bool,
+    /// Housing support given or arranged.
+    pub housing_support: bool,
+    /// Employment support given or arranged.
+    pub employment_support: bool,
+    /// Free text (sealed), at most 2000 characters.
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+impl std::fmt::Debug for ContactInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ContactInput { .. }")
+    }
+}
+
+/// What is sealed of a contact.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+pub struct SealedContact {
+    /// Exact date.
+    pub contact_date: String,
+    /// Free text.
+    pub notes: Option<String>,
+}
+
+/// A validated contact.
+pub struct ValidContact {
+    /// Normalised identity.
+    pub identity: NormalisedIdentity,
+    /// Year and quarter of the contact.
+    pub when: (u16, u8),
+    /// Sealed part.
+    pub sealed: SealedContact,
+}
+
+/// Validates a contact, reporting every problem at once.
+pub fn validate(
+    input: &ContactInput,
+    today: (u16, u8, u8),
+) -> Result<ValidContact, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let identity = validate_identity(&input.identity, today, "identity.")
+        .map_err(|e| errors.extend(e))
+        .ok();
+    let when = match time::Date::parse(
+        &input.contact_date,
+        &time::macros::format_description!("[year]-[month]-[day]"),
+    ) {
+        Ok(d) => {
+            let key = (d.year(), u8::from(d.month()), d.day());
+            let today_key = (i32::from(today.0), today.1, today.2);
+            if key > today_key {
+                errors.push(FieldError::new("contact_date", "must not be in the future"));
+                None
+            } else if d.year() < 1990 {
+                errors.push(FieldError::new("contact_date", "must be in 1990 or later"));
+                None
+            } else {
+                Some((
+                    u16::try_from(d.year()).unwrap_or(0),
+                    super::episode::quarter(u8::from(d.month())),
+                ))
+            }
+        }
+        Err(_) => {
+            errors.push(FieldError::new("contact_date", "must be a date YYYY-MM-DD"));
+            None
+        }
+    };
+    if !SERVICE_TYPES.contains(&input.service_type.as_str()) {
+        errors.push(FieldError::new(
+            "service_type",
+            format!("must be one of {}", SERVICE_TYPES.join(", ")),
+        ));
+    }
+    if input
+        .notes
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > 2000)
+    {
+        errors.push(FieldError::new("notes", "must be at most 2000 characters"));
+    }
+    match (identity, when) {
+        (Some(identity), Some(when)) if errors.is_empty() => Ok(ValidContact {
+            identity,
+            when,
+            sealed: SealedContact {
+                contact_date: input.contact_date.clone(),
+                notes: input.notes.clone(),
+            },
+        }),
+        _ => Err(errors),
+    }
+}

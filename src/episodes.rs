@@ -1,0 +1,610 @@
+//! Treatment episodes (Action Plan 1.5.2): registration with linkage, protocol rules
+//! and consistency hints; reading, correcting (with sealed history) and closing; the
+//! "in substitution treatment elsewhere?" check.
+//!
+//! Every write runs in a spawned task so a client that disconnects cannot leave a
+//! transaction half-done, and writes its audit event in the same transaction.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::audit::AuditEvent;
+use crate::crypto::{Aad, CryptoError, DataKey, Keyring, KeyringHandle};
+use crate::domain::FieldError;
+use crate::domain::episode::{EpisodeInput, PlainEpisode, SealedEpisode, ValidEpisode, quarter};
+use crate::identity::subject::{
+    DATA_KEY_AAD_COLUMN, IDENTITY_AAD_TABLE, IdentityInput, lookups, prepare, today_utc,
+};
+use crate::store::episodes::{
+    EpisodeRow, NewEpisode, close_episode, episode_by_idempotency, insert_episode, insert_history,
+    subject_data_key, subject_episodes, update_episode,
+};
+use crate::store::subjects::{LinkRule, find_existing, link_or_create};
+use crate::store::{Store, StoreError, audit};
+
+/// Why an episode operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EpisodeError {
+    /// Invalid input; every problem listed.
+    #[error("invalid episode")]
+    Invalid(Vec<FieldError>),
+    /// The person already has an episode here that this registration would continue.
+    #[error("continues episode {0}")]
+    Continues(String),
+    /// The episode is already closed.
+    #[error("episode already closed")]
+    AlreadyClosed,
+    /// The subject has been erased; its sealed data cannot be read.
+    #[error("the person's data has been erased")]
+    Erased,
+    /// Storage failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Cryptographic failure.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+}
+
+/// A warning about the registration that does not stop it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Hint {
+    /// Stable code.
+    pub code: String,
+    /// What was noticed.
+    pub message: String,
+}
+
+/// The answer to a registration.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Registered {
+    /// The new episode's id.
+    pub episode_id: String,
+    /// The person's registry id (never the pseudonym or identity).
+    pub registry_id: String,
+    /// Whether the registry already knew this person.
+    pub known_before: bool,
+    /// Which rule linked the person.
+    pub link_rule: LinkRule,
+    /// "Previously treated" consistency hints.
+    pub hints: Vec<Hint>,
+    /// True when this answers a retried request (same idempotency key).
+    pub replayed: bool,
+}
+
+fn episode_aad(episode_id: &str) -> Aad<'_> {
+    Aad {
+        table: "episode",
+        column: "sealed",
+        record_id: episode_id,
+    }
+}
+
+fn end_aad(episode_id: &str) -> Aad<'_> {
+    Aad {
+        table: "episode",
+        column: "end_sealed",
+        record_id: episode_id,
+    }
+}
+
+/// Unwraps a subject's data key.
+pub fn subject_key(
+    keyring: &Keyring,
+    registry_id: &str,
+    wrapped: Option<&[u8]>,
+) -> Result<DataKey, EpisodeError> {
+    let wrapped = wrapped.ok_or(EpisodeError::Erased)?;
+    Ok(keyring.unwrap(
+        &Aad {
+            table: IDENTITY_AAD_TABLE,
+            column: DATA_KEY_AAD_COLUMN,
+            record_id: registry_id,
+        },
+        wrapped,
+    )?)
+}
+
+fn seal_json<T: Serialize>(
+    key: &DataKey,
+    aad: &Aad<'_>,
+    value: &T,
+) -> Result<Vec<u8>, EpisodeError> {
+    let plain =
+        zeroize::Zeroizing::new(serde_json::to_vec(value).map_err(|_| CryptoError::UnknownFormat)?);
+    Ok(key.seal(aad, &plain)?)
+}
+
+fn open_json<T: for<'de> Deserialize<'de>>(
+    key: &DataKey,
+    aad: &Aad<'_>,
+    blob: &[u8],
+) -> Result<T, EpisodeError> {
+    let plain = zeroize::Zeroizing::new(key.open(aad, blob)?);
+    serde_json::from_slice(&plain).map_err(|_| EpisodeError::Crypto(CryptoError::UnknownFormat))
+}
+
+/// The sealed end of an episode.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SealedEnd {
+    end_date: String,
+}
+
+/// Parses `YYYY-MM-DD` into a date.
+fn date(text: &str) -> Option<time::Date> {
+    time::Date::parse(
+        text,
+        &time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok()
+}
+
+/// Whether `later` is less than six calendar months after `earlier` (TDI: a return
+/// after six months without contact starts a new episode).
+fn within_six_months(earlier: time::Date, later: time::Date) -> bool {
+    let months = (later.year() - earlier.year()) * 12
+        + (i32::from(u8::from(later.month())) - i32::from(u8::from(earlier.month())));
+    months < 6 || (months == 6 && later.day() < earlier.day())
+}
+
+/// What a registration needs besides the episode.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// Registering clinician's user id.
+    pub user_id: String,
+    /// Their facility.
+    pub facility: String,
+    /// The facility's TDI centre type.
+    pub centre_type: String,
+    /// Client-supplied idempotency key.
+    pub idempotency_key: Option<String>,
+    /// The audit event to write with the episode (object filled in here).
+    pub event: AuditEvent,
+}
+
+/// Registers an episode: validates, links the person, applies the six-month rule,
+/// seals and stores, all in one transaction with its audit event.
+pub async fn register(
+    store: &Store,
+    keys: &Arc<KeyringHandle>,
+    input: &EpisodeInput,
+    valid: ValidEpisode,
+    reg: Registration,
+) -> Result<Registered, EpisodeError> {
+    let prepared = prepare(keys, &input.identity, &valid.identity)?;
+    let sealed_values = valid.sealed.clone();
+    let plain = valid.plain.clone();
+    let treatment_status = plain.treatment_status.clone();
+    let store = store.clone();
+    let keyring = keys.current();
+    let task = tokio::spawn(async move {
+        let mut tx = store.begin_write().await?;
+        if let Some(key) = &reg.idempotency_key {
+            if let Some(row) = episode_by_idempotency(&mut tx, &reg.user_id, key).await? {
+                tx.rollback().await.map_err(StoreError::from)?;
+                return Ok(Registered {
+                    episode_id: row.episode_id,
+                    registry_id: row.registry_id,
+                    known_before: row.link_rule != "new",
+                    link_rule: parse_rule(&row.link_rule),
+                    hints: Vec::new(),
+                    replayed: true,
+                });
+            }
+        }
+        let linked = link_or_create(&mut tx, &prepared.lookups, &prepared.new).await?;
+        let data_key = if linked.rule == LinkRule::New {
+            prepared.data_key.clone()
+        } else {
+            let wrapped = subject_data_key(&mut tx, linked.subject_id).await?;
+            subject_key(&keyring, &linked.registry_id, wrapped.as_deref())?
+        };
+        let previous = subject_episodes(&mut tx, linked.subject_id).await?;
+        let start = date(&sealed_values.treatment_start_date);
+        for earlier in previous.iter().filter(|e| e.facility == reg.facility) {
+            let continues = match (&earlier.end_sealed, start) {
+                (None, _) => true,
+                (Some(blob), Some(start)) => {
+                    let end: SealedEnd = open_json(&data_key, &end_aad(&earlier.episode_id), blob)?;
+                    date(&end.end_date).is_some_and(|end| within_six_months(end, start))
+                }
+                (Some(_), None) => false,
+            };
+            if continues {
+                return Err(EpisodeError::Continues(earlier.episode_id.clone()));
+            }
+        }
+        let mut hints = Vec::new();
+        if treatment_status == "1" && !previous.is_empty() {
+            hints.push(Hint {
+                code: "earlier_episode_exists".into(),
+                message: format!(
+                    "recorded as never treated before, but the registry holds {} earlier episode(s) of this person",
+                    previous.len()
+                ),
+            });
+        }
+        if treatment_status == "2" && previous.is_empty() {
+            hints.push(Hint {
+                code: "no_earlier_episode".into(),
+                message: "recorded as previously treated; the registry holds no earlier episode (treatment before the registry or abroad?)".into(),
+            });
+        }
+        let episode_id = uuid::Uuid::new_v4().to_string();
+        let sealed = seal_json(&data_key, &episode_aad(&episode_id), &sealed_values)?;
+        insert_episode(
+            &mut tx,
+            &NewEpisode {
+                episode_id: &episode_id,
+                subject_id: linked.subject_id,
+                facility: &reg.facility,
+                centre_type: &reg.centre_type,
+                link_rule: rule_name(linked.rule),
+                plain: &plain,
+                sealed: &sealed,
+                created_by: &reg.user_id,
+                idempotency_key: reg.idempotency_key.as_deref(),
+            },
+        )
+        .await?;
+        let event = AuditEvent {
+            object: Some(episode_id.clone()),
+            detail: Some(format!("link={}", rule_name(linked.rule))),
+            ..reg.event
+        };
+        audit::append(&mut tx, store.backend(), &event).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(Registered {
+            episode_id,
+            registry_id: linked.registry_id,
+            known_before: linked.rule != LinkRule::New,
+            link_rule: linked.rule,
+            hints,
+            replayed: false,
+        })
+    });
+    task.await.map_err(|e| {
+        EpisodeError::Store(StoreError::Config(format!("registration task failed: {e}")))
+    })?
+}
+
+fn rule_name(rule: LinkRule) -> &'static str {
+    match rule {
+        LinkRule::PersonalNumber => "personal_number",
+        LinkRule::Attributes => "attributes",
+        LinkRule::New => "new",
+    }
+}
+
+fn parse_rule(text: &str) -> LinkRule {
+    match text {
+        "personal_number" => LinkRule::PersonalNumber,
+        "attributes" => LinkRule::Attributes,
+        _ => LinkRule::New,
+    }
+}
+
+/// An episode opened for reading: statistical columns, sealed values and identity.
+#[derive(Debug)]
+pub struct OpenedEpisode {
+    /// The row.
+    pub row: EpisodeRow,
+    /// Sealed values.
+    pub sealed: SealedEpisode,
+    /// End date, when closed.
+    pub end_date: Option<String>,
+    /// The person's identity as submitted.
+    pub identity: IdentityInput,
+}
+
+/// Opens an episode's sealed parts and its subject's identity.
+pub fn open(
+    keyring: &Keyring,
+    store_row: EpisodeRow,
+    identity_sealed: Option<&[u8]>,
+) -> Result<OpenedEpisode, EpisodeError> {
+    let key = subject_key(
+        keyring,
+        &store_row.registry_id,
+        store_row.data_key_wrapped.as_deref(),
+    )?;
+    let sealed: SealedEpisode =
+        open_json(&key, &episode_aad(&store_row.episode_id), &store_row.sealed)?;
+    let end_date = match &store_row.end_sealed {
+        Some(blob) => {
+            Some(open_json::<SealedEnd>(&key, &end_aad(&store_row.episode_id), blob)?.end_date)
+        }
+        None => None,
+    };
+    let identity_blob = identity_sealed.ok_or(EpisodeError::Erased)?;
+    let identity: IdentityInput = open_json(
+        &key,
+        &Aad {
+            table: IDENTITY_AAD_TABLE,
+            column: crate::identity::subject::IDENTITY_AAD_COLUMN,
+            record_id: &store_row.registry_id,
+        },
+        identity_blob,
+    )?;
+    Ok(OpenedEpisode {
+        row: store_row,
+        sealed,
+        end_date,
+        identity,
+    })
+}
+
+/// The full input an opened episode corresponds to (the base for a correction).
+pub fn as_input(opened: &OpenedEpisode) -> EpisodeInput {
+    let p = &opened.row.plain;
+    let s = &opened.sealed;
+    EpisodeInput {
+        identity: opened.identity.clone(),
+        municipality: p.municipality.clone(),
+        treatment_start_date: s.treatment_start_date.clone(),
+        treatment_status: p.treatment_status.clone(),
+        referral_source: p.referral_source.clone(),
+        living_with: p.living_with.clone(),
+        living_with_children: p.living_with_children.clone(),
+        living_where: p.living_where.clone(),
+        labour_status: p.labour_status.clone(),
+        education: p.education.clone(),
+        primary_drug: p.primary_drug.clone(),
+        route: p.route.clone(),
+        frequency: p.frequency.clone(),
+        age_first_use: p.age_first_use,
+        secondary_drugs: p.secondary_drugs.clone(),
+        polydrug: p.polydrug.clone(),
+        ost_status: p.ost_status.clone(),
+        ost_first_year: p.ost_first_year,
+        injecting: s.injecting.clone(),
+        age_first_injection: s.age_first_injection,
+        sharing: s.sharing.clone(),
+        hiv_testing: s.hiv_testing.clone(),
+        hcv_testing: s.hcv_testing.clone(),
+        notes: s.notes.clone(),
+    }
+}
+
+/// Previous values kept (sealed) in the history of a correction or closure.
+#[derive(Serialize, Deserialize)]
+struct Previous {
+    plain: PlainEpisode,
+    sealed: SealedEpisode,
+}
+
+/// Stores a corrected episode and its history entry (previous values sealed).
+pub async fn correct(
+    store: &Store,
+    keyring: &Keyring,
+    opened: &OpenedEpisode,
+    corrected: ValidEpisode,
+    changed: &[&str],
+    user_id: &str,
+    event: AuditEvent,
+) -> Result<(), EpisodeError> {
+    let key = subject_key(
+        keyring,
+        &opened.row.registry_id,
+        opened.row.data_key_wrapped.as_deref(),
+    )?;
+    let sealed = seal_json(
+        &key,
+        &episode_aad(&opened.row.episode_id),
+        &corrected.sealed,
+    )?;
+    let history_id = uuid::Uuid::new_v4().to_string();
+    let previous = seal_json(
+        &key,
+        &Aad {
+            table: "episode_history",
+            column: "previous_sealed",
+            record_id: &history_id,
+        },
+        &Previous {
+            plain: opened.row.plain.clone(),
+            sealed: opened.sealed.clone(),
+        },
+    )?;
+    let mut tx = store.begin_write().await?;
+    update_episode(&mut tx, opened.row.id, &corrected.plain, &sealed).await?;
+    insert_history(
+        &mut tx,
+        &history_id,
+        opened.row.id,
+        user_id,
+        "correct",
+        &changed.join(","),
+        &previous,
+    )
+    .await?;
+    audit::append(
+        &mut tx,
+        store.backend(),
+        &AuditEvent {
+            detail: Some(format!("fields={}", changed.join(","))),
+            ..event
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}
+
+/// Why an episode ended.
+pub const END_REASONS: &[&str] = &["completed", "referred", "dropped_out", "died", "other"];
+
+/// Closes an episode with its end date and reason.
+pub async fn close(
+    store: &Store,
+    keyring: &Keyring,
+    opened: &OpenedEpisode,
+    end_date: &str,
+    reason: &str,
+    user_id: &str,
+    event: AuditEvent,
+) -> Result<(), EpisodeError> {
+    let mut errors = Vec::new();
+    let today = today_utc();
+    let today = time::Date::from_calendar_date(
+        i32::from(today.0),
+        time::Month::try_from(today.1).unwrap_or(time::Month::January),
+        today.2,
+    )
+    .ok();
+    match (date(end_date), date(&opened.sealed.treatment_start_date)) {
+        (None, _) => errors.push(FieldError::new("end_date", "must be a date YYYY-MM-DD")),
+        (Some(end), start) => {
+            if today.is_some_and(|t| end > t) {
+                errors.push(FieldError::new("end_date", "must not be in the future"));
+            }
+            if start.is_some_and(|s| end < s) {
+                errors.push(FieldError::new(
+                    "end_date",
+                    "must not be before the treatment start date",
+                ));
+            }
+        }
+    }
+    if !END_REASONS.contains(&reason) {
+        errors.push(FieldError::new(
+            "end_reason",
+            format!("must be one of {}", END_REASONS.join(", ")),
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(EpisodeError::Invalid(errors));
+    }
+    if opened.row.status == "closed" {
+        return Err(EpisodeError::AlreadyClosed);
+    }
+    let end = date(end_date).ok_or_else(|| EpisodeError::Invalid(Vec::new()))?;
+    let key = subject_key(
+        keyring,
+        &opened.row.registry_id,
+        opened.row.data_key_wrapped.as_deref(),
+    )?;
+    let end_sealed = seal_json(
+        &key,
+        &end_aad(&opened.row.episode_id),
+        &SealedEnd {
+            end_date: end_date.to_owned(),
+        },
+    )?;
+    let history_id = uuid::Uuid::new_v4().to_string();
+    let previous = seal_json(
+        &key,
+        &Aad {
+            table: "episode_history",
+            column: "previous_sealed",
+            record_id: &history_id,
+        },
+        &Previous {
+            plain: opened.row.plain.clone(),
+            sealed: opened.sealed.clone(),
+        },
+    )?;
+    let year = u16::try_from(end.year()).unwrap_or(0);
+    let mut tx = store.begin_write().await?;
+    close_episode(
+        &mut tx,
+        opened.row.id,
+        (year, quarter(u8::from(end.month()))),
+        reason,
+        &end_sealed,
+    )
+    .await?;
+    insert_history(
+        &mut tx,
+        &history_id,
+        opened.row.id,
+        user_id,
+        "close",
+        "end_date,end_reason",
+        &previous,
+    )
+    .await?;
+    audit::append(
+        &mut tx,
+        store.backend(),
+        &AuditEvent {
+            detail: Some(format!("end_reason={reason}")),
+            ..event
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}
+
+/// The answer to "is this person in substitution treatment at another facility?":
+/// yes or no and since which month — nothing else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct OstAnswer {
+    /// Whether an open episode with current OST exists at another facility.
+    pub in_ost_elsewhere: bool,
+    /// Month that episode started, `YYYY-MM`, when it does.
+    pub since_month: Option<String>,
+}
+
+/// Looks the person up without creating a subject and answers the OST question.
+/// Returns the answer and, for the audit log, the registry id if the person is known.
+pub async fn ost_check(
+    store: &Store,
+    keys: &KeyringHandle,
+    identity: &crate::identity::normalize::NormalisedIdentity,
+    own_facility: &str,
+) -> Result<(OstAnswer, Option<String>), EpisodeError> {
+    let keyring = keys.current();
+    let lookups = lookups(&keyring, identity);
+    let mut conn = store.connection().await?;
+    let found = find_existing(&mut conn, &lookups, identity.personal_number.is_some()).await?;
+    let no = OstAnswer {
+        in_ost_elsewhere: false,
+        since_month: None,
+    };
+    let Some(linked) = found else {
+        return Ok((no, None));
+    };
+    let episodes = subject_episodes(&mut conn, linked.subject_id).await?;
+    drop(conn);
+    let current = episodes
+        .iter()
+        .filter(|e| e.facility != own_facility && e.status == "open" && e.plain.ost_status == "3")
+        .min_by_key(|e| e.id);
+    let Some(current) = current else {
+        return Ok((no, Some(linked.registry_id)));
+    };
+    let key = subject_key(
+        &keyring,
+        &linked.registry_id,
+        current.data_key_wrapped.as_deref(),
+    )?;
+    let sealed: SealedEpisode =
+        open_json(&key, &episode_aad(&current.episode_id), &current.sealed)?;
+    Ok((
+        OstAnswer {
+            in_ost_elsewhere: true,
+            since_month: sealed.treatment_start_date.get(..7).map(str::to_owned),
+        },
+        Some(linked.registry_id),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(text: &str) -> time::Date {
+        date(text).expect("date")
+    }
+
+    #[test]
+    fn six_month_rule_counts_calendar_months() {
+        assert!(within_six_months(d("2025-01-15"), d("2025-07-14")));
+        assert!(!within_six_months(d("2025-01-15"), d("2025-07-15")));
+        assert!(!within_six_months(d("2024-10-01"), d("2025-06-01")));
+        assert!(within_six_months(d("2024-10-01"), d("2025-03-31")));
+    }
+}

@@ -1,0 +1,193 @@
+//! Social-work contacts for a Centre for Social Work's own municipality. No clinical
+//! field is ever returned here.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::CurrentUser;
+use super::error::ErrorBody;
+use super::{ApiError, ApiJson, AppState};
+use crate::authz::{Action, FieldGroup, Resource, ResourceKind};
+use crate::domain::social::{ContactInput, validate};
+use crate::identity::subject::today_utc;
+use crate::store::episodes::ContactRow;
+
+pub(super) fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(record_contact, list_contacts))
+        .routes(routes!(get_contact))
+}
+
+fn resource(municipality: Option<String>, id: &str) -> Resource {
+    Resource {
+        municipality,
+        ..Resource::national(ResourceKind::SocialContact, id)
+    }
+}
+
+/// The recorded contact.
+#[derive(Serialize, ToSchema)]
+pub struct ContactCreated {
+    /// Contact id.
+    pub contact_id: String,
+    /// The person's registry id.
+    pub registry_id: String,
+}
+
+/// Record a social-service contact or referral for a resident of the caller's
+/// municipality.
+#[utoipa::path(post, path = "/social-contacts", tag = "social", request_body = ContactInput,
+    responses((status = 201, body = ContactCreated), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn record_contact(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    user: CurrentUser,
+    ApiJson(input): ApiJson<ContactInput>,
+) -> Result<(StatusCode, ApiJson<ContactCreated>), ApiError> {
+    let permit = state
+        .authorize(
+            &user,
+            Action::CreateSocialContact,
+            &resource(user.principal.municipality.clone(), ""),
+            &headers,
+        )
+        .await?;
+    let municipality = user
+        .principal
+        .municipality
+        .clone()
+        .ok_or(ApiError::Forbidden)?;
+    let valid = validate(&input, today_utc()).map_err(ApiError::Invalid)?;
+    let (contact_id, registry_id) = crate::social::record(
+        &state.store,
+        &state.keys,
+        &input,
+        valid,
+        municipality,
+        user.principal.user_id.clone(),
+        permit.write_event(&user, None),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(ContactCreated {
+            contact_id,
+            registry_id,
+        }),
+    ))
+}
+
+/// A contact as a social worker sees it.
+#[derive(Serialize, ToSchema)]
+pub struct ContactView {
+    /// Contact id.
+    pub contact_id: String,
+    /// The person's registry id.
+    pub registry_id: String,
+    /// Municipality of the centre.
+    pub municipality: String,
+    /// Year of the contact.
+    pub contact_year: i64,
+    /// Quarter of the contact.
+    pub contact_quarter: i64,
+    /// Service type.
+    pub service_type: String,
+    /// Referred to treatment.
+    pub referral_to_treatment: bool,
+    /// Housing support.
+    pub housing_support: bool,
+    /// Employment support.
+    pub employment_support: bool,
+    /// Exact date (social field group).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact_date: Option<String>,
+    /// Notes (social field group).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+}
+
+fn summary(row: ContactRow) -> ContactView {
+    ContactView {
+        contact_id: row.contact_id,
+        registry_id: row.registry_id,
+        municipality: row.municipality,
+        contact_year: row.contact_year,
+        contact_quarter: row.contact_quarter,
+        service_type: row.service_type,
+        referral_to_treatment: row.referral_to_treatment,
+        housing_support: row.housing_support,
+        employment_support: row.employment_support,
+        contact_date: None,
+        notes: None,
+    }
+}
+
+/// The caller's centre's contacts, newest first (at most 200).
+#[utoipa::path(get, path = "/social-contacts", tag = "social",
+    responses((status = 200, body = Vec<ContactView>), (status = 403, body = ErrorBody)))]
+async fn list_contacts(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    user: CurrentUser,
+) -> Result<ApiJson<Vec<ContactView>>, ApiError> {
+    state
+        .authorize(
+            &user,
+            Action::ListSocialContacts,
+            &resource(user.principal.municipality.clone(), ""),
+            &headers,
+        )
+        .await?;
+    let municipality = user
+        .principal
+        .municipality
+        .clone()
+        .ok_or(ApiError::Forbidden)?;
+    let rows = state
+        .store
+        .municipality_contacts(&municipality, 200)
+        .await?;
+    Ok(ApiJson(rows.into_iter().map(summary).collect()))
+}
+
+/// One contact of the caller's centre; another centre's answers 404.
+#[utoipa::path(get, path = "/social-contacts/{contact_id}", tag = "social",
+    params(("contact_id" = String, Path, description = "contact id")),
+    responses((status = 200, body = ContactView), (status = 404, body = ErrorBody)))]
+async fn get_contact(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    user: CurrentUser,
+    Path(contact_id): Path<String>,
+) -> Result<ApiJson<ContactView>, ApiError> {
+    let row = state.store.contact(&contact_id).await?;
+    let target = resource(
+        row.as_ref()
+            .map(|r| r.municipality.clone())
+            .or_else(|| user.principal.municipality.clone()),
+        &contact_id,
+    );
+    state
+        .authorize(&user, Action::ReadSocialContact, &target, &headers)
+        .await?;
+    let row = row.ok_or(ApiError::NotFound)?;
+    let social_ok = state
+        .authorizer
+        .may_read_fields(&user.principal, FieldGroup::Social, &target)
+        .allowed;
+    let sealed = if social_ok {
+        Some(crate::social::open(&state.keys, &row)?)
+    } else {
+        None
+    };
+    let mut view = summary(row);
+    if let Some(sealed) = sealed {
+        view.contact_date = Some(sealed.contact_date);
+        view.notes = sealed.notes;
+    }
+    Ok(ApiJson(view))
+}

@@ -1,0 +1,97 @@
+//! Social-work contacts: recorded by a Centre for Social Work for a resident of its
+//! municipality, linked to the same person through the pseudonym.
+
+use std::sync::Arc;
+
+use crate::audit::AuditEvent;
+use crate::crypto::{Aad, CryptoError, KeyringHandle};
+use crate::domain::social::{ContactInput, SealedContact, ValidContact};
+use crate::episodes::{EpisodeError, subject_key};
+use crate::identity::subject::prepare;
+use crate::store::episodes::{ContactRow, NewContact, insert_contact, subject_data_key};
+use crate::store::subjects::{LinkRule, link_or_create};
+use crate::store::{Store, StoreError, audit};
+
+fn contact_aad(contact_id: &str) -> Aad<'_> {
+    Aad {
+        table: "social_contact",
+        column: "sealed",
+        record_id: contact_id,
+    }
+}
+
+/// Records a contact; returns its id and the person's registry id.
+pub async fn record(
+    store: &Store,
+    keys: &Arc<KeyringHandle>,
+    input: &ContactInput,
+    valid: ValidContact,
+    municipality: String,
+    user_id: String,
+    event: AuditEvent,
+) -> Result<(String, String), EpisodeError> {
+    let prepared = prepare(keys, &input.identity, &valid.identity)?;
+    let keyring = keys.current();
+    let store = store.clone();
+    let input = input.clone();
+    let task = tokio::spawn(async move {
+        let mut tx = store.begin_write().await?;
+        let linked = link_or_create(&mut tx, &prepared.lookups, &prepared.new).await?;
+        let data_key = if linked.rule == LinkRule::New {
+            prepared.data_key.clone()
+        } else {
+            let wrapped = subject_data_key(&mut tx, linked.subject_id).await?;
+            subject_key(&keyring, &linked.registry_id, wrapped.as_deref())?
+        };
+        let contact_id = uuid::Uuid::new_v4().to_string();
+        let plain = zeroize::Zeroizing::new(
+            serde_json::to_vec(&valid.sealed).map_err(|_| CryptoError::UnknownFormat)?,
+        );
+        let sealed = data_key.seal(&contact_aad(&contact_id), &plain)?;
+        insert_contact(
+            &mut tx,
+            &NewContact {
+                contact_id: &contact_id,
+                subject_id: linked.subject_id,
+                municipality: &municipality,
+                link_rule: match linked.rule {
+                    LinkRule::PersonalNumber => "personal_number",
+                    LinkRule::Attributes => "attributes",
+                    LinkRule::New => "new",
+                },
+                when: valid.when,
+                service_type: &input.service_type,
+                referral_to_treatment: input.referral_to_treatment,
+                housing_support: input.housing_support,
+                employment_support: input.employment_support,
+                sealed: &sealed,
+                created_by: &user_id,
+            },
+        )
+        .await?;
+        audit::append(
+            &mut tx,
+            store.backend(),
+            &AuditEvent {
+                object: Some(contact_id.clone()),
+                ..event
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok((contact_id, linked.registry_id))
+    });
+    task.await
+        .map_err(|e| EpisodeError::Store(StoreError::Config(format!("contact task failed: {e}"))))?
+}
+
+/// Opens a contact's sealed date and notes.
+pub fn open(keys: &KeyringHandle, row: &ContactRow) -> Result<SealedContact, EpisodeError> {
+    let key = subject_key(
+        &keys.current(),
+        &row.registry_id,
+        row.data_key_wrapped.as_deref(),
+    )?;
+    let plain = zeroize::Zeroizing::new(key.open(&contact_aad(&row.contact_id), &row.sealed)?);
+    serde_json::from_slice(&plain).map_err(|_| EpisodeError::Crypto(CryptoError::UnknownFormat))
+}

@@ -12,6 +12,7 @@ use crate::identity::subject::{
     DATA_KEY_AAD_COLUMN, IDENTITY_AAD_COLUMN, IDENTITY_AAD_TABLE, IdentityInput, lookups,
     today_utc, validate,
 };
+use crate::store::subjects::KeyedTable;
 use crate::store::{Store, StoreError};
 
 /// How often a running service checks its key file for a rotation.
@@ -238,6 +239,7 @@ pub async fn rotate_master(
             progress(report.rows_moved);
         }
         reseal_totp_secrets(store, &handle, target, batch, &mut report).await?;
+        rewrap_records(store, &handle, target, batch, &mut report).await?;
     }
     audit_key_operation(
         store,
@@ -246,6 +248,47 @@ pub async fn rotate_master(
     )
     .await?;
     Ok(report)
+}
+
+/// Re-wraps the own data keys of deaths and overdoses under `target`.
+async fn rewrap_records(
+    store: &Store,
+    handle: &KeyringHandle,
+    target: u32,
+    batch: i64,
+    report: &mut RotationReport,
+) -> Result<(), KeysError> {
+    for table in KeyedTable::ALL {
+        loop {
+            let rows = store.records_to_rewrap(table, target, batch).await?;
+            if rows.is_empty() {
+                break;
+            }
+            let keyring = handle.current();
+            for (id, public_id, old) in rows {
+                let aad = Aad {
+                    table: table.names().0,
+                    column: "data_key",
+                    record_id: &public_id,
+                };
+                let row_err = |source| KeysError::Row {
+                    registry_id: public_id.clone(),
+                    source,
+                };
+                let key = keyring.unwrap(&aad, &old).map_err(row_err)?;
+                let (version, wrapped) = handle.wrap(&key, &aad).map_err(row_err)?;
+                if store
+                    .rewrap_record(table, id, &old, &wrapped, version)
+                    .await?
+                {
+                    report.rows_moved += 1;
+                } else {
+                    report.rows_retried += 1;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Re-seals users' TOTP secrets (sealed directly under the master key) with `target`.

@@ -10,6 +10,7 @@ pub mod authz;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod deaths;
 pub mod domain;
 pub mod episodes;
 pub mod http;

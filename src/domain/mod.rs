@@ -1,6 +1,8 @@
 //! Typed records and their validation. No I/O here.
 
 pub mod codes;
+pub mod death;
+pub mod drd;
 pub mod episode;
 pub mod social;
 

@@ -4,6 +4,7 @@
 
 mod audit;
 pub mod auth;
+mod deaths;
 mod episodes;
 pub mod error;
 mod health;
@@ -67,6 +68,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(keys::router())
         .merge(episodes::router())
         .merge(social::router())
+        .merge(deaths::router())
 }
 
 /// Builds the complete application: API, probes, OpenAPI document and middleware.

@@ -2,6 +2,7 @@
 //! SQLite file or PostgreSQL; query texts use `$n` placeholders, which both accept.
 
 pub mod audit;
+pub mod deaths;
 pub mod episodes;
 pub mod reference;
 pub mod seeds;

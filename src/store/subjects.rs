@@ -114,6 +114,28 @@ fn sealed_from_row(row: &AnyRow) -> Result<SealedSubject, sqlx::Error> {
 const SEALED_COLUMNS: &str = "id, registry_id, data_key_wrapped, identity_sealed, \
      pseudonym_version, sex, birth_year, shredded_at";
 
+/// Tables whose rows carry their own data key (the table name is also the AAD table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyedTable {
+    /// Drug-related deaths.
+    Death,
+    /// Overdoses.
+    Overdose,
+}
+
+impl KeyedTable {
+    /// Every such table.
+    pub const ALL: [Self; 2] = [Self::Death, Self::Overdose];
+
+    /// Table name and public-id column (fixed strings, never user input).
+    pub fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Death => ("death", "death_id"),
+            Self::Overdose => ("overdose", "overdose_id"),
+        }
+    }
+}
+
 /// Rows per key version, for `registry keys status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionCount {
@@ -305,6 +327,58 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Records with their own data key (deaths, overdoses) wrapped under a master
+    /// version other than `active`: `(internal id, public id, wrapped key)`.
+    pub async fn records_to_rewrap(
+        &self,
+        table: KeyedTable,
+        active: u32,
+        limit: i64,
+    ) -> Result<Vec<(i64, String, Vec<u8>)>, StoreError> {
+        let (name, id_column) = table.names();
+        let rows = sqlx::query(&format!(
+            "select id, {id_column} as public_id, data_key_wrapped from {name} \
+             where master_key_version <> $1 order by id limit $2"
+        ))
+        .bind(i64::from(active))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    r.try_get("public_id")?,
+                    r.try_get("data_key_wrapped")?,
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Replaces a record's wrapped key unless it changed meanwhile.
+    pub async fn rewrap_record(
+        &self,
+        table: KeyedTable,
+        id: i64,
+        old: &[u8],
+        new: &[u8],
+        version: u32,
+    ) -> Result<bool, StoreError> {
+        let (name, _) = table.names();
+        let done = sqlx::query(&format!(
+            "update {name} set data_key_wrapped = $1, master_key_version = $2 \
+             where id = $3 and data_key_wrapped = $4"
+        ))
+        .bind(new)
+        .bind(i64::from(version))
+        .bind(id)
+        .bind(old)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Live subjects whose pseudonyms use a version other than `active`.
     pub async fn subjects_to_repseudonymise(
         &self,
@@ -396,6 +470,12 @@ impl Store {
              union all \
              select 'master' as kind, totp_master_version as version, count(*) as rows \
              from app_user where totp_sealed is not null group by totp_master_version \
+             union all \
+             select 'master' as kind, master_key_version as version, count(*) as rows \
+             from death group by master_key_version \
+             union all \
+             select 'master' as kind, master_key_version as version, count(*) as rows \
+             from overdose group by master_key_version \
              union all \
              select 'pseudonym' as kind, pseudonym_version as version, count(*) as rows \
              from subject where shredded_at is null group by pseudonym_version \

@@ -23,6 +23,9 @@ enum Access {
     Authenticated,
     /// Decided by the policy for this action.
     Policy(&'static str),
+    /// Decided by the policy, on a route made for these roles' record shape only
+    /// (the clinical and the police overdose forms).
+    PolicyFor(&'static str, &'static [Role]),
 }
 
 /// Scope cases exercised for national and for scoped resources.
@@ -181,7 +184,94 @@ const ROUTES: &[(&str, &str, Access, &[ScopeCase])] = &[
         Access::Policy("read_social_contact"),
         IN_OUT,
     ),
+    (
+        "POST",
+        "/death-notifications",
+        Access::Policy("create_death_notification"),
+        IN,
+    ),
+    (
+        "GET",
+        "/death-notifications/{death_id}",
+        Access::Policy("read_death_notification"),
+        IN_OUT,
+    ),
+    (
+        "PUT",
+        "/death-notifications/{death_id}",
+        Access::Policy("update_death_notification"),
+        IN_OUT,
+    ),
+    (
+        "POST",
+        "/deaths",
+        Access::Policy("create_death_record"),
+        NATIONAL,
+    ),
+    (
+        "GET",
+        "/deaths",
+        Access::Policy("list_death_records"),
+        NATIONAL,
+    ),
+    (
+        "GET",
+        "/deaths/{death_id}",
+        Access::Policy("read_death_record"),
+        NATIONAL,
+    ),
+    (
+        "PUT",
+        "/deaths/{death_id}",
+        Access::Policy("update_death_record"),
+        NATIONAL,
+    ),
+    (
+        "POST",
+        "/overdoses",
+        Access::PolicyFor("create_overdose", &[Role::Clinician]),
+        IN,
+    ),
+    (
+        "POST",
+        "/police-overdoses",
+        Access::PolicyFor("create_overdose", &[Role::Police]),
+        IN,
+    ),
+    ("GET", "/overdoses", Access::Policy("list_overdoses"), IN),
+    (
+        "GET",
+        "/overdoses/{overdose_id}",
+        Access::Policy("read_overdose"),
+        IN_OUT,
+    ),
+    (
+        "GET",
+        "/substance-signals",
+        Access::Policy("list_new_substances"),
+        NATIONAL,
+    ),
 ];
+
+fn notification_body() -> Value {
+    json!({"date_of_death": "2025-06-14", "municipality": "prizren", "place_type": "home"})
+}
+
+fn forensic_body() -> Value {
+    json!({"date_of_death": "2025-06-14", "municipality": "prizren", "place_type": "home",
+        "underlying_cause": "X42", "multiple_causes": ["T40.1"], "manner": "accident",
+        "autopsy_done": true, "toxicology_done": true,
+        "substances": [{"code": "1.1", "cause_relevant": true}]})
+}
+
+fn clinical_overdose_body() -> Value {
+    json!({"presented_at": "2025-03-03T22:15", "sex": "1", "age": 27, "municipality": "peje",
+        "arrival_by_ambulance": true, "alcohol": false, "naloxone": true, "outcome": "discharged"})
+}
+
+fn police_overdose_body() -> Value {
+    json!({"date": "2025-03-04", "municipality": "peje", "naloxone_given": false, "outcome": "other"})
+}
 
 /// Records made by users of the matrix samples' own scope ("in") and of another
 /// scope ("out"): clinicians at uckk-psychiatry / hosp-prizren, social workers in
@@ -191,6 +281,8 @@ struct Owners {
     clinician_out: TestUser,
     social_in: TestUser,
     social_out: TestUser,
+    police_other: TestUser,
+    forensic: TestUser,
 }
 
 impl Owners {
@@ -200,7 +292,78 @@ impl Owners {
             clinician_out: app.user("clinician", Some("hosp-prizren"), None).await,
             social_in: app.user("social_worker", None, Some("prishtine")).await,
             social_out: app.user("social_worker", None, Some("prizren")).await,
+            police_other: app.user("police", None, None).await,
+            forensic: app.user("forensic", None, None).await,
         }
+    }
+
+    /// A notification reported by the caller when in scope (if the caller can
+    /// report), else by another police officer.
+    async fn notification(
+        &self,
+        app: &TestApp,
+        case: ScopeCase,
+        caller: Option<&TestUser>,
+        role: Option<Role>,
+    ) -> String {
+        let owner = match (case, role, caller) {
+            (ScopeCase::InScope, Some(Role::Police), Some(c)) => c,
+            _ => &self.police_other,
+        };
+        let (status, body) = app
+            .send(
+                Method::POST,
+                "/api/v1/death-notifications",
+                Some(&owner.token),
+                Some(&notification_body()),
+            )
+            .await;
+        assert_eq!(status, 201, "fixture notification: {body}");
+        body["id"].as_str().expect("id").to_owned()
+    }
+
+    async fn death(&self, app: &TestApp) -> String {
+        let (status, body) = app
+            .send(
+                Method::POST,
+                "/api/v1/deaths",
+                Some(&self.forensic.token),
+                Some(&forensic_body()),
+            )
+            .await;
+        assert_eq!(status, 201, "fixture death: {body}");
+        body["id"].as_str().expect("id").to_owned()
+    }
+
+    /// An overdose at the caller's facility / by the caller when in scope, else at
+    /// another facility.
+    async fn overdose(
+        &self,
+        app: &TestApp,
+        case: ScopeCase,
+        caller: Option<&TestUser>,
+        role: Option<Role>,
+    ) -> String {
+        let (owner, path, body) = match (case, role, caller) {
+            (ScopeCase::InScope, Some(Role::Police), Some(c)) => {
+                (c, "/api/v1/police-overdoses", police_overdose_body())
+            }
+            (ScopeCase::InScope, _, _) => (
+                &self.clinician_in,
+                "/api/v1/overdoses",
+                clinical_overdose_body(),
+            ),
+            _ => (
+                &self.clinician_out,
+                "/api/v1/overdoses",
+                clinical_overdose_body(),
+            ),
+        };
+        let (status, created) = app
+            .send(Method::POST, path, Some(&owner.token), Some(&body))
+            .await;
+        assert_eq!(status, 201, "fixture overdose: {created}");
+        created["id"].as_str().expect("id").to_owned()
     }
 
     async fn episode(&self, app: &TestApp, case: ScopeCase) -> String {
@@ -295,6 +458,7 @@ async fn request_for(
     path: &str,
     caller: Option<&TestUser>,
     case: ScopeCase,
+    role: Option<Role>,
 ) -> Option<(String, Option<Value>)> {
     let fresh_subject = || async {
         registry::subjects::link_identity(
@@ -414,8 +578,59 @@ async fn request_for(
             format!("/social-contacts/{}", owners.contact(app, case).await),
             None,
         ),
+        ("POST", "/death-notifications") => (path.into(), Some(notification_body())),
+        ("GET", "/death-notifications/{death_id}") => (
+            format!(
+                "/death-notifications/{}",
+                owners.notification(app, case, caller, role).await
+            ),
+            None,
+        ),
+        ("PUT", "/death-notifications/{death_id}") => (
+            format!(
+                "/death-notifications/{}",
+                owners.notification(app, case, caller, role).await
+            ),
+            Some(notification_body()),
+        ),
+        ("POST", "/deaths") => (path.into(), Some(forensic_body())),
+        ("GET", "/deaths") | ("GET", "/overdoses") | ("GET", "/substance-signals") => {
+            (path.into(), None)
+        }
+        ("GET", "/deaths/{death_id}") => (format!("/deaths/{}", owners.death(app).await), None),
+        ("PUT", "/deaths/{death_id}") => (
+            format!("/deaths/{}", owners.death(app).await),
+            Some(forensic_body()),
+        ),
+        ("POST", "/overdoses") => (path.into(), Some(clinical_overdose_body())),
+        ("POST", "/police-overdoses") => (path.into(), Some(police_overdose_body())),
+        ("GET", "/overdoses/{overdose_id}") => (
+            format!(
+                "/overdoses/{}",
+                owners.overdose(app, case, caller, role).await
+            ),
+            None,
+        ),
         _ => return None,
     })
+}
+
+fn allowed(
+    matrix: &[registry::authz::MatrixRow],
+    role: Role,
+    action: &str,
+    case: ScopeCase,
+) -> bool {
+    matrix
+        .iter()
+        .find(|r| r.role == role && r.action == action && r.scope == case)
+        .map(|r| r.allowed)
+        .unwrap_or_else(|| {
+            panic!(
+                "the policy matrix has no row for {action} {}",
+                case.as_str()
+            )
+        })
 }
 
 fn method(name: &str) -> Method {
@@ -458,7 +673,7 @@ async fn every_role_on_every_route_gets_exactly_the_matrix(app: TestApp) {
     for (verb, path, access, cases) in ROUTES {
         expected_calls += 1 + Role::ALL.len() * cases.len();
         // Anonymous.
-        let (url, body) = request_for(&app, &owners, verb, path, None, cases[0])
+        let (url, body) = request_for(&app, &owners, verb, path, None, cases[0], None)
             .await
             .expect("known route");
         let (status, _) = app
@@ -483,9 +698,10 @@ async fn every_role_on_every_route_gets_exactly_the_matrix(app: TestApp) {
                     }
                 };
                 let token = caller.token.clone();
-                let (url, body) = request_for(&app, &owners, verb, path, Some(&caller), case)
-                    .await
-                    .expect("known route");
+                let (url, body) =
+                    request_for(&app, &owners, verb, path, Some(&caller), case, Some(*role))
+                        .await
+                        .expect("known route");
                 let (status, response) = app
                     .send(
                         method(verb),
@@ -497,11 +713,10 @@ async fn every_role_on_every_route_gets_exactly_the_matrix(app: TestApp) {
                 calls += 1;
                 let expected = match access {
                     Access::Public | Access::Authenticated => true,
-                    Access::Policy(action) => matrix
-                        .iter()
-                        .find(|r| r.role == *role && r.action == *action && r.scope == case)
-                        .map(|r| r.allowed)
-                        .unwrap_or_else(|| panic!("the policy matrix has no row for {action}")),
+                    Access::Policy(action) => allowed(&matrix, *role, action, case),
+                    Access::PolicyFor(action, roles) => {
+                        roles.contains(role) && allowed(&matrix, *role, action, case)
+                    }
                 };
                 let observed = if status.is_success() {
                     true

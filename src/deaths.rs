@@ -1,0 +1,550 @@
+//! Drug-related deaths (Action Plan 1.5.3) and overdoses (3.1.5).
+//!
+//! A police notification and a forensic record of the same death are one row: the
+//! forensic record completes the notification it names (or the one of the same
+//! known person and date), so the death is counted once. Selection B and D are
+//! recomputed on every change. A known person is linked through the pseudonym for
+//! aggregates only: no response to police or forensic users shows the link.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::audit::AuditEvent;
+use crate::crypto::{Aad, CryptoError, DataKey, Keyring, KeyringHandle};
+use crate::domain::death::{
+    Basics, ForensicInput, NotificationInput, OverdoseInput, PoliceOverdoseInput, ValidForensic,
+};
+use crate::domain::drd::classify;
+use crate::episodes::EpisodeError;
+use crate::identity::normalize::NormalisedIdentity;
+use crate::identity::subject::{IdentityInput, lookups};
+use crate::store::deaths::{
+    DeathRow, DeathStats, NewDeath, NewOverdose, death_in, insert_death, insert_overdose,
+    link_overdose, signal_substance, update_death,
+};
+use crate::store::subjects::find_existing;
+use crate::store::{Store, StoreError, audit};
+
+/// The sealed police part of a death.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PoliceSealed {
+    /// Date of death or finding.
+    pub date_of_death: String,
+    /// Found alone.
+    pub found_alone: Option<bool>,
+    /// Paraphernalia at the scene.
+    pub paraphernalia: Option<bool>,
+    /// Witnessed.
+    pub witnessed: Option<bool>,
+    /// Free text.
+    pub circumstances: Option<String>,
+    /// Identity as the police gave it.
+    pub identity: Option<IdentityInput>,
+}
+
+/// The sealed forensic part of a death.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ForensicSealed {
+    /// Date of death.
+    pub date_of_death: String,
+    /// Identity of the deceased.
+    pub identity: Option<IdentityInput>,
+    /// Substances with matrix and concentration.
+    pub substances: Vec<crate::domain::death::SubstanceInput>,
+    /// Free text.
+    pub circumstances: Option<String>,
+}
+
+fn key_aad<'a>(table: &'static str, id: &'a str) -> Aad<'a> {
+    Aad {
+        table,
+        column: "data_key",
+        record_id: id,
+    }
+}
+
+fn seal<T: Serialize>(
+    key: &DataKey,
+    table: &'static str,
+    column: &'static str,
+    id: &str,
+    value: &T,
+) -> Result<Vec<u8>, EpisodeError> {
+    let plain =
+        zeroize::Zeroizing::new(serde_json::to_vec(value).map_err(|_| CryptoError::UnknownFormat)?);
+    Ok(key.seal(
+        &Aad {
+            table,
+            column,
+            record_id: id,
+        },
+        &plain,
+    )?)
+}
+
+fn open<T: for<'de> Deserialize<'de>>(
+    key: &DataKey,
+    table: &'static str,
+    column: &'static str,
+    id: &str,
+    blob: &[u8],
+) -> Result<T, EpisodeError> {
+    let plain = zeroize::Zeroizing::new(key.open(
+        &Aad {
+            table,
+            column,
+            record_id: id,
+        },
+        blob,
+    )?);
+    serde_json::from_slice(&plain).map_err(|_| EpisodeError::Crypto(CryptoError::UnknownFormat))
+}
+
+/// The data key of a death row.
+pub fn death_key(keyring: &Keyring, row: &DeathRow) -> Result<DataKey, EpisodeError> {
+    Ok(keyring.unwrap(&key_aad("death", &row.death_id), &row.data_key_wrapped)?)
+}
+
+/// Opens a death's sealed parts.
+pub fn open_death(
+    keyring: &Keyring,
+    row: &DeathRow,
+) -> Result<(Option<PoliceSealed>, Option<ForensicSealed>), EpisodeError> {
+    let key = death_key(keyring, row)?;
+    let police = row
+        .police_sealed
+        .as_ref()
+        .map(|b| open(&key, "death", "police_sealed", &row.death_id, b))
+        .transpose()?;
+    let forensic = row
+        .forensic_sealed
+        .as_ref()
+        .map(|b| open(&key, "death", "forensic_sealed", &row.death_id, b))
+        .transpose()?;
+    Ok((police, forensic))
+}
+
+async fn known_subject(
+    conn: &mut sqlx::AnyConnection,
+    keyring: &Keyring,
+    identity: Option<&NormalisedIdentity>,
+) -> Result<Option<i64>, StoreError> {
+    let Some(identity) = identity else {
+        return Ok(None);
+    };
+    let found = find_existing(
+        conn,
+        &lookups(keyring, identity),
+        identity.personal_number.is_some(),
+    )
+    .await?;
+    Ok(found.map(|l| l.subject_id))
+}
+
+fn police_stats(input: &NotificationInput, basics: &Basics) -> DeathStats {
+    let c = classify(None, &[], None, false, &[]);
+    DeathStats {
+        year: i64::from(basics.when.0),
+        quarter: i64::from(basics.when.1),
+        municipality: input.municipality.clone(),
+        place_type: input.place_type.clone(),
+        sex: basics.sex.clone(),
+        age_band: basics.age_band.clone(),
+        suspected_substances: input.suspected_substances.join(","),
+        selection_b: (c.selection_b, c.selection_b_rule),
+        selection_d: (c.selection_d, c.selection_d_rule),
+        ..DeathStats::default()
+    }
+}
+
+fn police_sealed(input: &NotificationInput) -> PoliceSealed {
+    PoliceSealed {
+        date_of_death: input.date_of_death.clone(),
+        found_alone: input.found_alone,
+        paraphernalia: input.paraphernalia,
+        witnessed: input.witnessed,
+        circumstances: input.circumstances.clone(),
+        identity: input.identity.clone(),
+    }
+}
+
+async fn run<T: Send + 'static>(
+    task: impl std::future::Future<Output = Result<T, EpisodeError>> + Send + 'static,
+) -> Result<T, EpisodeError> {
+    tokio::spawn(task)
+        .await
+        .map_err(|e| EpisodeError::Store(StoreError::Config(format!("task failed: {e}"))))?
+}
+
+/// Records a police notification; returns the death id.
+pub async fn notify(
+    store: &Store,
+    keys: &Arc<KeyringHandle>,
+    input: NotificationInput,
+    basics: Basics,
+    reporter: String,
+    event: AuditEvent,
+) -> Result<String, EpisodeError> {
+    let store = store.clone();
+    let keys = Arc::clone(keys);
+    run(async move {
+        let death_id = uuid::Uuid::new_v4().to_string();
+        let key = DataKey::generate(1)?;
+        let (version, wrapped) = keys.wrap(&key, &key_aad("death", &death_id))?;
+        let sealed = seal(
+            &key,
+            "death",
+            "police_sealed",
+            &death_id,
+            &police_sealed(&input),
+        )?;
+        let stats = police_stats(&input, &basics);
+        let mut tx = store.begin_write().await?;
+        let subject = known_subject(&mut tx, &keys.current(), basics.identity.as_ref()).await?;
+        insert_death(
+            &mut tx,
+            &NewDeath {
+                death_id: &death_id,
+                subject_id: subject,
+                reporter: Some(&reporter),
+                stats: &stats,
+                forensic_complete: false,
+                overdose_id: None,
+                key: (&wrapped, version),
+                police_sealed: Some(&sealed),
+                forensic_sealed: None,
+            },
+        )
+        .await?;
+        audit::append(
+            &mut tx,
+            store.backend(),
+            &AuditEvent {
+                object: Some(death_id.clone()),
+                ..event
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(death_id)
+    })
+    .await
+}
+
+/// Amends a police notification (only before forensic completion; checked by policy).
+pub async fn amend(
+    store: &Store,
+    keys: &Arc<KeyringHandle>,
+    row: DeathRow,
+    input: NotificationInput,
+    basics: Basics,
+    event: AuditEvent,
+) -> Result<(), EpisodeError> {
+    let store = store.clone();
+    let keys = Arc::clone(keys);
+    run(async move {
+        let keyring = keys.current();
+        let key = death_key(&keyring, &row)?;
+        let sealed = seal(
+            &key,
+            "death",
+            "police_sealed",
+            &row.death_id,
+            &police_sealed(&input),
+        )?;
+        // A forensic record's statistics win; the police part only fills a bare notification.
+        let stats = if row.has_forensic {
+            row.stats.clone()
+        } else {
+            police_stats(&input, &basics)
+        };
+        let mut tx = store.begin_write().await?;
+        let subject = match known_subject(&mut tx, &keyring, basics.identity.as_ref()).await? {
+            Some(s) => Some(s),
+            None => row.subject_id,
+        };
+        update_death(
+            &mut tx,
+            row.id,
+            &stats,
+            subject,
+            row.forensic_complete,
+            row.overdose_id.as_deref(),
+            Some(&sealed),
+            row.forensic_sealed.as_deref(),
+        )
+        .await?;
+        audit::append(
+            &mut tx,
+            store.backend(),
+            &AuditEvent {
+                object: Some(row.death_id.clone()),
+                ..event
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    })
+    .await
+}
+
+fn forensic_stats(input: &ForensicInput, valid: &ValidForensic) -> DeathStats {
+    let c = classify(
+        valid.underlying.as_ref(),
+        &valid.multiple,
+        Some(valid.manner),
+        input.toxicology_done,
+        &valid.substances,
+    );
+    let relevant: Vec<&str> = input
+        .substances
+        .iter()
+        .filter(|s| s.cause_relevant)
+        .filter_map(|s| s.code.as_deref())
+        .collect();
+    DeathStats {
+        year: i64::from(valid.basics.when.0),
+        quarter: i64::from(valid.basics.when.1),
+        municipality: input.municipality.clone(),
+        place_type: input.place_type.clone(),
+        sex: valid.basics.sex.clone(),
+        age_band: valid.basics.age_band.clone(),
+        manner: Some(valid.manner.as_str().to_owned()),
+        autopsy_done: Some(input.autopsy_done),
+        toxicology_done: Some(input.toxicology_done),
+        underlying_cause: valid.underlying.as_ref().map(|c| c.as_str().to_owned()),
+        multiple_causes: valid
+            .multiple
+            .iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
+        suspected_substances: String::new(),
+        substance_codes: relevant.join(","),
+        selection_b: (c.selection_b, c.selection_b_rule),
+        selection_d: (c.selection_d, c.selection_d_rule),
+    }
+}
+
+/// Which row a forensic write goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Create a new death row.
+    New,
+    /// Complete or update this death row.
+    Existing(String),
+}
+
+/// Creates or completes a forensic death record. With `Target::New` and a
+/// `notification_id` in the input, the notification is completed (merged).
+pub async fn record(
+    store: &Store,
+    keys: &Arc<KeyringHandle>,
+    input: ForensicInput,
+    valid: ValidForensic,
+    target: Target,
+    event: AuditEvent,
+) -> Result<String, EpisodeError> {
+    let store = store.clone();
+    let keys = Arc::clone(keys);
+    run(async move {
+        let keyring = keys.current();
+        let stats = forensic_stats(&input, &valid);
+        let sealed_value = ForensicSealed {
+            date_of_death: input.date_of_death.clone(),
+            identity: input.identity.clone(),
+            substances: input.substances.clone(),
+            circumstances: input.circumstances.clone(),
+        };
+        let mut tx = store.begin_write().await?;
+        let subject = known_subject(&mut tx, &keyring, valid.basics.identity.as_ref()).await?;
+        let existing_id = match (&target, &input.notification_id) {
+            (Target::Existing(id), _) => Some(id.clone()),
+            (Target::New, Some(id)) => Some(id.clone()),
+            (Target::New, None) => None,
+        };
+        let existing = match &existing_id {
+            Some(id) => Some(death_in(&mut tx, id).await?.ok_or_else(|| {
+                EpisodeError::Invalid(vec![crate::domain::FieldError::new(
+                    "notification_id",
+                    "is not a known death notification",
+                )])
+            })?),
+            None => None,
+        };
+        if matches!(target, Target::New) && existing.as_ref().is_some_and(|e| e.has_forensic) {
+            return Err(EpisodeError::Invalid(vec![crate::domain::FieldError::new(
+                "notification_id",
+                "already has a forensic record; update that record instead",
+            )]));
+        }
+        let death_id = match existing {
+            Some(row) => {
+                let key = death_key(&keyring, &row)?;
+                let sealed = seal(
+                    &key,
+                    "death",
+                    "forensic_sealed",
+                    &row.death_id,
+                    &sealed_value,
+                )?;
+                let subject = subject.or(row.subject_id);
+                let overdose = input.overdose_id.as_deref().or(row.overdose_id.as_deref());
+                update_death(
+                    &mut tx,
+                    row.id,
+                    &stats,
+                    subject,
+                    input.final_status,
+                    overdose,
+                    row.police_sealed.as_deref(),
+                    Some(&sealed),
+                )
+                .await?;
+                row.death_id
+            }
+            None => {
+                let death_id = uuid::Uuid::new_v4().to_string();
+                let key = DataKey::generate(1)?;
+                let (version, wrapped) = keys.wrap(&key, &key_aad("death", &death_id))?;
+                let sealed = seal(&key, "death", "forensic_sealed", &death_id, &sealed_value)?;
+                insert_death(
+                    &mut tx,
+                    &NewDeath {
+                        death_id: &death_id,
+                        subject_id: subject,
+                        reporter: None,
+                        stats: &stats,
+                        forensic_complete: input.final_status,
+                        overdose_id: input.overdose_id.as_deref(),
+                        key: (&wrapped, version),
+                        police_sealed: None,
+                        forensic_sealed: Some(&sealed),
+                    },
+                )
+                .await?;
+                death_id
+            }
+        };
+        if let Some(overdose) = &input.overdose_id {
+            if !link_overdose(&mut tx, overdose, &death_id).await? {
+                return Err(EpisodeError::Invalid(vec![crate::domain::FieldError::new(
+                    "overdose_id",
+                    "is not a known overdose presentation",
+                )]));
+            }
+        }
+        for name in valid
+            .substances
+            .iter()
+            .filter_map(|s| s.nps_name.as_deref())
+        {
+            signal_substance(&mut tx, &name.to_lowercase()).await?;
+        }
+        audit::append(
+            &mut tx,
+            store.backend(),
+            &AuditEvent {
+                object: Some(death_id.clone()),
+                detail: Some(format!(
+                    "B={} D={}",
+                    stats.selection_b.1, stats.selection_d.1
+                )),
+                ..event
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(death_id)
+    })
+    .await
+}
+
+/// The sealed details of an overdose.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OverdoseSealed {
+    /// From an emergency department.
+    Clinical(OverdoseInput),
+    /// From police.
+    Police(PoliceOverdoseInput),
+}
+
+/// Records an overdose (clinical or police); returns its id.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the record's scope, reporter and audit travel together"
+)]
+pub async fn record_overdose(
+    store: &Store,
+    keys: &Arc<KeyringHandle>,
+    sealed_value: OverdoseSealed,
+    basics: Basics,
+    facility: Option<String>,
+    reporter: String,
+    (municipality, codes, outcome, nps): (String, String, String, Vec<String>),
+    event: AuditEvent,
+) -> Result<String, EpisodeError> {
+    let store = store.clone();
+    let keys = Arc::clone(keys);
+    run(async move {
+        let overdose_id = uuid::Uuid::new_v4().to_string();
+        let key = DataKey::generate(1)?;
+        let (version, wrapped) = keys.wrap(&key, &key_aad("overdose", &overdose_id))?;
+        let sealed = seal(&key, "overdose", "sealed", &overdose_id, &sealed_value)?;
+        let mut tx = store.begin_write().await?;
+        let subject = known_subject(&mut tx, &keys.current(), basics.identity.as_ref()).await?;
+        insert_overdose(
+            &mut tx,
+            &NewOverdose {
+                overdose_id: &overdose_id,
+                subject_id: subject,
+                source: if facility.is_some() {
+                    "clinical"
+                } else {
+                    "police"
+                },
+                facility: facility.as_deref(),
+                reporter: &reporter,
+                when: basics.when,
+                municipality: &municipality,
+                sex: &basics.sex,
+                age_band: &basics.age_band,
+                substance_codes: &codes,
+                outcome: &outcome,
+                key: (&wrapped, version),
+                sealed: &sealed,
+            },
+        )
+        .await?;
+        for name in &nps {
+            signal_substance(&mut tx, &name.trim().to_lowercase()).await?;
+        }
+        audit::append(
+            &mut tx,
+            store.backend(),
+            &AuditEvent {
+                object: Some(overdose_id.clone()),
+                ..event
+            },
+        )
+        .await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(overdose_id)
+    })
+    .await
+}
+
+/// Opens an overdose's sealed details.
+pub fn open_overdose(
+    keyring: &Keyring,
+    row: &crate::store::deaths::OverdoseRow,
+) -> Result<OverdoseSealed, EpisodeError> {
+    let key = keyring.unwrap(
+        &key_aad("overdose", &row.overdose_id),
+        &row.data_key_wrapped,
+    )?;
+    open(&key, "overdose", "sealed", &row.overdose_id, &row.sealed)
+}

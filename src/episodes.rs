@@ -285,6 +285,18 @@ fn parse_rule(text: &str) -> LinkRule {
     }
 }
 
+/// Opens the sealed items of one episode (for exports that tabulate them).
+pub fn open_sealed(
+    keyring: &Keyring,
+    registry_id: &str,
+    wrapped: &[u8],
+    episode_id: &str,
+    blob: &[u8],
+) -> Result<SealedEpisode, EpisodeError> {
+    let key = subject_key(keyring, registry_id, Some(wrapped))?;
+    open_json(&key, &episode_aad(episode_id), blob)
+}
+
 /// An episode opened for reading: statistical columns, sealed values and identity.
 #[derive(Debug)]
 pub struct OpenedEpisode {

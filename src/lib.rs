@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod deaths;
 pub mod domain;
 pub mod episodes;
+pub mod export;
 pub mod http;
 pub mod identity;
 pub mod import;

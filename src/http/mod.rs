@@ -7,6 +7,7 @@ pub mod auth;
 mod deaths;
 mod episodes;
 pub mod error;
+mod exports;
 mod health;
 pub mod json;
 mod keys;
@@ -69,6 +70,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(episodes::router())
         .merge(social::router())
         .merge(deaths::router())
+        .merge(exports::router())
 }
 
 /// Builds the complete application: API, probes, OpenAPI document and middleware.

@@ -78,7 +78,8 @@ fn opt_u16(row: &AnyRow, col: &str) -> Result<Option<u16>, sqlx::Error> {
         .and_then(|v| u16::try_from(v).ok()))
 }
 
-fn plain_from_row(row: &AnyRow) -> Result<PlainEpisode, sqlx::Error> {
+/// Reads the statistical columns of an episode row.
+pub(crate) fn plain_from_any(row: &AnyRow) -> Result<PlainEpisode, sqlx::Error> {
     let secondary: String = row.try_get("secondary_drugs")?;
     Ok(PlainEpisode {
         start_year: u16_of(row, "start_year")?,
@@ -123,7 +124,7 @@ fn episode_from_row(row: &AnyRow) -> Result<EpisodeRow, sqlx::Error> {
         centre_type: row.try_get("centre_type")?,
         link_rule: row.try_get("link_rule")?,
         status: row.try_get("status")?,
-        plain: plain_from_row(row)?,
+        plain: plain_from_any(row)?,
         sealed: row.try_get("sealed")?,
         end: end_year.zip(end_quarter),
         end_reason: row.try_get("end_reason")?,
@@ -525,7 +526,7 @@ impl Store {
                 Ok(EntrantRow {
                     subject_id: r.try_get("subject_id")?,
                     episode: r.try_get("id")?,
-                    plain: plain_from_row(r)?,
+                    plain: plain_from_any(r)?,
                     centre_type: r.try_get("centre_type")?,
                 })
             })

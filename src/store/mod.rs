@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod deaths;
 pub mod episodes;
+pub mod exports;
 pub mod reference;
 pub mod seeds;
 pub mod subjects;

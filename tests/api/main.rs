@@ -10,6 +10,7 @@ mod cli;
 mod deaths;
 pub mod episodes;
 mod errors;
+mod exports;
 mod health;
 mod matrix;
 mod outage;

@@ -251,6 +251,25 @@ const ROUTES: &[(&str, &str, Access, &[ScopeCase])] = &[
         Access::Policy("list_new_substances"),
         NATIONAL,
     ),
+    (
+        "GET",
+        "/exports/tables",
+        Access::Policy("list_export_tables"),
+        NATIONAL,
+    ),
+    ("POST", "/exports", Access::Policy("run_export"), NATIONAL),
+    (
+        "POST",
+        "/exports/custom",
+        Access::Policy("run_export"),
+        NATIONAL,
+    ),
+    (
+        "GET",
+        "/exports/releases",
+        Access::Policy("list_export_tables"),
+        NATIONAL,
+    ),
 ];
 
 fn notification_body() -> Value {
@@ -597,6 +616,19 @@ async fn request_for(
         ("GET", "/deaths") | ("GET", "/overdoses") | ("GET", "/substance-signals") => {
             (path.into(), None)
         }
+        ("GET", "/exports/tables") | ("GET", "/exports/releases") => (path.into(), None),
+        ("POST", "/exports") => (
+            path.into(),
+            Some(
+                json!({"tables": ["tdi-8"], "year_from": 2025, "year_to": 2025, "purpose": "matrix test"}),
+            ),
+        ),
+        ("POST", "/exports/custom") => (
+            path.into(),
+            Some(
+                json!({"dimensions": ["sex"], "year_from": 2025, "year_to": 2025, "purpose": "matrix test"}),
+            ),
+        ),
         ("GET", "/deaths/{death_id}") => (format!("/deaths/{}", owners.death(app).await), None),
         ("PUT", "/deaths/{death_id}") => (
             format!("/deaths/{}", owners.death(app).await),

@@ -1,0 +1,824 @@
+//! Anonymised aggregate export: the only way data leaves the registry.
+//!
+//! Tables count distinct persons per cell, are protected by `protect` (primary and
+//! secondary suppression, audited by linear programming against this table's margins
+//! and every earlier release of the same table in the ledger), and are recorded in
+//! the release ledger with their published cells, so the next export is protected
+//! against the union of what was released before.
+
+pub mod protect;
+pub mod tables;
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use protect::{Flag, Grid, Profile, Protected, protect};
+use tables::{Dim, Entrant, Fact, Population, TableDef, catalogue};
+
+use crate::crypto::Keyring;
+use crate::domain::FieldError;
+use crate::store::{Store, StoreError};
+
+/// Geography level of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Geography {
+    /// One table for Kosovo.
+    National,
+    /// One table per district.
+    District,
+    /// One table per municipality.
+    Municipality,
+}
+
+/// One published cell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Cell {
+    /// Distinct persons, or absent when suppressed.
+    pub value: Option<i64>,
+    /// `C` primary suppressed, `D` secondary suppressed, `U` unreliable.
+    pub flag: Option<Flag>,
+}
+
+/// A protected table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct TableOut {
+    /// Table id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// `national`, or the district / municipality slug.
+    pub unit: String,
+    /// Row labels; the last is `total`.
+    pub rows: Vec<String>,
+    /// Column labels; the last is `total`.
+    pub cols: Vec<String>,
+    /// `rows × cols` cells, margins included.
+    pub cells: Vec<Vec<Cell>>,
+}
+
+/// The feasible interval of one suppressed cell, as an attacker would compute it
+/// from everything published.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct CertificateEntry {
+    /// Table id.
+    pub table: String,
+    /// Geographic unit.
+    pub unit: String,
+    /// Row label.
+    pub row: String,
+    /// Column label.
+    pub col: String,
+    /// Flag.
+    pub flag: Flag,
+    /// Lowest feasible value.
+    pub lo: f64,
+    /// Highest feasible value (absent when unbounded).
+    pub hi: Option<f64>,
+}
+
+/// Mean ages by primary drug group (TDI table 11).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct StatsRow {
+    /// Primary drug group.
+    pub group: String,
+    /// Persons (suppressed below the threshold).
+    pub persons: Option<i64>,
+    /// Mean age at entry.
+    pub mean_age_at_entry: Option<f64>,
+    /// Standard deviation of age at entry.
+    pub sd_age_at_entry: Option<f64>,
+    /// Mean age at first use.
+    pub mean_age_first_use: Option<f64>,
+    /// Standard deviation of age at first use.
+    pub sd_age_first_use: Option<f64>,
+    /// Mean years between first use and entry.
+    pub mean_lag: Option<f64>,
+    /// `C` when suppressed, `U` when from fewer than 20 persons.
+    pub flag: Option<Flag>,
+}
+
+/// Everything an export publishes (hashed into the ledger; identical data and
+/// request give byte-identical content).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ExportContent {
+    /// Protection profile.
+    pub profile: Profile,
+    /// First year.
+    pub year_from: i64,
+    /// Last year.
+    pub year_to: i64,
+    /// Geography level.
+    pub geography: Geography,
+    /// Protected count tables.
+    pub tables: Vec<TableOut>,
+    /// TDI table 11 (mean ages), when requested.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub table_11: Vec<StatsRow>,
+    /// Audit certificate: every suppressed cell's feasible interval.
+    pub certificate: Vec<CertificateEntry>,
+}
+
+/// What to export.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Table definitions (built-in or custom).
+    pub tables: Vec<TableDef>,
+    /// Whether TDI table 11 is included.
+    pub table_11: bool,
+    /// Years.
+    pub years: (i64, i64),
+    /// Geography.
+    pub geography: Geography,
+    /// Profile.
+    pub profile: Profile,
+}
+
+/// Why an export failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// A bad request; every problem listed.
+    #[error("invalid export request")]
+    Invalid(Vec<FieldError>),
+    /// A table cannot be protected; nothing is published.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// Storage failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Resolves table ids (`tdi` = the whole TDI set, with table 11).
+pub fn resolve(ids: &[String]) -> Result<(Vec<TableDef>, bool), Vec<FieldError>> {
+    let all = catalogue();
+    let mut out = Vec::new();
+    let mut table_11 = false;
+    let mut errors = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        match id.as_str() {
+            "tdi" => {
+                out.extend(all.iter().filter(|t| tables::is_tdi(t)).cloned());
+                table_11 = true;
+            }
+            "tdi-11" => table_11 = true,
+            _ => match all.iter().find(|t| &t.id == id) {
+                Some(t) => out.push(t.clone()),
+                None => errors.push(FieldError::new(
+                    format!("tables[{i}]"),
+                    "is not a table id; see GET /api/v1/exports/tables",
+                )),
+            },
+        }
+    }
+    if ids.is_empty() {
+        errors.push(FieldError::new("tables", "name at least one table"));
+    }
+    let mut seen = HashSet::new();
+    out.retain(|t| seen.insert(t.id.clone()));
+    if errors.is_empty() {
+        Ok((out, table_11))
+    } else {
+        Err(errors)
+    }
+}
+
+/// Builds a custom cross-tabulation definition over up to three allowed dimensions.
+pub fn custom(dims: &[Dim]) -> Result<(TableDef, Vec<Dim>), Vec<FieldError>> {
+    let mut errors = Vec::new();
+    if dims.is_empty() || dims.len() > 3 {
+        errors.push(FieldError::new(
+            "dimensions",
+            "give between 1 and 3 dimensions",
+        ));
+    }
+    for (i, d) in dims.iter().enumerate() {
+        if !tables::CUSTOM_DIMS.contains(d) {
+            errors.push(FieldError::new(
+                format!("dimensions[{i}]"),
+                "is not allowed in a custom table",
+            ));
+        }
+    }
+    let unique: HashSet<_> = dims.iter().map(|d| format!("{d:?}")).collect();
+    if unique.len() != dims.len() {
+        errors.push(FieldError::new("dimensions", "must not repeat a dimension"));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let names: Vec<String> = dims
+        .iter()
+        .map(|d| {
+            serde_json::to_value(d)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        })
+        .collect();
+    let last = dims[dims.len() - 1];
+    Ok((
+        TableDef {
+            id: format!("custom-{}", names.join("-")),
+            title: format!("Custom: {}", names.join(" × ")),
+            population: Population::AllEntrants,
+            rows: dims[0],
+            cols: last,
+        },
+        dims[..dims.len() - 1].to_vec(),
+    ))
+}
+
+fn in_population(
+    population: Population,
+    entrant_status: Option<&str>,
+    death: Option<(bool, bool)>,
+) -> bool {
+    match population {
+        Population::AllEntrants | Population::Prevalence | Population::Overdoses => true,
+        Population::FirstTreated => entrant_status == Some("1"),
+        Population::PreviouslyTreated => entrant_status == Some("2"),
+        Population::DeathsB => death.is_some_and(|(b, _)| b),
+        Population::DeathsD => death.is_some_and(|(_, d)| d),
+        Population::DeathsBOrD => death.is_some_and(|(b, d)| b || d),
+    }
+}
+
+/// Counts distinct persons into a grid. `row_dims` are the dimensions combined into
+/// the row label (custom tables); built-in tables have one.
+fn count<'a, F: Fact + 'a>(
+    facts: impl Iterator<Item = &'a F>,
+    row_dims: &[Dim],
+    col_dim: Dim,
+    row_labels: &[String],
+    col_labels: &[String],
+) -> Grid {
+    let row_single = row_dims.iter().all(|d| !d.multi_valued());
+    let mut grid = Grid::new(
+        row_labels.len(),
+        col_labels.len(),
+        !col_dim.multi_valued(),
+        row_single,
+    );
+    let row_index: BTreeMap<&str, usize> = row_labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.as_str(), i))
+        .collect();
+    let col_index: BTreeMap<&str, usize> = col_labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.as_str(), i))
+        .collect();
+    let mut sets: Vec<HashSet<i64>> = vec![HashSet::new(); grid.values.len()];
+    for fact in facts {
+        let mut rows: Vec<String> = vec![String::new()];
+        for d in row_dims {
+            let values = fact.values(*d);
+            rows = rows
+                .iter()
+                .flat_map(|prefix| {
+                    values.iter().map(move |v| {
+                        if prefix.is_empty() {
+                            v.clone()
+                        } else {
+                            format!("{prefix} / {v}")
+                        }
+                    })
+                })
+                .collect();
+        }
+        let cols = fact.values(col_dim);
+        let person = fact.person();
+        let row_ids: Vec<usize> = rows
+            .iter()
+            .filter_map(|r| row_index.get(r.as_str()).copied())
+            .collect();
+        let col_ids: Vec<usize> = cols
+            .iter()
+            .filter_map(|c| col_index.get(c.as_str()).copied())
+            .collect();
+        if row_ids.is_empty() || col_ids.is_empty() {
+            continue;
+        }
+        for &r in &row_ids {
+            for &c in &col_ids {
+                sets[grid.at(r, c)].insert(person);
+            }
+            sets[grid.at(r, grid.cols)].insert(person);
+        }
+        for &c in &col_ids {
+            sets[grid.at(grid.rows, c)].insert(person);
+        }
+        let total = grid.at(grid.rows, grid.cols);
+        sets[total].insert(person);
+    }
+    grid.values = sets
+        .iter()
+        .map(|s| i64::try_from(s.len()).unwrap_or(i64::MAX))
+        .collect();
+    grid
+}
+
+fn row_labels(
+    row_dims: &[Dim],
+    years: (i64, i64),
+    municipalities: &[(String, String)],
+) -> Vec<String> {
+    let mut labels = vec![String::new()];
+    for d in row_dims {
+        let cats = d.categories(years, municipalities);
+        labels = labels
+            .iter()
+            .flat_map(|prefix| {
+                cats.iter().map(move |c| {
+                    if prefix.is_empty() {
+                        c.clone()
+                    } else {
+                        format!("{prefix} / {c}")
+                    }
+                })
+            })
+            .collect();
+    }
+    labels
+}
+
+/// Per-cell key for deterministic rounding: a hash of where the cell is, never of
+/// its value, so the same cell always rounds the same way.
+fn cell_key(table_key: &str, cell: usize) -> u64 {
+    let digest = Sha256::digest(format!("{table_key}#{cell}").as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(bytes)
+}
+
+/// The loaded data of one export.
+struct Data {
+    entrants: Vec<Entrant>,
+    prevalence: Vec<Entrant>,
+    deaths: Vec<crate::store::exports::DeathFact>,
+    overdoses: Vec<crate::store::exports::OverdoseFact>,
+    municipalities: Vec<(String, String)>,
+}
+
+async fn load(
+    store: &Store,
+    keyring: &Keyring,
+    request: &Request,
+    extra_row_dims: &[Dim],
+) -> Result<Data, ExportError> {
+    let years = request.years;
+    let needs =
+        |pred: &dyn Fn(Population) -> bool| request.tables.iter().any(|t| pred(t.population));
+    let entrant_pop = |p: Population| {
+        matches!(
+            p,
+            Population::AllEntrants | Population::FirstTreated | Population::PreviouslyTreated
+        )
+    };
+    let needs_sealed = request
+        .tables
+        .iter()
+        .any(|t| t.rows.sealed() || t.cols.sealed())
+        || extra_row_dims.iter().any(|d| d.sealed());
+    let entrants = if needs(&entrant_pop) || request.table_11 {
+        store
+            .export_entrants(years.0, years.1, needs_sealed)
+            .await?
+            .into_iter()
+            .map(|fact| {
+                let sealed =
+                    fact.sealed
+                        .as_ref()
+                        .and_then(|(registry_id, wrapped, episode_id, blob)| {
+                            crate::episodes::open_sealed(
+                                keyring,
+                                registry_id,
+                                wrapped,
+                                episode_id,
+                                blob,
+                            )
+                            .ok()
+                        });
+                Entrant { fact, sealed }
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let prevalence = if needs(&|p| p == Population::Prevalence) {
+        store
+            .export_prevalence(years.0, years.1)
+            .await?
+            .into_iter()
+            .map(|fact| Entrant { fact, sealed: None })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let deaths = if needs(&|p| {
+        matches!(
+            p,
+            Population::DeathsB | Population::DeathsD | Population::DeathsBOrD
+        )
+    }) {
+        store.export_deaths(years.0, years.1).await?
+    } else {
+        Vec::new()
+    };
+    let overdoses = if needs(&|p| p == Population::Overdoses) {
+        store.export_overdoses(years.0, years.1).await?
+    } else {
+        Vec::new()
+    };
+    let municipalities = store
+        .municipalities()
+        .await?
+        .into_iter()
+        .map(|m| (m.slug, m.district))
+        .collect();
+    Ok(Data {
+        entrants,
+        prevalence,
+        deaths,
+        overdoses,
+        municipalities,
+    })
+}
+
+fn units(geography: Geography, municipalities: &[(String, String)]) -> Vec<String> {
+    match geography {
+        Geography::National => vec!["national".into()],
+        Geography::District => Dim::District.categories((0, 0), municipalities),
+        Geography::Municipality => municipalities.iter().map(|(m, _)| m.clone()).collect(),
+    }
+}
+
+fn in_unit<F: Fact>(fact: &F, geography: Geography, unit: &str) -> bool {
+    match geography {
+        Geography::National => true,
+        Geography::District => fact.district() == unit,
+        Geography::Municipality => fact.municipality() == unit,
+    }
+}
+
+/// Published cells of earlier releases, by table key.
+pub type LedgerCells = BTreeMap<String, Vec<Option<i64>>>;
+
+/// Builds and protects every table of a request against earlier releases.
+pub async fn build(
+    store: &Store,
+    keyring: &Keyring,
+    request: &Request,
+    custom_row_dims: &[Dim],
+    earlier: &[LedgerCells],
+) -> Result<(ExportContent, LedgerCells), ExportError> {
+    let data = load(store, keyring, request, custom_row_dims).await?;
+    let request = request.clone();
+    let custom_row_dims = custom_row_dims.to_vec();
+    let earlier = earlier.to_vec();
+    // Counting and linear programming are CPU work: off the async executor.
+    tokio::task::spawn_blocking(move || compute(&data, &request, &custom_row_dims, &earlier))
+        .await
+        .map_err(|e| ExportError::Refused(format!("export task failed: {e}")))?
+}
+
+fn compute(
+    data: &Data,
+    request: &Request,
+    custom_row_dims: &[Dim],
+    earlier: &[LedgerCells],
+) -> Result<(ExportContent, LedgerCells), ExportError> {
+    let mut tables_out = Vec::new();
+    let mut certificate = Vec::new();
+    let mut published: LedgerCells = BTreeMap::new();
+    for def in &request.tables {
+        let row_dims: Vec<Dim> = if def.id.starts_with("custom-") {
+            custom_row_dims.to_vec()
+        } else {
+            vec![def.rows]
+        };
+        let row_dims = if row_dims.is_empty() {
+            vec![def.rows]
+        } else {
+            row_dims
+        };
+        let rows = row_labels(&row_dims, request.years, &data.municipalities);
+        let cols = def.cols.categories(request.years, &data.municipalities);
+        for unit in units(request.geography, &data.municipalities) {
+            let grid = match def.population {
+                Population::AllEntrants
+                | Population::FirstTreated
+                | Population::PreviouslyTreated => count(
+                    data.entrants.iter().filter(|e| {
+                        in_unit(*e, request.geography, &unit)
+                            && in_population(
+                                def.population,
+                                Some(e.fact.plain.treatment_status.as_str()),
+                                None,
+                            )
+                    }),
+                    &row_dims,
+                    def.cols,
+                    &rows,
+                    &cols,
+                ),
+                Population::Prevalence => count(
+                    data.prevalence
+                        .iter()
+                        .filter(|e| in_unit(*e, request.geography, &unit)),
+                    &row_dims,
+                    def.cols,
+                    &rows,
+                    &cols,
+                ),
+                Population::Overdoses => count(
+                    data.overdoses
+                        .iter()
+                        .filter(|o| in_unit(*o, request.geography, &unit)),
+                    &row_dims,
+                    def.cols,
+                    &rows,
+                    &cols,
+                ),
+                _ => count(
+                    data.deaths.iter().filter(|d| {
+                        in_unit(*d, request.geography, &unit)
+                            && in_population(
+                                def.population,
+                                None,
+                                Some((d.selection_b, d.selection_d)),
+                            )
+                    }),
+                    &row_dims,
+                    def.cols,
+                    &rows,
+                    &cols,
+                ),
+            };
+            let key = format!(
+                "{}|{}-{}|{}",
+                def.id, request.years.0, request.years.1, unit
+            );
+            let previous: Vec<Vec<Option<i64>>> = if request.profile == Profile::Round5 {
+                Vec::new()
+            } else {
+                earlier
+                    .iter()
+                    .filter_map(|release| release.get(&key).cloned())
+                    .collect()
+            };
+            let protected = protect(
+                &grid,
+                request.profile,
+                |cell| cell_key(&key, cell),
+                &previous,
+            )
+            .map_err(|e| ExportError::Refused(format!("{}: {e}", def.id)))?;
+            let (table, entries) = render(def, &unit, &rows, &cols, &grid, &protected);
+            certificate.extend(entries);
+            published.insert(key, protected.published.clone());
+            tables_out.push(table);
+        }
+    }
+    let table_11 = if request.table_11 {
+        stats_table(&data.entrants, request.profile)
+    } else {
+        Vec::new()
+    };
+    Ok((
+        ExportContent {
+            profile: request.profile,
+            year_from: request.years.0,
+            year_to: request.years.1,
+            geography: request.geography,
+            tables: tables_out,
+            table_11,
+            certificate,
+        },
+        published,
+    ))
+}
+
+fn render(
+    def: &TableDef,
+    unit: &str,
+    rows: &[String],
+    cols: &[String],
+    grid: &Grid,
+    protected: &Protected,
+) -> (TableOut, Vec<CertificateEntry>) {
+    let mut row_labels = rows.to_vec();
+    row_labels.push("total".into());
+    let mut col_labels = cols.to_vec();
+    col_labels.push("total".into());
+    let cells = (0..=grid.rows)
+        .map(|r| {
+            (0..=grid.cols)
+                .map(|c| {
+                    let i = grid.at(r, c);
+                    Cell {
+                        value: protected.published[i],
+                        flag: protected.flags[i],
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let certificate = protected
+        .intervals
+        .iter()
+        .map(|(i, lo, hi)| CertificateEntry {
+            table: def.id.clone(),
+            unit: unit.to_owned(),
+            row: row_labels[i / (grid.cols + 1)].clone(),
+            col: col_labels[i % (grid.cols + 1)].clone(),
+            flag: protected.flags[*i].unwrap_or(Flag::D),
+            lo: (lo * 1000.0).round() / 1000.0,
+            hi: hi.map(|h| (h * 1000.0).round() / 1000.0),
+        })
+        .collect();
+    (
+        TableOut {
+            id: def.id.clone(),
+            title: def.title.clone(),
+            unit: unit.to_owned(),
+            rows: row_labels,
+            cols: col_labels,
+            cells,
+        },
+        certificate,
+    )
+}
+
+/// TDI table 11: mean and standard deviation of age at entry and at first use, and
+/// the mean lag, by primary drug group. Groups under the threshold are suppressed;
+/// statistics from fewer than 20 persons are flagged unreliable.
+fn stats_table(entrants: &[Entrant], profile: Profile) -> Vec<StatsRow> {
+    let mut by_group: BTreeMap<String, BTreeMap<i64, (f64, Option<f64>)>> = BTreeMap::new();
+    for e in entrants {
+        let group = crate::domain::codes::substance_group(&e.fact.plain.primary_drug).to_owned();
+        by_group
+            .entry(group)
+            .or_default()
+            .entry(e.fact.person)
+            .or_insert((
+                f64::from(e.fact.plain.age_at_start),
+                e.fact.plain.age_first_use.map(f64::from),
+            ));
+    }
+    let mean_sd = |values: &[f64]| -> Option<(f64, f64)> {
+        if values.is_empty() {
+            return None;
+        }
+        let n = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+        Some((
+            (mean * 10.0).round() / 10.0,
+            (var.sqrt() * 10.0).round() / 10.0,
+        ))
+    };
+    by_group
+        .into_iter()
+        .map(|(group, persons)| {
+            let n = i64::try_from(persons.len()).unwrap_or(i64::MAX);
+            if n < profile.threshold() {
+                return StatsRow {
+                    group,
+                    persons: None,
+                    mean_age_at_entry: None,
+                    sd_age_at_entry: None,
+                    mean_age_first_use: None,
+                    sd_age_first_use: None,
+                    mean_lag: None,
+                    flag: Some(Flag::C),
+                };
+            }
+            let entry: Vec<f64> = persons.values().map(|(a, _)| *a).collect();
+            let first: Vec<f64> = persons.values().filter_map(|(_, f)| *f).collect();
+            let lag: Vec<f64> = persons
+                .values()
+                .filter_map(|(a, f)| f.map(|f| a - f))
+                .collect();
+            let e = mean_sd(&entry);
+            let f = mean_sd(&first);
+            StatsRow {
+                group,
+                persons: Some(n),
+                mean_age_at_entry: e.map(|x| x.0),
+                sd_age_at_entry: e.map(|x| x.1),
+                mean_age_first_use: f.map(|x| x.0),
+                sd_age_first_use: f.map(|x| x.1),
+                mean_lag: mean_sd(&lag).map(|x| x.0),
+                flag: (n < 20).then_some(Flag::U),
+            }
+        })
+        .collect()
+}
+
+/// CSV of the count tables: `table,unit,row,column,value,flag`.
+pub fn to_csv(content: &ExportContent) -> String {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let _ = writer.write_record(["table", "unit", "row", "column", "value", "flag"]);
+    for t in &content.tables {
+        for (r, row) in t.cells.iter().enumerate() {
+            for (c, cell) in row.iter().enumerate() {
+                let value = cell.value.map(|v| v.to_string()).unwrap_or_default();
+                let flag = cell.flag.map(|f| format!("{f:?}")).unwrap_or_default();
+                let _ =
+                    writer.write_record([&t.id, &t.unit, &t.rows[r], &t.cols[c], &value, &flag]);
+            }
+        }
+    }
+    String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// SHA-256 of the content's canonical JSON.
+pub fn content_hash(content: &ExportContent) -> String {
+    hex::encode(Sha256::digest(
+        serde_json::to_vec(content).unwrap_or_default(),
+    ))
+}
+
+/// Serialises exports within this process so each one sees the releases before it
+/// in the ledger (several instances: see the README's note on exports).
+static EXPORT_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Who asks and why (recorded in the ledger and the audit log).
+#[derive(Debug, Clone)]
+pub struct Requester {
+    /// User id.
+    pub user_id: String,
+    /// Role.
+    pub role: String,
+    /// Declared purpose.
+    pub purpose: String,
+    /// The deciding policy rule(s).
+    pub rules: String,
+}
+
+/// A recorded release.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Release {
+    /// Ledger entry.
+    pub release: crate::store::exports::LedgerEntry,
+    /// What was published.
+    pub content: ExportContent,
+}
+
+/// Builds, protects, records in the ledger (with its audit event) and returns a release.
+pub async fn release(
+    store: &Store,
+    keyring: &Keyring,
+    request: &Request,
+    custom_row_dims: &[Dim],
+    spec: &str,
+    who: &Requester,
+) -> Result<Release, ExportError> {
+    let _guard = EXPORT_LOCK.lock().await;
+    let earlier: Vec<LedgerCells> = store
+        .releases()
+        .await?
+        .iter()
+        .filter_map(|r| serde_json::from_str(&r.cells).ok())
+        .collect();
+    let (content, published) = build(store, keyring, request, custom_row_dims, &earlier).await?;
+    let release_id = uuid::Uuid::new_v4().to_string();
+    let entry = crate::store::exports::LedgerEntry {
+        release_id: release_id.clone(),
+        requester: who.user_id.clone(),
+        purpose: who.purpose.clone(),
+        spec: spec.to_owned(),
+        profile: request.profile.as_str().to_owned(),
+        snapshot: store.audit_head().await?.0,
+        output_hash: content_hash(&content),
+        created_at: crate::store::now_rfc3339(),
+    };
+    let event = crate::audit::AuditEvent {
+        object: Some(release_id),
+        rule: Some(who.rules.clone()),
+        purpose: Some(who.purpose.clone()),
+        detail: Some(format!(
+            "tables={} profile={}",
+            content.tables.len(),
+            request.profile.as_str()
+        )),
+        ..crate::audit::AuditEvent::new(
+            &who.user_id,
+            &who.role,
+            "run_export",
+            crate::audit::Outcome::Success,
+        )
+    };
+    let cells =
+        serde_json::to_string(&published).map_err(|e| ExportError::Refused(e.to_string()))?;
+    store.record_release(&entry, &cells, &event).await?;
+    Ok(Release {
+        release: entry,
+        content,
+    })
+}

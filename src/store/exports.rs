@@ -1,0 +1,331 @@
+//! Data for aggregate exports, and the release ledger.
+
+use sqlx::Row;
+
+use super::{Store, StoreError, get_bool, now_rfc3339};
+use crate::domain::episode::PlainEpisode;
+
+/// One TDI entrant of one year (a person's first episode of that year).
+#[derive(Debug, Clone)]
+pub struct EntrantFact {
+    /// Internal subject id (the person; never leaves the process).
+    pub person: i64,
+    /// Year the person is counted in.
+    pub year: i64,
+    /// Statistical columns.
+    pub plain: PlainEpisode,
+    /// Centre type of the facility.
+    pub centre_type: String,
+    /// District of residence.
+    pub district: String,
+    /// Subject registry id, wrapped data key and sealed blob, for tables that need
+    /// sealed items (injecting, sharing, testing); `None` when the person was erased.
+    pub sealed: Option<(String, Vec<u8>, String, Vec<u8>)>,
+}
+
+/// One death, for DRD tables.
+#[derive(Debug, Clone)]
+pub struct DeathFact {
+    /// The death (each death is one person).
+    pub person: i64,
+    /// Year of death.
+    pub year: i64,
+    /// Quarter.
+    pub quarter: i64,
+    /// Sex.
+    pub sex: String,
+    /// Age band.
+    pub age_band: String,
+    /// Municipality.
+    pub municipality: String,
+    /// District.
+    pub district: String,
+    /// Manner.
+    pub manner: String,
+    /// Selection B.
+    pub selection_b: bool,
+    /// Selection D.
+    pub selection_d: bool,
+    /// Cause-relevant substance codes.
+    pub substances: Vec<String>,
+    /// Linked to a person with an earlier treatment episode.
+    pub known_to_treatment: bool,
+}
+
+/// One overdose.
+#[derive(Debug, Clone)]
+pub struct OverdoseFact {
+    /// The record (identity is optional, so each record counts as one person).
+    pub person: i64,
+    /// Year.
+    pub year: i64,
+    /// Quarter.
+    pub quarter: i64,
+    /// Sex.
+    pub sex: String,
+    /// Age band.
+    pub age_band: String,
+    /// Municipality.
+    pub municipality: String,
+    /// District.
+    pub district: String,
+    /// `clinical` or `police`.
+    pub source: String,
+    /// Outcome.
+    pub outcome: String,
+    /// Substance codes.
+    pub substances: Vec<String>,
+}
+
+fn split(text: &str) -> Vec<String> {
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A stored release: its tables' published cells, keyed by table key.
+#[derive(Debug, Clone)]
+pub struct StoredRelease {
+    /// Release id.
+    pub release_id: String,
+    /// JSON map of table key → published cells.
+    pub cells: String,
+}
+
+/// A release's ledger entry.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct LedgerEntry {
+    /// Release id.
+    pub release_id: String,
+    /// Requesting user id.
+    pub requester: String,
+    /// Declared purpose.
+    pub purpose: String,
+    /// The request (tables, years, geography).
+    pub spec: String,
+    /// Protection profile.
+    pub profile: String,
+    /// Data snapshot marker (audit chain head at export time).
+    pub snapshot: i64,
+    /// SHA-256 of the published content.
+    pub output_hash: String,
+    /// When (UTC).
+    pub created_at: String,
+}
+
+impl Store {
+    /// TDI entrants of the years `from..=to`, each person once per year.
+    pub async fn export_entrants(
+        &self,
+        from: i64,
+        to: i64,
+        with_sealed: bool,
+    ) -> Result<Vec<EntrantFact>, StoreError> {
+        let rows = sqlx::query(
+            "select f.*, m.district, s.registry_id, s.data_key_wrapped from (select e.*, \
+             row_number() over (partition by e.subject_id, e.start_year order by e.start_quarter, e.id) \
+             as nth from episode e where e.start_year between $1 and $2) f \
+             join municipality m on m.slug = f.municipality join subject s on s.id = f.subject_id \
+             where f.nth = 1 order by f.id",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let plain = super::episodes::plain_from_any(r)?;
+                let wrapped: Option<Vec<u8>> = r.try_get("data_key_wrapped")?;
+                let sealed = match (with_sealed, wrapped) {
+                    (true, Some(wrapped)) => Some((
+                        r.try_get("registry_id")?,
+                        wrapped,
+                        r.try_get("episode_id")?,
+                        r.try_get("sealed")?,
+                    )),
+                    _ => None,
+                };
+                Ok(EntrantFact {
+                    person: r.try_get("subject_id")?,
+                    year: r.try_get("start_year")?,
+                    plain,
+                    centre_type: r.try_get("centre_type")?,
+                    district: r.try_get("district")?,
+                    sealed,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Persons in treatment at any time in the years `from..=to` (prevalence): one
+    /// fact per person and year with their latest-starting episode's attributes.
+    pub async fn export_prevalence(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<EntrantFact>, StoreError> {
+        let mut out = Vec::new();
+        for year in from..=to {
+            let rows = sqlx::query(
+                "select f.*, m.district from (select e.*, row_number() over \
+                 (partition by e.subject_id order by e.start_year desc, e.id desc) as nth \
+                 from episode e where e.start_year <= $1 and (e.end_year is null or e.end_year >= $1)) f \
+                 join municipality m on m.slug = f.municipality where f.nth = 1 order by f.id",
+            )
+            .bind(year)
+            .fetch_all(self.pool())
+            .await?;
+            for r in &rows {
+                out.push(EntrantFact {
+                    person: r.try_get("subject_id")?,
+                    year,
+                    plain: super::episodes::plain_from_any(r)?,
+                    centre_type: r.try_get("centre_type")?,
+                    district: r.try_get("district")?,
+                    sealed: None,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deaths in the years `from..=to`.
+    pub async fn export_deaths(&self, from: i64, to: i64) -> Result<Vec<DeathFact>, StoreError> {
+        let rows = sqlx::query(
+            "select d.*, m.district, (d.subject_id is not null and exists (select 1 from episode e \
+             where e.subject_id = d.subject_id and e.start_year <= d.death_year)) as known \
+             from death d join municipality m on m.slug = d.municipality \
+             where d.death_year between $1 and $2 order by d.id",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeathFact {
+                    person: r.try_get("id")?,
+                    year: r.try_get("death_year")?,
+                    quarter: r.try_get("death_quarter")?,
+                    sex: r.try_get("sex")?,
+                    age_band: r.try_get("age_band")?,
+                    municipality: r.try_get("municipality")?,
+                    district: r.try_get("district")?,
+                    manner: r
+                        .try_get::<Option<String>, _>("manner")?
+                        .unwrap_or_else(|| "99".into()),
+                    selection_b: get_bool(r, "selection_b")?,
+                    selection_d: get_bool(r, "selection_d")?,
+                    substances: split(&r.try_get::<String, _>("substance_codes")?),
+                    known_to_treatment: get_bool(r, "known")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Overdoses in the years `from..=to`.
+    pub async fn export_overdoses(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<OverdoseFact>, StoreError> {
+        let rows = sqlx::query(
+            "select o.*, m.district from overdose o join municipality m on m.slug = o.municipality \
+             where o.event_year between $1 and $2 order by o.id",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(OverdoseFact {
+                    person: r.try_get("id")?,
+                    year: r.try_get("event_year")?,
+                    quarter: r.try_get("event_quarter")?,
+                    sex: r.try_get("sex")?,
+                    age_band: r.try_get("age_band")?,
+                    municipality: r.try_get("municipality")?,
+                    district: r.try_get("district")?,
+                    source: r.try_get("source")?,
+                    outcome: r.try_get("outcome")?,
+                    substances: split(&r.try_get::<String, _>("substance_codes")?),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Every earlier release's published cells, oldest first.
+    pub async fn releases(&self) -> Result<Vec<StoredRelease>, StoreError> {
+        let rows = sqlx::query("select release_id, cells from export_release order by id")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredRelease {
+                    release_id: r.try_get("release_id")?,
+                    cells: r.try_get("cells")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// The ledger, newest first.
+    pub async fn ledger(&self, limit: i64) -> Result<Vec<LedgerEntry>, StoreError> {
+        let rows = sqlx::query(
+            "select release_id, requester, purpose, spec, profile, snapshot, output_hash, created_at \
+             from export_release order by id desc limit $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(LedgerEntry {
+                    release_id: r.try_get("release_id")?,
+                    requester: r.try_get("requester")?,
+                    purpose: r.try_get("purpose")?,
+                    spec: r.try_get("spec")?,
+                    profile: r.try_get("profile")?,
+                    snapshot: r.try_get("snapshot")?,
+                    output_hash: r.try_get("output_hash")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Records a release and its audit event in one transaction.
+    pub async fn record_release(
+        &self,
+        entry: &LedgerEntry,
+        cells: &str,
+        event: &crate::audit::AuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "insert into export_release (release_id, requester, purpose, spec, profile, snapshot, \
+             output_hash, cells, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&entry.release_id)
+        .bind(&entry.requester)
+        .bind(&entry.purpose)
+        .bind(&entry.spec)
+        .bind(&entry.profile)
+        .bind(entry.snapshot)
+        .bind(&entry.output_hash)
+        .bind(cells)
+        .bind(now_rfc3339())
+        .execute(&mut *tx)
+        .await?;
+        super::audit::append(&mut tx, self.backend(), event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

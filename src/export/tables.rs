@@ -79,6 +79,9 @@ pub enum Dim {
     Substance,
     /// Death among a person known to treatment.
     KnownToTreatment,
+    /// Death within twelve months (four quarters) of leaving treatment or a prison
+    /// health unit.
+    LeftTreatment12m,
     /// Overdose outcome.
     Outcome,
     /// Overdose source (clinical or police).
@@ -182,7 +185,7 @@ impl Dim {
                 "pending",
                 "99",
             ]),
-            Self::KnownToTreatment => list(&["yes", "no"]),
+            Self::KnownToTreatment | Self::LeftTreatment12m => list(&["yes", "no"]),
             Self::Outcome => {
                 let mut o = list(crate::domain::death::CLINICAL_OUTCOMES);
                 o.extend(list(crate::domain::death::POLICE_OUTCOMES));
@@ -339,6 +342,7 @@ impl Fact for DeathFact {
                 v
             }
             Dim::KnownToTreatment => one(if self.known_to_treatment { "yes" } else { "no" }),
+            Dim::LeftTreatment12m => one(if self.left_treatment_12m { "yes" } else { "no" }),
             _ => Vec::new(),
         }
     }
@@ -611,6 +615,13 @@ pub fn catalogue() -> Vec<TableDef> {
             "Drug-related deaths among people known to treatment",
             Population::DeathsBOrD,
             KnownToTreatment,
+            Definition,
+        ),
+        def(
+            "drd-after-treatment",
+            "Drug-related deaths within 12 months of leaving treatment or a prison health unit",
+            Population::DeathsBOrD,
+            LeftTreatment12m,
             Definition,
         ),
         def(

@@ -50,6 +50,9 @@ pub struct DeathFact {
     pub substances: Vec<String>,
     /// Linked to a person with an earlier treatment episode.
     pub known_to_treatment: bool,
+    /// The person left treatment (or a prison health unit) in the four quarters
+    /// before the quarter of death.
+    pub left_treatment_12m: bool,
 }
 
 /// One overdose.
@@ -195,7 +198,11 @@ impl Store {
     pub async fn export_deaths(&self, from: i64, to: i64) -> Result<Vec<DeathFact>, StoreError> {
         let rows = sqlx::query(
             "select d.*, m.district, (d.subject_id is not null and exists (select 1 from episode e \
-             where e.subject_id = d.subject_id and e.start_year <= d.death_year)) as known \
+             where e.subject_id = d.subject_id and e.start_year <= d.death_year)) as known, \
+             (d.subject_id is not null and exists (select 1 from episode e \
+             where e.subject_id = d.subject_id and e.end_year is not null \
+             and (d.death_year * 4 + d.death_quarter) - (e.end_year * 4 + e.end_quarter) between 0 and 4)) \
+             as left_recently \
              from death d join municipality m on m.slug = d.municipality \
              where d.death_year between $1 and $2 order by d.id",
         )
@@ -220,6 +227,7 @@ impl Store {
                     selection_d: get_bool(r, "selection_d")?,
                     substances: split(&r.try_get::<String, _>("substance_codes")?),
                     known_to_treatment: get_bool(r, "known")?,
+                    left_treatment_12m: get_bool(r, "left_recently")?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()

@@ -269,8 +269,18 @@ async fn deaths_link_to_people_known_to_treatment_invisibly(app: TestApp) {
     let doc = app.user("clinician", Some("hosp-prizren"), None).await;
     let mut ep = crate::episodes::episode("Blerim", "Zeka", "1989-09-09", "2024-02-02");
     ep["municipality"] = json!("prizren");
-    let (status, _) = post(&app, &doc, "/api/v1/episodes", &ep).await;
+    let (status, created) = post(&app, &doc, "/api/v1/episodes", &ep).await;
     assert_eq!(status, 201);
+    // Left treatment three months before death.
+    let episode_id = created["episode_id"].as_str().expect("id");
+    let (status, _) = post(
+        &app,
+        &doc,
+        &format!("/api/v1/episodes/{episode_id}/close"),
+        &json!({"end_date": "2025-03-01", "end_reason": "dropped_out"}),
+    )
+    .await;
+    assert_eq!(status, 204);
     let doctor = app.user("forensic", None, None).await;
     let (_, created) = post(&app, &doctor, "/api/v1/deaths", &forensic(None)).await;
     let id = created["id"].as_str().expect("id");

@@ -125,6 +125,18 @@ pub struct Circumstances {
     pub circumstances: Option<String>,
 }
 
+impl From<deaths::PoliceSealed> for Circumstances {
+    fn from(p: deaths::PoliceSealed) -> Self {
+        Self {
+            date_of_death: p.date_of_death,
+            found_alone: p.found_alone,
+            paraphernalia: p.paraphernalia,
+            witnessed: p.witnessed,
+            circumstances: p.circumstances,
+        }
+    }
+}
+
 fn codes(text: &str) -> Vec<String> {
     text.split(',')
         .filter(|s| !s.is_empty())
@@ -158,13 +170,7 @@ async fn get_notification(
         .allowed;
     let circumstances = if may {
         let (police, _) = deaths::open_death(&state.keys.current(), &row)?;
-        police.map(|p| Circumstances {
-            date_of_death: p.date_of_death,
-            found_alone: p.found_alone,
-            paraphernalia: p.paraphernalia,
-            witnessed: p.witnessed,
-            circumstances: p.circumstances,
-        })
+        police.map(Circumstances::from)
     } else {
         None
     };
@@ -408,15 +414,7 @@ async fn get_death(
             .map(|f| f.date_of_death.clone())
             .filter(|_| findings_ok),
         substances: forensic.map(|f| f.substances).filter(|_| findings_ok),
-        police_circumstances: police
-            .map(|p| Circumstances {
-                date_of_death: p.date_of_death,
-                found_alone: p.found_alone,
-                paraphernalia: p.paraphernalia,
-                witnessed: p.witnessed,
-                circumstances: p.circumstances,
-            })
-            .filter(|_| police_ok),
+        police_circumstances: police.map(Circumstances::from).filter(|_| police_ok),
     }))
 }
 
@@ -615,6 +613,24 @@ pub struct OverdoseView {
     pub details: Option<serde_json::Value>,
 }
 
+impl OverdoseView {
+    fn of(row: OverdoseRow, details: Option<serde_json::Value>) -> Self {
+        Self {
+            id: row.overdose_id,
+            source: row.source,
+            year: row.event_year,
+            quarter: row.event_quarter,
+            municipality: row.municipality,
+            sex: row.sex,
+            age_band: row.age_band,
+            substances: codes(&row.substance_codes),
+            outcome: row.outcome,
+            followed_by_death: row.death_id.is_some(),
+            details,
+        }
+    }
+}
+
 /// Read an overdose record (clinicians: own facility; police: own reports).
 #[utoipa::path(get, path = "/overdoses/{overdose_id}", tag = "overdoses",
     params(("overdose_id" = String, Path, description = "overdose id")),
@@ -654,19 +670,7 @@ async fn get_overdose(
     } else {
         None
     };
-    Ok(ApiJson(OverdoseView {
-        id: row.overdose_id,
-        source: row.source,
-        year: row.event_year,
-        quarter: row.event_quarter,
-        municipality: row.municipality,
-        sex: row.sex,
-        age_band: row.age_band,
-        substances: codes(&row.substance_codes),
-        outcome: row.outcome,
-        followed_by_death: row.death_id.is_some(),
-        details,
-    }))
+    Ok(ApiJson(OverdoseView::of(row, details)))
 }
 
 /// The caller's facility's overdose records, newest first (at most 500).
@@ -697,19 +701,7 @@ async fn list_overdoses(
     let rows = state.store.facility_overdoses(&facility, 500).await?;
     Ok(ApiJson(
         rows.into_iter()
-            .map(|r| OverdoseView {
-                id: r.overdose_id,
-                source: r.source,
-                year: r.event_year,
-                quarter: r.event_quarter,
-                municipality: r.municipality,
-                sex: r.sex,
-                age_band: r.age_band,
-                substances: codes(&r.substance_codes),
-                outcome: r.outcome,
-                followed_by_death: r.death_id.is_some(),
-                details: None,
-            })
+            .map(|r| OverdoseView::of(r, None))
             .collect(),
     ))
 }

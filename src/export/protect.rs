@@ -290,14 +290,22 @@ fn choose_partner(grid: &Grid, flags: &[Option<Flag>], cell: usize) -> Option<us
             grid.at(r, col),
         ));
     }
-    candidates.retain(|(_, _, i)| *i != cell && flags[*i].is_none() && *i != grand_total);
+    // A zero in a line whose total is zero is known to be zero: hiding it protects nothing.
+    let known_zero = |i: usize| {
+        let (r, c) = (i / (grid.cols + 1), i % (grid.cols + 1));
+        grid.values[i] == 0
+            && (grid.values[grid.at(r, grid.cols)] == 0 || grid.values[grid.at(grid.rows, c)] == 0)
+    };
+    candidates.retain(|(_, _, i)| {
+        *i != cell && flags[*i].is_none() && *i != grand_total && !known_zero(*i)
+    });
     candidates.sort();
     if let Some(best) = candidates.first() {
         return Some(best.2);
     }
     // Nothing left on the lines of this cell: widen with the smallest free cell anywhere.
     (0..grid.values.len())
-        .filter(|i| flags[*i].is_none() && *i != cell)
+        .filter(|i| flags[*i].is_none() && *i != cell && !known_zero(*i))
         .min_by_key(|i| (grid.values[*i], *i))
 }
 
@@ -526,6 +534,22 @@ mod tests {
                 .count()
                 >= 2
         );
+    }
+
+    #[test]
+    fn known_zeros_are_never_used_as_protection() {
+        // Row 2 is empty: its zeros are known from its published total and protect nothing.
+        let g = grid(3, 3, &[2, 20, 30, 25, 40, 35, 0, 0, 0]);
+        let p = protect(&g, Profile::K5, |_| 0, &Vec::new()).expect("protected");
+        for c in 0..=3 {
+            assert!(
+                p.published[g.at(2, c)].is_some(),
+                "zero row cell {c} stays published"
+            );
+        }
+        for (_, lo, hi) in &p.intervals {
+            assert!(hi.is_none_or(|h| h - lo >= 5.0 - 1e-6), "{:?}", p.intervals);
+        }
     }
 
     #[test]

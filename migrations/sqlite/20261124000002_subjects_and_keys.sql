@@ -28,9 +28,10 @@ create table subject (
     )
 );
 
-create index subject_attr_pseudonym on subject (attr_pseudonym);
+-- Lookups are by pseudonym and key version together; an index on the version
+-- alone would tempt the planner into a scan (every row shares one version).
+create index subject_attr_pseudonym on subject (attr_pseudonym, pseudonym_version);
 create index subject_master_key_version on subject (master_key_version);
-create index subject_pseudonym_version on subject (pseudonym_version);
 
 -- Which rule linked each incoming record to its subject (data-quality statistics).
 create table subject_link (

@@ -537,6 +537,19 @@ async fn subjects_command(settings: &Settings, command: SubjectsCommand) -> anyh
         }
         SubjectsCommand::AccessReport { registry_id } => {
             let row = store.sealed_subject(&registry_id).await?;
+            store
+                .audit(&crate::audit::AuditEvent {
+                    object: Some(registry_id.clone()),
+                    rule: Some("cli".into()),
+                    purpose: Some("data_subject_request".into()),
+                    ..crate::audit::AuditEvent::new(
+                        "cli",
+                        "operator",
+                        "subject_access_report",
+                        crate::audit::Outcome::Allowed,
+                    )
+                })
+                .await?;
             println!("registry id       {}", row.registry_id);
             println!("sex (TDI code)    {}", row.sex);
             println!("birth year        {}", row.birth_year);

@@ -24,7 +24,7 @@ use crate::store::deaths::{
     link_overdose, signal_substance, update_death,
 };
 use crate::store::subjects::find_existing;
-use crate::store::{Store, StoreError, audit};
+use crate::store::{Store, StoreError, audit, detached};
 
 /// The sealed police part of a death.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -169,14 +169,6 @@ fn police_sealed(input: &NotificationInput) -> PoliceSealed {
     }
 }
 
-async fn run<T: Send + 'static>(
-    task: impl std::future::Future<Output = Result<T, EpisodeError>> + Send + 'static,
-) -> Result<T, EpisodeError> {
-    tokio::spawn(task)
-        .await
-        .map_err(|e| EpisodeError::Store(StoreError::Config(format!("task failed: {e}"))))?
-}
-
 /// Records a police notification; returns the death id.
 pub async fn notify(
     store: &Store,
@@ -188,7 +180,7 @@ pub async fn notify(
 ) -> Result<String, EpisodeError> {
     let store = store.clone();
     let keys = Arc::clone(keys);
-    run(async move {
+    detached(async move {
         let death_id = uuid::Uuid::new_v4().to_string();
         let key = DataKey::generate(1)?;
         let (version, wrapped) = keys.wrap(&key, &key_aad("death", &death_id))?;
@@ -243,7 +235,7 @@ pub async fn amend(
 ) -> Result<(), EpisodeError> {
     let store = store.clone();
     let keys = Arc::clone(keys);
-    run(async move {
+    detached(async move {
         let keyring = keys.current();
         let key = death_key(&keyring, &row)?;
         let sealed = seal(
@@ -349,7 +341,7 @@ pub async fn record(
 ) -> Result<String, EpisodeError> {
     let store = store.clone();
     let keys = Arc::clone(keys);
-    run(async move {
+    detached(async move {
         let keyring = keys.current();
         let stats = forensic_stats(&input, &valid);
         let sealed_value = ForensicSealed {
@@ -489,7 +481,7 @@ pub async fn record_overdose(
 ) -> Result<String, EpisodeError> {
     let store = store.clone();
     let keys = Arc::clone(keys);
-    run(async move {
+    detached(async move {
         let overdose_id = uuid::Uuid::new_v4().to_string();
         let key = DataKey::generate(1)?;
         let (version, wrapped) = keys.wrap(&key, &key_aad("overdose", &overdose_id))?;

@@ -22,7 +22,7 @@ use crate::store::episodes::{
     subject_data_key, subject_episodes, update_episode,
 };
 use crate::store::subjects::{LinkRule, find_existing, link_or_create};
-use crate::store::{Store, StoreError, audit};
+use crate::store::{Store, StoreError, audit, detached};
 
 /// Why an episode operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -178,7 +178,7 @@ pub async fn register(
     let treatment_status = plain.treatment_status.clone();
     let store = store.clone();
     let keyring = keys.current();
-    let task = tokio::spawn(async move {
+    detached(async move {
         let mut tx = store.begin_write().await?;
         if let Some(key) = &reg.idempotency_key {
             if let Some(row) = episode_by_idempotency(&mut tx, &reg.user_id, key).await? {
@@ -263,10 +263,8 @@ pub async fn register(
             hints,
             replayed: false,
         })
-    });
-    task.await.map_err(|e| {
-        EpisodeError::Store(StoreError::Config(format!("registration task failed: {e}")))
-    })?
+    })
+    .await
 }
 
 fn rule_name(rule: LinkRule) -> &'static str {

@@ -10,7 +10,7 @@ use crate::episodes::{EpisodeError, subject_key};
 use crate::identity::subject::prepare;
 use crate::store::episodes::{ContactRow, NewContact, insert_contact, subject_data_key};
 use crate::store::subjects::{LinkRule, link_or_create};
-use crate::store::{Store, StoreError, audit};
+use crate::store::{Store, StoreError, audit, detached};
 
 fn contact_aad(contact_id: &str) -> Aad<'_> {
     Aad {
@@ -34,7 +34,7 @@ pub async fn record(
     let keyring = keys.current();
     let store = store.clone();
     let input = input.clone();
-    let task = tokio::spawn(async move {
+    detached(async move {
         let mut tx = store.begin_write().await?;
         let linked = link_or_create(&mut tx, &prepared.lookups, &prepared.new).await?;
         let data_key = if linked.rule == LinkRule::New {
@@ -80,9 +80,8 @@ pub async fn record(
         .await?;
         tx.commit().await.map_err(StoreError::from)?;
         Ok((contact_id, linked.registry_id))
-    });
-    task.await
-        .map_err(|e| EpisodeError::Store(StoreError::Config(format!("contact task failed: {e}"))))?
+    })
+    .await
 }
 
 /// Opens a contact's sealed date and notes.

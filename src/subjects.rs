@@ -7,7 +7,7 @@ use crate::domain::FieldError;
 use crate::identity::subject::{IdentityInput, prepare, today_utc, validate};
 use crate::keys::{KeysError, open_identity_row};
 use crate::store::subjects::Linked;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, detached};
 
 /// Why a subject operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -37,17 +37,12 @@ pub async fn link_identity(
     let identity = validate(input, today_utc(), "identity.").map_err(SubjectError::Invalid)?;
     let prepared = prepare(keys, input, &identity)?;
     let store = store.clone();
-    let task = tokio::spawn(async move {
-        store
+    detached(async move {
+        Ok(store
             .link_or_create_subject(&prepared.lookups, &prepared.new)
-            .await
-    });
-    match task.await {
-        Ok(result) => Ok(result?),
-        Err(join) => Err(SubjectError::Store(StoreError::Config(format!(
-            "link task failed: {join}"
-        )))),
-    }
+            .await?)
+    })
+    .await
 }
 
 /// Opens a subject's sealed identity (for a data-subject access report).

@@ -666,7 +666,17 @@ async fn get_overdose(
         .allowed
     {
         let sealed = deaths::open_overdose(&state.keys.current(), &row)?;
-        serde_json::to_value(sealed).ok()
+        let mut details = serde_json::to_value(sealed).ok();
+        // Identity is its own field group: the clinical details never carry it unless
+        // the role may also read identity.
+        let identity_ok = state
+            .authorizer
+            .may_read_fields(&user.principal, FieldGroup::Identity, &resource)
+            .allowed;
+        if let Some(serde_json::Value::Object(map)) = details.as_mut().filter(|_| !identity_ok) {
+            map.remove("identity");
+        }
+        details
     } else {
         None
     };

@@ -69,6 +69,9 @@ pub enum StoreError {
         /// What is wrong with it.
         problem: String,
     },
+    /// A detached write task could not finish (it panicked or the runtime stopped).
+    #[error("write task failed: {0}")]
+    TaskFailed(String),
     /// Any other database error (an internal fault; details are logged, not returned).
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
@@ -219,6 +222,21 @@ pub(crate) fn get_bool(row: &sqlx::any::AnyRow, column: &str) -> Result<bool, sq
         Ok(value) => Ok(value),
         Err(_) => Ok(row.try_get::<i64, _>(column)? != 0),
     }
+}
+
+/// Runs a write in its own task: axum drops a handler's future when the client goes
+/// away, and a transaction dropped half-way can leave a pooled connection inside it.
+/// Every request path that writes goes through here.
+pub async fn detached<T, E>(
+    work: impl std::future::Future<Output = Result<T, E>> + Send + 'static,
+) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+{
+    tokio::spawn(work)
+        .await
+        .unwrap_or_else(|e| Err(StoreError::TaskFailed(e.to_string()).into()))
 }
 
 /// The current UTC time as RFC 3339 text, the format every timestamp column uses.

@@ -68,6 +68,22 @@ pub enum Command {
     /// Treatment episodes.
     #[command(subcommand)]
     Episodes(EpisodesCommand),
+    /// Fill an empty registry with a realistic synthetic population (never real
+    /// people): treatment episodes, social-work contacts, overdoses and deaths,
+    /// submitted through the same validation and domain code as the API, by demo
+    /// accounts of every role whose passwords are printed once. The same seed gives
+    /// the same records. Refuses a registry that already holds people.
+    Demo {
+        /// People in treatment over the period.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+        persons: u64,
+        /// Calendar years covered, ending with last year.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=30))]
+        years: u16,
+        /// Seed of the generator.
+        #[arg(long, default_value_t = 2018)]
+        seed: u64,
+    },
 }
 
 /// `registry episodes …`
@@ -260,6 +276,82 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Episodes(EpisodesCommand::Import { clinician, file }) => {
             runtime.block_on(import_command(&settings, &clinician, &file))
         }
+        Command::Demo {
+            persons,
+            years,
+            seed,
+        } => runtime.block_on(demo_command(
+            &settings,
+            crate::demo::Config {
+                persons,
+                years,
+                seed,
+                today: crate::identity::subject::today_utc(),
+            },
+        )),
+    }
+}
+
+async fn demo_command(settings: &Settings, config: crate::demo::Config) -> anyhow::Result<()> {
+    let store = server::prepare_store(settings).await?;
+    let keys = server::prepare_keys(settings, &store).await?;
+    let (subjects, _) = store.subject_counts().await?;
+    if subjects > 0 {
+        return Err(crate::demo::DemoError::NotEmpty(subjects).into());
+    }
+    let users = crate::demo::create_users(&store).await?;
+    let bar = indicatif::ProgressBar::new(config.persons);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} people {elapsed} (eta {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = std::time::Instant::now();
+    let summary = crate::demo::fill(&store, &keys, &config, &users, |done| {
+        bar.set_position(done);
+    })
+    .await;
+    bar.finish_and_clear();
+    let summary = summary?;
+    let (from, to) = config.period();
+    println!(
+        "synthetic registry {from}-{to} (seed {}), loaded in {:.1} s:",
+        config.seed,
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "  {} people -> {} in the registry ({} registrations with a slip in the identity; \
+         {} registrations linked to an earlier record)",
+        summary.persons, summary.subjects, summary.slipped, summary.linked
+    );
+    println!(
+        "  {} treatment episodes ({} closed), {} social-work contacts",
+        summary.episodes, summary.closed, summary.contacts
+    );
+    println!(
+        "  {} emergency overdose presentations, {} police-attended overdoses",
+        summary.overdoses, summary.police_overdoses
+    );
+    println!(
+        "  {} deaths recorded by forensic medicine ({} notified by police first)",
+        summary.deaths, summary.notifications
+    );
+    for (what, n) in &summary.refused {
+        println!("  refused {n}x: {what}");
+    }
+    println!();
+    println!(
+        "Demo accounts (passwords are shown only now; disable these accounts before any real use):"
+    );
+    for user in &users {
+        println!("  {:<48} {}", user.username, user.password.as_str());
+    }
+    store.close().await;
+    if summary.refused.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("the domain refused some generated records (a generator bug)")
     }
 }
 

@@ -464,11 +464,34 @@ pub enum OverdoseSealed {
     Police(PoliceOverdoseInput),
 }
 
-/// Records an overdose (clinical or police); returns its id.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the record's scope, reporter and audit travel together"
-)]
+impl OverdoseSealed {
+    /// What is kept in clear for counting: municipality, the substance codes
+    /// (sorted, comma-separated), the outcome, and the NPS names for the early-warning list.
+    fn clear_parts(&self) -> (String, String, String, Vec<String>) {
+        match self {
+            OverdoseSealed::Clinical(input) => {
+                let mut codes = input.substances_confirmed.clone();
+                codes.extend(input.substances_reported.iter().cloned());
+                codes.sort();
+                codes.dedup();
+                (
+                    input.municipality.clone(),
+                    codes.join(","),
+                    input.outcome.clone(),
+                    input.nps_names.clone(),
+                )
+            }
+            OverdoseSealed::Police(input) => (
+                input.municipality.clone(),
+                input.substances_suspected.join(","),
+                input.outcome.clone(),
+                input.nps_names.clone(),
+            ),
+        }
+    }
+}
+
+/// Records an overdose (clinical when `facility` is given, else police); returns its id.
 pub async fn record_overdose(
     store: &Store,
     keys: &Arc<KeyringHandle>,
@@ -476,9 +499,9 @@ pub async fn record_overdose(
     basics: Basics,
     facility: Option<String>,
     reporter: String,
-    (municipality, codes, outcome, nps): (String, String, String, Vec<String>),
     event: AuditEvent,
 ) -> Result<String, EpisodeError> {
+    let (municipality, codes, outcome, nps) = sealed_value.clear_parts();
     let store = store.clone();
     let keys = Arc::clone(keys);
     detached(async move {

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod deaths;
+pub mod demo;
 pub mod domain;
 pub mod episodes;
 pub mod export;

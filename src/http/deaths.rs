@@ -518,16 +518,6 @@ async fn record_overdose(
     let municipalities = slugs(&state).await?;
     let list: Vec<&str> = municipalities.iter().map(String::as_str).collect();
     let basics = validate_overdose(&input, today_utc(), &list).map_err(ApiError::Invalid)?;
-    let mut all_codes = input.substances_confirmed.clone();
-    all_codes.extend(input.substances_reported.iter().cloned());
-    all_codes.sort();
-    all_codes.dedup();
-    let extra = (
-        input.municipality.clone(),
-        all_codes.join(","),
-        input.outcome.clone(),
-        input.nps_names.clone(),
-    );
     let id = deaths::record_overdose(
         &state.store,
         &state.keys,
@@ -535,7 +525,6 @@ async fn record_overdose(
         basics,
         Some(facility),
         user.principal.user_id.clone(),
-        extra,
         permit.write_event(&user, None),
     )
     .await?;
@@ -565,12 +554,6 @@ async fn record_police_overdose(
     let municipalities = slugs(&state).await?;
     let list: Vec<&str> = municipalities.iter().map(String::as_str).collect();
     let basics = validate_police_overdose(&input, today_utc(), &list).map_err(ApiError::Invalid)?;
-    let extra = (
-        input.municipality.clone(),
-        input.substances_suspected.join(","),
-        input.outcome.clone(),
-        input.nps_names.clone(),
-    );
     let id = deaths::record_overdose(
         &state.store,
         &state.keys,
@@ -578,7 +561,6 @@ async fn record_police_overdose(
         basics,
         None,
         user.principal.user_id.clone(),
-        extra,
         permit.write_event(&user, None),
     )
     .await?;

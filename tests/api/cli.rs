@@ -205,6 +205,7 @@ fn help_explains_every_subcommand() {
         "users",
         "policy",
         "audit",
+        "demo",
         "REGISTRY_DATABASE_URL",
     ] {
         assert!(text.contains(word), "--help mentions {word}: {text}");
@@ -320,6 +321,55 @@ fn users_add_prints_a_one_time_password_and_refuses_bad_scope() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--municipality"), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn demo_fills_an_empty_registry_once_and_prints_working_credentials() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = registry(dir.path())
+        .args(["demo", "--persons", "0"])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--persons"), "{stderr}");
+
+    let out = registry(dir.path())
+        .args(["demo", "--persons", "40", "--years", "2", "--seed", "5"])
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("40 people -> "), "{stdout}");
+    assert!(!stdout.contains("refused"), "{stdout}");
+    let analyst = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("demo.analyst "))
+        .unwrap_or_else(|| panic!("analyst credentials printed: {stdout}"));
+    let password = analyst.split_whitespace().nth(1).unwrap_or_default();
+    assert!(password.len() >= 12, "{analyst}");
+    for role in [
+        "clinician",
+        "social-worker",
+        "police",
+        "forensic",
+        "auditor",
+        "admin",
+    ] {
+        assert!(stdout.contains(&format!("demo.{role}")), "{role}: {stdout}");
+    }
+
+    let again = registry(dir.path())
+        .args(["demo", "--persons", "40"])
+        .output()
+        .expect("runs");
+    assert!(!again.status.success());
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("already holds"), "{stderr}");
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod audit;
 mod auth;
 mod cli;
 mod deaths;
+mod demo;
 pub mod episodes;
 mod errors;
 mod exports;

@@ -1,0 +1,417 @@
+//! A realistic synthetic registry, for demonstrations, tests and benchmarks.
+//!
+//! `plan` generates, from a seed, the records users would submit about a synthetic
+//! population (names, personal numbers, where people live, their treatment episodes,
+//! social-work contacts, overdoses and deaths, with the slips real repeat
+//! registrations carry). `fill` submits them through the same validation and domain
+//! functions the API calls, as demo users of every role, so what lands in the
+//! database is exactly what the service would have stored.
+
+pub mod people;
+pub mod plan;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
+
+use crate::audit::{AuditEvent, Outcome};
+use crate::authz::Role;
+use crate::crypto::KeyringHandle;
+use crate::deaths::{self, OverdoseSealed, Target};
+use crate::domain::death::{
+    validate_forensic, validate_notification, validate_overdose, validate_police_overdose,
+};
+use crate::domain::{FieldError, episode, social as social_domain};
+use crate::episodes::{self, EpisodeError, Registration};
+use crate::store::{Store, StoreError};
+use crate::users::{self, Actor, NewAccount, Scope, UserError};
+pub use plan::{Config, Record, person_records, records};
+
+/// Why a demo fill stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// The database already holds people; demo data is only written to an empty registry.
+    #[error(
+        "the registry already holds {0} people; demo data is only loaded into an empty registry (use a fresh REGISTRY_DATA_DIR or database)"
+    )]
+    NotEmpty(i64),
+    /// Creating a demo account failed.
+    #[error("demo account: {0}")]
+    User(#[from] UserError),
+    /// Storage failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A domain operation failed for a reason other than the record itself.
+    #[error(transparent)]
+    Episode(#[from] EpisodeError),
+}
+
+/// A demo account; the password is random and shown once.
+pub struct DemoUser {
+    /// Login name.
+    pub username: String,
+    /// Role.
+    pub role: Role,
+    /// Facility (clinicians) or municipality (social workers).
+    pub scope: Option<String>,
+    /// User id.
+    pub user_id: String,
+    /// Password (random, not derived from the seed: the seed is not a secret).
+    pub password: Zeroizing<String>,
+}
+
+/// Creates one account per role: a clinician at every facility and a social worker
+/// for every municipality, so records can be made in everyone's scope.
+pub async fn create_users(store: &Store) -> Result<Vec<DemoUser>, DemoError> {
+    let mut wanted: Vec<(Role, Option<String>)> = Vec::new();
+    for facility in store.facilities().await? {
+        wanted.push((Role::Clinician, Some(facility.code)));
+    }
+    for municipality in store.municipality_slugs().await? {
+        wanted.push((Role::SocialWorker, Some(municipality)));
+    }
+    for role in [
+        Role::Police,
+        Role::Forensic,
+        Role::Analyst,
+        Role::Auditor,
+        Role::Admin,
+    ] {
+        wanted.push((role, None));
+    }
+    let mut out = Vec::new();
+    for (role, scope) in wanted {
+        let username = match &scope {
+            Some(s) => format!("demo.{role}.{s}").replace('_', "-"),
+            None => format!("demo.{role}").replace('_', "-"),
+        };
+        let password =
+            crate::auth::password::generate().map_err(|_| DemoError::User(UserError::Hashing))?;
+        let created = users::create(
+            store,
+            &Actor::cli(),
+            NewAccount {
+                username: username.clone(),
+                scope: Scope {
+                    role: role.as_str().into(),
+                    facility: scope.clone().filter(|_| role == Role::Clinician),
+                    municipality: scope.clone().filter(|_| role == Role::SocialWorker),
+                },
+                password: Some(password.clone()),
+            },
+        )
+        .await?;
+        out.push(DemoUser {
+            username,
+            role,
+            scope,
+            user_id: created.user_id,
+            password,
+        });
+    }
+    Ok(out)
+}
+
+/// What a fill did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// People generated.
+    pub persons: u64,
+    /// Episodes registered.
+    pub episodes: u64,
+    /// Of which closed.
+    pub closed: u64,
+    /// Repeat registrations that spelled the person differently.
+    pub slipped: u64,
+    /// Registrations the linkage recognised as an earlier person.
+    pub linked: u64,
+    /// Social-work contacts.
+    pub contacts: u64,
+    /// Emergency presentations.
+    pub overdoses: u64,
+    /// Police-attended overdoses.
+    pub police_overdoses: u64,
+    /// Police notifications of death.
+    pub notifications: u64,
+    /// Forensic death records.
+    pub deaths: u64,
+    /// People (subjects) in the registry afterwards.
+    pub subjects: i64,
+    /// Records the domain refused, by kind and field (no personal data); a correct
+    /// generator produces none.
+    pub refused: BTreeMap<String, u64>,
+}
+
+/// Finds the demo user acting in a scope.
+struct Actors<'a> {
+    users: &'a [DemoUser],
+}
+
+impl Actors<'_> {
+    fn find(&self, role: Role, scope: Option<&str>) -> &DemoUser {
+        self.users
+            .iter()
+            .find(|u| u.role == role && (scope.is_none() || u.scope.as_deref() == scope))
+            .or_else(|| self.users.iter().find(|u| u.role == role))
+            .unwrap_or(&self.users[0])
+    }
+
+    fn event(&self, user: &DemoUser, action: &str) -> AuditEvent {
+        AuditEvent {
+            rule: Some("demo".into()),
+            purpose: Some("demo_data".into()),
+            ..AuditEvent::new(&user.user_id, user.role.as_str(), action, Outcome::Success)
+        }
+    }
+}
+
+fn refuse(summary: &mut Summary, kind: &str, errors: &[FieldError]) {
+    for e in errors {
+        *summary
+            .refused
+            .entry(format!("{kind}: {} {}", e.field, e.problem))
+            .or_default() += 1;
+    }
+}
+
+/// Loads the synthetic population of `config` into an empty registry as `users`
+/// (from [`create_users`]); `progress` is called after each person.
+pub async fn fill(
+    store: &Store,
+    keys: &Arc<KeyringHandle>,
+    config: &Config,
+    users: &[DemoUser],
+    mut progress: impl FnMut(u64),
+) -> Result<Summary, DemoError> {
+    let (subjects, _) = store.subject_counts().await?;
+    if subjects > 0 {
+        return Err(DemoError::NotEmpty(subjects));
+    }
+    let slugs = store.municipality_slugs().await?;
+    let slugs: Vec<&str> = slugs.iter().map(String::as_str).collect();
+    let centre_types: BTreeMap<String, String> = store
+        .facilities()
+        .await?
+        .into_iter()
+        .map(|f| (f.code, f.centre_type))
+        .collect();
+    let actors = Actors { users };
+    let mut summary = Summary {
+        persons: config.persons,
+        ..Summary::default()
+    };
+    for index in 0..config.persons {
+        let (_, person_records) = person_records(config, index);
+        for record in person_records {
+            apply(
+                store,
+                keys,
+                config,
+                &actors,
+                &slugs,
+                &centre_types,
+                record,
+                &mut summary,
+            )
+            .await?;
+        }
+        progress(index + 1);
+    }
+    summary.subjects = store.subject_counts().await?.0;
+    Ok(summary)
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one record needs the whole fill context"
+)]
+async fn apply(
+    store: &Store,
+    keys: &Arc<KeyringHandle>,
+    config: &Config,
+    actors: &Actors<'_>,
+    slugs: &[&str],
+    centre_types: &BTreeMap<String, String>,
+    record: Record,
+    summary: &mut Summary,
+) -> Result<(), DemoError> {
+    let today = config.today;
+    match record {
+        Record::Episode {
+            facility,
+            input,
+            end,
+            slipped,
+        } => {
+            let clinician = actors.find(Role::Clinician, Some(facility));
+            let valid = match episode::validate(&input, today, slugs) {
+                Ok(v) => v,
+                Err(errors) => {
+                    refuse(summary, "episode", &errors);
+                    return Ok(());
+                }
+            };
+            let registered = match episodes::register(
+                store,
+                keys,
+                &input,
+                valid,
+                Registration {
+                    user_id: clinician.user_id.clone(),
+                    facility: facility.into(),
+                    centre_type: centre_types.get(facility).cloned().unwrap_or_default(),
+                    idempotency_key: None,
+                    event: actors.event(clinician, "create_episode"),
+                },
+            )
+            .await
+            {
+                Ok(r) => r,
+                Err(EpisodeError::Continues(_)) => {
+                    refuse(
+                        summary,
+                        "episode",
+                        &[FieldError::new(
+                            "treatment_start_date",
+                            "continues an episode",
+                        )],
+                    );
+                    return Ok(());
+                }
+                Err(e) => return Err(e.into()),
+            };
+            summary.episodes += 1;
+            summary.slipped += u64::from(slipped);
+            summary.linked += u64::from(registered.known_before);
+            if let Some((end_date, reason)) = end {
+                let row = store
+                    .episode(&registered.episode_id)
+                    .await?
+                    .ok_or(EpisodeError::Erased)?;
+                let identity = store
+                    .sealed_subject(&registered.registry_id)
+                    .await?
+                    .identity_sealed;
+                let keyring = keys.current();
+                let opened = episodes::open(&keyring, row, identity.as_deref())?;
+                match episodes::close(
+                    store,
+                    &keyring,
+                    &opened,
+                    &end_date,
+                    reason,
+                    &clinician.user_id,
+                    actors.event(clinician, "update_episode"),
+                )
+                .await
+                {
+                    Ok(()) => summary.closed += 1,
+                    Err(EpisodeError::Invalid(errors)) => refuse(summary, "close", &errors),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Record::Contact {
+            municipality,
+            input,
+        } => {
+            let worker = actors.find(Role::SocialWorker, Some(municipality));
+            match social_domain::validate(&input, today) {
+                Ok(valid) => {
+                    crate::social::record(
+                        store,
+                        keys,
+                        &input,
+                        valid,
+                        municipality.into(),
+                        worker.user_id.clone(),
+                        actors.event(worker, "create_social_contact"),
+                    )
+                    .await?;
+                    summary.contacts += 1;
+                }
+                Err(errors) => refuse(summary, "contact", &errors),
+            }
+        }
+        Record::Overdose { facility, input } => {
+            let clinician = actors.find(Role::Clinician, Some(facility));
+            match validate_overdose(&input, today, slugs) {
+                Ok(basics) => {
+                    deaths::record_overdose(
+                        store,
+                        keys,
+                        OverdoseSealed::Clinical(*input),
+                        basics,
+                        Some(facility.into()),
+                        clinician.user_id.clone(),
+                        actors.event(clinician, "create_overdose"),
+                    )
+                    .await?;
+                    summary.overdoses += 1;
+                }
+                Err(errors) => refuse(summary, "overdose", &errors),
+            }
+        }
+        Record::PoliceOverdose(input) => {
+            let police = actors.find(Role::Police, None);
+            match validate_police_overdose(&input, today, slugs) {
+                Ok(basics) => {
+                    deaths::record_overdose(
+                        store,
+                        keys,
+                        OverdoseSealed::Police(*input),
+                        basics,
+                        None,
+                        police.user_id.clone(),
+                        actors.event(police, "create_overdose"),
+                    )
+                    .await?;
+                    summary.police_overdoses += 1;
+                }
+                Err(errors) => refuse(summary, "police_overdose", &errors),
+            }
+        }
+        Record::Death {
+            notification,
+            mut forensic,
+        } => {
+            if let Some(notification) = notification {
+                let police = actors.find(Role::Police, None);
+                match validate_notification(&notification, today, slugs) {
+                    Ok(basics) => {
+                        let id = deaths::notify(
+                            store,
+                            keys,
+                            *notification,
+                            basics,
+                            police.user_id.clone(),
+                            actors.event(police, "create_death_notification"),
+                        )
+                        .await?;
+                        summary.notifications += 1;
+                        forensic.notification_id = Some(id);
+                    }
+                    Err(errors) => refuse(summary, "notification", &errors),
+                }
+            }
+            let doctor = actors.find(Role::Forensic, None);
+            match validate_forensic(&forensic, today, slugs) {
+                Ok(valid) => {
+                    deaths::record(
+                        store,
+                        keys,
+                        *forensic,
+                        valid,
+                        Target::New,
+                        actors.event(doctor, "create_death_record"),
+                    )
+                    .await?;
+                    summary.deaths += 1;
+                }
+                Err(errors) => refuse(summary, "death", &errors),
+            }
+        }
+    }
+    Ok(())
+}

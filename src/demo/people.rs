@@ -1,0 +1,468 @@
+//! Who the synthetic population is: names, where they live, and how their names get
+//! mistyped when they are registered again.
+
+use rand::Rng;
+use rand::seq::SliceRandom;
+
+/// Municipalities (slug, district) with approximate resident population (2011 census; the four
+/// northern municipalities were not enumerated and carry OSCE estimates). Only the
+/// relative weights matter.
+pub const MUNICIPALITIES: &[(&str, &str, u32)] = &[
+    ("prishtine", "prishtina", 198_897),
+    ("prizren", "prizren", 177_781),
+    ("ferizaj", "ferizaj", 108_610),
+    ("peje", "peja", 96_450),
+    ("gjakove", "gjakova", 94_556),
+    ("gjilan", "gjilan", 90_178),
+    ("podujeve", "prishtina", 88_499),
+    ("mitrovice-jug", "mitrovica", 71_909),
+    ("vushtrri", "mitrovica", 69_870),
+    ("suhareke", "prizren", 59_722),
+    ("drenas", "prishtina", 58_531),
+    ("lipjan", "prishtina", 57_605),
+    ("rahovec", "gjakova", 56_208),
+    ("malisheve", "prizren", 54_613),
+    ("skenderaj", "mitrovica", 50_858),
+    ("viti", "gjilan", 46_987),
+    ("decan", "gjakova", 40_019),
+    ("istog", "peja", 39_289),
+    ("kline", "peja", 38_496),
+    ("kamenice", "gjilan", 36_085),
+    ("fushe-kosove", "prishtina", 34_827),
+    ("dragash", "prizren", 33_997),
+    ("kacanik", "ferizaj", 33_409),
+    ("mitrovice-veri", "mitrovica", 29_460),
+    ("shtime", "ferizaj", 27_324),
+    ("obiliq", "prishtina", 21_549),
+    ("leposaviq", "mitrovica", 18_600),
+    ("zvecan", "mitrovica", 16_650),
+    ("zubin-potok", "mitrovica", 14_900),
+    ("gracanice", "prishtina", 10_675),
+    ("novoberde", "prishtina", 9_670),
+    ("hani-i-elezit", "ferizaj", 9_403),
+    ("shterpce", "ferizaj", 6_949),
+    ("junik", "gjakova", 6_084),
+    ("mamushe", "prizren", 5_507),
+    ("ranillug", "gjilan", 3_866),
+    ("partesh", "gjilan", 1_787),
+    ("kllokot", "gjilan", 2_556),
+];
+
+/// Municipalities with a Serbian majority, where most residents carry Serbian names.
+const SERBIAN_MAJORITY: &[&str] = &[
+    "mitrovice-veri",
+    "leposaviq",
+    "zvecan",
+    "zubin-potok",
+    "gracanice",
+    "shterpce",
+    "ranillug",
+    "partesh",
+    "kllokot",
+    "novoberde",
+];
+
+const ALBANIAN_MEN: &[&str] = &[
+    "Arben",
+    "Besnik",
+    "Blerim",
+    "Dardan",
+    "Driton",
+    "Fatmir",
+    "Florim",
+    "Gëzim",
+    "Ilir",
+    "Jeton",
+    "Kushtrim",
+    "Labinot",
+    "Liridon",
+    "Lulzim",
+    "Mentor",
+    "Naim",
+    "Shpëtim",
+    "Valon",
+    "Visar",
+    "Xhevdet",
+    "Agron",
+    "Bekim",
+    "Burim",
+    "Ermal",
+    "Fisnik",
+    "Granit",
+    "Ardian",
+    "Përparim",
+    "Qëndrim",
+    "Shkëlzen",
+    "Alban",
+    "Egzon",
+    "Leotrim",
+    "Arianit",
+    "Gent",
+];
+const ALBANIAN_WOMEN: &[&str] = &[
+    "Arta",
+    "Blerta",
+    "Drita",
+    "Donika",
+    "Fjolla",
+    "Lindita",
+    "Mimoza",
+    "Qëndresa",
+    "Vjosa",
+    "Zana",
+    "Teuta",
+    "Shqipe",
+    "Besa",
+    "Erëza",
+    "Albulena",
+    "Rrezarta",
+];
+const ALBANIAN_SURNAMES: &[&str] = &[
+    "Krasniqi",
+    "Gashi",
+    "Berisha",
+    "Morina",
+    "Hoxha",
+    "Shala",
+    "Bytyqi",
+    "Kelmendi",
+    "Rexhepi",
+    "Hasani",
+    "Sylejmani",
+    "Ahmeti",
+    "Mustafa",
+    "Halili",
+    "Thaçi",
+    "Kastrati",
+    "Gërguri",
+    "Zeqiri",
+    "Dervishi",
+    "Mehmeti",
+    "Çitaku",
+    "Osmani",
+    "Jashari",
+    "Bajrami",
+    "Rama",
+    "Hyseni",
+    "Islami",
+    "Kryeziu",
+    "Musliu",
+    "Sopi",
+    "Llapashtica",
+    "Dobruna",
+];
+const SERBIAN_MEN: &[&str] = &[
+    "Aleksandar",
+    "Dragan",
+    "Dejan",
+    "Miloš",
+    "Nikola",
+    "Marko",
+    "Stefan",
+    "Nenad",
+    "Zoran",
+    "Goran",
+    "Srđan",
+    "Vladimir",
+    "Đorđe",
+    "Bojan",
+    "Ljubomir",
+    "Dušan",
+];
+const SERBIAN_WOMEN: &[&str] = &[
+    "Jelena", "Milica", "Ivana", "Snežana", "Dragana", "Marija", "Ljiljana", "Tanja",
+];
+const SERBIAN_SURNAMES: &[&str] = &[
+    "Jovanović",
+    "Petrović",
+    "Nikolić",
+    "Marković",
+    "Đorđević",
+    "Stojanović",
+    "Ilić",
+    "Stanković",
+    "Pavlović",
+    "Milošević",
+    "Todorović",
+    "Živković",
+    "Radulović",
+    "Mitić",
+    "Lazić",
+    "Savić",
+];
+
+/// A synthetic person's name, as they would write it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Name {
+    /// Given name.
+    pub first: String,
+    /// Family name.
+    pub last: String,
+    /// Serbian name (may be written in Cyrillic).
+    pub serbian: bool,
+}
+
+/// Draws a name for a resident of `municipality`.
+pub fn name(rng: &mut impl Rng, municipality: &str, male: bool) -> Name {
+    let serbian_share = if SERBIAN_MAJORITY.contains(&municipality) {
+        0.85
+    } else {
+        0.03
+    };
+    let serbian = rng.gen_bool(serbian_share);
+    let (firsts, lasts) = match (serbian, male) {
+        (false, true) => (ALBANIAN_MEN, ALBANIAN_SURNAMES),
+        (false, false) => (ALBANIAN_WOMEN, ALBANIAN_SURNAMES),
+        (true, true) => (SERBIAN_MEN, SERBIAN_SURNAMES),
+        (true, false) => (SERBIAN_WOMEN, SERBIAN_SURNAMES),
+    };
+    let pick = |rng: &mut _, list: &[&str]| (*list.choose(rng).unwrap_or(&"Arben")).to_owned();
+    let mut first = pick(rng, firsts);
+    // A share of people carry a second given name; it makes names less unique.
+    if rng.gen_bool(0.08) {
+        first = format!("{first} {}", pick(rng, firsts));
+    }
+    Name {
+        first,
+        last: pick(rng, lasts),
+        serbian,
+    }
+}
+
+/// A Kosovo personal number: ten digits, not all zero (the registry checks only the
+/// form, as the civil registry's check rules are not public).
+pub fn personal_number(rng: &mut impl Rng) -> String {
+    format!("1{:09}", rng.gen_range(0..1_000_000_000u32))
+}
+
+/// Serbian Latin to Cyrillic, as a facility using Cyrillic would write the name.
+pub fn to_cyrillic(text: &str) -> String {
+    const DIGRAPHS: &[(&str, &str)] = &[
+        ("Lj", "Љ"),
+        ("lj", "љ"),
+        ("Nj", "Њ"),
+        ("nj", "њ"),
+        ("Dž", "Џ"),
+        ("dž", "џ"),
+    ];
+    let mut out = String::new();
+    let mut rest = text;
+    'outer: while let Some(c) = rest.chars().next() {
+        for (latin, cyr) in DIGRAPHS {
+            if let Some(tail) = rest.strip_prefix(latin) {
+                out.push_str(cyr);
+                rest = tail;
+                continue 'outer;
+            }
+        }
+        let mapped = match c {
+            'A' => "А",
+            'a' => "а",
+            'B' => "Б",
+            'b' => "б",
+            'V' => "В",
+            'v' => "в",
+            'G' => "Г",
+            'g' => "г",
+            'D' => "Д",
+            'd' => "д",
+            'Đ' => "Ђ",
+            'đ' => "ђ",
+            'E' => "Е",
+            'e' => "е",
+            'Ž' => "Ж",
+            'ž' => "ж",
+            'Z' => "З",
+            'z' => "з",
+            'I' => "И",
+            'i' => "и",
+            'J' => "Ј",
+            'j' => "ј",
+            'K' => "К",
+            'k' => "к",
+            'L' => "Л",
+            'l' => "л",
+            'M' => "М",
+            'm' => "м",
+            'N' => "Н",
+            'n' => "н",
+            'O' => "О",
+            'o' => "о",
+            'P' => "П",
+            'p' => "п",
+            'R' => "Р",
+            'r' => "р",
+            'S' => "С",
+            's' => "с",
+            'T' => "Т",
+            't' => "т",
+            'Ć' => "Ћ",
+            'ć' => "ћ",
+            'U' => "У",
+            'u' => "у",
+            'F' => "Ф",
+            'f' => "ф",
+            'H' => "Х",
+            'h' => "х",
+            'C' => "Ц",
+            'c' => "ц",
+            'Č' => "Ч",
+            'č' => "ч",
+            'Š' => "Ш",
+            'š' => "ш",
+            _ => {
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+                continue;
+            }
+        };
+        out.push_str(mapped);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+/// Drops the diacritics a keyboard without Albanian or Serbian layout loses.
+pub fn without_diacritics(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let plain: &[char] = match c {
+                'ë' => &['e'],
+                'Ë' => &['E'],
+                'ç' | 'č' | 'ć' => &['c'],
+                'Ç' | 'Č' | 'Ć' => &['C'],
+                'š' => &['s'],
+                'Š' => &['S'],
+                'ž' => &['z'],
+                'Ž' => &['Z'],
+                'đ' => &['d', 'j'],
+                'Đ' => &['D', 'j'],
+                _ => return vec![c],
+            };
+            plain.to_vec()
+        })
+        .collect()
+}
+
+/// Swaps two neighbouring letters somewhere inside the word (a typing slip).
+pub fn swap_letters(rng: &mut impl Rng, text: &str) -> String {
+    let mut chars: Vec<char> = text.chars().collect();
+    let candidates: Vec<usize> = (1..chars.len().saturating_sub(1))
+        .filter(|&i| {
+            chars[i].is_alphabetic() && chars[i + 1].is_alphabetic() && chars[i] != chars[i + 1]
+        })
+        .collect();
+    if let Some(&i) = candidates.choose(rng) {
+        chars.swap(i, i + 1);
+    }
+    chars.into_iter().collect()
+}
+
+/// The kinds of slip a repeat registration may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slip {
+    /// Two neighbouring letters swapped.
+    SwappedLetters,
+    /// Diacritics missing.
+    NoDiacritics,
+    /// Name written in Cyrillic.
+    Cyrillic,
+    /// Day and month of birth swapped.
+    SwappedDayMonth,
+}
+
+/// How a registration writes a person's identity: their own spelling, or with one slip.
+pub fn spelled(
+    rng: &mut impl Rng,
+    name: &Name,
+    birth: time::Date,
+    slip: Option<Slip>,
+) -> (String, String, String) {
+    let iso = |y: i32, m: u8, d: u8| format!("{y:04}-{m:02}-{d:02}");
+    let (y, m, d) = (birth.year(), u8::from(birth.month()), birth.day());
+    let mut first = name.first.clone();
+    let mut last = name.last.clone();
+    let mut birth_date = iso(y, m, d);
+    match slip {
+        None => {}
+        Some(Slip::SwappedLetters) => {
+            if rng.gen_bool(0.5) {
+                first = swap_letters(rng, &first);
+            } else {
+                last = swap_letters(rng, &last);
+            }
+        }
+        Some(Slip::NoDiacritics) => {
+            first = without_diacritics(&first);
+            last = without_diacritics(&last);
+        }
+        Some(Slip::Cyrillic) => {
+            first = to_cyrillic(&first);
+            last = to_cyrillic(&last);
+        }
+        Some(Slip::SwappedDayMonth) => {
+            if d <= 12 && d != m {
+                birth_date = iso(y, d, m);
+            } else {
+                last = swap_letters(rng, &last);
+            }
+        }
+    }
+    (first, last, birth_date)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::normalize::normalise_full_name;
+
+    #[test]
+    fn cyrillic_and_missing_diacritics_normalise_to_the_same_name() {
+        for name in SERBIAN_MEN.iter().chain(SERBIAN_SURNAMES) {
+            let cyrillic = to_cyrillic(name);
+            assert!(
+                cyrillic.chars().all(|c| !c.is_ascii_alphabetic()),
+                "{cyrillic}"
+            );
+            assert_eq!(
+                normalise_full_name(&cyrillic, "X").ok(),
+                normalise_full_name(name, "X").ok(),
+                "{name} / {cyrillic}"
+            );
+        }
+        for name in ALBANIAN_SURNAMES.iter().chain(ALBANIAN_MEN) {
+            assert_eq!(
+                normalise_full_name(&without_diacritics(name), "X").ok(),
+                normalise_full_name(name, "X").ok(),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn weights_cover_every_municipality_once() {
+        let seeded = include_str!("../../seeds/municipalities.csv");
+        let mut slugs: Vec<&str> = seeded
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split(',').next())
+            .collect();
+        let mut weighted: Vec<&str> = MUNICIPALITIES.iter().map(|(s, _, _)| *s).collect();
+        slugs.sort_unstable();
+        weighted.sort_unstable();
+        assert_eq!(slugs, weighted);
+    }
+
+    #[test]
+    fn swapping_letters_changes_the_word_but_keeps_its_letters() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let swapped = swap_letters(&mut rng, "Krasniqi");
+        assert_ne!(swapped, "Krasniqi");
+        let mut a: Vec<char> = swapped.chars().collect();
+        let mut b: Vec<char> = "Krasniqi".chars().collect();
+        a.sort_unstable();
+        b.sort_unstable();
+        assert_eq!(a, b);
+    }
+    use rand::SeedableRng;
+}

@@ -106,6 +106,11 @@ impl From<sqlx::Error> for StoreError {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// SQLite allows one writer at a time: write transactions queue for this single
+    /// connection in the pool's fair wait list instead of sleeping in SQLite's busy
+    /// handler (measured faster and with a far shorter p99 tail). PostgreSQL writes
+    /// use the main pool.
+    writer: Option<AnyPool>,
     backend: Backend,
 }
 
@@ -123,7 +128,27 @@ impl Store {
         }
         let options = AnyConnectOptions::from_str(url)
             .map_err(|e| StoreError::Config(format!("database URL is not valid: {e}")))?;
-        let pool = AnyPoolOptions::new()
+        let pool = Self::pool_options(backend, max_connections)
+            .connect_with(options.clone())
+            .await?;
+        let writer = match backend {
+            Backend::Sqlite => Some(
+                Self::pool_options(backend, 1)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await?,
+            ),
+            Backend::Postgres => None,
+        };
+        Ok(Self {
+            pool,
+            writer,
+            backend,
+        })
+    }
+
+    fn pool_options(backend: Backend, max_connections: u32) -> AnyPoolOptions {
+        AnyPoolOptions::new()
             .max_connections(max_connections)
             // Fail fast when the database is down so clients get a 503 promptly.
             .acquire_timeout(Duration::from_secs(3))
@@ -141,9 +166,6 @@ impl Store {
                     Ok(())
                 })
             })
-            .connect_with(options)
-            .await?;
-        Ok(Self { pool, backend })
     }
 
     /// Applies every pending migration for this backend.
@@ -166,9 +188,10 @@ impl Store {
     /// once (`BEGIN IMMEDIATE`), so a read-then-write transaction never fails with
     /// "database is locked" half-way; the busy timeout queues writers instead.
     pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
-        Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("begin immediate").await?,
-            Backend::Postgres => self.pool.begin().await?,
+        Ok(match (&self.writer, self.backend) {
+            (Some(writer), _) => writer.begin_with("begin immediate").await?,
+            (None, Backend::Sqlite) => self.pool.begin_with("begin immediate").await?,
+            (None, Backend::Postgres) => self.pool.begin().await?,
         })
     }
 
@@ -189,6 +212,9 @@ impl Store {
 
     /// Closes every pooled connection (used on shutdown).
     pub async fn close(&self) {
+        if let Some(writer) = &self.writer {
+            writer.close().await;
+        }
         self.pool.close().await;
     }
 }

@@ -1,0 +1,436 @@
+//! National scale: the protected TDI export, audit verification and key rotation.
+//!
+//! For each size (episodes), a fresh SQLite registry is loaded with the synthetic
+//! population (`registry::demo`) through the registry's own validation, linkage,
+//! sealing and store code, in large transactions (loading speed is not what is
+//! measured here; registration speed is `benches/registration.rs`). Then:
+//! - the real `registry serve` process answers POST /api/v1/exports for the whole TDI
+//!   set of the last year (62 protected tables and table 11), timed end to end, with
+//!   the server's peak RSS; against the same counts as plain SQL GROUP BYs;
+//! - at the largest size: the audit log is topped up to BENCH_AUDIT_EVENTS events and
+//!   `audit::verify_store` (what `registry audit verify` runs) is timed; the registry
+//!   is topped up to BENCH_KEYS subjects and a master-key rotation (what `registry
+//!   keys rotate --master` runs, without the settle wait for running services)
+//!   re-wraps every data key; peak RSS of this process for both.
+//!
+//! `cargo bench --bench scale`; knobs: BENCH_EPISODES (100000,1000000),
+//! BENCH_AUDIT_EVENTS (1000000), BENCH_KEYS (1000000), BENCH_RUNS (3).
+//! Under `cargo test` a tiny smoke run.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{
+    Db, Server, env_number, full_run, median, own_peak_rss_mib, reset_own_peak, row, verdict,
+};
+use registry::audit::{AuditEvent, Outcome};
+use registry::crypto::{Aad, KeyringHandle};
+use registry::demo::{Config, Record, person_records};
+use registry::domain::episode::validate;
+use registry::export::tables::Dim;
+use registry::identity::subject::{prepare, today_utc};
+use registry::store::Store;
+use registry::store::episodes::{NewEpisode, insert_episode, subject_data_key};
+use registry::store::subjects::{LinkRule, link_or_create};
+
+const BATCH: u64 = 20_000;
+
+fn plan() -> Config {
+    Config {
+        persons: u64::MAX,
+        years: 2,
+        seed: 1_000_000,
+        today: today_utc(),
+    }
+}
+
+/// Loads `target` episodes of the synthetic population, person by person from
+/// `*next_person`; returns the seconds it took.
+async fn load_episodes(
+    store: &Store,
+    keys: &Arc<KeyringHandle>,
+    target: u64,
+    next_person: &mut u64,
+) -> f64 {
+    let slugs: Vec<&str> = registry::demo::people::MUNICIPALITIES
+        .iter()
+        .map(|(s, _, _)| *s)
+        .collect();
+    let centre: BTreeMap<String, String> = store
+        .facilities()
+        .await
+        .expect("facilities")
+        .into_iter()
+        .map(|f| (f.code, f.centre_type))
+        .collect();
+    let keyring = keys.current();
+    let started = Instant::now();
+    let mut tx = store.begin_write().await.expect("tx");
+    let mut loaded = 0;
+    while loaded < target {
+        let (_, records) = person_records(&plan(), *next_person);
+        *next_person += 1;
+        for record in records {
+            let Record::Episode {
+                facility, input, ..
+            } = record
+            else {
+                continue;
+            };
+            let valid =
+                validate(&input, today_utc(), &slugs).expect("generated episodes are valid");
+            let prepared = prepare(keys, &input.identity, &valid.identity).expect("prepared");
+            let linked = link_or_create(&mut tx, &prepared.lookups, &prepared.new)
+                .await
+                .expect("linked");
+            let key = if linked.rule == LinkRule::New {
+                prepared.data_key.clone()
+            } else {
+                let wrapped = subject_data_key(&mut tx, linked.subject_id)
+                    .await
+                    .expect("key");
+                registry::episodes::subject_key(&keyring, &linked.registry_id, wrapped.as_deref())
+                    .expect("unwrapped")
+            };
+            let episode_id = uuid::Uuid::new_v4().to_string();
+            let json = serde_json::to_vec(&valid.sealed).expect("json");
+            let sealed = key
+                .seal(
+                    &Aad {
+                        table: "episode",
+                        column: "sealed",
+                        record_id: &episode_id,
+                    },
+                    &json,
+                )
+                .expect("sealed");
+            insert_episode(
+                &mut tx,
+                &NewEpisode {
+                    episode_id: &episode_id,
+                    subject_id: linked.subject_id,
+                    facility,
+                    centre_type: centre.get(facility).map_or("2", String::as_str),
+                    link_rule: "new",
+                    plain: &valid.plain,
+                    sealed: &sealed,
+                    created_by: "bench",
+                    idempotency_key: None,
+                },
+            )
+            .await
+            .expect("episode");
+            loaded += 1;
+            if loaded % BATCH == 0 {
+                tx.commit().await.expect("commit");
+                tx = store.begin_write().await.expect("tx");
+            }
+        }
+    }
+    tx.commit().await.expect("commit");
+    started.elapsed().as_secs_f64()
+}
+
+/// Adds subjects (identity only) until the registry holds `target`.
+async fn top_up_subjects(
+    store: &Store,
+    keys: &Arc<KeyringHandle>,
+    target: i64,
+    next_person: &mut u64,
+) {
+    let mut have = store.subject_counts().await.expect("counts").0;
+    let mut tx = store.begin_write().await.expect("tx");
+    while have < target {
+        let (_, records) = person_records(&plan(), *next_person);
+        *next_person += 1;
+        let Some(Record::Episode { input, .. }) = records.into_iter().next() else {
+            continue;
+        };
+        let valid = registry::identity::subject::validate(&input.identity, today_utc(), "")
+            .expect("valid identity");
+        let prepared = prepare(keys, &input.identity, &valid).expect("prepared");
+        let linked = link_or_create(&mut tx, &prepared.lookups, &prepared.new)
+            .await
+            .expect("linked");
+        if linked.rule == LinkRule::New {
+            have += 1;
+            if have % BATCH as i64 == 0 {
+                tx.commit().await.expect("commit");
+                tx = store.begin_write().await.expect("tx");
+            }
+        }
+    }
+    tx.commit().await.expect("commit");
+}
+
+/// Appends events until the audit log holds `target`.
+async fn top_up_audit(store: &Store, target: i64) {
+    let mut have = store.audit_head().await.expect("head").0;
+    while have < target {
+        let mut tx = store.begin_write().await.expect("tx");
+        for _ in 0..BATCH.min((target - have) as u64) {
+            let event = AuditEvent {
+                object: Some(uuid::Uuid::new_v4().to_string()),
+                rule: Some("clinician_reads_own_facility".into()),
+                purpose: Some("treatment".into()),
+                ..AuditEvent::new("bench-user", "clinician", "read_episode", Outcome::Allowed)
+            };
+            registry::store::audit::append(&mut tx, store.backend(), &event)
+                .await
+                .expect("appended");
+            have += 1;
+        }
+        tx.commit().await.expect("commit");
+    }
+}
+
+/// The SQL column of a dimension stored in clear (sealed and derived ones have none).
+fn column(dim: Dim) -> Option<&'static str> {
+    Some(match dim {
+        Dim::Sex => "sex",
+        Dim::AgeBand => "age_band",
+        Dim::CentreType => "centre_type",
+        Dim::PrimaryDrug => "primary_drug",
+        Dim::Route => "route",
+        Dim::TreatmentStatus => "treatment_status",
+        Dim::Referral => "referral_source",
+        Dim::LivingWith => "living_with",
+        Dim::LivingWithChildren => "living_with_children",
+        Dim::LivingWhere => "living_where",
+        Dim::Education => "education",
+        Dim::Labour => "labour_status",
+        Dim::Frequency => "frequency",
+        Dim::Polydrug => "polydrug",
+        Dim::OstStatus => "ost_status",
+        _ => return None,
+    })
+}
+
+/// The same TDI counts as plain GROUP BYs over the clear columns (no protection, no
+/// first-episode-of-the-year rule, no sealed dimensions): the floor.
+async fn raw_group_by(store: &Store, year: i64) -> f64 {
+    let (tables, _) = registry::export::resolve(&["tdi".to_owned()]).expect("tdi set");
+    let mut conn = store.connection().await.expect("connection");
+    let started = Instant::now();
+    for def in &tables {
+        let (Some(r), Some(c)) = (column(def.rows), column(def.cols)) else {
+            continue;
+        };
+        let status = match def.id.rsplit('-').next() {
+            Some("first") => " and treatment_status = '1'",
+            Some("prev") => " and treatment_status = '2'",
+            _ => "",
+        };
+        sqlx::query(&format!(
+            "select {r} as a, {c} as b, count(distinct subject_id) as n from episode \
+             where start_year = {year}{status} group by {r}, {c}"
+        ))
+        .fetch_all(&mut *conn)
+        .await
+        .expect("group by");
+    }
+    started.elapsed().as_secs_f64()
+}
+
+async fn export_runs(db: &Db, runs: usize, year: i64) -> (Vec<f64>, f64, usize) {
+    let server = Server::start(db).await;
+    let client = reqwest::Client::new();
+    let login: serde_json::Value = client
+        .post(format!("{}/api/v1/sessions", server.base))
+        .json(&serde_json::json!({"username": "bench.analyst", "password": ANALYST_PASSWORD}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("login body");
+    let token = login["token"].as_str().expect("token").to_owned();
+    let mut times = Vec::new();
+    let mut suppressed = 0;
+    for _ in 0..runs {
+        let started = Instant::now();
+        let response = client
+            .post(format!("{}/api/v1/exports", server.base))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"tables": ["tdi"], "year_from": year, "year_to": year, "purpose": "benchmark"}))
+            .timeout(Duration::from_secs(600))
+            .send()
+            .await
+            .expect("export");
+        assert_eq!(response.status(), 200, "export answered");
+        let body: serde_json::Value = response.json().await.expect("export body");
+        times.push(started.elapsed().as_secs_f64());
+        suppressed = body["content"]["certificate"]
+            .as_array()
+            .map_or(0, Vec::len);
+    }
+    let peak = server.peak_rss_mib();
+    server.stop();
+    (times, peak, suppressed)
+}
+
+const ANALYST_PASSWORD: &str = "benchmark analyst passphrase";
+
+async fn size(episodes: u64, largest: bool, knobs: &Knobs) {
+    let db = Db::new("sqlite").await;
+    let (store, keys) = db.open().await;
+    let mut next_person = 0;
+    let load = load_episodes(&store, &keys, episodes, &mut next_person).await;
+    let subjects = store.subject_counts().await.expect("counts").0;
+    registry::users::create(
+        &store,
+        &registry::users::Actor::cli(),
+        registry::users::NewAccount {
+            username: "bench.analyst".into(),
+            scope: registry::users::Scope {
+                role: "analyst".into(),
+                ..Default::default()
+            },
+            password: Some(zeroize::Zeroizing::new(ANALYST_PASSWORD.into())),
+        },
+    )
+    .await
+    .expect("analyst");
+    store.close().await;
+    let year = plan().period().1 as i64;
+    let (times, peak, suppressed) = export_runs(&db, knobs.runs, year).await;
+    let (store, keys) = db.open().await;
+    let mut floors = Vec::new();
+    for _ in 0..knobs.runs {
+        floors.push(raw_group_by(&store, year).await);
+    }
+    let n = format_count(episodes);
+    println!(
+        "| ({n} episodes of {} people loaded in {load:.0} s; export of {year}: {suppressed} suppressed cells) | | | |",
+        format_count(subjects as u64)
+    );
+    row(
+        &format!("Protected TDI set (62 tables + table 11) over HTTP, {n} episodes"),
+        "s",
+        &times,
+        &if episodes >= 1_000_000 {
+            verdict(median(&times) < 5.0, "< 5 s at 1M")
+        } else {
+            "-".into()
+        },
+    );
+    row(
+        &format!("Raw GROUP BY floor, {n} episodes"),
+        "s",
+        &floors,
+        "-",
+    );
+    let ratio: Vec<f64> = times.iter().zip(&floors).map(|(t, f)| t / f).collect();
+    row(&format!("Protected / raw, {n} episodes"), "×", &ratio, "-");
+    row(
+        &format!("Server peak RSS during the exports, {n} episodes"),
+        "MiB",
+        &[peak],
+        &verdict(peak < 200.0, "< 200 MB, flat with size"),
+    );
+
+    if largest {
+        top_up_audit(&store, knobs.audit_events as i64).await;
+        let mut verify = Vec::new();
+        let mut verify_peak: f64 = 0.0;
+        for _ in 0..knobs.runs {
+            reset_own_peak();
+            let started = Instant::now();
+            let report = registry::audit::verify_store(&store, &[])
+                .await
+                .expect("chain intact");
+            verify.push(started.elapsed().as_secs_f64());
+            verify_peak = verify_peak.max(own_peak_rss_mib());
+            assert!(report.events >= knobs.audit_events as i64);
+        }
+        let events = format_count(knobs.audit_events);
+        row(&format!("Audit verify, {events} events"), "s", &verify, "-");
+        row(
+            &format!("Peak RSS during audit verify, {events} events"),
+            "MiB",
+            &[verify_peak],
+            "-",
+        );
+
+        top_up_subjects(&store, &keys, knobs.keys as i64, &mut next_person).await;
+        let key_file = db.settings().key_file;
+        let mut rotation = Vec::new();
+        let mut rotation_peak: f64 = 0.0;
+        let mut moved = 0;
+        for _ in 0..knobs.runs {
+            reset_own_peak();
+            let started = Instant::now();
+            let report =
+                registry::keys::rotate_master(&store, &key_file, 1000, Duration::ZERO, |_| {})
+                    .await
+                    .expect("rotated");
+            rotation.push(started.elapsed().as_secs_f64());
+            rotation_peak = rotation_peak.max(own_peak_rss_mib());
+            moved = report.rows_moved;
+        }
+        let k = format_count(moved);
+        row(
+            &format!("Master-key rotation, {k} data keys re-wrapped"),
+            "s",
+            &rotation,
+            "-",
+        );
+        row(
+            &format!("Peak RSS during rotation, {k} keys"),
+            "MiB",
+            &[rotation_peak],
+            "-",
+        );
+    }
+    store.close().await;
+    db.remove().await;
+}
+
+fn format_count(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
+        n if n >= 1000 && n % 1000 == 0 => format!("{}k", n / 1000),
+        n => n.to_string(),
+    }
+}
+
+struct Knobs {
+    runs: usize,
+    audit_events: u64,
+    keys: u64,
+}
+
+fn main() {
+    let full = full_run();
+    let sizes: Vec<u64> = if full {
+        std::env::var("BENCH_EPISODES")
+            .unwrap_or_else(|_| "100000,1000000".into())
+            .split(',')
+            .filter_map(|s| s.trim().replace('_', "").parse().ok())
+            .collect()
+    } else {
+        vec![300]
+    };
+    let knobs = if full {
+        Knobs {
+            runs: env_number("BENCH_RUNS", 3) as usize,
+            audit_events: env_number("BENCH_AUDIT_EVENTS", 1_000_000),
+            keys: env_number("BENCH_KEYS", 1_000_000),
+        }
+    } else {
+        Knobs {
+            runs: 1,
+            audit_events: 500,
+            keys: 400,
+        }
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    println!("| National scale (SQLite) | median | runs | target |\n|---|---|---|---|");
+    let largest = sizes.iter().copied().max().unwrap_or(0);
+    for n in sizes {
+        runtime.block_on(size(n, n == largest, &knobs));
+    }
+}

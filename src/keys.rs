@@ -12,7 +12,7 @@ use crate::identity::subject::{
     DATA_KEY_AAD_COLUMN, IDENTITY_AAD_COLUMN, IDENTITY_AAD_TABLE, IdentityInput, lookups,
     today_utc, validate,
 };
-use crate::store::subjects::KeyedTable;
+use crate::store::subjects::{KeyedTable, Rewrap};
 use crate::store::{Store, StoreError};
 
 /// How often a running service checks its key file for a rotation.
@@ -205,6 +205,7 @@ pub async fn rotate_master(
                 break;
             }
             let keyring = handle.current();
+            let mut rewraps = Vec::with_capacity(rows.len());
             for row in rows {
                 let Some(old) = row.data_key_wrapped else {
                     continue;
@@ -227,15 +228,16 @@ pub async fn rotate_master(
                             registry_id: row.registry_id.clone(),
                             source,
                         })?;
-                if store
-                    .rewrap_subject(row.subject_id, &old, &wrapped, version)
-                    .await?
-                {
-                    report.rows_moved += 1;
-                } else {
-                    report.rows_retried += 1;
-                }
+                rewraps.push(Rewrap {
+                    subject_id: row.subject_id,
+                    old_wrapped: old,
+                    new_wrapped: wrapped,
+                    new_version: version,
+                });
             }
+            let moved = store.rewrap_subjects(&rewraps).await?;
+            report.rows_moved += moved;
+            report.rows_retried += rewraps.len() as u64 - moved;
             progress(report.rows_moved);
         }
         reseal_totp_secrets(store, &handle, target, batch, &mut report).await?;

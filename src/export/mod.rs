@@ -6,20 +6,24 @@
 //! the release ledger with their published cells, so the next export is protected
 //! against the union of what was released before.
 
+mod count;
 pub mod protect;
 pub mod tables;
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
+use count::Tally;
 use protect::{Flag, Grid, Profile, Protected, protect};
-use tables::{Dim, Entrant, Fact, Population, TableDef, catalogue};
+use tables::{Dim, Entrant, Population, TableDef, catalogue};
 
 use crate::crypto::Keyring;
 use crate::domain::FieldError;
+use crate::store::exports::EntrantFact;
 use crate::store::{Store, StoreError};
 
 /// Geography level of a request.
@@ -231,97 +235,6 @@ pub fn custom(dims: &[Dim]) -> Result<(TableDef, Vec<Dim>), Vec<FieldError>> {
     ))
 }
 
-fn in_population(
-    population: Population,
-    entrant_status: Option<&str>,
-    death: Option<(bool, bool)>,
-) -> bool {
-    match population {
-        Population::AllEntrants | Population::Prevalence | Population::Overdoses => true,
-        Population::FirstTreated => entrant_status == Some("1"),
-        Population::PreviouslyTreated => entrant_status == Some("2"),
-        Population::DeathsB => death.is_some_and(|(b, _)| b),
-        Population::DeathsD => death.is_some_and(|(_, d)| d),
-        Population::DeathsBOrD => death.is_some_and(|(b, d)| b || d),
-    }
-}
-
-/// Counts distinct persons into a grid. `row_dims` are the dimensions combined into
-/// the row label (custom tables); built-in tables have one.
-fn count<'a, F: Fact + 'a>(
-    facts: impl Iterator<Item = &'a F>,
-    row_dims: &[Dim],
-    col_dim: Dim,
-    row_labels: &[String],
-    col_labels: &[String],
-) -> Grid {
-    let row_single = row_dims.iter().all(|d| !d.multi_valued());
-    let mut grid = Grid::new(
-        row_labels.len(),
-        col_labels.len(),
-        !col_dim.multi_valued(),
-        row_single,
-    );
-    let row_index: BTreeMap<&str, usize> = row_labels
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l.as_str(), i))
-        .collect();
-    let col_index: BTreeMap<&str, usize> = col_labels
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l.as_str(), i))
-        .collect();
-    let mut sets: Vec<HashSet<i64>> = vec![HashSet::new(); grid.values.len()];
-    for fact in facts {
-        let mut rows: Vec<String> = vec![String::new()];
-        for d in row_dims {
-            let values = fact.values(*d);
-            rows = rows
-                .iter()
-                .flat_map(|prefix| {
-                    values.iter().map(move |v| {
-                        if prefix.is_empty() {
-                            v.clone()
-                        } else {
-                            format!("{prefix} / {v}")
-                        }
-                    })
-                })
-                .collect();
-        }
-        let cols = fact.values(col_dim);
-        let person = fact.person();
-        let row_ids: Vec<usize> = rows
-            .iter()
-            .filter_map(|r| row_index.get(r.as_str()).copied())
-            .collect();
-        let col_ids: Vec<usize> = cols
-            .iter()
-            .filter_map(|c| col_index.get(c.as_str()).copied())
-            .collect();
-        if row_ids.is_empty() || col_ids.is_empty() {
-            continue;
-        }
-        for &r in &row_ids {
-            for &c in &col_ids {
-                sets[grid.at(r, c)].insert(person);
-            }
-            sets[grid.at(r, grid.cols)].insert(person);
-        }
-        for &c in &col_ids {
-            sets[grid.at(grid.rows, c)].insert(person);
-        }
-        let total = grid.at(grid.rows, grid.cols);
-        sets[total].insert(person);
-    }
-    grid.values = sets
-        .iter()
-        .map(|s| i64::try_from(s.len()).unwrap_or(i64::MAX))
-        .collect();
-    grid
-}
-
 fn row_labels(
     row_dims: &[Dim],
     years: (i64, i64),
@@ -355,67 +268,76 @@ fn cell_key(table_key: &str, cell: usize) -> u64 {
     u64::from_be_bytes(bytes)
 }
 
-/// The loaded data of one export.
-struct Data {
-    entrants: Vec<Entrant>,
-    prevalence: Vec<Entrant>,
-    deaths: Vec<crate::store::exports::DeathFact>,
-    overdoses: Vec<crate::store::exports::OverdoseFact>,
-    municipalities: Vec<(String, String)>,
+fn units(geography: Geography, municipalities: &[(String, String)]) -> Vec<String> {
+    match geography {
+        Geography::National => vec!["national".into()],
+        Geography::District => Dim::District.categories((0, 0), municipalities),
+        Geography::Municipality => municipalities.iter().map(|(m, _)| m.clone()).collect(),
+    }
 }
 
-async fn load(
+/// Published cells of earlier releases, by table key.
+pub type LedgerCells = BTreeMap<String, Vec<Option<i64>>>;
+
+/// The row dimensions of a table: one for built-in tables, the requested ones for a
+/// custom cross-tabulation.
+fn table_row_dims(def: &TableDef, custom_row_dims: &[Dim]) -> Vec<Dim> {
+    if def.id.starts_with("custom-") && !custom_row_dims.is_empty() {
+        custom_row_dims.to_vec()
+    } else {
+        vec![def.rows]
+    }
+}
+
+fn is_entrant_population(p: Population) -> bool {
+    matches!(
+        p,
+        Population::AllEntrants | Population::FirstTreated | Population::PreviouslyTreated
+    )
+}
+
+/// Builds and protects every table of a request against earlier releases.
+pub async fn build(
     store: &Store,
-    keyring: &Keyring,
+    keyring: &Arc<Keyring>,
     request: &Request,
-    extra_row_dims: &[Dim],
-) -> Result<Data, ExportError> {
-    let years = request.years;
-    let needs =
-        |pred: &dyn Fn(Population) -> bool| request.tables.iter().any(|t| pred(t.population));
-    let entrant_pop = |p: Population| {
-        matches!(
-            p,
-            Population::AllEntrants | Population::FirstTreated | Population::PreviouslyTreated
-        )
-    };
-    let needs_sealed = request
+    custom_row_dims: &[Dim],
+    earlier: &[LedgerCells],
+) -> Result<(ExportContent, LedgerCells), ExportError> {
+    let municipalities: Vec<(String, String)> = store
+        .municipalities()
+        .await?
+        .into_iter()
+        .map(|m| (m.slug, m.district))
+        .collect();
+    let unit_names = units(request.geography, &municipalities);
+    let row_dims: Vec<Vec<Dim>> = request
         .tables
         .iter()
-        .any(|t| t.rows.sealed() || t.cols.sealed())
-        || extra_row_dims.iter().any(|d| d.sealed());
-    let entrants = if needs(&entrant_pop) || request.table_11 {
-        store
-            .export_entrants(years.0, years.1, needs_sealed)
-            .await?
-            .into_iter()
-            .map(|fact| {
-                let sealed =
-                    fact.sealed
-                        .as_ref()
-                        .and_then(|(registry_id, wrapped, episode_id, blob)| {
-                            crate::episodes::open_sealed(
-                                keyring,
-                                registry_id,
-                                wrapped,
-                                episode_id,
-                                blob,
-                            )
-                            .ok()
-                        });
-                Entrant { fact, sealed }
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
+        .map(|def| table_row_dims(def, custom_row_dims))
+        .collect();
+    let mut tally = Tally::new(
+        &request.tables,
+        &row_dims,
+        request.years,
+        &municipalities,
+        request.geography,
+        &unit_names,
+    );
+    let needs =
+        |pred: &dyn Fn(Population) -> bool| request.tables.iter().any(|t| pred(t.population));
+    let mut ages = Ages::default();
+    if needs(&is_entrant_population) || request.table_11 {
+        let needs_sealed = row_dims
+            .iter()
+            .flatten()
+            .chain(request.tables.iter().map(|t| &t.cols))
+            .any(|d| d.sealed());
+        (tally, ages) = count_entrants(store, keyring, request.years, needs_sealed, tally).await?;
+    }
+    let (from, to) = request.years;
     let prevalence = if needs(&|p| p == Population::Prevalence) {
-        store
-            .export_prevalence(years.0, years.1)
-            .await?
-            .into_iter()
-            .map(|fact| Entrant { fact, sealed: None })
-            .collect()
+        store.export_prevalence(from, to).await?
     } else {
         Vec::new()
     };
@@ -425,140 +347,202 @@ async fn load(
             Population::DeathsB | Population::DeathsD | Population::DeathsBOrD
         )
     }) {
-        store.export_deaths(years.0, years.1).await?
+        store.export_deaths(from, to).await?
     } else {
         Vec::new()
     };
     let overdoses = if needs(&|p| p == Population::Overdoses) {
-        store.export_overdoses(years.0, years.1).await?
+        store.export_overdoses(from, to).await?
     } else {
         Vec::new()
     };
-    let municipalities = store
-        .municipalities()
-        .await?
-        .into_iter()
-        .map(|m| (m.slug, m.district))
-        .collect();
-    Ok(Data {
-        entrants,
-        prevalence,
-        deaths,
-        overdoses,
-        municipalities,
-    })
-}
-
-fn units(geography: Geography, municipalities: &[(String, String)]) -> Vec<String> {
-    match geography {
-        Geography::National => vec!["national".into()],
-        Geography::District => Dim::District.categories((0, 0), municipalities),
-        Geography::Municipality => municipalities.iter().map(|(m, _)| m.clone()).collect(),
-    }
-}
-
-fn in_unit<F: Fact>(fact: &F, geography: Geography, unit: &str) -> bool {
-    match geography {
-        Geography::National => true,
-        Geography::District => fact.district() == unit,
-        Geography::Municipality => fact.municipality() == unit,
-    }
-}
-
-/// Published cells of earlier releases, by table key.
-pub type LedgerCells = BTreeMap<String, Vec<Option<i64>>>;
-
-/// Builds and protects every table of a request against earlier releases.
-pub async fn build(
-    store: &Store,
-    keyring: &Keyring,
-    request: &Request,
-    custom_row_dims: &[Dim],
-    earlier: &[LedgerCells],
-) -> Result<(ExportContent, LedgerCells), ExportError> {
-    let data = load(store, keyring, request, custom_row_dims).await?;
     let request = request.clone();
-    let custom_row_dims = custom_row_dims.to_vec();
     let earlier = earlier.to_vec();
-    // Counting and linear programming are CPU work: off the async executor.
-    tokio::task::spawn_blocking(move || compute(&data, &request, &custom_row_dims, &earlier))
-        .await
-        .map_err(|e| ExportError::Refused(format!("export task failed: {e}")))?
+    // Counting the smaller populations and linear programming are CPU work: off the
+    // async executor.
+    tokio::task::spawn_blocking(move || {
+        let mut prevalence = prevalence;
+        prevalence.sort_by_key(|f| f.person);
+        let mut group = Vec::new();
+        for (i, fact) in prevalence.iter().enumerate() {
+            let entrant = Entrant {
+                fact: fact.clone(),
+                sealed: None,
+            };
+            group.extend(tally.code(&entrant, count::bit(Population::Prevalence)));
+            if prevalence
+                .get(i + 1)
+                .is_none_or(|next| next.person != fact.person)
+            {
+                tally.add_person(&group);
+                group.clear();
+            }
+        }
+        for death in &deaths {
+            let mut populations = 0;
+            if death.selection_b {
+                populations |= count::bit(Population::DeathsB);
+            }
+            if death.selection_d {
+                populations |= count::bit(Population::DeathsD);
+            }
+            if death.selection_b || death.selection_d {
+                populations |= count::bit(Population::DeathsBOrD);
+            }
+            let coded: Vec<_> = tally.code(death, populations).into_iter().collect();
+            tally.add_person(&coded);
+        }
+        for overdose in &overdoses {
+            let coded: Vec<_> = tally
+                .code(overdose, count::bit(Population::Overdoses))
+                .into_iter()
+                .collect();
+            tally.add_person(&coded);
+        }
+        protect_all(
+            tally.into_grids(),
+            &ages,
+            &request,
+            &row_dims,
+            &municipalities,
+            &unit_names,
+            &earlier,
+        )
+    })
+    .await
+    .map_err(|e| ExportError::Refused(format!("export task failed: {e}")))?
 }
 
-fn compute(
-    data: &Data,
+/// Streams the entrants into the tally (and table 11's ages) on a blocking thread,
+/// a batch at a time, so neither the executor nor memory carries the whole year.
+async fn count_entrants(
+    store: &Store,
+    keyring: &Arc<Keyring>,
+    years: (i64, i64),
+    needs_sealed: bool,
+    tally: Tally,
+) -> Result<(Tally, Ages), ExportError> {
+    use futures_util::TryStreamExt;
+    const BATCH: usize = 1024;
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<EntrantFact>>(4);
+    let keyring = Arc::clone(keyring);
+    let consumer = tokio::task::spawn_blocking(move || {
+        let mut tally = tally;
+        let mut ages = Ages::default();
+        let mut group = Vec::new();
+        let mut current = None;
+        while let Some(batch) = receiver.blocking_recv() {
+            for fact in batch {
+                if current != Some(fact.person) {
+                    tally.add_person(&group);
+                    group.clear();
+                    ages.next_person();
+                    current = Some(fact.person);
+                }
+                let sealed =
+                    fact.sealed
+                        .as_ref()
+                        .and_then(|(registry_id, wrapped, episode_id, blob)| {
+                            crate::episodes::open_sealed(
+                                &keyring,
+                                registry_id,
+                                wrapped,
+                                episode_id,
+                                blob,
+                            )
+                            .ok()
+                        });
+                let entrant = Entrant { fact, sealed };
+                ages.add(&entrant.fact);
+                let populations = count::bit(Population::AllEntrants)
+                    | match entrant.fact.plain.treatment_status.as_str() {
+                        "1" => count::bit(Population::FirstTreated),
+                        "2" => count::bit(Population::PreviouslyTreated),
+                        _ => 0,
+                    };
+                group.extend(tally.code(&entrant, populations));
+            }
+        }
+        tally.add_person(&group);
+        (tally, ages)
+    });
+    let stream = store
+        .export_entrants(years.0, years.1, needs_sealed)
+        .await?;
+    futures_util::pin_mut!(stream);
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut failure = None;
+    loop {
+        match stream.try_next().await {
+            Ok(Some(fact)) => {
+                batch.push(fact);
+                if batch.len() == BATCH && sender.send(std::mem::take(&mut batch)).await.is_err() {
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    if !batch.is_empty() {
+        let _ = sender.send(batch).await;
+    }
+    drop(sender);
+    let counted = consumer
+        .await
+        .map_err(|e| ExportError::Refused(format!("export task failed: {e}")))?;
+    match failure {
+        Some(e) => Err(e.into()),
+        None => Ok(counted),
+    }
+}
+
+/// Ages at entry and at first use for table 11: each person once per drug group,
+/// in person order.
+#[derive(Default)]
+struct Ages {
+    by_group: BTreeMap<String, Vec<(u16, Option<u16>)>>,
+    seen: Vec<String>,
+}
+
+impl Ages {
+    fn next_person(&mut self) {
+        self.seen.clear();
+    }
+
+    fn add(&mut self, fact: &EntrantFact) {
+        let group = crate::domain::codes::substance_group(&fact.plain.primary_drug);
+        if self.seen.iter().any(|g| g == group) {
+            return;
+        }
+        self.seen.push(group.to_owned());
+        self.by_group
+            .entry(group.to_owned())
+            .or_default()
+            .push((fact.plain.age_at_start, fact.plain.age_first_use));
+    }
+}
+
+fn protect_all(
+    grids: Vec<Vec<Grid>>,
+    ages: &Ages,
     request: &Request,
-    custom_row_dims: &[Dim],
+    row_dims: &[Vec<Dim>],
+    municipalities: &[(String, String)],
+    unit_names: &[String],
     earlier: &[LedgerCells],
 ) -> Result<(ExportContent, LedgerCells), ExportError> {
     let mut tables_out = Vec::new();
     let mut certificate = Vec::new();
     let mut published: LedgerCells = BTreeMap::new();
-    for def in &request.tables {
-        let row_dims: Vec<Dim> = if def.id.starts_with("custom-") {
-            custom_row_dims.to_vec()
-        } else {
-            vec![def.rows]
-        };
-        let row_dims = if row_dims.is_empty() {
-            vec![def.rows]
-        } else {
-            row_dims
-        };
-        let rows = row_labels(&row_dims, request.years, &data.municipalities);
-        let cols = def.cols.categories(request.years, &data.municipalities);
-        for unit in units(request.geography, &data.municipalities) {
-            let grid = match def.population {
-                Population::AllEntrants
-                | Population::FirstTreated
-                | Population::PreviouslyTreated => count(
-                    data.entrants.iter().filter(|e| {
-                        in_unit(*e, request.geography, &unit)
-                            && in_population(
-                                def.population,
-                                Some(e.fact.plain.treatment_status.as_str()),
-                                None,
-                            )
-                    }),
-                    &row_dims,
-                    def.cols,
-                    &rows,
-                    &cols,
-                ),
-                Population::Prevalence => count(
-                    data.prevalence
-                        .iter()
-                        .filter(|e| in_unit(*e, request.geography, &unit)),
-                    &row_dims,
-                    def.cols,
-                    &rows,
-                    &cols,
-                ),
-                Population::Overdoses => count(
-                    data.overdoses
-                        .iter()
-                        .filter(|o| in_unit(*o, request.geography, &unit)),
-                    &row_dims,
-                    def.cols,
-                    &rows,
-                    &cols,
-                ),
-                _ => count(
-                    data.deaths.iter().filter(|d| {
-                        in_unit(*d, request.geography, &unit)
-                            && in_population(
-                                def.population,
-                                None,
-                                Some((d.selection_b, d.selection_d)),
-                            )
-                    }),
-                    &row_dims,
-                    def.cols,
-                    &rows,
-                    &cols,
-                ),
-            };
+    for (t, def) in request.tables.iter().enumerate() {
+        let rows = row_labels(&row_dims[t], request.years, municipalities);
+        let cols = def.cols.categories(request.years, municipalities);
+        for (u, unit) in unit_names.iter().enumerate() {
+            let grid = &grids[u][t];
             let key = format!(
                 "{}|{}-{}|{}",
                 def.id, request.years.0, request.years.1, unit
@@ -572,20 +556,20 @@ fn compute(
                     .collect()
             };
             let protected = protect(
-                &grid,
+                grid,
                 request.profile,
                 |cell| cell_key(&key, cell),
                 &previous,
             )
             .map_err(|e| ExportError::Refused(format!("{}: {e}", def.id)))?;
-            let (table, entries) = render(def, &unit, &rows, &cols, &grid, &protected);
+            let (table, entries) = render(def, unit, &rows, &cols, grid, &protected);
             certificate.extend(entries);
             published.insert(key, protected.published.clone());
             tables_out.push(table);
         }
     }
     let table_11 = if request.table_11 {
-        stats_table(&data.entrants, request.profile)
+        stats_table(ages, request.profile)
     } else {
         Vec::new()
     };
@@ -657,19 +641,7 @@ fn render(
 /// TDI table 11: mean and standard deviation of age at entry and at first use, and
 /// the mean lag, by primary drug group. Groups under the threshold are suppressed;
 /// statistics from fewer than 20 persons are flagged unreliable.
-fn stats_table(entrants: &[Entrant], profile: Profile) -> Vec<StatsRow> {
-    let mut by_group: BTreeMap<String, BTreeMap<i64, (f64, Option<f64>)>> = BTreeMap::new();
-    for e in entrants {
-        let group = crate::domain::codes::substance_group(&e.fact.plain.primary_drug).to_owned();
-        by_group
-            .entry(group)
-            .or_default()
-            .entry(e.fact.person)
-            .or_insert((
-                f64::from(e.fact.plain.age_at_start),
-                e.fact.plain.age_first_use.map(f64::from),
-            ));
-    }
+fn stats_table(ages: &Ages, profile: Profile) -> Vec<StatsRow> {
     let mean_sd = |values: &[f64]| -> Option<(f64, f64)> {
         if values.is_empty() {
             return None;
@@ -682,9 +654,14 @@ fn stats_table(entrants: &[Entrant], profile: Profile) -> Vec<StatsRow> {
             (var.sqrt() * 10.0).round() / 10.0,
         ))
     };
-    by_group
-        .into_iter()
+    ages.by_group
+        .iter()
         .map(|(group, persons)| {
+            let group = group.clone();
+            let persons: Vec<(f64, Option<f64>)> = persons
+                .iter()
+                .map(|(a, f)| (f64::from(*a), f.map(f64::from)))
+                .collect();
             let n = i64::try_from(persons.len()).unwrap_or(i64::MAX);
             if n < profile.threshold() {
                 return StatsRow {
@@ -698,10 +675,10 @@ fn stats_table(entrants: &[Entrant], profile: Profile) -> Vec<StatsRow> {
                     flag: Some(Flag::C),
                 };
             }
-            let entry: Vec<f64> = persons.values().map(|(a, _)| *a).collect();
-            let first: Vec<f64> = persons.values().filter_map(|(_, f)| *f).collect();
+            let entry: Vec<f64> = persons.iter().map(|(a, _)| *a).collect();
+            let first: Vec<f64> = persons.iter().filter_map(|(_, f)| *f).collect();
             let lag: Vec<f64> = persons
-                .values()
+                .iter()
                 .filter_map(|(a, f)| f.map(|f| a - f))
                 .collect();
             let e = mean_sd(&entry);
@@ -773,7 +750,7 @@ pub struct Release {
 /// Builds, protects, records in the ledger (with its audit event) and returns a release.
 pub async fn release(
     store: &Store,
-    keyring: &Keyring,
+    keyring: &Arc<Keyring>,
     request: &Request,
     custom_row_dims: &[Dim],
     spec: &str,

@@ -80,6 +80,66 @@ pub struct OverdoseFact {
     pub substances: Vec<String>,
 }
 
+/// Episode columns an entrant fact is made of (the statistical columns only).
+macro_rules! entrant_columns {
+    () => {
+        "e.subject_id, e.start_year, e.start_quarter, e.sex, e.birth_year, e.age_at_start, \
+         e.age_band, e.municipality, e.treatment_status, e.referral_source, e.living_with, \
+         e.living_with_children, e.living_where, e.labour_status, e.education, e.primary_drug, \
+         e.route, e.frequency, e.age_first_use, e.secondary_drugs, e.polydrug, e.ost_status, \
+         e.ost_first_year, e.centre_type"
+    };
+}
+
+const ENTRANTS: &str = concat!(
+    "select ",
+    entrant_columns!(),
+    " from episode e where e.start_year between $1 and $2 \
+     order by e.subject_id, e.start_year, e.start_quarter, e.id"
+);
+
+const ENTRANTS_WITH_SEALED: &str = concat!(
+    "select ",
+    entrant_columns!(),
+    ", e.episode_id, e.sealed, s.registry_id, s.data_key_wrapped \
+     from episode e join subject s on s.id = e.subject_id \
+     where e.start_year between $1 and $2 \
+     order by e.subject_id, e.start_year, e.start_quarter, e.id"
+);
+
+fn entrant_from_row(
+    r: &sqlx::any::AnyRow,
+    with_sealed: bool,
+    districts: &std::collections::HashMap<String, String>,
+) -> Result<EntrantFact, sqlx::Error> {
+    let plain = super::episodes::plain_from_any(r)?;
+    let sealed = if with_sealed {
+        let wrapped: Option<Vec<u8>> = r.try_get("data_key_wrapped")?;
+        match wrapped {
+            Some(wrapped) => Some((
+                r.try_get("registry_id")?,
+                wrapped,
+                r.try_get("episode_id")?,
+                r.try_get("sealed")?,
+            )),
+            None => None,
+        }
+    } else {
+        None
+    };
+    Ok(EntrantFact {
+        person: r.try_get("subject_id")?,
+        year: r.try_get("start_year")?,
+        district: districts
+            .get(&plain.municipality)
+            .cloned()
+            .unwrap_or_default(),
+        plain,
+        centre_type: r.try_get("centre_type")?,
+        sealed,
+    })
+}
+
 fn split(text: &str) -> Vec<String> {
     text.split(',')
         .filter(|s| !s.is_empty())
@@ -118,48 +178,57 @@ pub struct LedgerEntry {
 }
 
 impl Store {
-    /// TDI entrants of the years `from..=to`, each person once per year.
+    /// TDI entrants of the years `from..=to` — each person's first episode of each year
+    /// (by quarter, then registration order) — streamed in person order, so a person's
+    /// facts arrive together and the caller holds nothing per person. One ordered scan
+    /// of the year index; the first row of each person and year is kept here.
     pub async fn export_entrants(
         &self,
         from: i64,
         to: i64,
         with_sealed: bool,
-    ) -> Result<Vec<EntrantFact>, StoreError> {
-        let rows = sqlx::query(
-            "select f.*, m.district, s.registry_id, s.data_key_wrapped from (select e.*, \
-             row_number() over (partition by e.subject_id, e.start_year order by e.start_quarter, e.id) \
-             as nth from episode e where e.start_year between $1 and $2) f \
-             join municipality m on m.slug = f.municipality join subject s on s.id = f.subject_id \
-             where f.nth = 1 order by f.id",
-        )
-        .bind(from)
-        .bind(to)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let plain = super::episodes::plain_from_any(r)?;
-                let wrapped: Option<Vec<u8>> = r.try_get("data_key_wrapped")?;
-                let sealed = match (with_sealed, wrapped) {
-                    (true, Some(wrapped)) => Some((
-                        r.try_get("registry_id")?,
-                        wrapped,
-                        r.try_get("episode_id")?,
-                        r.try_get("sealed")?,
-                    )),
-                    _ => None,
+    ) -> Result<
+        impl futures_util::Stream<Item = Result<EntrantFact, StoreError>> + Send + '_,
+        StoreError,
+    > {
+        use futures_util::StreamExt;
+        let districts: std::collections::HashMap<String, String> = self
+            .municipalities()
+            .await?
+            .into_iter()
+            .map(|m| (m.slug, m.district))
+            .collect();
+        let sql = if with_sealed {
+            ENTRANTS_WITH_SEALED
+        } else {
+            ENTRANTS
+        };
+        let mut last: Option<(i64, i64)> = None;
+        Ok(sqlx::query(sql)
+            .bind(from)
+            .bind(to)
+            .fetch(self.pool())
+            .filter_map(move |row| {
+                let out = match row {
+                    Err(e) => Some(Err(StoreError::from(e))),
+                    Ok(r) => {
+                        let key = (
+                            r.try_get::<i64, _>("subject_id").unwrap_or_default(),
+                            r.try_get::<i64, _>("start_year").unwrap_or_default(),
+                        );
+                        if last == Some(key) {
+                            None
+                        } else {
+                            last = Some(key);
+                            Some(
+                                entrant_from_row(&r, with_sealed, &districts)
+                                    .map_err(StoreError::from),
+                            )
+                        }
+                    }
                 };
-                Ok(EntrantFact {
-                    person: r.try_get("subject_id")?,
-                    year: r.try_get("start_year")?,
-                    plain,
-                    centre_type: r.try_get("centre_type")?,
-                    district: r.try_get("district")?,
-                    sealed,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+                std::future::ready(out)
+            }))
     }
 
     /// Persons in treatment at any time in the years `from..=to` (prevalence): one
@@ -175,7 +244,7 @@ impl Store {
                 "select f.*, m.district from (select e.*, row_number() over \
                  (partition by e.subject_id order by e.start_year desc, e.id desc) as nth \
                  from episode e where e.start_year <= $1 and (e.end_year is null or e.end_year >= $1)) f \
-                 join municipality m on m.slug = f.municipality where f.nth = 1 order by f.id",
+                 join municipality m on m.slug = f.municipality where f.nth = 1 order by f.subject_id",
             )
             .bind(year)
             .fetch_all(self.pool())

@@ -305,26 +305,28 @@ impl Store {
         Ok(rows.iter().map(sealed_from_row).collect::<Result<_, _>>()?)
     }
 
-    /// Replaces a subject's wrapped data key, unless it changed meanwhile (then
-    /// returns false and the next batch picks it up again).
-    pub async fn rewrap_subject(
-        &self,
-        subject_id: i64,
-        old_wrapped: &[u8],
-        new_wrapped: &[u8],
-        new_version: u32,
-    ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "update subject set data_key_wrapped = $1, master_key_version = $2 \
-             where id = $3 and data_key_wrapped = $4",
-        )
-        .bind(new_wrapped)
-        .bind(i64::from(new_version))
-        .bind(subject_id)
-        .bind(old_wrapped)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
+    /// Replaces subjects' wrapped data keys in one transaction, each unless it changed
+    /// meanwhile (a later batch picks those up again); returns how many were replaced.
+    pub async fn rewrap_subjects(&self, rows: &[Rewrap]) -> Result<u64, StoreError> {
+        // One transaction per batch: a commit per row made rotating a million keys
+        // take minutes.
+        let mut tx = self.begin_write().await?;
+        let mut moved = 0;
+        for row in rows {
+            let done = sqlx::query(
+                "update subject set data_key_wrapped = $1, master_key_version = $2 \
+                 where id = $3 and data_key_wrapped = $4",
+            )
+            .bind(&row.new_wrapped)
+            .bind(i64::from(row.new_version))
+            .bind(row.subject_id)
+            .bind(&row.old_wrapped)
+            .execute(&mut *tx)
+            .await?;
+            moved += done.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(moved)
     }
 
     /// Records with their own data key (deaths, overdoses) wrapped under a master
@@ -558,4 +560,17 @@ impl Store {
         .await?;
         Ok(())
     }
+}
+
+/// A subject's data key re-wrapped under a new master-key version.
+#[derive(Debug, Clone)]
+pub struct Rewrap {
+    /// Internal subject id.
+    pub subject_id: i64,
+    /// The wrapped key as read (compare-and-set).
+    pub old_wrapped: Vec<u8>,
+    /// The key wrapped under the new version.
+    pub new_wrapped: Vec<u8>,
+    /// The new version.
+    pub new_version: u32,
 }

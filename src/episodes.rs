@@ -200,7 +200,12 @@ pub async fn register(
             let wrapped = subject_data_key(&mut tx, linked.subject_id).await?;
             subject_key(&keyring, &linked.registry_id, wrapped.as_deref())?
         };
-        let previous = subject_episodes(&mut tx, linked.subject_id).await?;
+        // A subject created just now has no episodes to look at.
+        let previous = if linked.rule == LinkRule::New {
+            Vec::new()
+        } else {
+            subject_episodes(&mut tx, linked.subject_id).await?
+        };
         let start = date(&sealed_values.treatment_start_date);
         for earlier in previous.iter().filter(|e| e.facility == reg.facility) {
             let continues = match (&earlier.end_sealed, start) {

@@ -35,6 +35,7 @@ pub(super) struct Coded {
 }
 
 /// One table's shape in terms of used-dimension positions.
+#[derive(Clone)]
 struct Shape {
     population: u16,
     rows: Vec<usize>,
@@ -43,6 +44,7 @@ struct Shape {
 }
 
 /// The tables being counted, per geographic unit.
+#[derive(Clone)]
 pub(super) struct Tally {
     dims: Vec<Dim>,
     lookup: Vec<HashMap<String, u16>>,
@@ -164,6 +166,17 @@ impl Tally {
                 self.scratch.dedup();
                 for &cell in &self.scratch {
                     grid.values[cell] += 1;
+                }
+            }
+        }
+    }
+
+    /// Adds another tally of the same tables (a disjoint set of people).
+    pub(super) fn merge(&mut self, other: Tally) {
+        for (mine, theirs) in self.grids.iter_mut().zip(other.grids) {
+            for (grid, counted) in mine.iter_mut().zip(theirs) {
+                for (value, add) in grid.values.iter_mut().zip(counted.values) {
+                    *value += add;
                 }
             }
         }

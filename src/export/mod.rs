@@ -413,14 +413,45 @@ pub async fn build(
     .map_err(|e| ExportError::Refused(format!("export task failed: {e}")))?
 }
 
-/// Streams the entrants into the tally (and table 11's ages) on a blocking thread,
-/// a batch at a time, so neither the executor nor memory carries the whole year.
+/// Counts the entrants in as many partitions of the people as there are cores (up
+/// to four), each a scan streamed into its own tally on a blocking thread, then adds
+/// the partitions together. A person lies in one partition, so counts stay distinct.
 async fn count_entrants(
     store: &Store,
     keyring: &Arc<Keyring>,
     years: (i64, i64),
     needs_sealed: bool,
     tally: Tally,
+) -> Result<(Tally, Ages), ExportError> {
+    let parts = std::thread::available_parallelism().map_or(1, |n| n.get().min(4)) as i64;
+    let partitions = (0..parts).map(|part| {
+        count_partition(
+            store,
+            keyring,
+            years,
+            needs_sealed,
+            tally.clone(),
+            (part, parts),
+        )
+    });
+    let mut results = futures_util::future::try_join_all(partitions).await?;
+    let (mut total, mut ages) = results.remove(0);
+    for (t, a) in results {
+        total.merge(t);
+        ages.merge(a);
+    }
+    Ok((total, ages))
+}
+
+/// One partition: a stream of entrants fed a batch at a time to a blocking thread,
+/// so neither the executor nor memory carries the whole year.
+async fn count_partition(
+    store: &Store,
+    keyring: &Arc<Keyring>,
+    years: (i64, i64),
+    needs_sealed: bool,
+    tally: Tally,
+    partition: (i64, i64),
 ) -> Result<(Tally, Ages), ExportError> {
     use futures_util::TryStreamExt;
     const BATCH: usize = 1024;
@@ -467,7 +498,7 @@ async fn count_entrants(
         (tally, ages)
     });
     let stream = store
-        .export_entrants(years.0, years.1, needs_sealed)
+        .export_entrants(years.0, years.1, needs_sealed, partition)
         .await?;
     futures_util::pin_mut!(stream);
     let mut batch = Vec::with_capacity(BATCH);
@@ -500,11 +531,57 @@ async fn count_entrants(
     }
 }
 
-/// Ages at entry and at first use for table 11: each person once per drug group,
-/// in person order.
+/// Count, sum and sum of squares of whole years: exact in integers, so the mean and
+/// standard deviation do not depend on the order people were added in (partitions
+/// of the scan are merged in any order).
+#[derive(Default, Clone, Copy)]
+struct Moments {
+    n: i64,
+    sum: i64,
+    squares: i64,
+}
+
+impl Moments {
+    fn add(&mut self, value: i64) {
+        self.n += 1;
+        self.sum += value;
+        self.squares += value * value;
+    }
+
+    fn merge(&mut self, other: Moments) {
+        self.n += other.n;
+        self.sum += other.sum;
+        self.squares += other.squares;
+    }
+
+    /// Mean and population standard deviation, each rounded to one decimal.
+    fn mean_sd(&self) -> Option<(f64, f64)> {
+        if self.n == 0 {
+            return None;
+        }
+        let n = self.n as f64;
+        let mean = self.sum as f64 / n;
+        // n²·variance = n·Σx² − (Σx)², computed exactly.
+        let scaled = (i128::from(self.n) * i128::from(self.squares)
+            - i128::from(self.sum) * i128::from(self.sum))
+        .max(0);
+        let sd = (scaled as f64).sqrt() / n;
+        Some(((mean * 10.0).round() / 10.0, (sd * 10.0).round() / 10.0))
+    }
+}
+
+/// Table 11's moments for one primary drug group.
+#[derive(Default, Clone, Copy)]
+struct GroupAges {
+    entry: Moments,
+    first_use: Moments,
+    lag: Moments,
+}
+
+/// Ages at entry and at first use for table 11: each person once per drug group.
 #[derive(Default)]
 struct Ages {
-    by_group: BTreeMap<String, Vec<(u16, Option<u16>)>>,
+    by_group: BTreeMap<String, GroupAges>,
     seen: Vec<String>,
 }
 
@@ -519,10 +596,22 @@ impl Ages {
             return;
         }
         self.seen.push(group.to_owned());
-        self.by_group
-            .entry(group.to_owned())
-            .or_default()
-            .push((fact.plain.age_at_start, fact.plain.age_first_use));
+        let ages = self.by_group.entry(group.to_owned()).or_default();
+        let at_entry = i64::from(fact.plain.age_at_start);
+        ages.entry.add(at_entry);
+        if let Some(first) = fact.plain.age_first_use.map(i64::from) {
+            ages.first_use.add(first);
+            ages.lag.add(at_entry - first);
+        }
+    }
+
+    fn merge(&mut self, other: Ages) {
+        for (group, m) in other.by_group {
+            let mine = self.by_group.entry(group).or_default();
+            mine.entry.merge(m.entry);
+            mine.first_use.merge(m.first_use);
+            mine.lag.merge(m.lag);
+        }
     }
 }
 
@@ -642,27 +731,11 @@ fn render(
 /// the mean lag, by primary drug group. Groups under the threshold are suppressed;
 /// statistics from fewer than 20 persons are flagged unreliable.
 fn stats_table(ages: &Ages, profile: Profile) -> Vec<StatsRow> {
-    let mean_sd = |values: &[f64]| -> Option<(f64, f64)> {
-        if values.is_empty() {
-            return None;
-        }
-        let n = values.len() as f64;
-        let mean = values.iter().sum::<f64>() / n;
-        let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
-        Some((
-            (mean * 10.0).round() / 10.0,
-            (var.sqrt() * 10.0).round() / 10.0,
-        ))
-    };
     ages.by_group
         .iter()
-        .map(|(group, persons)| {
+        .map(|(group, m)| {
             let group = group.clone();
-            let persons: Vec<(f64, Option<f64>)> = persons
-                .iter()
-                .map(|(a, f)| (f64::from(*a), f.map(f64::from)))
-                .collect();
-            let n = i64::try_from(persons.len()).unwrap_or(i64::MAX);
+            let n = m.entry.n;
             if n < profile.threshold() {
                 return StatsRow {
                     group,
@@ -675,14 +748,8 @@ fn stats_table(ages: &Ages, profile: Profile) -> Vec<StatsRow> {
                     flag: Some(Flag::C),
                 };
             }
-            let entry: Vec<f64> = persons.iter().map(|(a, _)| *a).collect();
-            let first: Vec<f64> = persons.iter().filter_map(|(_, f)| *f).collect();
-            let lag: Vec<f64> = persons
-                .iter()
-                .filter_map(|(a, f)| f.map(|f| a - f))
-                .collect();
-            let e = mean_sd(&entry);
-            let f = mean_sd(&first);
+            let e = m.entry.mean_sd();
+            let f = m.first_use.mean_sd();
             StatsRow {
                 group,
                 persons: Some(n),
@@ -690,7 +757,7 @@ fn stats_table(ages: &Ages, profile: Profile) -> Vec<StatsRow> {
                 sd_age_at_entry: e.map(|x| x.1),
                 mean_age_first_use: f.map(|x| x.0),
                 sd_age_first_use: f.map(|x| x.1),
-                mean_lag: mean_sd(&lag).map(|x| x.0),
+                mean_lag: m.lag.mean_sd().map(|x| x.0),
                 flag: (n < 20).then_some(Flag::U),
             }
         })

@@ -25,53 +25,120 @@ pub async fn append(
     backend: Backend,
     event: &AuditEvent,
 ) -> Result<i64, StoreError> {
+    let seqs = append_all(conn, backend, std::slice::from_ref(event)).await?;
+    Ok(seqs.first().copied().unwrap_or_default())
+}
+
+/// Appends events in order within the caller's transaction, reading and moving the
+/// chain head once; returns their sequence numbers.
+pub async fn append_all(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    events: &[AuditEvent],
+) -> Result<Vec<i64>, StoreError> {
     let head_query = match backend {
         Backend::Postgres => "select seq, hash from audit_head where id = 1 for update",
         Backend::Sqlite => "select seq, hash from audit_head where id = 1",
     };
     let head = sqlx::query(head_query).fetch_one(&mut *conn).await?;
-    let prev_seq: i64 = head.try_get("seq")?;
-    let prev_hash = hash32(&head.try_get::<Vec<u8>, _>("hash")?);
-    let seq = prev_seq + 1;
-    let occurred_at = now_rfc3339();
-    let hash = chain_hash(
-        &prev_hash,
-        seq,
-        &occurred_at,
-        &event.actor,
-        &event.role,
-        &event.action,
-        event.object.as_deref(),
-        event.outcome.as_str(),
-        event.rule.as_deref(),
-        event.purpose.as_deref(),
-        event.detail.as_deref(),
-    );
-    sqlx::query(
-        "insert into audit_event (seq, occurred_at, actor, role, action, object, outcome, \
-         rule, purpose, detail, prev_hash, hash) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    )
-    .bind(seq)
-    .bind(&occurred_at)
-    .bind(&event.actor)
-    .bind(&event.role)
-    .bind(&event.action)
-    .bind(event.object.as_deref())
-    .bind(event.outcome.as_str())
-    .bind(event.rule.as_deref())
-    .bind(event.purpose.as_deref())
-    .bind(event.detail.as_deref())
-    .bind(prev_hash.to_vec())
-    .bind(hash.to_vec())
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query("update audit_head set seq = $1, hash = $2 where id = 1")
+    let mut seq: i64 = head.try_get("seq")?;
+    let mut prev_hash = hash32(&head.try_get::<Vec<u8>, _>("hash")?);
+    let mut seqs = Vec::with_capacity(events.len());
+    for event in events {
+        seq += 1;
+        let occurred_at = now_rfc3339();
+        let hash = chain_hash(
+            &prev_hash,
+            seq,
+            &occurred_at,
+            &event.actor,
+            &event.role,
+            &event.action,
+            event.object.as_deref(),
+            event.outcome.as_str(),
+            event.rule.as_deref(),
+            event.purpose.as_deref(),
+            event.detail.as_deref(),
+        );
+        sqlx::query(
+            "insert into audit_event (seq, occurred_at, actor, role, action, object, outcome, \
+             rule, purpose, detail, prev_hash, hash) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
         .bind(seq)
+        .bind(&occurred_at)
+        .bind(&event.actor)
+        .bind(&event.role)
+        .bind(&event.action)
+        .bind(event.object.as_deref())
+        .bind(event.outcome.as_str())
+        .bind(event.rule.as_deref())
+        .bind(event.purpose.as_deref())
+        .bind(event.detail.as_deref())
+        .bind(prev_hash.to_vec())
         .bind(hash.to_vec())
         .execute(&mut *conn)
         .await?;
-    Ok(seq)
+        prev_hash = hash;
+        seqs.push(seq);
+    }
+    sqlx::query("update audit_head set seq = $1, hash = $2 where id = 1")
+        .bind(seq)
+        .bind(prev_hash.to_vec())
+        .execute(&mut *conn)
+        .await?;
+    Ok(seqs)
+}
+
+/// An event waiting for the group commit, and who waits for its sequence number.
+pub(crate) type Pending = (
+    AuditEvent,
+    tokio::sync::oneshot::Sender<Result<i64, StoreError>>,
+);
+
+/// Most events one group commit takes.
+const GROUP: usize = 256;
+
+/// Writes standalone audit events (access decisions) in group commits: events that
+/// arrive while a commit is under way go into the next one, so under load many
+/// decisions share one transaction instead of each taking the write lock. Every
+/// caller still waits until its own event is committed.
+pub(crate) async fn group_commit(store: Store, mut queue: tokio::sync::mpsc::Receiver<Pending>) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < GROUP {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let events: Vec<AuditEvent> = batch.iter().map(|(e, _)| e.clone()).collect();
+        match commit_group(&store, &events).await {
+            Ok(seqs) => {
+                for ((_, reply), seq) in batch.into_iter().zip(seqs) {
+                    let _ = reply.send(Ok(seq));
+                }
+            }
+            // One failure must not be blamed on the others: retry each alone so every
+            // caller gets its own outcome.
+            Err(_) => {
+                for (event, reply) in batch {
+                    let _ = reply.send(
+                        commit_group(&store, std::slice::from_ref(&event))
+                            .await
+                            .map(|seqs| seqs.first().copied().unwrap_or_default()),
+                    );
+                }
+            }
+        }
+    }
+}
+
+async fn commit_group(store: &Store, events: &[AuditEvent]) -> Result<Vec<i64>, StoreError> {
+    let mut tx = store.begin_write().await?;
+    let seqs = append_all(&mut tx, store.backend(), events).await?;
+    tx.commit().await?;
+    Ok(seqs)
 }
 
 fn event_from_row(row: &AnyRow) -> Result<StoredEvent, sqlx::Error> {
@@ -113,10 +180,17 @@ pub struct AuditFilter {
 impl Store {
     /// Appends one event in its own transaction.
     pub async fn audit(&self, event: &AuditEvent) -> Result<i64, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let seq = append(&mut tx, self.backend(), event).await?;
-        tx.commit().await?;
-        Ok(seq)
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if self.audit_queue.send((event.clone(), reply)).await.is_err() {
+            return Err(StoreError::TaskFailed(
+                "the audit writer has stopped".into(),
+            ));
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(StoreError::TaskFailed(
+                "the audit writer has stopped".into(),
+            ))
+        })
     }
 
     /// Events with `seq > after`, in order, at most `limit` (verification pages).

@@ -611,10 +611,17 @@ impl Store {
 
     /// Slugs of all municipalities.
     pub async fn municipality_slugs(&self) -> Result<Vec<String>, StoreError> {
-        Ok(
-            sqlx::query_scalar("select slug from municipality order by slug")
-                .fetch_all(self.pool())
-                .await?,
-        )
+        if let Some(slugs) = self.slugs.get() {
+            return Ok(slugs.clone());
+        }
+        let slugs: Vec<String> = sqlx::query_scalar("select slug from municipality order by slug")
+            .fetch_all(self.pool())
+            .await?;
+        // Municipalities are seeded before the service starts and never change while
+        // it runs; an empty list (not yet seeded) is not remembered.
+        if !slugs.is_empty() {
+            let _ = self.slugs.set(slugs.clone());
+        }
+        Ok(slugs)
     }
 }

@@ -94,7 +94,7 @@ macro_rules! entrant_columns {
 const ENTRANTS: &str = concat!(
     "select ",
     entrant_columns!(),
-    " from episode e where e.start_year between $1 and $2 \
+    " from episode e where e.start_year between $1 and $2 and e.subject_id % $3 = $4 \
      order by e.subject_id, e.start_year, e.start_quarter, e.id"
 );
 
@@ -103,7 +103,7 @@ const ENTRANTS_WITH_SEALED: &str = concat!(
     entrant_columns!(),
     ", e.episode_id, e.sealed, s.registry_id, s.data_key_wrapped \
      from episode e join subject s on s.id = e.subject_id \
-     where e.start_year between $1 and $2 \
+     where e.start_year between $1 and $2 and e.subject_id % $3 = $4 \
      order by e.subject_id, e.start_year, e.start_quarter, e.id"
 );
 
@@ -182,11 +182,14 @@ impl Store {
     /// (by quarter, then registration order) — streamed in person order, so a person's
     /// facts arrive together and the caller holds nothing per person. One ordered scan
     /// of the year index; the first row of each person and year is kept here.
+    /// `(part, parts)` selects the people with `subject_id % parts = part`, so several
+    /// scans can run side by side.
     pub async fn export_entrants(
         &self,
         from: i64,
         to: i64,
         with_sealed: bool,
+        (part, parts): (i64, i64),
     ) -> Result<
         impl futures_util::Stream<Item = Result<EntrantFact, StoreError>> + Send + '_,
         StoreError,
@@ -207,6 +210,8 @@ impl Store {
         Ok(sqlx::query(sql)
             .bind(from)
             .bind(to)
+            .bind(parts.max(1))
+            .bind(part)
             .fetch(self.pool())
             .filter_map(move |row| {
                 let out = match row {

@@ -112,6 +112,10 @@ pub struct Store {
     /// use the main pool.
     writer: Option<AnyPool>,
     backend: Backend,
+    /// Standalone audit events go to the group-commit writer (`audit::group_commit`).
+    audit_queue: tokio::sync::mpsc::Sender<audit::Pending>,
+    /// Municipality slugs, fixed reference data read on every write request.
+    slugs: std::sync::Arc<tokio::sync::OnceCell<Vec<String>>>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -140,11 +144,25 @@ impl Store {
             ),
             Backend::Postgres => None,
         };
-        Ok(Self {
+        let (audit_queue, queue) = tokio::sync::mpsc::channel(4096);
+        let store = Self {
             pool,
             writer,
             backend,
-        })
+            audit_queue,
+            slugs: std::sync::Arc::default(),
+        };
+        // The writer holds a clone whose own queue leads nowhere, so it stops when
+        // every store handle that can send to it has been dropped.
+        let (unused, _) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(audit::group_commit(
+            Self {
+                audit_queue: unused,
+                ..store.clone()
+            },
+            queue,
+        ));
+        Ok(store)
     }
 
     fn pool_options(backend: Backend, max_connections: u32) -> AnyPoolOptions {

@@ -329,6 +329,13 @@ async fn demo_command(settings: &Settings, config: crate::demo::Config) -> anyho
         "  {} treatment episodes ({} closed), {} social-work contacts",
         summary.episodes, summary.closed, summary.contacts
     );
+    if summary.continued > 0 {
+        println!(
+            "  {} registrations refused as continuing an open episode of another person \
+             with the same name, birth date and sex (no personal number to tell them apart)",
+            summary.continued
+        );
+    }
     println!(
         "  {} emergency overdose presentations, {} police-attended overdoses",
         summary.overdoses, summary.police_overdoses

@@ -136,6 +136,9 @@ pub struct Summary {
     pub notifications: u64,
     /// Forensic death records.
     pub deaths: u64,
+    /// Registrations refused as continuing an open episode of a matching person
+    /// (false matches between synthetic people without personal numbers).
+    pub continued: u64,
     /// People (subjects) in the registry afterwards.
     pub subjects: i64,
     /// Records the domain refused, by kind and field (no personal data); a correct
@@ -268,15 +271,11 @@ async fn apply(
             .await
             {
                 Ok(r) => r,
+                // Two synthetic people who match on name, birth date and sex without
+                // personal numbers are one person to the linkage (as real people can
+                // be); the second then "continues" the first's open episode.
                 Err(EpisodeError::Continues(_)) => {
-                    refuse(
-                        summary,
-                        "episode",
-                        &[FieldError::new(
-                            "treatment_start_date",
-                            "continues an episode",
-                        )],
-                    );
+                    summary.continued += 1;
                     return Ok(());
                 }
                 Err(e) => return Err(e.into()),

@@ -137,10 +137,12 @@ async fn preload(
 struct LoadResult {
     per_second: f64,
     latencies_ms: Vec<f64>,
-    failed: usize,
+    /// Status codes other than 201 (0: no answer).
+    failed: Vec<u16>,
 }
 
-async fn post(client: &reqwest::Client, url: &str, token: &str, body: Vec<u8>) -> bool {
+/// Posts one registration; the status code (0 when nothing came back).
+async fn post(client: &reqwest::Client, url: &str, token: &str, body: Vec<u8>) -> u16 {
     client
         .post(url)
         .bearer_auth(token)
@@ -148,7 +150,7 @@ async fn post(client: &reqwest::Client, url: &str, token: &str, body: Vec<u8>) -
         .body(body)
         .send()
         .await
-        .is_ok_and(|r| r.status() == reqwest::StatusCode::CREATED)
+        .map_or(0, |r| r.status().as_u16())
 }
 
 /// Closed loop: every client sends its next request when the last is answered.
@@ -168,12 +170,15 @@ async fn closed_loop(server: &Server, tokens: &[String], bodies: Vec<Vec<u8>>) -
             let (bodies, next) = (Arc::clone(&bodies), Arc::clone(&next));
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
-                let mut failed = 0;
+                let mut failed = Vec::new();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(body) = bodies.get(i) else { break };
                     let sent = Instant::now();
-                    failed += usize::from(!post(&client, &url, &token, body.clone()).await);
+                    let status = post(&client, &url, &token, body.clone()).await;
+                    if status != 201 {
+                        failed.push(status);
+                    }
                     latencies.push(sent.elapsed().as_secs_f64() * 1000.0);
                 }
                 (latencies, failed)
@@ -181,11 +186,11 @@ async fn closed_loop(server: &Server, tokens: &[String], bodies: Vec<Vec<u8>>) -
         })
         .collect();
     let mut latencies_ms = Vec::new();
-    let mut failed = 0;
+    let mut failed = Vec::new();
     for task in tasks {
         let (l, f) = task.await.expect("client task");
         latencies_ms.extend(l);
-        failed += f;
+        failed.extend(f);
     }
     let elapsed = started.elapsed().as_secs_f64();
     latencies_ms.sort_by(f64::total_cmp);
@@ -220,17 +225,19 @@ async fn open_loop(
             let due = start + Duration::from_secs_f64(j as f64 / rate);
             tokio::spawn(async move {
                 tokio::time::sleep_until(due).await;
-                let ok = post(&client, &url, &token, body).await;
-                (due.elapsed().as_secs_f64() * 1000.0, ok)
+                let status = post(&client, &url, &token, body).await;
+                (due.elapsed().as_secs_f64() * 1000.0, status)
             })
         })
         .collect();
     let mut latencies_ms = Vec::new();
-    let mut failed = 0;
+    let mut failed = Vec::new();
     for task in tasks {
-        let (l, ok) = task.await.expect("request task");
+        let (l, status) = task.await.expect("request task");
         latencies_ms.push(l);
-        failed += usize::from(!ok);
+        if status != 201 {
+            failed.push(status);
+        }
     }
     let elapsed = (tokio::time::Instant::now() - start).as_secs_f64();
     latencies_ms.sort_by(f64::total_cmp);
@@ -407,7 +414,10 @@ async fn backend(name: &'static str, knobs: &Knobs) {
     } else {
         "PostgreSQL"
     };
-    let failed: usize = closed.iter().chain(&open).map(|r| r.failed).sum();
+    let mut failed: std::collections::BTreeMap<u16, usize> = std::collections::BTreeMap::new();
+    for status in closed.iter().chain(&open).flat_map(|r| &r.failed) {
+        *failed.entry(*status).or_default() += 1;
+    }
     let rates: Vec<f64> = closed.iter().map(|r| r.per_second).collect();
     let pct = |runs: &[LoadResult], p: f64| -> Vec<f64> {
         runs.iter()
@@ -481,8 +491,14 @@ async fn backend(name: &'static str, knobs: &Knobs) {
         &[server_peak],
         &verdict(server_peak < 200.0, "< 200 MB"),
     );
-    if failed > 0 {
-        println!("| {label}: requests not answered 201 | **{failed}** | | should be 0 |");
+    if !failed.is_empty() {
+        // 409: a new synthetic person matched an earlier one on name, birth date and
+        // sex without personal numbers at the same facility (a realistic false match).
+        let by_status: Vec<String> = failed.iter().map(|(s, n)| format!("{n}× {s}")).collect();
+        println!(
+            "| {label}: requests not answered 201 | **{}** | | 0 expected except 409 (false matches) |",
+            by_status.join(", ")
+        );
     }
 }
 

@@ -14,8 +14,10 @@ trap 'rm -rf "$work"' EXIT
 
 cargo bench --locked --bench registration 2>/dev/null | grep '^|' | tee "$work/registration.md"
 cargo bench --locked --bench scale 2>/dev/null | grep '^|' | tee "$work/scale.md"
-cargo bench --locked --bench crypto 2>/dev/null | grep -E 'time:' | sed 's/^/    /' | tee "$work/crypto.txt"
-cargo bench --locked --bench authz 2>/dev/null | grep -E 'time:' | sed 's/^/    /' | tee "$work/authz.txt"
+# criterion prints long names on a line of their own, before the `time:` line
+criterion_times() { awk '/time:/ { if ($1 == "time:") print "    " prev " " $0; else print "    " $0 } { prev = $0 }'; }
+cargo bench --locked --bench crypto 2>/dev/null | criterion_times | tee "$work/crypto.txt"
+cargo bench --locked --bench authz 2>/dev/null | criterion_times | tee "$work/authz.txt"
 
 pg_version="$(psql "$REGISTRY_TEST_POSTGRES_URL" -Atc 'show server_version' 2>/dev/null || echo unknown)"
 sqlite_version="$(sqlite3 --version 2>/dev/null | cut -d' ' -f1 || echo bundled)"

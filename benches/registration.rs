@@ -329,6 +329,22 @@ async fn floor(store: &Store, rows: Vec<FloorRow>, clients: usize) -> f64 {
     rows.len() as f64 / started.elapsed().as_secs_f64()
 }
 
+/// A fresh database with the demo accounts and the known people registered.
+async fn preloaded_db(
+    name: &'static str,
+    known: &[EpisodeInput],
+) -> (Db, Store, Arc<KeyringHandle>, Vec<demo::DemoUser>) {
+    let db = Db::new(name).await;
+    let (store, keys) = db.open().await;
+    let users = demo::create_users(&store).await.expect("demo users");
+    let prison = users
+        .iter()
+        .find(|u| u.scope.as_deref() == Some("prison-dubrave"))
+        .expect("prison clinician");
+    preload(&store, &keys, &prison.user_id, known).await;
+    (db, store, keys, users)
+}
+
 async fn backend(name: &'static str, knobs: &Knobs) {
     let rate_count = (knobs.rate * knobs.rate_seconds) as usize;
     let total = knobs.runs * (knobs.count + rate_count);
@@ -340,14 +356,7 @@ async fn backend(name: &'static str, knobs: &Knobs) {
         .collect();
 
     // The service.
-    let db = Db::new(name).await;
-    let (store, keys) = db.open().await;
-    let users = demo::create_users(&store).await.expect("demo users");
-    let prison = users
-        .iter()
-        .find(|u| u.scope.as_deref() == Some("prison-dubrave"))
-        .expect("prison clinician");
-    preload(&store, &keys, &prison.user_id, &work.known).await;
+    let (db, store, _, users) = preloaded_db(name, &work.known).await;
     store.close().await;
     let server = Server::start(&db).await;
     let client = reqwest::Client::new();
@@ -390,14 +399,7 @@ async fn backend(name: &'static str, knobs: &Knobs) {
     db.remove().await;
 
     // The floor: same rows, store layer only.
-    let db = Db::new(name).await;
-    let (store, keys) = db.open().await;
-    let users = demo::create_users(&store).await.expect("demo users");
-    let prison = users
-        .iter()
-        .find(|u| u.scope.as_deref() == Some("prison-dubrave"))
-        .expect("prison clinician");
-    preload(&store, &keys, &prison.user_id, &work.known).await;
+    let (db, store, keys, _) = preloaded_db(name, &work.known).await;
     let mut floors = Vec::new();
     for run in 0..knobs.runs {
         let rows = floor_rows(

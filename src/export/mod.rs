@@ -423,7 +423,11 @@ async fn count_entrants(
     needs_sealed: bool,
     tally: Tally,
 ) -> Result<(Tally, Ages), ExportError> {
-    let parts = std::thread::available_parallelism().map_or(1, |n| n.get().min(4)) as i64;
+    // Each partition holds a pooled connection for its whole scan; leave one for the
+    // service's other requests, or a small pool would time out waiting.
+    let connections = store.max_connections().saturating_sub(1).max(1) as usize;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let parts = cores.min(4).min(connections) as i64;
     let partitions = (0..parts).map(|part| {
         count_partition(
             store,

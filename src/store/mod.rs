@@ -218,6 +218,11 @@ impl Store {
         Ok(self.pool.acquire().await?)
     }
 
+    /// Size of the connection pool.
+    pub fn max_connections(&self) -> u32 {
+        self.pool.options().get_max_connections()
+    }
+
     /// Which backend this store uses.
     pub fn backend(&self) -> Backend {
         self.backend

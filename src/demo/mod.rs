@@ -187,6 +187,12 @@ pub async fn fill(
     users: &[DemoUser],
     mut progress: impl FnMut(u64),
 ) -> Result<Summary, DemoError> {
+    if users.is_empty() {
+        return Err(DemoError::User(UserError::Invalid(vec![FieldError::new(
+            "users",
+            "the demo accounts from create_users are needed",
+        )])));
+    }
     let (subjects, _) = store.subject_counts().await?;
     if subjects > 0 {
         return Err(DemoError::NotEmpty(subjects));

@@ -333,7 +333,15 @@ pub async fn build(
             .flatten()
             .chain(request.tables.iter().map(|t| &t.cols))
             .any(|d| d.sealed());
-        (tally, ages) = count_entrants(store, keyring, request.years, needs_sealed, tally).await?;
+        (tally, ages) = count_entrants(
+            store,
+            keyring,
+            request.years,
+            needs_sealed,
+            tally,
+            &municipalities,
+        )
+        .await?;
     }
     let (from, to) = request.years;
     let prevalence = if needs(&|p| p == Population::Prevalence) {
@@ -364,16 +372,12 @@ pub async fn build(
         let mut prevalence = prevalence;
         prevalence.sort_by_key(|f| f.person);
         let mut group = Vec::new();
-        for (i, fact) in prevalence.iter().enumerate() {
-            let entrant = Entrant {
-                fact: fact.clone(),
-                sealed: None,
-            };
+        let mut facts = prevalence.into_iter().peekable();
+        while let Some(fact) = facts.next() {
+            let person = fact.person;
+            let entrant = Entrant { fact, sealed: None };
             group.extend(tally.code(&entrant, count::bit(Population::Prevalence)));
-            if prevalence
-                .get(i + 1)
-                .is_none_or(|next| next.person != fact.person)
-            {
+            if facts.peek().is_none_or(|next| next.person != person) {
                 tally.add_person(&group);
                 group.clear();
             }
@@ -422,7 +426,10 @@ async fn count_entrants(
     years: (i64, i64),
     needs_sealed: bool,
     tally: Tally,
+    municipalities: &[(String, String)],
 ) -> Result<(Tally, Ages), ExportError> {
+    let districts: Arc<std::collections::HashMap<String, String>> =
+        Arc::new(municipalities.iter().cloned().collect());
     // Each partition holds a pooled connection for its whole scan; leave one for the
     // service's other requests, or a small pool would time out waiting.
     let connections = store.max_connections().saturating_sub(1).max(1) as usize;
@@ -436,6 +443,7 @@ async fn count_entrants(
             needs_sealed,
             tally.clone(),
             (part, parts),
+            Arc::clone(&districts),
         )
     });
     let mut results = futures_util::future::try_join_all(partitions).await?;
@@ -456,6 +464,7 @@ async fn count_partition(
     needs_sealed: bool,
     tally: Tally,
     partition: (i64, i64),
+    districts: Arc<std::collections::HashMap<String, String>>,
 ) -> Result<(Tally, Ages), ExportError> {
     use futures_util::TryStreamExt;
     const BATCH: usize = 1024;
@@ -501,9 +510,7 @@ async fn count_partition(
         tally.add_person(&group);
         (tally, ages)
     });
-    let stream = store
-        .export_entrants(years.0, years.1, needs_sealed, partition)
-        .await?;
+    let stream = store.export_entrants(years.0, years.1, needs_sealed, partition, districts);
     futures_util::pin_mut!(stream);
     let mut batch = Vec::with_capacity(BATCH);
     let mut failure = None;

@@ -183,31 +183,23 @@ impl Store {
     /// facts arrive together and the caller holds nothing per person. One ordered scan
     /// of the year index; the first row of each person and year is kept here.
     /// `(part, parts)` selects the people with `subject_id % parts = part`, so several
-    /// scans can run side by side.
-    pub async fn export_entrants(
+    /// scans can run side by side; `districts` maps municipality to district.
+    pub fn export_entrants(
         &self,
         from: i64,
         to: i64,
         with_sealed: bool,
         (part, parts): (i64, i64),
-    ) -> Result<
-        impl futures_util::Stream<Item = Result<EntrantFact, StoreError>> + Send + '_,
-        StoreError,
-    > {
+        districts: std::sync::Arc<std::collections::HashMap<String, String>>,
+    ) -> impl futures_util::Stream<Item = Result<EntrantFact, StoreError>> + Send + '_ {
         use futures_util::StreamExt;
-        let districts: std::collections::HashMap<String, String> = self
-            .municipalities()
-            .await?
-            .into_iter()
-            .map(|m| (m.slug, m.district))
-            .collect();
         let sql = if with_sealed {
             ENTRANTS_WITH_SEALED
         } else {
             ENTRANTS
         };
         let mut last: Option<(i64, i64)> = None;
-        Ok(sqlx::query(sql)
+        sqlx::query(sql)
             .bind(from)
             .bind(to)
             .bind(parts.max(1))
@@ -233,7 +225,7 @@ impl Store {
                     }
                 };
                 std::future::ready(out)
-            }))
+            })
     }
 
     /// Persons in treatment at any time in the years `from..=to` (prevalence): one

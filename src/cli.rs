@@ -68,6 +68,13 @@ pub enum Command {
     /// Treatment episodes.
     #[command(subcommand)]
     Episodes(EpisodesCommand),
+    /// Freeze a past data year into an immutable statistical snapshot (every output
+    /// reads snapshots only), or list the frozen years with --status.
+    Freeze(crate::cli_outputs::FreezeArgs),
+    /// Aggregate outputs from frozen years: the statutory national set and custom
+    /// cell-key perturbed tables.
+    #[command(subcommand)]
+    Export(crate::cli_outputs::ExportCommand),
     /// Fill an empty registry with a realistic synthetic population (never real
     /// people): treatment episodes, social-work contacts, overdoses and deaths,
     /// submitted through the same validation and domain code as the API, by demo
@@ -275,6 +282,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(command) => runtime.block_on(audit_command(&settings, command)),
         Command::Episodes(EpisodesCommand::Import { clinician, file }) => {
             runtime.block_on(import_command(&settings, &clinician, &file))
+        }
+        Command::Freeze(args) => {
+            runtime.block_on(crate::cli_outputs::freeze_command(&settings, args))
+        }
+        Command::Export(command) => {
+            runtime.block_on(crate::cli_outputs::export_command(&settings, command))
         }
         Command::Demo {
             persons,

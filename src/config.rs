@@ -63,6 +63,9 @@ pub struct Settings {
     pub body_limit_bytes: usize,
     /// Log output format.
     pub log_format: LogFormat,
+    /// The rules aggregate outputs follow (snapshot versions, re-issue rule,
+    /// cell-key profiles).
+    pub output_rules: crate::export::Rules,
 }
 
 /// The TOML file's shape; every key optional, unknown keys refused (catches typos).
@@ -77,6 +80,10 @@ struct FileSettings {
     request_timeout_secs: Option<u64>,
     body_limit_bytes: Option<usize>,
     log_format: Option<LogFormat>,
+    snapshot_max_versions: Option<i64>,
+    statutory_min_changed_rows: Option<i64>,
+    ckm: Option<String>,
+    ckm_deaths: Option<String>,
 }
 
 /// The environment variables this service reads, with what each sets.
@@ -108,6 +115,22 @@ pub const ENV_VARS: &[(&str, &str)] = &[
         "largest request body in bytes (default 1048576)",
     ),
     ("REGISTRY_LOG_FORMAT", "pretty or json (default pretty)"),
+    (
+        "REGISTRY_SNAPSHOT_MAX_VERSIONS",
+        "snapshot versions a data year may have, 1-10 (default 3)",
+    ),
+    (
+        "REGISTRY_STATUTORY_MIN_CHANGED_ROWS",
+        "person rows that must change before a newer version is released statutorily (default 10)",
+    ),
+    (
+        "REGISTRY_CKM",
+        "cell-key profile ckm as D,V,js; at least 3,2,2 (default 3,2,2)",
+    ),
+    (
+        "REGISTRY_CKM_DEATHS",
+        "cell-key profile ckm-deaths as D,V,js; at least 4,3,4 (default 4,3,4)",
+    ),
     (
         "REGISTRY_LOG",
         "log filter, e.g. info or registry=debug (default info)",
@@ -225,6 +248,11 @@ impl Settings {
             request_timeout: Duration::from_secs(timeout_secs),
             body_limit_bytes,
             log_format,
+            output_rules: output_rules(
+                env,
+                (file.snapshot_max_versions, file.statutory_min_changed_rows),
+                (file.ckm.as_ref(), file.ckm_deaths.as_ref()),
+            )?,
         })
     }
 
@@ -232,6 +260,81 @@ impl Settings {
     pub fn is_sqlite(&self) -> bool {
         self.database_url.starts_with("sqlite:")
     }
+}
+
+/// The output rules; configuration may make them stronger than the defaults, never weaker.
+fn output_rules(
+    env: &BTreeMap<String, String>,
+    (file_versions, file_min_changed): (Option<i64>, Option<i64>),
+    (file_ckm, file_ckm_deaths): (Option<&String>, Option<&String>),
+) -> Result<crate::export::Rules, ConfigError> {
+    let defaults = crate::export::Rules::default();
+    let max_versions = number(
+        env,
+        "REGISTRY_SNAPSHOT_MAX_VERSIONS",
+        file_versions,
+        defaults.max_versions,
+    )?;
+    if !(1..=10).contains(&max_versions) {
+        return Err(ConfigError::new(
+            "REGISTRY_SNAPSHOT_MAX_VERSIONS",
+            "must be between 1 and 10",
+        ));
+    }
+    let min_changed = number(
+        env,
+        "REGISTRY_STATUTORY_MIN_CHANGED_ROWS",
+        file_min_changed,
+        defaults.statutory_min_changed,
+    )?;
+    if !(1..=100_000).contains(&min_changed) {
+        return Err(ConfigError::new(
+            "REGISTRY_STATUTORY_MIN_CHANGED_ROWS",
+            "must be between 1 and 100000",
+        ));
+    }
+    let profile = |name: &str, text: Option<&String>, floor: crate::export::ptable::Params| {
+        let Some(text) = text else {
+            return Ok(floor);
+        };
+        let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+        let parsed = match parts.as_slice() {
+            [d, v, js] => d
+                .parse::<u32>()
+                .ok()
+                .zip(v.parse::<f64>().ok())
+                .zip(js.parse::<u32>().ok())
+                .map(|((d, v), js)| crate::export::ptable::Params { d, v, js }),
+            _ => None,
+        };
+        let params = parsed
+            .ok_or_else(|| ConfigError::new(name, "must be three numbers D,V,js such as 3,2,2"))?;
+        if params.d < floor.d || params.v < floor.v || params.js < floor.js {
+            return Err(ConfigError::new(
+                name,
+                format!(
+                    "must be at least {},{},{}: configuration may strengthen the profile, not weaken it",
+                    floor.d, floor.v, floor.js
+                ),
+            ));
+        }
+        crate::export::ptable::PTable::new(params).map_err(|e| ConfigError::new(name, e))?;
+        Ok(params)
+    };
+    Ok(crate::export::Rules {
+        max_versions,
+        statutory_min_changed: min_changed,
+        ckm: profile(
+            "REGISTRY_CKM",
+            env.get("REGISTRY_CKM").or(file_ckm),
+            defaults.ckm,
+        )?,
+        ckm_deaths: profile(
+            "REGISTRY_CKM_DEATHS",
+            env.get("REGISTRY_CKM_DEATHS").or(file_ckm_deaths),
+            defaults.ckm_deaths,
+        )?,
+    })
 }
 
 /// The default database: a SQLite file in the data directory, created on first run.

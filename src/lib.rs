@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod cli;
+pub mod cli_outputs;
 pub mod config;
 pub mod crypto;
 pub mod deaths;

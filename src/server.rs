@@ -60,6 +60,7 @@ pub fn build_app(
         keys,
         authorizer: Arc::new(authorizer),
         settings: Arc::new(settings),
+        snapshots: Arc::default(),
     }))
 }
 

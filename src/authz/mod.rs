@@ -466,8 +466,12 @@ actions! {
     ListOverdoses => "list_overdoses", Overdose;
     /// List the available export tables.
     ListExportTables => "list_export_tables", Export;
-    /// Run a disclosure-controlled aggregate export.
+    /// Run a flexible (cell-key perturbed) aggregate export.
     RunExport => "run_export", Export;
+    /// Freeze a past data year into a statistical snapshot.
+    FreezeYear => "freeze_year", Export;
+    /// Release the exact national statutory tables (EMCDDA workbook, DRD).
+    RunStatutoryExport => "run_statutory_export", Export;
 }
 
 impl Action {

@@ -1,217 +1,219 @@
-//! Counting distinct persons into every table of a request in one pass.
+//! Counting distinct persons of a snapshot into a table, with each cell's key.
 //!
-//! Facts arrive grouped by person (the store orders them so). Each fact is coded once
-//! (its category index on every dimension any table uses), then each person's facts
-//! touch a set of cells per table, deduplicated, so a cell counts a person once however
-//! many facts they have. Nothing per person is kept after their group is added, so
-//! memory is the tables themselves, whatever the size of the registry.
+//! A table is a filter (which persons), one or more row axes and a column axis. An
+//! axis classifies one field's value into zero or more categories (a drug code falls
+//! in its own row and its group's total row; a list of secondary drugs in several
+//! columns). Each snapshot row is one person, so a cell counts a person once however
+//! many of their categories fall in it. Margins count the persons in that row (or
+//! column) whatever the other axis says, and the grand total every person who passes
+//! the filter. Beside each count the cell keeps the sum of its persons' record keys
+//! modulo 2³² — the cell key of the cell-key method, the same for the same set of
+//! persons in any table.
 
-use std::collections::HashMap;
+use super::snapshot::Part;
 
-use super::Geography;
-use super::protect::Grid;
-use super::tables::{Dim, Fact, Population, TableDef};
-
-/// Bit of a population in a fact's membership mask.
-pub(super) fn bit(population: Population) -> u16 {
-    1 << match population {
-        Population::AllEntrants => 0,
-        Population::FirstTreated => 1,
-        Population::PreviouslyTreated => 2,
-        Population::Prevalence => 3,
-        Population::DeathsB => 4,
-        Population::DeathsD => 5,
-        Population::DeathsBOrD => 6,
-        Population::Overdoses => 7,
-    }
+/// A category of an axis: its code and its label in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Category {
+    /// Code (TDI / DRD code, slug, band).
+    pub code: String,
+    /// Label in words.
+    pub label: String,
 }
 
-/// A fact reduced to what counting needs (the caller groups facts by person).
-pub(super) struct Coded {
-    populations: u16,
-    unit: usize,
-    /// Category indices per used dimension (several for multi-valued dimensions).
-    categories: Vec<Vec<u16>>,
+/// Classifies a field value into category positions.
+pub type Classify = Box<dyn Fn(&str) -> Vec<usize> + Send + Sync>;
+
+/// One axis of a table.
+pub struct Axis {
+    /// The snapshot field it reads.
+    pub field: &'static str,
+    /// Its categories, in publication order.
+    pub categories: Vec<Category>,
+    /// The categories a value falls in.
+    pub classify: Classify,
 }
 
-/// One table's shape in terms of used-dimension positions.
-#[derive(Clone)]
-struct Shape {
-    population: u16,
-    rows: Vec<usize>,
-    radix: Vec<usize>,
-    col: usize,
-}
-
-/// The tables being counted, per geographic unit.
-#[derive(Clone)]
-pub(super) struct Tally {
-    dims: Vec<Dim>,
-    lookup: Vec<HashMap<String, u16>>,
-    geography: Geography,
-    units: HashMap<String, usize>,
-    shapes: Vec<Shape>,
-    /// `grids[unit][table]`.
-    grids: Vec<Vec<Grid>>,
-    scratch: Vec<usize>,
-}
-
-impl Tally {
-    /// Empty tables for `defs` (with `row_dims[i]` the row dimensions of table `i`)
-    /// in each of `units`.
-    pub(super) fn new(
-        defs: &[TableDef],
-        row_dims: &[Vec<Dim>],
-        years: (i64, i64),
-        municipalities: &[(String, String)],
-        geography: Geography,
-        units: &[String],
-    ) -> Self {
-        let mut dims: Vec<Dim> = Vec::new();
-        let position = |d: Dim, dims: &mut Vec<Dim>| match dims.iter().position(|x| *x == d) {
-            Some(i) => i,
-            None => {
-                dims.push(d);
-                dims.len() - 1
-            }
-        };
-        let mut shapes = Vec::new();
-        let mut empty = Vec::new();
-        for (def, rows) in defs.iter().zip(row_dims) {
-            let radix: Vec<usize> = rows
-                .iter()
-                .map(|d| d.categories(years, municipalities).len())
-                .collect();
-            let row_count: usize = radix.iter().product();
-            let col_count = def.cols.categories(years, municipalities).len();
-            shapes.push(Shape {
-                population: bit(def.population),
-                rows: rows.iter().map(|d| position(*d, &mut dims)).collect(),
-                radix,
-                col: position(def.cols, &mut dims),
-            });
-            empty.push(Grid::new(
-                row_count,
-                col_count,
-                !def.cols.multi_valued(),
-                rows.iter().all(|d| !d.multi_valued()),
-            ));
-        }
-        let lookup = dims
-            .iter()
-            .map(|d| {
-                d.categories(years, municipalities)
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, c)| (c, u16::try_from(i).unwrap_or(u16::MAX)))
-                    .collect()
-            })
-            .collect();
+impl Axis {
+    /// An axis whose categories are exactly the field's codes.
+    pub fn codes(field: &'static str, categories: Vec<Category>) -> Self {
+        let codes: Vec<String> = categories.iter().map(|c| c.code.clone()).collect();
         Self {
-            dims,
-            lookup,
-            geography,
-            units: units
-                .iter()
-                .enumerate()
-                .map(|(i, u)| (u.clone(), i))
-                .collect(),
-            shapes,
-            grids: vec![empty; units.len()],
-            scratch: Vec::new(),
-        }
-    }
-
-    /// Codes a fact; `None` when it lies outside every unit.
-    pub(super) fn code<F: Fact>(&self, fact: &F, populations: u16) -> Option<Coded> {
-        let unit = match self.geography {
-            Geography::National => 0,
-            Geography::District => *self.units.get(fact.district())?,
-            Geography::Municipality => *self.units.get(fact.municipality())?,
-        };
-        let categories = self
-            .dims
-            .iter()
-            .zip(&self.lookup)
-            .map(|(d, lookup)| {
-                fact.values(*d)
-                    .iter()
-                    .filter_map(|v| lookup.get(v).copied())
-                    .collect()
-            })
-            .collect();
-        Some(Coded {
-            populations,
-            unit,
+            field,
             categories,
-        })
-    }
-
-    /// Adds one person (all their facts) to every table.
-    pub(super) fn add_person(&mut self, facts: &[Coded]) {
-        let mut units: Vec<usize> = facts.iter().map(|f| f.unit).collect();
-        units.sort_unstable();
-        units.dedup();
-        for unit in units {
-            for (table, shape) in self.shapes.iter().enumerate() {
-                let grid = &mut self.grids[unit][table];
-                self.scratch.clear();
-                for fact in facts
-                    .iter()
-                    .filter(|f| f.unit == unit && f.populations & shape.population != 0)
-                {
-                    touch(grid, shape, fact, &mut self.scratch);
-                }
-                self.scratch.sort_unstable();
-                self.scratch.dedup();
-                for &cell in &self.scratch {
-                    grid.values[cell] += 1;
-                }
-            }
+            classify: Box::new(move |v| codes.iter().position(|c| c == v).into_iter().collect()),
         }
-    }
-
-    /// Adds another tally of the same tables (a disjoint set of people).
-    pub(super) fn merge(&mut self, other: Tally) {
-        for (mine, theirs) in self.grids.iter_mut().zip(other.grids) {
-            for (grid, counted) in mine.iter_mut().zip(theirs) {
-                for (value, add) in grid.values.iter_mut().zip(counted.values) {
-                    *value += add;
-                }
-            }
-        }
-    }
-
-    /// The counted tables, `[unit][table]`.
-    pub(super) fn into_grids(self) -> Vec<Vec<Grid>> {
-        self.grids
     }
 }
 
-/// Cells one fact falls in: its row × column cells, their margins and the total.
-fn touch(grid: &Grid, shape: &Shape, fact: &Coded, cells: &mut Vec<usize>) {
-    // Row index over several row dimensions: mixed radix in the order the row
-    // labels are generated (first dimension most significant).
-    let mut rows: Vec<usize> = vec![0];
-    for (pos, radix) in shape.rows.iter().zip(&shape.radix) {
-        let values = &fact.categories[*pos];
-        rows = rows
-            .iter()
-            .flat_map(|prefix| values.iter().map(move |v| prefix * radix + usize::from(*v)))
-            .collect();
-    }
-    let cols = &fact.categories[shape.col];
-    if rows.is_empty() || cols.is_empty() {
-        return;
-    }
-    for &r in &rows {
-        for &c in cols {
-            cells.push(grid.at(r, usize::from(c)));
+/// Which persons a table counts: every condition must hold.
+pub type Filter = Vec<(&'static str, Box<dyn Fn(&str) -> bool + Send + Sync>)>;
+
+/// A counted table: `(rows + 1) × (cols + 1)` cells, the last row and column the margins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grid {
+    /// Row categories.
+    pub rows: usize,
+    /// Column categories.
+    pub cols: usize,
+    /// Distinct persons per cell, row-major.
+    pub counts: Vec<u64>,
+    /// Sum of record keys per cell, modulo 2³².
+    pub keys: Vec<u32>,
+}
+
+impl Grid {
+    fn new(rows: usize, cols: usize) -> Self {
+        let cells = (rows + 1) * (cols + 1);
+        Self {
+            rows,
+            cols,
+            counts: vec![0; cells],
+            keys: vec![0; cells],
         }
-        cells.push(grid.at(r, grid.cols));
     }
-    for &c in cols {
-        cells.push(grid.at(grid.rows, usize::from(c)));
+
+    /// Index of cell `(row, col)`; `row == rows` / `col == cols` are the margins.
+    pub fn at(&self, row: usize, col: usize) -> usize {
+        row * (self.cols + 1) + col
     }
-    cells.push(grid.at(grid.rows, grid.cols));
+
+    /// The cell key of cell `i`, in [0, 1).
+    pub fn cell_key(&self, i: usize) -> f64 {
+        f64::from(self.keys[i]) / 4_294_967_296.0
+    }
+}
+
+/// Per snapshot column, the categories of each interned value.
+fn lookup(part: &Part, axis: &Axis) -> Vec<Vec<usize>> {
+    part.column(axis.field)
+        .map(|c| c.labels.iter().map(|l| (axis.classify)(l)).collect())
+        .unwrap_or_default()
+}
+
+fn column_index<'a>(part: &'a Part, field: &str) -> Option<&'a [u16]> {
+    part.column(field).map(|c| c.index.as_slice())
+}
+
+/// Counts `part` into one grid per unit (`units` an axis that assigns each person
+/// to a geographic unit; `None` for one national table).
+pub fn count(
+    part: &Part,
+    filter: &Filter,
+    rows: &[Axis],
+    col: &Axis,
+    units: Option<&Axis>,
+) -> Vec<Grid> {
+    let radix: Vec<usize> = rows.iter().map(|a| a.categories.len()).collect();
+    let row_count: usize = radix.iter().product();
+    let unit_count = units.map_or(1, |u| u.categories.len());
+    let mut grids = vec![Grid::new(row_count, col.categories.len()); unit_count];
+    if part.is_empty() {
+        return grids;
+    }
+    let filters: Vec<(&[u16], Vec<bool>)> = filter
+        .iter()
+        .filter_map(|(field, keep)| {
+            let column = part.column(field)?;
+            Some((
+                column.index.as_slice(),
+                column.labels.iter().map(|l| keep(l)).collect(),
+            ))
+        })
+        .collect();
+    if filters.len() != filter.len() {
+        // A filter on a field the population lacks keeps nobody.
+        return grids;
+    }
+    let row_lookups: Vec<(Option<&[u16]>, Vec<Vec<usize>>)> = rows
+        .iter()
+        .map(|a| (column_index(part, a.field), lookup(part, a)))
+        .collect();
+    let col_lookup = (column_index(part, col.field), lookup(part, col));
+    let unit_lookup = units.map(|u| (column_index(part, u.field), lookup(part, u)));
+    let categories = |(index, table): &(Option<&[u16]>, Vec<Vec<usize>>), i: usize| -> Vec<usize> {
+        index.map_or_else(Vec::new, |index| table[usize::from(index[i])].clone())
+    };
+    let mut cells: Vec<usize> = Vec::new();
+    for i in 0..part.len() {
+        if !filters
+            .iter()
+            .all(|(index, keep)| keep[usize::from(index[i])])
+        {
+            continue;
+        }
+        let unit_list = match &unit_lookup {
+            Some(lookup) => categories(lookup, i),
+            None => vec![0],
+        };
+        if unit_list.is_empty() {
+            continue;
+        }
+        // Row positions over several row axes: mixed radix, first axis most significant.
+        let mut row_list: Vec<usize> = vec![0];
+        for (lookup, radix) in row_lookups.iter().zip(&radix) {
+            let values = categories(lookup, i);
+            row_list = row_list
+                .iter()
+                .flat_map(|prefix| values.iter().map(move |v| prefix * radix + v))
+                .collect();
+        }
+        let col_list = categories(&col_lookup, i);
+        let rk = part.rk[i];
+        for unit in unit_list {
+            let grid = &mut grids[unit];
+            cells.clear();
+            for &r in &row_list {
+                for &c in &col_list {
+                    cells.push(grid.at(r, c));
+                }
+                cells.push(grid.at(r, grid.cols));
+            }
+            for &c in &col_list {
+                cells.push(grid.at(grid.rows, c));
+            }
+            cells.push(grid.at(grid.rows, grid.cols));
+            cells.sort_unstable();
+            cells.dedup();
+            for &cell in &cells {
+                grid.counts[cell] += 1;
+                grid.keys[cell] = grid.keys[cell].wrapping_add(rk);
+            }
+        }
+    }
+    grids
+}
+
+/// Count, sum and sum of squares of whole years: exact in integers, so the mean and
+/// standard deviation do not depend on the order persons are read in.
+#[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Moments {
+    /// Values.
+    pub n: i64,
+    sum: i64,
+    squares: i64,
+}
+
+impl Moments {
+    /// Adds a value.
+    pub fn add(&mut self, value: i64) {
+        self.n += 1;
+        self.sum += value;
+        self.squares += value * value;
+    }
+
+    /// Mean and population standard deviation, each rounded to one decimal.
+    pub fn mean_sd(&self) -> Option<(f64, f64)> {
+        if self.n == 0 {
+            return None;
+        }
+        let n = self.n as f64;
+        let mean = self.sum as f64 / n;
+        // n²·variance = n·Σx² − (Σx)², computed exactly.
+        let scaled = (i128::from(self.n) * i128::from(self.squares)
+            - i128::from(self.sum) * i128::from(self.sum))
+        .max(0);
+        let sd = (scaled as f64).sqrt() / n;
+        Some(((mean * 10.0).round() / 10.0, (sd * 10.0).round() / 10.0))
+    }
 }

@@ -5,12 +5,12 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::count::{Axis, Category, Filter};
+use super::snapshot::Population as Stored;
 use crate::domain::codes;
-use crate::domain::episode::SealedEpisode;
-use crate::store::exports::{DeathFact, EntrantFact, OverdoseFact};
 
 /// A dimension a table is broken down by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Dim {
     /// Calendar year.
@@ -102,6 +102,7 @@ pub const CUSTOM_DIMS: &[Dim] = &[
     Dim::Injecting,
     Dim::TreatmentStatus,
     Dim::Referral,
+    Dim::LivingWith,
 ];
 
 fn list(codes: &[&str]) -> Vec<String> {
@@ -121,22 +122,12 @@ const YEAR_BANDS: &[(u16, u16, &str)] = &[
     (10, 19, "10-19"),
     (20, 200, "ge20"),
 ];
-const AGE_FIRST_BANDS: &[(u16, u16, &str)] = &[
-    (0, 14, "lt15"),
-    (15, 19, "15-19"),
-    (20, 24, "20-24"),
-    (25, 29, "25-29"),
-    (30, 200, "ge30"),
-];
-
-fn band(value: Option<u16>, edges: &[(u16, u16, &str)]) -> String {
+fn band(value: &str, edges: &[(u16, u16, &str)]) -> String {
     value
+        .parse::<u16>()
+        .ok()
         .and_then(|v| edges.iter().find(|(lo, hi, _)| (*lo..=*hi).contains(&v)))
         .map_or_else(|| "99".to_owned(), |(_, _, l)| (*l).to_owned())
-}
-
-fn group(code: &str) -> String {
-    codes::substance_group(code).to_owned()
 }
 
 const GROUPS: &[&str] = &["1", "2", "3", "4", "5", "6", "7", "8", "9", "99"];
@@ -169,7 +160,7 @@ impl Dim {
             Self::Education => list(codes::EDUCATION),
             Self::Labour => list(codes::LABOUR_STATUS),
             Self::Frequency => list(codes::FREQUENCY),
-            Self::AgeFirstUse => bands(AGE_FIRST_BANDS),
+            Self::AgeFirstUse => list(codes::AGE_BAND),
             Self::YearsSinceFirstInjection | Self::YearsSinceFirstOst => bands(YEAR_BANDS),
             Self::Polydrug => list(codes::POLYDRUG),
             Self::HivTesting => list(codes::HIV_TESTING),
@@ -203,182 +194,109 @@ impl Dim {
         matches!(self, Self::AnyDrug | Self::SecondaryDrug | Self::Substance)
     }
 
-    /// Whether the dimension needs sealed items.
-    pub fn sealed(self) -> bool {
-        matches!(
-            self,
-            Self::Injecting
-                | Self::YearsSinceFirstInjection
-                | Self::HivTesting
-                | Self::HcvTesting
-                | Self::Sharing
-        )
-    }
-}
-
-/// A record a table counts: a person with attributes.
-pub trait Fact {
-    /// The person it counts (distinct persons per cell).
-    fn person(&self) -> i64;
-    /// Its category(ies) on a dimension; empty when the dimension does not apply.
-    fn values(&self, dim: Dim) -> Vec<String>;
-    /// Municipality (for geography).
-    fn municipality(&self) -> &str;
-    /// District (for geography).
-    fn district(&self) -> &str;
-}
-
-/// An entrant with its sealed items opened (when a table needs them).
-pub struct Entrant {
-    /// The fact.
-    pub fact: EntrantFact,
-    /// Opened sealed items.
-    pub sealed: Option<SealedEpisode>,
-}
-
-impl Fact for Entrant {
-    fn person(&self) -> i64 {
-        self.fact.person
+    /// The name, as requests spell it.
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
     }
 
-    fn municipality(&self) -> &str {
-        &self.fact.plain.municipality
-    }
-
-    fn district(&self) -> &str {
-        &self.fact.district
-    }
-
-    fn values(&self, dim: Dim) -> Vec<String> {
-        let p = &self.fact.plain;
-        let s = self.sealed.as_ref();
-        let one = |v: &str| vec![v.to_owned()];
-        match dim {
-            Dim::Year => one(&self.fact.year.to_string()),
-            Dim::Quarter => one(&p.start_quarter.to_string()),
-            Dim::Sex => one(&p.sex),
-            Dim::AgeBand => one(&p.age_band),
-            Dim::District => one(&self.fact.district),
-            Dim::Municipality => one(&p.municipality),
-            Dim::CentreType => one(&self.fact.centre_type),
-            Dim::PrimaryDrug => one(&p.primary_drug),
-            Dim::PrimaryDrugGroup => vec![group(&p.primary_drug)],
-            Dim::Route => one(&p.route),
-            Dim::TreatmentStatus => one(&p.treatment_status),
-            Dim::Referral => one(&p.referral_source),
-            Dim::LivingWith => one(&p.living_with),
-            Dim::LivingWithChildren => one(&p.living_with_children),
-            Dim::LivingWhere => one(&p.living_where),
-            Dim::Education => one(&p.education),
-            Dim::Labour => one(&p.labour_status),
-            Dim::Frequency => one(&p.frequency),
-            Dim::AgeFirstUse => vec![band(p.age_first_use, AGE_FIRST_BANDS)],
-            Dim::AnyDrug => {
-                let mut v = vec![p.primary_drug.clone()];
-                v.extend(p.secondary_drugs.iter().cloned());
-                v.sort();
-                v.dedup();
-                v
-            }
-            Dim::SecondaryDrug => {
-                let mut v: Vec<String> = p.secondary_drugs.iter().map(|c| group(c)).collect();
-                v.sort();
-                v.dedup();
-                v
-            }
-            Dim::Polydrug => one(&p.polydrug),
-            Dim::OstStatus => one(&p.ost_status),
-            Dim::YearsSinceFirstOst => vec![band(
-                p.ost_first_year.map(|y| p.start_year.saturating_sub(y)),
-                YEAR_BANDS,
-            )],
-            Dim::Injecting => s.map_or_else(|| one("99"), |s| one(&s.injecting)),
-            Dim::HivTesting => s.map_or_else(|| one("99"), |s| one(&s.hiv_testing)),
-            Dim::HcvTesting => s.map_or_else(|| one("99"), |s| one(&s.hcv_testing)),
-            Dim::Sharing => s.map_or_else(|| one("99"), |s| one(&s.sharing)),
-            Dim::YearsSinceFirstInjection => vec![band(
-                s.and_then(|s| s.age_first_injection)
-                    .map(|a| p.age_at_start.saturating_sub(a)),
-                YEAR_BANDS,
-            )],
-            _ => Vec::new(),
+    /// The snapshot field the dimension reads.
+    fn field(self) -> &'static str {
+        match self {
+            Self::Year => "year",
+            Self::Quarter => "quarter",
+            Self::Sex => "sex",
+            Self::AgeBand => "age_band",
+            Self::District => "district",
+            Self::Municipality => "municipality",
+            Self::CentreType => "centre_type",
+            Self::PrimaryDrug | Self::PrimaryDrugGroup => "primary_drug",
+            Self::Route => "route",
+            Self::Injecting => "injecting",
+            Self::TreatmentStatus => "treatment_status",
+            Self::Referral => "referral_source",
+            Self::LivingWith => "living_with",
+            Self::LivingWithChildren => "living_with_children",
+            Self::LivingWhere => "living_where",
+            Self::Education => "education",
+            Self::Labour => "labour_status",
+            Self::Frequency => "frequency",
+            Self::AgeFirstUse => "age_first_use",
+            Self::AnyDrug => "any_drug",
+            Self::SecondaryDrug => "secondary_drugs",
+            Self::YearsSinceFirstInjection => "years_since_first_injection",
+            Self::Polydrug => "polydrug",
+            Self::HivTesting => "hiv_testing",
+            Self::HcvTesting => "hcv_testing",
+            Self::Sharing => "sharing",
+            Self::OstStatus => "ost_status",
+            Self::YearsSinceFirstOst => "years_since_first_ost",
+            Self::Definition => "definition",
+            Self::Manner => "manner",
+            Self::Substance => "substances",
+            Self::KnownToTreatment => "known_to_treatment",
+            Self::LeftTreatment12m => "left_treatment_12m",
+            Self::Outcome => "outcome",
+            Self::Source => "source",
         }
     }
-}
 
-impl Fact for DeathFact {
-    fn person(&self) -> i64 {
-        self.person
+    /// The categories a stored value falls in (codes of `categories`).
+    fn classify(self, value: &str) -> Vec<String> {
+        let groups = |v: &str| {
+            let mut out: Vec<String> = v
+                .split(',')
+                .filter(|c| !c.is_empty())
+                .map(|c| codes::substance_group(c).to_owned())
+                .collect();
+            out.sort();
+            out.dedup();
+            out
+        };
+        match self {
+            Self::PrimaryDrugGroup => vec![codes::substance_group(value).to_owned()],
+            Self::AnyDrug => value
+                .split(',')
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            Self::SecondaryDrug | Self::Substance => groups(value),
+            Self::AgeFirstUse => vec![
+                value
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|v| *v != 99)
+                    .map_or("99", codes::age_band)
+                    .to_owned(),
+            ],
+            Self::YearsSinceFirstInjection | Self::YearsSinceFirstOst => {
+                vec![band(value, YEAR_BANDS)]
+            }
+            _ => vec![value.to_owned()],
+        }
     }
 
-    fn municipality(&self) -> &str {
-        &self.municipality
-    }
-
-    fn district(&self) -> &str {
-        &self.district
-    }
-
-    fn values(&self, dim: Dim) -> Vec<String> {
-        let one = |v: &str| vec![v.to_owned()];
-        match dim {
-            Dim::Year => one(&self.year.to_string()),
-            Dim::Quarter => one(&self.quarter.to_string()),
-            Dim::Sex => one(&self.sex),
-            Dim::AgeBand => one(&self.age_band),
-            Dim::District => one(&self.district),
-            Dim::Municipality => one(&self.municipality),
-            Dim::Manner => one(&self.manner),
-            Dim::Definition => one(match (self.selection_b, self.selection_d) {
-                (true, true) => "B_and_D",
-                (true, false) => "B_only",
-                (false, true) => "D_only",
-                (false, false) => "neither",
+    /// The axis of this dimension over a snapshot of `year`.
+    pub fn axis(self, year: i64, municipalities: &[(String, String)]) -> Axis {
+        let codes = self.categories((year, year), municipalities);
+        let categories = codes
+            .iter()
+            .map(|c| Category {
+                code: c.clone(),
+                label: c.clone(),
+            })
+            .collect();
+        Axis {
+            field: self.field(),
+            categories,
+            classify: Box::new(move |v| {
+                self.classify(v)
+                    .iter()
+                    .filter_map(|c| codes.iter().position(|x| x == c))
+                    .collect()
             }),
-            Dim::Substance => {
-                let mut v: Vec<String> = self.substances.iter().map(|c| group(c)).collect();
-                v.sort();
-                v.dedup();
-                v
-            }
-            Dim::KnownToTreatment => one(if self.known_to_treatment { "yes" } else { "no" }),
-            Dim::LeftTreatment12m => one(if self.left_treatment_12m { "yes" } else { "no" }),
-            _ => Vec::new(),
-        }
-    }
-}
-
-impl Fact for OverdoseFact {
-    fn person(&self) -> i64 {
-        self.person
-    }
-
-    fn municipality(&self) -> &str {
-        &self.municipality
-    }
-
-    fn district(&self) -> &str {
-        &self.district
-    }
-
-    fn values(&self, dim: Dim) -> Vec<String> {
-        let one = |v: &str| vec![v.to_owned()];
-        match dim {
-            Dim::Year => one(&self.year.to_string()),
-            Dim::Quarter => one(&self.quarter.to_string()),
-            Dim::Sex => one(&self.sex),
-            Dim::AgeBand => one(&self.age_band),
-            Dim::District => one(&self.district),
-            Dim::Municipality => one(&self.municipality),
-            Dim::Outcome => one(&self.outcome),
-            Dim::Source => one(&self.source),
-            Dim::Substance => {
-                let mut v: Vec<String> = self.substances.iter().map(|c| group(c)).collect();
-                v.sort();
-                v.dedup();
-                v
-            }
-            _ => Vec::new(),
         }
     }
 }
@@ -403,6 +321,36 @@ pub enum Population {
     DeathsBOrD,
     /// Overdoses.
     Overdoses,
+}
+
+impl Population {
+    /// The snapshot population it reads and the filter that selects its persons.
+    pub fn source(self) -> (Stored, Filter) {
+        let only = |field: &'static str, wanted: &'static [&'static str]| -> Filter {
+            vec![(field, Box::new(move |v: &str| wanted.contains(&v)))]
+        };
+        match self {
+            Self::AllEntrants => (Stored::Entrants, Vec::new()),
+            Self::FirstTreated => (Stored::Entrants, only("treatment_status", &["1"])),
+            Self::PreviouslyTreated => (Stored::Entrants, only("treatment_status", &["2"])),
+            Self::Prevalence => (Stored::InTreatment, Vec::new()),
+            Self::DeathsB => (Stored::Deaths, only("definition", &["B_and_D", "B_only"])),
+            Self::DeathsD => (Stored::Deaths, only("definition", &["B_and_D", "D_only"])),
+            Self::DeathsBOrD => (
+                Stored::Deaths,
+                only("definition", &["B_and_D", "B_only", "D_only"]),
+            ),
+            Self::Overdoses => (Stored::Overdoses, Vec::new()),
+        }
+    }
+
+    /// Whether its tables count deaths or overdoses (the stronger profile applies).
+    pub fn is_mortality(self) -> bool {
+        matches!(
+            self,
+            Self::DeathsB | Self::DeathsD | Self::DeathsBOrD | Self::Overdoses
+        )
+    }
 }
 
 /// A table definition.

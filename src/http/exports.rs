@@ -1,5 +1,6 @@
-//! Aggregate exports for the Strategy Secretariat: the table catalogue, standard
-//! tables, custom cross-tabulations (always protected the same way) and the ledger.
+//! Aggregate outputs for the Strategy Secretariat: freezing past years, the exact
+//! national statutory release (EMCDDA workbook, DRD tables), flexible tables with
+//! cell-key perturbation, the catalogue and the ledger. Nothing reads live data.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -13,9 +14,11 @@ use super::auth::CurrentUser;
 use super::error::ErrorBody;
 use super::{ApiError, ApiJson, AppState, FieldError};
 use crate::authz::{Action, Resource, ResourceKind};
-use crate::export::protect::Profile;
+use crate::export::flexible::{FlexRequest, Profile};
+use crate::export::ptable::PTable;
+use crate::export::snapshot::SnapshotInfo;
 use crate::export::tables::{CUSTOM_DIMS, Dim, TableDef, catalogue};
-use crate::export::{ExportError, Geography, Release, Request, Requester};
+use crate::export::{ExportError, Format, Geography, Output, Requester};
 use crate::store::exports::LedgerEntry;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -23,6 +26,8 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_tables))
         .routes(routes!(run_export))
         .routes(routes!(run_custom))
+        .routes(routes!(run_statutory))
+        .routes(routes!(freeze, list_snapshots))
         .routes(routes!(list_releases))
 }
 
@@ -30,8 +35,9 @@ impl From<ExportError> for ApiError {
     fn from(err: ExportError) -> Self {
         match err {
             ExportError::Invalid(fields) => Self::Invalid(fields),
-            ExportError::Refused(why) => Self::Conflict(format!("the export was refused: {why}")),
+            ExportError::Conflict(why) => Self::Conflict(why),
             ExportError::Store(e) => e.into(),
+            ExportError::Internal(why) => Self::Internal(anyhow::anyhow!(why)),
         }
     }
 }
@@ -43,15 +49,17 @@ fn resource() -> Resource {
 /// The catalogue.
 #[derive(Serialize, ToSchema)]
 pub struct Catalogue {
-    /// Built-in tables (`tdi` requests the whole TDI set, `tdi-11` the mean-age table).
+    /// Built-in flexible tables (`tdi` requests every TDI table).
     pub tables: Vec<TableDef>,
-    /// Dimensions a custom cross-tabulation may use (at most three).
+    /// Dimensions a custom cross-tabulation may use (two or three).
     pub custom_dimensions: Vec<Dim>,
-    /// Protection profiles.
-    pub profiles: Vec<Profile>,
+    /// The cell-key profiles in force with their perturbation tables (public).
+    pub profiles: Vec<(Profile, PTable)>,
+    /// Statutory tables: every EMCDDA workbook table by number, and the DRD tables.
+    pub statutory_tables: Vec<String>,
 }
 
-/// The available table definitions.
+/// The available tables and the perturbation tables in force.
 #[utoipa::path(get, path = "/exports/tables", tag = "exports",
     responses((status = 200, body = Catalogue), (status = 403, body = ErrorBody)))]
 async fn list_tables(
@@ -62,233 +70,347 @@ async fn list_tables(
     state
         .authorize(&user, Action::ListExportTables, &resource(), &headers)
         .await?;
+    let rules = &state.settings.output_rules;
+    let profiles = [Profile::Ckm, Profile::CkmDeaths]
+        .into_iter()
+        .map(|p| PTable::new(p.params(rules)).map(|t| (p, t)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?;
+    let mut statutory: Vec<String> = crate::export::statutory::workbook_specs()
+        .iter()
+        .map(|s| s.section.to_owned())
+        .collect();
+    statutory.extend(
+        [
+            "drd-total",
+            "drd-sex",
+            "drd-age",
+            "drd-substance",
+            "drd-manner",
+            "drd-known-to-treatment",
+            "drd-after-treatment",
+        ]
+        .map(str::to_owned),
+    );
     Ok(ApiJson(Catalogue {
         tables: catalogue(),
         custom_dimensions: CUSTOM_DIMS.to_vec(),
-        profiles: vec![Profile::K5, Profile::K10, Profile::K11, Profile::Round5],
+        profiles,
+        statutory_tables: statutory,
     }))
 }
 
-/// Common parameters of an export.
-#[derive(Debug, Clone, Serialize)]
-pub struct ExportParams {
-    year_from: i64,
-    year_to: i64,
-    geography: Option<Geography>,
-    profile: Option<String>,
-    purpose: String,
-    format: Option<String>,
+fn check_purpose(purpose: &str, errors: &mut Vec<FieldError>) {
+    if !(3..=200).contains(&purpose.trim().chars().count()) {
+        errors.push(FieldError::new(
+            "purpose",
+            "state the purpose in 3-200 characters",
+        ));
+    }
 }
 
-macro_rules! params_of {
-    ($body:expr) => {
-        ExportParams {
-            year_from: $body.year_from,
-            year_to: $body.year_to,
-            geography: $body.geography,
-            profile: $body.profile.clone(),
-            purpose: $body.purpose.clone(),
-            format: $body.format.clone(),
-        }
-    };
+fn check_years(year_from: i64, year_to: Option<i64>, errors: &mut Vec<FieldError>) -> (i64, i64) {
+    let to = year_to.unwrap_or(year_from);
+    if !(1990..=2200).contains(&year_from) {
+        errors.push(FieldError::new("year", "must be a year from 1990"));
+    }
+    if to < year_from || to - year_from > 20 {
+        errors.push(FieldError::new(
+            "year_to",
+            "must be at or after year, at most 20 years later",
+        ));
+    }
+    (year_from, to)
 }
 
-/// A standard-table export.
+fn requester(user: &CurrentUser, purpose: &str, rules: &str) -> Requester {
+    Requester {
+        user_id: user.principal.user_id.clone(),
+        role: user.principal.role.as_str().to_owned(),
+        purpose: purpose.trim().to_owned(),
+        rules: rules.to_owned(),
+    }
+}
+
+fn respond(output: Output) -> Response {
+    let mut response = output.bytes.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(output.format.content_type()),
+    );
+    if let Ok(id) = HeaderValue::from_str(&output.release.release_id) {
+        response.headers_mut().insert("x-release-id", id);
+    }
+    response
+}
+
+/// A flexible release of built-in tables.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportRequest {
-    /// Table ids, or `tdi` for the whole TDI set.
+    /// Table ids, or `tdi` for every TDI table.
     pub tables: Vec<String>,
-    /// First year.
-    pub year_from: i64,
-    /// Last year.
-    pub year_to: i64,
+    /// Data year (frozen).
+    pub year: i64,
+    /// Last year of a range (one table per year); default `year`.
+    #[serde(default)]
+    pub year_to: Option<i64>,
     /// `national` (default), `district` or `municipality`.
     #[serde(default)]
     pub geography: Option<Geography>,
-    /// `k5` (default), `k10`, `k11` or `round5`.
+    /// `ckm` (default) or `ckm-deaths`; death and overdose tables always use at least `ckm-deaths`.
     #[serde(default)]
-    pub profile: Option<String>,
+    pub profile: Option<Profile>,
+    /// Break every table down by sex as well.
+    #[serde(default)]
+    pub by_sex: bool,
     /// Why the tables are needed (recorded in the ledger and the audit log).
     pub purpose: String,
     /// `json` (default) or `csv`.
     #[serde(default)]
-    pub format: Option<String>,
+    pub format: Option<Format>,
 }
 
 /// A custom cross-tabulation.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomRequest {
-    /// One to three dimensions; the last becomes the columns.
+    /// Two or three dimensions; the last becomes the columns.
     pub dimensions: Vec<Dim>,
-    /// First year.
-    pub year_from: i64,
-    /// Last year.
-    pub year_to: i64,
+    /// Data year (frozen).
+    pub year: i64,
+    /// Last year of a range (one table per year); default `year`.
+    #[serde(default)]
+    pub year_to: Option<i64>,
     /// `national` (default), `district` or `municipality`.
     #[serde(default)]
     pub geography: Option<Geography>,
-    /// `k5` (default), `k10`, `k11` or `round5`.
+    /// `ckm` (default) or `ckm-deaths`.
     #[serde(default)]
-    pub profile: Option<String>,
-    /// Why the tables are needed (recorded in the ledger and the audit log).
+    pub profile: Option<Profile>,
+    /// Why the table is needed (recorded in the ledger and the audit log).
     pub purpose: String,
     /// `json` (default) or `csv`.
     #[serde(default)]
-    pub format: Option<String>,
+    pub format: Option<Format>,
 }
 
-fn check(params: &ExportParams, errors: &mut Vec<FieldError>) -> (Profile, bool) {
-    if !(1990..=2200).contains(&params.year_from) {
-        errors.push(FieldError::new("year_from", "must be a year from 1990"));
-    }
-    if params.year_to < params.year_from || params.year_to - params.year_from > 20 {
-        errors.push(FieldError::new(
-            "year_to",
-            "must be at or after year_from, at most 20 years later",
-        ));
-    }
-    let profile = match Profile::parse(params.profile.as_deref().unwrap_or("k5")) {
-        Some(p) => p,
-        None => {
-            errors.push(FieldError::new("profile", "must be k5, k10, k11 or round5"));
-            Profile::K5
-        }
-    };
-    if !(3..=200).contains(&params.purpose.trim().chars().count()) {
-        errors.push(FieldError::new(
-            "purpose",
-            "state the purpose in 3-200 characters",
-        ));
-    }
-    let csv = match params.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(_) => {
-            errors.push(FieldError::new("format", "must be json or csv"));
-            false
-        }
-    };
-    (profile, csv)
-}
-
-fn respond(release: Release, csv: bool) -> Response {
-    if csv {
-        let mut response = crate::export::to_csv(&release.content).into_response();
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/csv; charset=utf-8"),
-        );
-        if let Ok(id) = HeaderValue::from_str(&release.release.release_id) {
-            response.headers_mut().insert("x-release-id", id);
-        }
-        response
-    } else {
-        ApiJson(release).into_response()
-    }
-}
-
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the two export routes share everything after parsing"
-)]
-async fn export(
+async fn flexible(
     state: &AppState,
     user: &CurrentUser,
     headers: &HeaderMap,
-    request: Request,
-    custom_rows: &[Dim],
-    params: &ExportParams,
+    request: FlexRequest,
+    purpose: &str,
     spec: String,
-    csv: bool,
+    format: Format,
 ) -> Result<Response, ApiError> {
     let permit = state
         .authorize(user, Action::RunExport, &resource(), headers)
         .await?;
-    let release = crate::export::release(
+    let output = crate::export::flexible::release(
         &state.store,
-        &state.keys.current(),
+        &state.snapshots,
         &request,
-        custom_rows,
-        &spec,
-        &Requester {
-            user_id: user.principal.user_id.clone(),
-            role: user.principal.role.as_str().to_owned(),
-            purpose: params.purpose.trim().to_owned(),
-            rules: permit.rules().to_owned(),
-        },
+        spec,
+        format,
+        &requester(user, purpose, permit.rules()),
+        &state.settings.output_rules,
     )
     .await?;
-    Ok(respond(release, csv))
+    Ok(respond(output))
 }
 
-/// Export standard tables, protected, with the audit certificate.
+/// Built-in tables at any geography, from frozen snapshots, cell-key perturbed.
 #[utoipa::path(post, path = "/exports", tag = "exports", request_body = ExportRequest,
-    responses((status = 200, body = Release), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = crate::export::flexible::FlexContent), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn run_export(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
     ApiJson(body): ApiJson<ExportRequest>,
 ) -> Result<Response, ApiError> {
-    let params = params_of!(body);
     let mut errors = Vec::new();
-    let (profile, csv) = check(&params, &mut errors);
-    let resolved = crate::export::resolve(&body.tables)
+    check_purpose(&body.purpose, &mut errors);
+    let years = check_years(body.year, body.year_to, &mut errors);
+    let tables = crate::export::flexible::resolve(&body.tables)
         .map_err(|e| errors.extend(e))
         .ok();
-    let (tables, table_11) = match resolved {
-        Some(r) if errors.is_empty() => r,
-        _ => return Err(ApiError::Invalid(errors)),
+    let Some(tables) = tables.filter(|_| errors.is_empty()) else {
+        return Err(ApiError::Invalid(errors));
     };
-    let request = Request {
+    let request = FlexRequest {
         tables,
-        table_11,
-        years: (params.year_from, params.year_to),
-        geography: params.geography.unwrap_or(Geography::National),
-        profile,
+        years,
+        geography: body.geography.unwrap_or(Geography::National),
+        profile: body.profile,
+        by_sex: body.by_sex,
     };
     let spec = serde_json::to_string(&body).unwrap_or_default();
-    export(&state, &user, &headers, request, &[], &params, spec, csv).await
+    let format = body.format.unwrap_or(Format::Json);
+    flexible(
+        &state,
+        &user,
+        &headers,
+        request,
+        &body.purpose,
+        spec,
+        format,
+    )
+    .await
 }
 
-/// A custom cross-tabulation over up to three allowed dimensions, protected the same way.
+/// A custom cross-tabulation of two or three allowed dimensions, cell-key perturbed.
 #[utoipa::path(post, path = "/exports/custom", tag = "exports", request_body = CustomRequest,
-    responses((status = 200, body = Release), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = crate::export::flexible::FlexContent), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn run_custom(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
     ApiJson(body): ApiJson<CustomRequest>,
 ) -> Result<Response, ApiError> {
-    let params = params_of!(body);
     let mut errors = Vec::new();
-    let (profile, csv) = check(&params, &mut errors);
-    let table = crate::export::custom(&body.dimensions)
+    check_purpose(&body.purpose, &mut errors);
+    let years = check_years(body.year, body.year_to, &mut errors);
+    let table = crate::export::flexible::custom(&body.dimensions)
         .map_err(|e| errors.extend(e))
         .ok();
-    let (table, row_dims) = match table {
-        Some(t) if errors.is_empty() => t,
-        _ => return Err(ApiError::Invalid(errors)),
+    let Some(table) = table.filter(|_| errors.is_empty()) else {
+        return Err(ApiError::Invalid(errors));
     };
-    let request = Request {
+    let request = FlexRequest {
         tables: vec![table],
-        table_11: false,
-        years: (params.year_from, params.year_to),
-        geography: params.geography.unwrap_or(Geography::National),
-        profile,
+        years,
+        geography: body.geography.unwrap_or(Geography::National),
+        profile: body.profile,
+        by_sex: false,
     };
     let spec = serde_json::to_string(&body).unwrap_or_default();
-    export(
-        &state, &user, &headers, request, &row_dims, &params, spec, csv,
+    let format = body.format.unwrap_or(Format::Json);
+    flexible(
+        &state,
+        &user,
+        &headers,
+        request,
+        &body.purpose,
+        spec,
+        format,
     )
     .await
 }
 
-/// The release ledger (newest first, at most 200): who, why, what, when, and the hash.
+/// A statutory release.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatutoryRequest {
+    /// Data year (frozen).
+    pub year: i64,
+    /// Snapshot version (default: the latest).
+    #[serde(default)]
+    pub version: Option<i64>,
+    /// `xlsx` (the EMCDDA workbook, default), `csv` or `json`.
+    #[serde(default)]
+    pub format: Option<Format>,
+    /// Why the tables are needed (recorded in the ledger and the audit log).
+    pub purpose: String,
+}
+
+/// The exact national statutory set of a frozen year: the EMCDDA TDI workbook filled
+/// in (xlsx), or the same tables labelled as CSV or JSON, with the DRD breakdowns.
+#[utoipa::path(post, path = "/exports/statutory", tag = "exports", request_body = StatutoryRequest,
+    responses((status = 200, body = crate::export::StatutoryContent), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn run_statutory(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    user: CurrentUser,
+    ApiJson(body): ApiJson<StatutoryRequest>,
+) -> Result<Response, ApiError> {
+    let mut errors = Vec::new();
+    check_purpose(&body.purpose, &mut errors);
+    check_years(body.year, None, &mut errors);
+    if body.version.is_some_and(|v| !(1..=10).contains(&v)) {
+        errors.push(FieldError::new("version", "must be a version from 1 to 10"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    let permit = state
+        .authorize(&user, Action::RunStatutoryExport, &resource(), &headers)
+        .await?;
+    let output = crate::export::statutory_release(
+        &state.store,
+        &state.snapshots,
+        body.year,
+        body.version,
+        body.format.unwrap_or(Format::Xlsx),
+        &requester(&user, &body.purpose, permit.rules()),
+        &state.settings.output_rules,
+    )
+    .await?;
+    Ok(respond(output))
+}
+
+/// A freeze.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeRequest {
+    /// The past year to freeze.
+    pub year: i64,
+    /// Why (recorded in the audit log).
+    pub purpose: String,
+}
+
+/// Freezes a past year into a new snapshot version (at most the configured number
+/// of versions per year).
+#[utoipa::path(post, path = "/exports/freeze", tag = "exports", request_body = FreezeRequest,
+    responses((status = 201, body = SnapshotInfo), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn freeze(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    user: CurrentUser,
+    ApiJson(body): ApiJson<FreezeRequest>,
+) -> Result<(axum::http::StatusCode, ApiJson<SnapshotInfo>), ApiError> {
+    let mut errors = Vec::new();
+    check_purpose(&body.purpose, &mut errors);
+    check_years(body.year, None, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    let permit = state
+        .authorize(&user, Action::FreezeYear, &resource(), &headers)
+        .await?;
+    let info = crate::export::freeze(
+        &state.store,
+        &state.keys.current(),
+        &state.snapshots,
+        body.year,
+        &requester(&user, &body.purpose, permit.rules()),
+        &state.settings.output_rules,
+    )
+    .await?;
+    Ok((axum::http::StatusCode::CREATED, ApiJson(info)))
+}
+
+/// Every frozen year and version: when, by whom, rows, and rows changed from the
+/// previous version.
+#[utoipa::path(get, path = "/exports/freeze", tag = "exports",
+    responses((status = 200, body = Vec<SnapshotInfo>), (status = 403, body = ErrorBody)))]
+async fn list_snapshots(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    user: CurrentUser,
+) -> Result<ApiJson<Vec<SnapshotInfo>>, ApiError> {
+    state
+        .authorize(&user, Action::ListExportTables, &resource(), &headers)
+        .await?;
+    Ok(ApiJson(state.store.snapshots().await?))
+}
+
+/// The release ledger (newest first, at most 200): who, why, what, from which
+/// snapshot, when, and the hash of the output.
 #[utoipa::path(get, path = "/exports/releases", tag = "exports",
     responses((status = 200, body = Vec<LedgerEntry>), (status = 403, body = ErrorBody)))]
 async fn list_releases(

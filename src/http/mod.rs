@@ -56,6 +56,8 @@ pub struct AppState {
     pub authorizer: Arc<Authorizer>,
     /// The settings the service started with.
     pub settings: Arc<Settings>,
+    /// Decoded statistical snapshots (immutable, so safe to keep).
+    pub snapshots: Arc<crate::export::snapshot::Cache>,
 }
 
 /// The API routes with their OpenAPI descriptions (without middleware).

@@ -15,15 +15,15 @@ const SALT: &[u8] = b"kosovo-drug-registry/pseudonym-key/v1";
 pub enum Domain {
     /// Linking records of one person inside the registry.
     Subject,
-    /// Person keys inside aggregate export computations.
-    Export,
+    /// Record keys of statistical snapshots (the cell-key method).
+    RecordKey,
 }
 
 impl Domain {
     fn label(self) -> &'static [u8] {
         match self {
             Self::Subject => b"subject",
-            Self::Export => b"export",
+            Self::RecordKey => b"record-key",
         }
     }
 }
@@ -36,7 +36,7 @@ pub struct PseudonymKeys {
     /// The pseudonym-key version they come from.
     pub version: u32,
     subject: hmac::Key,
-    export: hmac::Key,
+    record_key: hmac::Key,
 }
 
 impl std::fmt::Debug for PseudonymKeys {
@@ -62,7 +62,7 @@ impl PseudonymKeys {
         Self {
             version,
             subject: derive(Domain::Subject),
-            export: derive(Domain::Export),
+            record_key: derive(Domain::RecordKey),
         }
     }
 
@@ -70,7 +70,7 @@ impl PseudonymKeys {
     pub fn pseudonym(&self, domain: Domain, input: &[u8]) -> Pseudonym {
         let key = match domain {
             Domain::Subject => &self.subject,
-            Domain::Export => &self.export,
+            Domain::RecordKey => &self.record_key,
         };
         let tag = hmac::sign(key, input);
         let mut out = [0u8; 32];
@@ -100,7 +100,7 @@ mod tests {
         );
         assert_ne!(
             v1.pseudonym(Domain::Subject, input),
-            v1.pseudonym(Domain::Export, input)
+            v1.pseudonym(Domain::RecordKey, input)
         );
         let other = PseudonymKeys::derive(&Secret32::random().expect("secret"), 1);
         assert_ne!(

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreError, get_bool, now_rfc3339};
+use super::{Store, StoreError, get_bool};
 use crate::domain::episode::PlainEpisode;
 
 /// One TDI entrant of one year (a person's first episode of that year).
@@ -147,31 +147,26 @@ fn split(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// A stored release: its tables' published cells, keyed by table key.
-#[derive(Debug, Clone)]
-pub struct StoredRelease {
-    /// Release id.
-    pub release_id: String,
-    /// JSON map of table key → published cells.
-    pub cells: String,
-}
-
 /// A release's ledger entry.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct LedgerEntry {
     /// Release id.
     pub release_id: String,
-    /// Requesting user id.
-    pub requester: String,
+    /// `statutory` or `flexible`.
+    pub kind: String,
+    /// First data year.
+    pub year_from: i64,
+    /// Last data year.
+    pub year_to: i64,
+    /// The snapshots read: `year:version:snapshot_id`, comma-separated.
+    pub snapshots: String,
+    /// The request (canonical JSON).
+    pub request: String,
     /// Declared purpose.
     pub purpose: String,
-    /// The request (tables, years, geography).
-    pub spec: String,
-    /// Protection profile.
-    pub profile: String,
-    /// Data snapshot marker (audit chain head at export time).
-    pub snapshot: i64,
-    /// SHA-256 of the published content.
+    /// Requesting user id (`cli` for the command line).
+    pub requester: String,
+    /// SHA-256 of the delivered output.
     pub output_hash: String,
     /// When (UTC).
     pub created_at: String,
@@ -333,27 +328,11 @@ impl Store {
             .map_err(StoreError::from)
     }
 
-    /// Every earlier release's published cells, oldest first.
-    pub async fn releases(&self) -> Result<Vec<StoredRelease>, StoreError> {
-        let rows = sqlx::query("select release_id, cells from export_release order by id")
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredRelease {
-                    release_id: r.try_get("release_id")?,
-                    cells: r.try_get("cells")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
-    }
-
     /// The ledger, newest first.
     pub async fn ledger(&self, limit: i64) -> Result<Vec<LedgerEntry>, StoreError> {
         let rows = sqlx::query(
-            "select release_id, requester, purpose, spec, profile, snapshot, output_hash, created_at \
-             from export_release order by id desc limit $1",
+            "select release_id, kind, year_from, year_to, snapshots, request, purpose, requester, \
+             output_hash, created_at from release_ledger order by id desc limit $1",
         )
         .bind(limit)
         .fetch_all(self.pool())
@@ -362,11 +341,13 @@ impl Store {
             .map(|r| {
                 Ok(LedgerEntry {
                     release_id: r.try_get("release_id")?,
-                    requester: r.try_get("requester")?,
+                    kind: r.try_get("kind")?,
+                    year_from: r.try_get("year_from")?,
+                    year_to: r.try_get("year_to")?,
+                    snapshots: r.try_get("snapshots")?,
+                    request: r.try_get("request")?,
                     purpose: r.try_get("purpose")?,
-                    spec: r.try_get("spec")?,
-                    profile: r.try_get("profile")?,
-                    snapshot: r.try_get("snapshot")?,
+                    requester: r.try_get("requester")?,
                     output_hash: r.try_get("output_hash")?,
                     created_at: r.try_get("created_at")?,
                 })
@@ -375,27 +356,45 @@ impl Store {
             .map_err(StoreError::from)
     }
 
+    /// The snapshot version of `year` last released statutorily, if any.
+    pub async fn last_statutory_version(&self, year: i64) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "select snapshots from release_ledger where kind = 'statutory' and year_from = $1 \
+             order by id desc limit 1",
+        )
+        .bind(year)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let snapshots: String = row.try_get("snapshots")?;
+        Ok(snapshots
+            .split(':')
+            .nth(1)
+            .and_then(|v| v.parse::<i64>().ok()))
+    }
+
     /// Records a release and its audit event in one transaction.
     pub async fn record_release(
         &self,
         entry: &LedgerEntry,
-        cells: &str,
         event: &crate::audit::AuditEvent,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
-            "insert into export_release (release_id, requester, purpose, spec, profile, snapshot, \
-             output_hash, cells, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "insert into release_ledger (release_id, kind, year_from, year_to, snapshots, request, \
+             purpose, requester, output_hash, created_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&entry.release_id)
-        .bind(&entry.requester)
+        .bind(&entry.kind)
+        .bind(entry.year_from)
+        .bind(entry.year_to)
+        .bind(&entry.snapshots)
+        .bind(&entry.request)
         .bind(&entry.purpose)
-        .bind(&entry.spec)
-        .bind(&entry.profile)
-        .bind(entry.snapshot)
+        .bind(&entry.requester)
         .bind(&entry.output_hash)
-        .bind(cells)
-        .bind(now_rfc3339())
+        .bind(&entry.created_at)
         .execute(&mut *tx)
         .await?;
         super::audit::append(&mut tx, self.backend(), event).await?;

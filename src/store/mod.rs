@@ -7,6 +7,7 @@ pub mod episodes;
 pub mod exports;
 pub mod reference;
 pub mod seeds;
+pub mod snapshots;
 pub mod subjects;
 pub mod users;
 

@@ -1,0 +1,55 @@
+-- Frozen years: immutable statistical snapshots, the only source of every output.
+-- A row holds category codes and a record key; never a subject id, pseudonym,
+-- registry id or sealed value. Rows and headers are never updated or deleted.
+
+create table stat_snapshot (
+    id bigserial primary key,
+    snapshot_id text not null unique check (length(snapshot_id) = 36),
+    year bigint not null,
+    version bigint not null check (version >= 1),
+    -- Field names per population (JSON), so old snapshots stay readable.
+    layout text not null,
+    -- Rows per population (JSON).
+    row_counts text not null,
+    -- Person rows that differ from the previous version (null for version 1).
+    changed_rows bigint,
+    created_by text not null,
+    created_at text not null,
+    unique (year, version)
+);
+
+create table stat_row (
+    snapshot bigint not null references stat_snapshot (id),
+    population text not null check (population in ('entrants', 'in_treatment', 'deaths', 'overdoses')),
+    rk bigint not null check (rk between 0 and 4294967295),
+    codes text not null
+);
+create index stat_row_snapshot on stat_row (snapshot, population);
+
+create function stat_immutable() returns trigger language plpgsql as $$
+begin
+    raise exception 'statistical snapshots are immutable';
+end;
+$$;
+create trigger stat_snapshot_immutable before update or delete on stat_snapshot
+    for each row execute function stat_immutable();
+create trigger stat_row_immutable before update or delete on stat_row
+    for each row execute function stat_immutable();
+
+-- The release ledger of the snapshot-based outputs. (export_release keeps the
+-- releases of the first, suppression-based engine as history.)
+create table release_ledger (
+    id bigserial primary key,
+    release_id text not null unique check (length(release_id) = 36),
+    kind text not null check (kind in ('statutory', 'flexible')),
+    year_from bigint not null,
+    year_to bigint not null,
+    -- The snapshots read, as year:version:snapshot_id joined by commas.
+    snapshots text not null,
+    request text not null,
+    purpose text not null,
+    requester text not null,
+    output_hash text not null check (length(output_hash) = 64),
+    created_at text not null
+);
+create index release_ledger_year on release_ledger (kind, year_from);

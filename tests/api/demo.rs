@@ -49,29 +49,40 @@ async fn demo_fill_loads_a_usable_registry_once(app: TestApp) {
     let listed = page["episodes"].as_array().map_or(0, Vec::len);
     assert!(listed > 0, "the OST unit has episodes: {page}");
 
-    // The analyst's protected export runs over it.
+    // The analyst freezes last year and releases the statutory set from it.
     let analyst = users
         .iter()
         .find(|u| u.role == registry::authz::Role::Analyst)
         .expect("analyst");
     let token = app.login(&analyst.username, &analyst.password).await;
+    let year = registry::export::current_year() - 1;
     let (status, body) = app
         .send(
             Method::POST,
-            "/api/v1/exports",
+            "/api/v1/exports/freeze",
             Some(&token),
-            Some(&json!({"tables": ["tdi"], "year_from": 2025, "year_to": 2025, "purpose": "demo check"})),
+            Some(&json!({"year": year, "purpose": "demo check"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(body["rows"]["entrants"].as_i64().unwrap_or(0) > 0, "{body}");
+    let (status, body) = app
+        .send(
+            Method::POST,
+            "/api/v1/exports/statutory",
+            Some(&token),
+            Some(&json!({"year": year, "format": "json", "purpose": "demo check"})),
         )
         .await;
     assert_eq!(status, 200, "{}", body["error"]);
-    let total = &body["content"]["tables"][0]["cells"]
+    let total = body["tables"][0]["cells"]
         .as_array()
         .and_then(|rows| rows.last())
         .and_then(|row| row.as_array())
         .and_then(|row| row.last())
         .cloned()
         .unwrap_or_default();
-    assert!(total["value"].as_i64().unwrap_or(0) > 0, "{total}");
+    assert!(total.as_i64().unwrap_or(0) > 0, "{total}");
 
     registry::audit::verify_store(&app.store, &[])
         .await

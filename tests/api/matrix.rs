@@ -270,6 +270,24 @@ const ROUTES: &[(&str, &str, Access, &[ScopeCase])] = &[
         Access::Policy("list_export_tables"),
         NATIONAL,
     ),
+    (
+        "GET",
+        "/exports/freeze",
+        Access::Policy("list_export_tables"),
+        NATIONAL,
+    ),
+    (
+        "POST",
+        "/exports/freeze",
+        Access::Policy("freeze_year"),
+        NATIONAL,
+    ),
+    (
+        "POST",
+        "/exports/statutory",
+        Access::Policy("run_statutory_export"),
+        NATIONAL,
+    ),
 ];
 
 fn notification_body() -> Value {
@@ -306,6 +324,22 @@ struct Owners {
 
 impl Owners {
     async fn new(app: &TestApp) -> Self {
+        // Outputs read frozen years only: freeze last year for the export routes.
+        registry::export::freeze(
+            &app.store,
+            &app.keys.current(),
+            &registry::export::snapshot::Cache::default(),
+            registry::export::current_year() - 1,
+            &registry::export::Requester {
+                user_id: "cli".into(),
+                role: "operator".into(),
+                purpose: "matrix test".into(),
+                rules: "cli".into(),
+            },
+            &registry::export::Rules::default(),
+        )
+        .await
+        .expect("freeze");
         Self {
             clinician_in: app.user("clinician", Some("uckk-psychiatry"), None).await,
             clinician_out: app.user("clinician", Some("hosp-prizren"), None).await,
@@ -616,17 +650,29 @@ async fn request_for(
         ("GET", "/deaths") | ("GET", "/overdoses") | ("GET", "/substance-signals") => {
             (path.into(), None)
         }
-        ("GET", "/exports/tables") | ("GET", "/exports/releases") => (path.into(), None),
+        ("GET", "/exports/tables") | ("GET", "/exports/releases") | ("GET", "/exports/freeze") => {
+            (path.into(), None)
+        }
         ("POST", "/exports") => (
             path.into(),
             Some(
-                json!({"tables": ["tdi-8"], "year_from": 2025, "year_to": 2025, "purpose": "matrix test"}),
+                json!({"tables": ["tdi-8"], "year": registry::export::current_year() - 1, "purpose": "matrix test"}),
             ),
         ),
         ("POST", "/exports/custom") => (
             path.into(),
             Some(
-                json!({"dimensions": ["sex"], "year_from": 2025, "year_to": 2025, "purpose": "matrix test"}),
+                json!({"dimensions": ["sex", "age_band"], "year": registry::export::current_year() - 1, "purpose": "matrix test"}),
+            ),
+        ),
+        ("POST", "/exports/freeze") => (
+            path.into(),
+            Some(json!({"year": registry::export::current_year() - 2, "purpose": "matrix test"})),
+        ),
+        ("POST", "/exports/statutory") => (
+            path.into(),
+            Some(
+                json!({"year": registry::export::current_year() - 1, "format": "json", "purpose": "matrix test"}),
             ),
         ),
         ("GET", "/deaths/{death_id}") => (format!("/deaths/{}", owners.death(app).await), None),

@@ -299,7 +299,7 @@ fn role_names_round_trip() {
 
 #[test]
 fn action_and_field_group_names_round_trip() {
-    assert_eq!(Action::ALL.len(), 30);
+    assert_eq!(Action::ALL.len(), 32);
     let ids: HashSet<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
     assert_eq!(ids.len(), Action::ALL.len());
     for action in Action::ALL {
@@ -437,7 +437,12 @@ fn expected_action_allows() -> Vec<(Role, Action, ScopeCase)> {
     );
     national(
         Role::Analyst,
-        &[A::ListExportTables, A::RunExport],
+        &[
+            A::ListExportTables,
+            A::RunExport,
+            A::FreezeYear,
+            A::RunStatutoryExport,
+        ],
         &mut allows,
     );
     allows

@@ -46,8 +46,15 @@ impl Axis {
     }
 }
 
+/// One condition on a field's value.
+pub type Condition = (&'static str, Box<dyn Fn(&str) -> bool + Send + Sync>);
+
 /// Which persons a table counts: every condition must hold.
-pub type Filter = Vec<(&'static str, Box<dyn Fn(&str) -> bool + Send + Sync>)>;
+pub type Filter = Vec<Condition>;
+
+/// A snapshot column's row indices (absent when the population lacks the field) and,
+/// per interned value, its categories.
+type Lookup<'a> = (Option<&'a [u16]>, Vec<Vec<usize>>);
 
 /// A counted table: `(rows + 1) × (cols + 1)` cells, the last row and column the margins.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,13 +132,13 @@ pub fn count(
         // A filter on a field the population lacks keeps nobody.
         return grids;
     }
-    let row_lookups: Vec<(Option<&[u16]>, Vec<Vec<usize>>)> = rows
+    let row_lookups: Vec<Lookup<'_>> = rows
         .iter()
         .map(|a| (column_index(part, a.field), lookup(part, a)))
         .collect();
     let col_lookup = (column_index(part, col.field), lookup(part, col));
     let unit_lookup = units.map(|u| (column_index(part, u.field), lookup(part, u)));
-    let categories = |(index, table): &(Option<&[u16]>, Vec<Vec<usize>>), i: usize| -> Vec<usize> {
+    let categories = |(index, table): &Lookup<'_>, i: usize| -> Vec<usize> {
         index.map_or_else(Vec::new, |index| table[usize::from(index[i])].clone())
     };
     let mut cells: Vec<usize> = Vec::new();

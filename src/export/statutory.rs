@@ -378,10 +378,7 @@ pub enum Who {
     PrimaryGroups(&'static [&'static str]),
 }
 
-fn keep(
-    field: &'static str,
-    wanted: &'static [&'static str],
-) -> (&'static str, Box<dyn Fn(&str) -> bool + Send + Sync>) {
+fn keep(field: &'static str, wanted: &'static [&'static str]) -> super::count::Condition {
     (field, Box::new(move |v: &str| wanted.contains(&v)))
 }
 
@@ -664,11 +661,12 @@ fn ages(section: &'static str, entrants: &Part, filter: &Filter) -> Computed {
             })
             .collect();
         let rows_of: Vec<Vec<usize>> = drug.labels.iter().map(|l| (axis.classify)(l)).collect();
+        // Stored ages are whole years; "99" is the TDI code for not known.
         let number = |c: &super::snapshot::Column, i: usize| -> Option<i64> {
             c.labels[usize::from(c.index[i])]
                 .parse::<i64>()
                 .ok()
-                .filter(|v| *v != 99 || c.labels.is_empty())
+                .filter(|v| *v != 99)
         };
         for i in 0..entrants.len() {
             if kept.len() != filter.len() || !kept.iter().all(|(index, k)| k[usize::from(index[i])])

@@ -132,6 +132,17 @@ fn body(p: &Person, start: &str) -> Value {
     b
 }
 
+/// A completed forensic record of a heroin poisoning in the year (Selection B and D).
+fn death_body(first: &str, dob: &str) -> Value {
+    json!({
+        "identity": {"first_name": first, "last_name": "Golden", "birth_date": dob, "sex": "1"},
+        "date_of_death": date("06-14"), "municipality": "prizren", "place_type": "home",
+        "underlying_cause": "X42", "multiple_causes": ["T40.1"], "manner": "accident",
+        "autopsy_done": true, "toxicology_done": true,
+        "substances": [{"code": "1.1", "cause_relevant": true}], "final_status": true
+    })
+}
+
 async fn register(app: &TestApp, doc: &TestUser, body: &Value) -> Value {
     let (status, created) = app
         .send(
@@ -379,13 +390,7 @@ async fn golden_year_fills_the_workbook_cell_for_cell(app: TestApp) {
         ("Ilir", "1984-04-04"),
         ("Jeta", "1979-09-09"),
     ] {
-        let death = json!({
-            "identity": {"first_name": first, "last_name": "Golden", "birth_date": dob, "sex": "1"},
-            "date_of_death": date("06-14"), "municipality": "prizren", "place_type": "home",
-            "underlying_cause": "X42", "multiple_causes": ["T40.1"], "manner": "accident",
-            "autopsy_done": true, "toxicology_done": true,
-            "substances": [{"code": "1.1", "cause_relevant": true}], "final_status": true
-        });
+        let death = death_body(first, dob);
         let (status, body) = app
             .send(
                 Method::POST,
@@ -716,13 +721,7 @@ async fn flexible_tables_are_consistent_and_never_show_small_counts(app: TestApp
     );
     // Death tables are released with ckm-deaths (nothing in 1..4), and never weaker.
     let forensic = app.user("forensic", None, None).await;
-    let death = json!({
-        "identity": {"first_name": "Lone", "last_name": "Death", "birth_date": "1990-01-01", "sex": "1"},
-        "date_of_death": date("06-14"), "municipality": "prizren", "place_type": "home",
-        "underlying_cause": "X42", "multiple_causes": ["T40.1"], "manner": "accident",
-        "autopsy_done": true, "toxicology_done": true,
-        "substances": [{"code": "1.1", "cause_relevant": true}], "final_status": true
-    });
+    let death = death_body("Lone", "1990-01-01");
     let (status, body) = app
         .send(
             Method::POST,

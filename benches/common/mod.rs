@@ -140,6 +140,8 @@ impl Server {
         cmd.envs(db.env())
             .env("REGISTRY_LISTEN", format!("127.0.0.1:{port}"))
             .env("REGISTRY_LOG_FORMAT", "json")
+            // A national freeze may take longer than the default 30 s request limit.
+            .env("REGISTRY_REQUEST_TIMEOUT_SECS", "600")
             .arg("serve")
             .stdout(Stdio::null())
             .stderr(Stdio::null());

@@ -18,13 +18,17 @@ create table stat_snapshot (
     unique (year, version)
 );
 
-create table stat_row (
+-- The rows of a snapshot, stored in chunks of up to 1000 persons: each line of
+-- `data` is one person's row, `rk|code|code|…` (record key, then the codes in the
+-- order the layout names). Chunks keep a national year to a few hundred writes.
+create table stat_chunk (
     snapshot bigint not null references stat_snapshot (id),
     population text not null check (population in ('entrants', 'in_treatment', 'deaths', 'overdoses')),
-    rk bigint not null check (rk between 0 and 4294967295),
-    codes text not null
+    chunk bigint not null check (chunk >= 0),
+    rows bigint not null check (rows between 1 and 1000),
+    data text not null,
+    primary key (snapshot, population, chunk)
 );
-create index stat_row_snapshot on stat_row (snapshot, population);
 
 create function stat_immutable() returns trigger language plpgsql as $$
 begin
@@ -33,7 +37,7 @@ end;
 $$;
 create trigger stat_snapshot_immutable before update or delete on stat_snapshot
     for each row execute function stat_immutable();
-create trigger stat_row_immutable before update or delete on stat_row
+create trigger stat_chunk_immutable before update or delete on stat_chunk
     for each row execute function stat_immutable();
 
 -- The release ledger of the snapshot-based outputs. (export_release keeps the

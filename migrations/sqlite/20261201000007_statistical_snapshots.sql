@@ -18,21 +18,25 @@ create table stat_snapshot (
     unique (year, version)
 );
 
-create table stat_row (
+-- The rows of a snapshot, stored in chunks of up to 1000 persons: each line of
+-- `data` is one person's row, `rk|code|code|…` (record key, then the codes in the
+-- order the layout names). Chunks keep a national year to a few hundred writes.
+create table stat_chunk (
     snapshot integer not null references stat_snapshot (id),
     population text not null check (population in ('entrants', 'in_treatment', 'deaths', 'overdoses')),
-    rk integer not null check (rk between 0 and 4294967295),
-    codes text not null
+    chunk integer not null check (chunk >= 0),
+    rows integer not null check (rows between 1 and 1000),
+    data text not null,
+    primary key (snapshot, population, chunk)
 );
-create index stat_row_snapshot on stat_row (snapshot, population);
 
 create trigger stat_snapshot_no_update before update on stat_snapshot
 begin select raise(abort, 'statistical snapshots are immutable'); end;
 create trigger stat_snapshot_no_delete before delete on stat_snapshot
 begin select raise(abort, 'statistical snapshots are immutable'); end;
-create trigger stat_row_no_update before update on stat_row
+create trigger stat_chunk_no_update before update on stat_chunk
 begin select raise(abort, 'statistical snapshots are immutable'); end;
-create trigger stat_row_no_delete before delete on stat_row
+create trigger stat_chunk_no_delete before delete on stat_chunk
 begin select raise(abort, 'statistical snapshots are immutable'); end;
 
 -- The release ledger of the snapshot-based outputs. (export_release keeps the

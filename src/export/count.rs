@@ -102,6 +102,14 @@ fn column_index<'a>(part: &'a Part, field: &str) -> Option<&'a [u16]> {
     part.column(field).map(|c| c.index.as_slice())
 }
 
+/// The categories of row `i` on one axis.
+fn categories<'a>((index, table): &'a Lookup<'_>, i: usize) -> &'a [usize] {
+    match index {
+        Some(index) => &table[usize::from(index[i])],
+        None => &[],
+    }
+}
+
 /// Counts `part` into one grid per unit (`units` an axis that assigns each person
 /// to a geographic unit; `None` for one national table).
 pub fn count(
@@ -138,10 +146,12 @@ pub fn count(
         .collect();
     let col_lookup = (column_index(part, col.field), lookup(part, col));
     let unit_lookup = units.map(|u| (column_index(part, u.field), lookup(part, u)));
-    let categories = |(index, table): &Lookup<'_>, i: usize| -> Vec<usize> {
-        index.map_or_else(Vec::new, |index| table[usize::from(index[i])].clone())
-    };
+    const NATIONAL: [usize; 1] = [0];
+    // Buffers reused across rows: the statutory set is some 90 passes over a
+    // million rows, so nothing is allocated per row.
     let mut cells: Vec<usize> = Vec::new();
+    let mut row_list: Vec<usize> = Vec::new();
+    let mut next: Vec<usize> = Vec::new();
     for i in 0..part.len() {
         if !filters
             .iter()
@@ -149,34 +159,36 @@ pub fn count(
         {
             continue;
         }
-        let unit_list = match &unit_lookup {
+        let unit_list: &[usize] = match &unit_lookup {
             Some(lookup) => categories(lookup, i),
-            None => vec![0],
+            None => &NATIONAL,
         };
         if unit_list.is_empty() {
             continue;
         }
         // Row positions over several row axes: mixed radix, first axis most significant.
-        let mut row_list: Vec<usize> = vec![0];
+        row_list.clear();
+        row_list.push(0);
         for (lookup, radix) in row_lookups.iter().zip(&radix) {
             let values = categories(lookup, i);
-            row_list = row_list
-                .iter()
-                .flat_map(|prefix| values.iter().map(move |v| prefix * radix + v))
-                .collect();
+            next.clear();
+            for prefix in &row_list {
+                next.extend(values.iter().map(|v| prefix * radix + v));
+            }
+            std::mem::swap(&mut row_list, &mut next);
         }
         let col_list = categories(&col_lookup, i);
         let rk = part.rk[i];
-        for unit in unit_list {
+        for &unit in unit_list {
             let grid = &mut grids[unit];
             cells.clear();
             for &r in &row_list {
-                for &c in &col_list {
+                for &c in col_list {
                     cells.push(grid.at(r, c));
                 }
                 cells.push(grid.at(r, grid.cols));
             }
-            for &c in &col_list {
+            for &c in col_list {
                 cells.push(grid.at(grid.rows, c));
             }
             cells.push(grid.at(grid.rows, grid.cols));

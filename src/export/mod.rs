@@ -158,7 +158,9 @@ pub async fn freeze(
     }
     let snapshot_id = uuid::Uuid::new_v4().to_string();
     let mut builder = Builder::new();
+    let started = std::time::Instant::now();
     gather(store, keyring, year, &snapshot_id, &mut builder).await?;
+    let gathered = started.elapsed();
     let mut info = SnapshotInfo {
         snapshot_id,
         year,
@@ -191,8 +193,19 @@ pub async fn freeze(
             crate::audit::Outcome::Success,
         )
     };
+    let compared = started.elapsed();
     match store.insert_snapshot(&frozen, &event).await {
-        Ok(()) => {}
+        Ok(()) => {
+            tracing::info!(
+                year,
+                version,
+                rows = info.rows.values().sum::<i64>(),
+                gather_ms = gathered.as_millis() as u64,
+                compare_ms = (compared - gathered).as_millis() as u64,
+                write_ms = (started.elapsed() - compared).as_millis() as u64,
+                "year frozen"
+            );
+        }
         Err(StoreError::Conflict { .. }) => {
             return Err(ExportError::Conflict(format!(
                 "year {year} was frozen by another request at the same moment; \
@@ -205,7 +218,11 @@ pub async fn freeze(
     Ok(info)
 }
 
-/// Reads the live records of `year` into snapshot rows.
+/// Reads the live records of `year` into snapshot rows. Entrants and persons in
+/// treatment are read in partitions of the people side by side (the SQLite driver
+/// hands every row between threads, so parallel scans overlap that latency); rows go
+/// into the builder a batch at a time. Row order does not matter: every count and
+/// cell key is a sum.
 async fn gather(
     store: &Store,
     keyring: &Arc<Keyring>,
@@ -221,30 +238,102 @@ async fn gather(
         .map(|m| (m.slug, m.district))
         .collect();
     let districts = Arc::new(districts);
+    // Each scan holds a pooled connection; leave one for the service's other requests.
+    let connections = store.max_connections().saturating_sub(1).max(2) as i64;
+    let parts = (connections / 2).clamp(1, 4);
+    let shared = std::sync::Mutex::new(std::mem::take(builder));
+    let flush = |rows: &mut Vec<(Population, u32, String)>| -> Result<(), ExportError> {
+        let mut builder = shared
+            .lock()
+            .map_err(|_| ExportError::Internal("a freeze worker failed".into()))?;
+        for (population, rk, codes) in rows.drain(..) {
+            builder
+                .push(population, rk, &codes)
+                .map_err(ExportError::Internal)?;
+        }
+        Ok(())
+    };
+    const BATCH: usize = 1024;
+    let entrant_scans = (0..parts).map(|part| {
+        let districts = Arc::clone(&districts);
+        let flush = &flush;
+        async move {
+            let stream = store.export_entrants(year, year, true, (part, parts), districts);
+            futures_util::pin_mut!(stream);
+            let mut rows = Vec::with_capacity(BATCH);
+            while let Some(fact) = stream.try_next().await? {
+                let sealed =
+                    fact.sealed
+                        .as_ref()
+                        .and_then(|(registry_id, wrapped, episode, blob)| {
+                            crate::episodes::open_sealed(
+                                keyring,
+                                registry_id,
+                                wrapped,
+                                episode,
+                                blob,
+                            )
+                            .ok()
+                        });
+                let rk =
+                    snapshot::record_key(keyring, snapshot_id, Population::Entrants, fact.person);
+                rows.push((
+                    Population::Entrants,
+                    rk,
+                    snapshot::episode_codes(&fact, sealed.as_ref()),
+                ));
+                if rows.len() == BATCH {
+                    flush(&mut rows)?;
+                }
+            }
+            flush(&mut rows)
+        }
+    });
+    let treatment_scans = (0..parts).map(|part| {
+        let flush = &flush;
+        async move {
+            let stream = store.export_prevalence(year, (part, parts));
+            futures_util::pin_mut!(stream);
+            let mut rows = Vec::with_capacity(BATCH);
+            while let Some(fact) = stream.try_next().await? {
+                let rk = snapshot::record_key(
+                    keyring,
+                    snapshot_id,
+                    Population::InTreatment,
+                    fact.person,
+                );
+                rows.push((
+                    Population::InTreatment,
+                    rk,
+                    snapshot::episode_codes(&fact, None),
+                ));
+                if rows.len() == BATCH {
+                    flush(&mut rows)?;
+                }
+            }
+            flush(&mut rows)
+        }
+    });
+    let started = std::time::Instant::now();
+    let scans: Vec<futures_util::future::BoxFuture<'_, Result<(), ExportError>>> = entrant_scans
+        .map(|f| Box::pin(f) as _)
+        .chain(treatment_scans.map(|f| Box::pin(f) as _))
+        .collect();
+    futures_util::future::try_join_all(scans).await?;
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        parts,
+        "freeze: entrants and persons in treatment read"
+    );
+    *builder = shared
+        .into_inner()
+        .map_err(|_| ExportError::Internal("a freeze worker failed".into()))?;
     let push = |builder: &mut Builder, population, person, codes: String| {
         let rk = snapshot::record_key(keyring, snapshot_id, population, person);
         builder
             .push(population, rk, &codes)
             .map_err(ExportError::Internal)
     };
-    {
-        let stream = store.export_entrants(year, year, true, (0, 1), Arc::clone(&districts));
-        futures_util::pin_mut!(stream);
-        while let Some(fact) = stream.try_next().await? {
-            let sealed = fact
-                .sealed
-                .as_ref()
-                .and_then(|(registry_id, wrapped, episode, blob)| {
-                    crate::episodes::open_sealed(keyring, registry_id, wrapped, episode, blob).ok()
-                });
-            let codes = snapshot::episode_codes(&fact, sealed.as_ref());
-            push(builder, Population::Entrants, fact.person, codes)?;
-        }
-    }
-    for fact in store.export_prevalence(year, year).await? {
-        let codes = snapshot::episode_codes(&fact, None);
-        push(builder, Population::InTreatment, fact.person, codes)?;
-    }
     for death in store.export_deaths(year, year).await? {
         push(
             builder,

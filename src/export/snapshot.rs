@@ -431,11 +431,16 @@ pub fn record_key(
 /// lacks, compared by population and codes (a corrected person counts twice: the old
 /// row removed, the new one added).
 pub fn changed_rows(old: &Frozen, new: &Frozen) -> i64 {
-    let mut balance: HashMap<(Population, String), i64> = HashMap::new();
+    use std::hash::{Hash, Hasher};
+    // Rows are compared by a 64-bit hash of their codes (a national year holds a few
+    // million rows; a collision among them has a chance of about 10⁻⁷).
+    let mut balance: HashMap<(Population, u64), i64> = HashMap::new();
     for (sign, snapshot) in [(1_i64, new), (-1, old)] {
         for (population, part) in &snapshot.parts {
             for i in 0..part.len() {
-                *balance.entry((*population, part.codes(i))).or_default() += sign;
+                let mut hasher = std::hash::DefaultHasher::new();
+                part.codes(i).hash(&mut hasher);
+                *balance.entry((*population, hasher.finish())).or_default() += sign;
             }
         }
     }

@@ -1,4 +1,5 @@
-//! Frozen statistical snapshots: headers and rows (codes and record keys only).
+//! Frozen statistical snapshots: headers and rows (codes and record keys only),
+//! stored in chunks of up to a thousand person rows.
 
 use std::collections::BTreeMap;
 
@@ -8,8 +9,8 @@ use sqlx::Row;
 use super::{Store, StoreError};
 use crate::export::snapshot::{Builder, Frozen, Population, SnapshotInfo};
 
-/// Rows per multi-row insert (4 parameters each, well below every backend's limit).
-const BATCH: usize = 250;
+/// Person rows per stored chunk (one line each).
+const CHUNK: usize = 1000;
 
 fn info_from_row(r: &sqlx::any::AnyRow) -> Result<(i64, SnapshotInfo, String), StoreError> {
     let counts: String = r.try_get("row_counts")?;
@@ -93,19 +94,33 @@ impl Store {
         let layout: BTreeMap<Population, Vec<String>> = serde_json::from_str(&layout)
             .map_err(|e| StoreError::Config(format!("a snapshot layout is not readable: {e}")))?;
         let mut builder = Builder::with_layout(&layout);
-        let mut rows =
-            sqlx::query("select population, rk, codes from stat_row where snapshot = $1")
-                .bind(id)
-                .fetch(self.pool());
-        while let Some(r) = rows.try_next().await? {
+        let mut chunks = sqlx::query(
+            "select population, rows, data from stat_chunk where snapshot = $1 \
+             order by population, chunk",
+        )
+        .bind(id)
+        .fetch(self.pool());
+        let unreadable = |what: &str| StoreError::Config(format!("a snapshot chunk {what}"));
+        while let Some(r) = chunks.try_next().await? {
             let population: String = r.try_get("population")?;
-            let rk: i64 = r.try_get("rk")?;
-            let codes: String = r.try_get("codes")?;
-            let population = Population::parse(&population)
-                .ok_or_else(|| StoreError::Config("a snapshot row names no population".into()))?;
-            builder
-                .push(population, u32::try_from(rk).unwrap_or_default(), &codes)
-                .map_err(StoreError::Config)?;
+            let rows: i64 = r.try_get("rows")?;
+            let data: String = r.try_get("data")?;
+            let population =
+                Population::parse(&population).ok_or_else(|| unreadable("names no population"))?;
+            let mut read = 0;
+            for line in data.lines() {
+                let (rk, codes) = line
+                    .split_once('|')
+                    .ok_or_else(|| unreadable("has a line without a record key"))?;
+                let rk: u32 = rk.parse().map_err(|_| unreadable("has a bad record key"))?;
+                builder
+                    .push(population, rk, codes)
+                    .map_err(StoreError::Config)?;
+                read += 1;
+            }
+            if read != rows {
+                return Err(unreadable("holds another number of rows than it says"));
+            }
         }
         Ok(Some(builder.finish(info)))
     }
@@ -142,29 +157,26 @@ impl Store {
         .await?
         .try_get("id")?;
         for (population, part) in &frozen.parts {
-            let mut start = 0;
-            while start < part.len() {
-                let end = (start + BATCH).min(part.len());
-                let placeholders: Vec<String> = (0..end - start)
-                    .map(|k| {
-                        let b = k * 4;
-                        format!("(${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4)
-                    })
-                    .collect();
-                let sql = format!(
-                    "insert into stat_row (snapshot, population, rk, codes) values {}",
-                    placeholders.join(", ")
-                );
-                let mut query = sqlx::query(&sql);
+            for (chunk, start) in (0..part.len()).step_by(CHUNK).enumerate() {
+                let end = (start + CHUNK).min(part.len());
+                let mut data = String::with_capacity((end - start) * 96);
                 for i in start..end {
-                    query = query
-                        .bind(id)
-                        .bind(population.as_str())
-                        .bind(i64::from(part.rk[i]))
-                        .bind(part.codes(i));
+                    data.push_str(&part.rk[i].to_string());
+                    data.push('|');
+                    data.push_str(&part.codes(i));
+                    data.push('\n');
                 }
-                query.execute(&mut *tx).await?;
-                start = end;
+                sqlx::query(
+                    "insert into stat_chunk (snapshot, population, chunk, rows, data) \
+                     values ($1, $2, $3, $4, $5)",
+                )
+                .bind(id)
+                .bind(population.as_str())
+                .bind(chunk as i64)
+                .bind((end - start) as i64)
+                .bind(data)
+                .execute(&mut *tx)
+                .await?;
             }
         }
         super::audit::append(&mut tx, self.backend(), event).await?;

@@ -802,24 +802,41 @@ async fn releases_of_a_version_do_not_move_after_the_freeze(app: TestApp) {
     let (_, flexible_after) = raw(&app, &analyst, "/api/v1/exports", &flex).await;
     assert_eq!(statutory_before, statutory_after);
     assert_eq!(flexible_before, flexible_after);
-    // A fresh process (the command line) gives the same bytes too.
+    // A fresh process (the command line) gives the same bytes too, and two fresh
+    // processes give one custom table.
+    let cli = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_registry"))
+            .args(args)
+            .env("REGISTRY_DATABASE_URL", &app.database_url)
+            .env("REGISTRY_KEY_FILE", &app.key_file)
+            .env("REGISTRY_DATA_DIR", app.dir.path())
+            .output()
+            .expect("registry runs");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    };
     let out = app.dir.path().join("statutory.json");
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_registry"))
-        .args([
-            "export",
-            "statutory",
-            "--year",
-            &year().to_string(),
-            "--out",
-        ])
-        .arg(&out)
-        .env("REGISTRY_DATABASE_URL", &app.database_url)
-        .env("REGISTRY_KEY_FILE", &app.key_file)
-        .env("REGISTRY_DATA_DIR", app.dir.path())
-        .status()
-        .expect("registry runs");
-    assert!(status.success());
+    let y = year().to_string();
+    let path = out.to_string_lossy().into_owned();
+    cli(&["export", "statutory", "--year", &y, "--out", &path]);
     assert_eq!(std::fs::read(&out).expect("written"), statutory_after);
+    let table = [
+        "export",
+        "table",
+        "--year",
+        &y,
+        "--dims",
+        "municipality,sex,age_band",
+        "--geography",
+        "district",
+    ];
+    let once = cli(&table);
+    assert!(once.len() > 1000, "a table was printed");
+    assert_eq!(once, cli(&table));
 }
 
 async fn new_version_gets_fresh_noise_and_statutory_reissue_needs_changes(app: TestApp) {
@@ -900,18 +917,37 @@ async fn snapshot_rows_hold_no_identifier(app: TestApp) {
     freeze(&app, &analyst).await;
     let pool = sqlx::AnyPool::connect(&app.database_url).await.expect("db");
     let columns: Vec<String> = match app.database_url.starts_with("sqlite") {
-        true => sqlx::query_scalar("select name from pragma_table_info('stat_row') order by cid"),
-        false => sqlx::query_scalar("select column_name::text from information_schema.columns where table_name = 'stat_row' order by ordinal_position"),
+        true => sqlx::query_scalar("select name from pragma_table_info('stat_chunk') order by cid"),
+        false => sqlx::query_scalar("select column_name::text from information_schema.columns where table_name = 'stat_chunk' order by ordinal_position"),
     }
     .fetch_all(&pool)
     .await
     .expect("columns");
-    assert_eq!(columns, ["snapshot", "population", "rk", "codes"]);
-    let rows: Vec<(String, i64, String)> =
-        sqlx::query_as("select population, rk, codes from stat_row")
-            .fetch_all(&pool)
-            .await
-            .expect("rows");
+    assert_eq!(columns, ["snapshot", "population", "chunk", "rows", "data"]);
+    let chunks: Vec<String> = sqlx::query_scalar("select data from stat_chunk")
+        .fetch_all(&pool)
+        .await
+        .expect("chunks");
+    let rows: Vec<(i64, String)> = chunks
+        .iter()
+        .flat_map(|c| c.lines())
+        .map(|line| {
+            let (rk, codes) = line.split_once('|').expect("rk|codes");
+            (rk.parse().expect("record key"), codes.to_owned())
+        })
+        .collect();
+    // Snapshots cannot be changed, even by someone holding the database.
+    for statement in [
+        "update stat_chunk set data = ''",
+        "delete from stat_chunk",
+        "update stat_snapshot set year = 1999",
+        "delete from stat_snapshot",
+    ] {
+        assert!(
+            sqlx::query(statement).execute(&pool).await.is_err(),
+            "{statement} was allowed"
+        );
+    }
     assert!(rows.len() >= PEOPLE.len() * 2);
     // Every identifier the live tables hold, in every spelling a row could carry.
     let mut secrets: Vec<String> = Vec::new();
@@ -934,7 +970,7 @@ async fn snapshot_rows_hold_no_identifier(app: TestApp) {
         secrets.push(p.first.to_owned());
         secrets.push(p.dob.to_owned());
     }
-    for (_, rk, codes) in &rows {
+    for (rk, codes) in &rows {
         assert!(
             !subject_ids.contains(rk) || *rk > 1_000_000,
             "a record key equals a subject id"
@@ -1023,11 +1059,20 @@ async fn bad_requests_name_the_field(app: TestApp) {
             assert!(fields.contains(field), "{request}: {body}");
         }
     }
-    // Unknown profile, dimension and geography names are refused.
-    for request in [
-        json!({"tables": ["tdi-10-all"], "year": year(), "profile": "none-at-all", "purpose": "bad"}),
-        json!({"dimensions": ["sex", "shoe_size"], "year": year(), "purpose": "bad"}),
-        json!({"tables": ["tdi-10-all"], "year": year(), "geography": "street", "purpose": "bad"}),
+    // Unknown profile, dimension and geography names are refused, naming the field.
+    for (request, field) in [
+        (
+            json!({"tables": ["tdi-10-all"], "year": year(), "profile": "none-at-all", "purpose": "bad"}),
+            "profile",
+        ),
+        (
+            json!({"dimensions": ["sex", "shoe_size"], "year": year(), "purpose": "bad"}),
+            "dimensions[1]",
+        ),
+        (
+            json!({"tables": ["tdi-10-all"], "year": year(), "geography": "street", "purpose": "bad"}),
+            "geography",
+        ),
     ] {
         let path = if request.get("dimensions").is_some() {
             "/api/v1/exports/custom"
@@ -1035,11 +1080,14 @@ async fn bad_requests_name_the_field(app: TestApp) {
             "/api/v1/exports"
         };
         let (status, bytes) = raw(&app, &analyst, path, &request).await;
-        assert_eq!(
-            status,
-            422,
-            "{request}: {}",
-            String::from_utf8_lossy(&bytes)
-        );
+        let body: Value = serde_json::from_slice(&bytes).expect("json error");
+        assert_eq!(status, 422, "{request}: {body}");
+        let fields: Vec<&str> = body["error"]["fields"]
+            .as_array()
+            .expect("fields")
+            .iter()
+            .filter_map(|f| f["field"].as_str())
+            .collect();
+        assert!(fields.contains(&field), "{request}: {body}");
     }
 }

@@ -453,8 +453,8 @@ pub struct Cache {
     entries: std::sync::Mutex<Vec<Arc<Frozen>>>,
 }
 
-/// Decoded snapshots kept in memory at once.
-const CACHED: usize = 3;
+/// Decoded snapshots kept in memory at once (a national year is some 100 MB).
+const CACHED: usize = 2;
 
 impl Cache {
     /// The cached snapshot with this id.

@@ -292,9 +292,7 @@ async fn export_runs(db: &Db, runs: usize, year: i64) -> OutputRuns {
         assert_eq!(response.status(), 201, "freeze answered");
         out.freeze.push(started.elapsed().as_secs_f64());
         let info: serde_json::Value = response.json().await.expect("freeze body");
-        out.rows = info["rows"]
-            .as_object()
-            .map_or(0, |r| r.values().filter_map(|v| v.as_i64()).sum());
+        out.rows = info["entrants"].as_i64().unwrap_or(0);
     }
     out.freeze_peak = server.peak_rss_mib();
     for _ in 0..runs {
@@ -359,7 +357,7 @@ async fn size(episodes: u64, largest: bool, knobs: &Knobs) {
     }
     let n = format_count(episodes);
     println!(
-        "| ({n} episodes of {} people loaded in {load:.0} s; year {year} frozen into {} snapshot rows) | | | |",
+        "| ({n} episodes of {} people loaded in {load:.0} s; year {year} frozen with {} entrants) | | | |",
         format_count(subjects as u64),
         format_count(outputs.rows as u64)
     );

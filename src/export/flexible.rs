@@ -208,45 +208,66 @@ pub async fn content(
     request: &FlexRequest,
     rules: &Rules,
 ) -> Result<(FlexContent, Vec<super::snapshot::SnapshotInfo>), ExportError> {
-    let municipalities: Vec<(String, String)> = store
+    let mut municipalities: Vec<(String, String)> = store
         .municipalities()
         .await?
         .into_iter()
         .map(|m| (m.slug, m.district))
         .collect();
+    // Sorted here, not by the database: collations differ between the backends.
+    municipalities.sort();
     let mut errors = Vec::new();
     let mut profiles = Vec::new();
     for (i, (def, _)) in request.tables.iter().enumerate() {
+        // The profile is fixed per population: two profiles over one cell key would
+        // give two noisy values of the same count, which together narrow it down.
         let required = Profile::required(def.population);
-        let profile = request.profile.unwrap_or(required);
-        if profile < required {
+        if request.profile.is_some_and(|p| p != required) {
             errors.push(FieldError::new(
                 "profile",
                 format!(
-                    "table {} counts deaths or overdoses, which are released with ckm-deaths; \
-                     a weaker profile is not allowed (tables[{i}])",
-                    def.id
+                    "table {} (tables[{i}]) is released with {}; the profile is fixed per \
+                     population, because two profiles over the same cell would narrow its count",
+                    def.id,
+                    if required == Profile::Ckm {
+                        "ckm"
+                    } else {
+                        "ckm-deaths"
+                    }
                 ),
             ));
         }
-        profiles.push(profile.max(required));
+        profiles.push(required);
     }
     if !errors.is_empty() {
         return Err(ExportError::Invalid(errors));
     }
-    let mut snapshots = Vec::new();
+    // One year at a time, so a range never holds more than one national snapshot
+    // beyond the cache.
+    let mut content: Option<FlexContent> = None;
+    let mut infos = Vec::new();
     for year in request.years.0..=request.years.1 {
         super::check_year(year)?;
-        snapshots.push(super::load(store, cache, year, None).await?);
+        let snapshot = super::load(store, cache, year, None).await?;
+        infos.push(snapshot.info.clone());
+        let (request, profiles, municipalities, rules) = (
+            request.clone(),
+            profiles.clone(),
+            municipalities.clone(),
+            *rules,
+        );
+        let year_content = tokio::task::spawn_blocking(move || {
+            perturb_all(&[snapshot], &request, &profiles, &municipalities, &rules)
+        })
+        .await
+        .map_err(|e| ExportError::Internal(format!("export task failed: {e}")))??;
+        match &mut content {
+            None => content = Some(year_content),
+            Some(all) => all.tables.extend(year_content.tables),
+        }
     }
-    let request = request.clone();
-    let rules = *rules;
-    let infos = snapshots.iter().map(|s| s.info.clone()).collect();
-    let content = tokio::task::spawn_blocking(move || {
-        perturb_all(&snapshots, &request, &profiles, &municipalities, &rules)
-    })
-    .await
-    .map_err(|e| ExportError::Internal(format!("export task failed: {e}")))??;
+    let content =
+        content.ok_or_else(|| ExportError::Internal("a request without a year".into()))?;
     Ok((content, infos))
 }
 

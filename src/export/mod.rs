@@ -130,6 +130,9 @@ fn check_year(year: i64) -> Result<(), ExportError> {
     Ok(())
 }
 
+/// Serialises statutory releases within the process (the re-issue rule reads the ledger).
+static STATUTORY_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Serialises freezes within the process (the unique (year, version) constraint
 /// guards several instances).
 static FREEZE_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -276,7 +279,8 @@ async fn gather(
                             .ok()
                         });
                 let rk =
-                    snapshot::record_key(keyring, snapshot_id, Population::Entrants, fact.person);
+                    snapshot::record_key(keyring, snapshot_id, Population::Entrants, fact.person)
+                        .map_err(ExportError::Internal)?;
                 rows.push((
                     Population::Entrants,
                     rk,
@@ -301,7 +305,8 @@ async fn gather(
                     snapshot_id,
                     Population::InTreatment,
                     fact.person,
-                );
+                )
+                .map_err(ExportError::Internal)?;
                 rows.push((
                     Population::InTreatment,
                     rk,
@@ -329,7 +334,8 @@ async fn gather(
         .into_inner()
         .map_err(|_| ExportError::Internal("a freeze worker failed".into()))?;
     let push = |builder: &mut Builder, population, person, codes: String| {
-        let rk = snapshot::record_key(keyring, snapshot_id, population, person);
+        let rk = snapshot::record_key(keyring, snapshot_id, population, person)
+            .map_err(ExportError::Internal)?;
         builder
             .push(population, rk, &codes)
             .map_err(ExportError::Internal)
@@ -589,19 +595,24 @@ pub async fn statutory_release(
 ) -> Result<Output, ExportError> {
     check_year(year)?;
     let frozen = load(store, cache, year, version).await?;
-    if let Some(last) = store.last_statutory_version(year).await?
-        && frozen.info.version > last
-    {
-        let old = load(store, cache, year, Some(last)).await?;
-        let changed = snapshot::changed_rows(&old, &frozen);
-        if changed < rules.statutory_min_changed {
-            return Err(ExportError::Conflict(format!(
-                "version {} of {year} differs from version {last}, the one last released \
-                 statutorily, in {changed} person rows; a newer version is released only when \
-                 at least {} changed (REGISTRY_STATUTORY_MIN_CHANGED_ROWS), because comparing \
-                 two exact releases would show the few persons who changed",
-                frozen.info.version, rules.statutory_min_changed
-            )));
+    // One statutory release at a time in this process, so two requests cannot both
+    // pass the re-issue rule for versions that are too close to each other.
+    let _guard = STATUTORY_LOCK.lock().await;
+    let released = store.statutory_versions(year).await?;
+    if !released.contains(&frozen.info.version) {
+        for version in &released {
+            let other = load(store, cache, year, Some(*version)).await?;
+            let changed = snapshot::changed_statutory_persons(&other, &frozen);
+            if changed < rules.statutory_min_changed {
+                return Err(ExportError::Conflict(format!(
+                    "version {} of {year} differs from version {version}, already released \
+                     statutorily, in fewer than {} persons; a further version is released only \
+                     when at least {} entrants or deaths changed against every version released \
+                     before (REGISTRY_STATUTORY_MIN_CHANGED_ROWS), because comparing two exact \
+                     releases would show the few persons who changed",
+                    frozen.info.version, rules.statutory_min_changed, rules.statutory_min_changed
+                )));
+            }
         }
     }
     let content = {

@@ -63,7 +63,7 @@ const EPSILON: f64 = 1e-12;
 
 impl PTable {
     /// Computes the table; refuses parameters outside the documented bounds
-    /// (1 ≤ D ≤ 10, 0 < V ≤ D², 0 ≤ js ≤ 10).
+    /// (1 ≤ D ≤ 10, 0 < V ≤ D², 0 ≤ js ≤ D).
     pub fn new(params: Params) -> Result<Self, String> {
         let Params { d, v, js } = params;
         if !(1..=10).contains(&d) {
@@ -74,6 +74,12 @@ impl PTable {
         }
         if js > 10 {
             return Err("js must be from 0 to 10".into());
+        }
+        if js > d {
+            // A count in 1..=js must be able to reach 0 (noise -n, so n ≤ D) and to
+            // rise above js; with js > D some small counts could do neither and would
+            // be published as they are.
+            return Err("js must not exceed D".into());
         }
         let rows = (0..=d + js + 1).map(|n| row(n, params)).collect();
         Ok(Self { params, rows })

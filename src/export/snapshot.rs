@@ -159,13 +159,19 @@ pub struct Column {
 }
 
 impl Column {
-    fn push(&mut self, value: &str) {
-        let next = u16::try_from(self.labels.len()).unwrap_or(u16::MAX);
-        let i = *self.lookup.entry(value.to_owned()).or_insert_with(|| {
-            self.labels.push(value.to_owned());
-            next
-        });
+    fn push(&mut self, value: &str) -> Result<(), String> {
+        let i = match self.lookup.get(value) {
+            Some(i) => *i,
+            None => {
+                let next = u16::try_from(self.labels.len())
+                    .map_err(|_| "a snapshot field has more than 65,536 distinct values")?;
+                self.lookup.insert(value.to_owned(), next);
+                self.labels.push(value.to_owned());
+                next
+            }
+        };
         self.index.push(i);
+        Ok(())
     }
 }
 
@@ -218,7 +224,7 @@ impl Part {
             ));
         }
         for (column, value) in self.columns.iter_mut().zip(values) {
-            column.push(value);
+            column.push(value)?;
         }
         self.rk.push(rk);
         Ok(())
@@ -305,8 +311,10 @@ pub fn layout() -> BTreeMap<Population, Vec<String>> {
         .collect()
 }
 
+/// A number that may be missing: empty when not known (never "99", which would
+/// read as a value when banded).
 fn opt(value: Option<u16>) -> String {
-    value.map_or_else(|| "99".to_owned(), |v| v.to_string())
+    value.map_or_else(String::new, |v| v.to_string())
 }
 
 fn joined(codes: &[String]) -> String {
@@ -416,21 +424,20 @@ pub fn record_key(
     snapshot_id: &str,
     population: Population,
     person: i64,
-) -> u32 {
+) -> Result<u32, String> {
     let input = format!("{snapshot_id}|{}|{person}", population.as_str());
     let tag = keyring
         .active_pseudonym(
             crate::identity::pseudonym::Domain::RecordKey,
             input.as_bytes(),
         )
-        .unwrap_or_default();
-    u32::from_be_bytes([tag[0], tag[1], tag[2], tag[3]])
+        .ok_or("no active pseudonym key to derive record keys from; nothing was frozen")?;
+    Ok(u32::from_be_bytes([tag[0], tag[1], tag[2], tag[3]]))
 }
 
-/// Rows that differ between two snapshots of one year: rows of either that the other
-/// lacks, compared by population and codes (a corrected person counts twice: the old
-/// row removed, the new one added).
-pub fn changed_rows(old: &Frozen, new: &Frozen) -> i64 {
+/// Rows added and removed between two snapshots of one year, per population,
+/// compared by their codes (a corrected person is one row removed and one added).
+pub fn differences(old: &Frozen, new: &Frozen) -> BTreeMap<Population, (i64, i64)> {
     use std::hash::{Hash, Hasher};
     // Rows are compared by a 64-bit hash of their codes (a national year holds a few
     // million rows; a collision among them has a chance of about 10⁻⁷).
@@ -444,7 +451,32 @@ pub fn changed_rows(old: &Frozen, new: &Frozen) -> i64 {
             }
         }
     }
-    balance.values().map(|v| v.abs()).sum()
+    let mut out: BTreeMap<Population, (i64, i64)> = BTreeMap::new();
+    for ((population, _), v) in balance {
+        let entry = out.entry(population).or_default();
+        if v > 0 {
+            entry.0 += v;
+        } else {
+            entry.1 -= v;
+        }
+    }
+    out
+}
+
+/// Person rows that differ (added plus removed, every population): the status figure.
+pub fn changed_rows(old: &Frozen, new: &Frozen) -> i64 {
+    differences(old, new).values().map(|(a, r)| a + r).sum()
+}
+
+/// Persons whose statutory figures changed: entrants and deaths (the populations the
+/// statutory set shows), each population counting the larger of rows added and
+/// removed, so a corrected person counts once.
+pub fn changed_statutory_persons(old: &Frozen, new: &Frozen) -> i64 {
+    differences(old, new)
+        .iter()
+        .filter(|(p, _)| matches!(p, Population::Entrants | Population::Deaths))
+        .map(|(_, (a, r))| (*a).max(*r))
+        .sum()
 }
 
 /// Process-wide cache of decoded snapshots (they never change once written).

@@ -114,10 +114,13 @@ fn check_years(year_from: i64, year_to: Option<i64>, errors: &mut Vec<FieldError
     if !(1990..=2200).contains(&year_from) {
         errors.push(FieldError::new("year", "must be a year from 1990"));
     }
-    if to < year_from || to - year_from > 20 {
+    if !to
+        .checked_sub(year_from)
+        .is_some_and(|span| (0..=9).contains(&span))
+    {
         errors.push(FieldError::new(
             "year_to",
-            "must be at or after year, at most 20 years later",
+            "must be at or after year, at most 9 years later (one table per year)",
         ));
     }
     (year_from, to)
@@ -352,6 +355,50 @@ async fn run_statutory(
     Ok(respond(output))
 }
 
+/// What an analyst is told about a snapshot version. The exact number of persons
+/// in treatment and of overdoses, and how many rows changed, are not published
+/// exactly anywhere else, so they stay on the operator's `registry freeze --status`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SnapshotSummary {
+    /// Snapshot id.
+    pub snapshot_id: String,
+    /// Data year.
+    pub year: i64,
+    /// Version of the year.
+    pub version: i64,
+    /// When it was frozen (UTC).
+    pub created_at: String,
+    /// Who froze it.
+    pub created_by: String,
+    /// TDI entrants (published exactly in the statutory set).
+    pub entrants: i64,
+    /// Deaths (published exactly in the statutory set).
+    pub deaths: i64,
+    /// `first_version`, `none` (no row differs from the previous version) or `some`.
+    pub changes: &'static str,
+}
+
+impl From<SnapshotInfo> for SnapshotSummary {
+    fn from(info: SnapshotInfo) -> Self {
+        use crate::export::snapshot::Population;
+        let rows = |p| info.rows.get(&p).copied().unwrap_or(0);
+        Self {
+            entrants: rows(Population::Entrants),
+            deaths: rows(Population::Deaths),
+            changes: match info.changed_rows {
+                None => "first_version",
+                Some(0) => "none",
+                Some(_) => "some",
+            },
+            snapshot_id: info.snapshot_id,
+            year: info.year,
+            version: info.version,
+            created_at: info.created_at,
+            created_by: info.created_by,
+        }
+    }
+}
+
 /// A freeze.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -365,14 +412,14 @@ pub struct FreezeRequest {
 /// Freezes a past year into a new snapshot version (at most the configured number
 /// of versions per year).
 #[utoipa::path(post, path = "/exports/freeze", tag = "exports", request_body = FreezeRequest,
-    responses((status = 201, body = SnapshotInfo), (status = 403, body = ErrorBody),
+    responses((status = 201, body = SnapshotSummary), (status = 403, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn freeze(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
     ApiJson(body): ApiJson<FreezeRequest>,
-) -> Result<(axum::http::StatusCode, ApiJson<SnapshotInfo>), ApiError> {
+) -> Result<(axum::http::StatusCode, ApiJson<SnapshotSummary>), ApiError> {
     let mut errors = Vec::new();
     check_purpose(&body.purpose, &mut errors);
     check_years(body.year, None, &mut errors);
@@ -391,22 +438,30 @@ async fn freeze(
         &state.settings.output_rules,
     )
     .await?;
-    Ok((axum::http::StatusCode::CREATED, ApiJson(info)))
+    Ok((axum::http::StatusCode::CREATED, ApiJson(info.into())))
 }
 
-/// Every frozen year and version: when, by whom, rows, and rows changed from the
-/// previous version.
+/// Every frozen year and version: when, by whom, entrants and deaths, and whether
+/// anything changed from the previous version.
 #[utoipa::path(get, path = "/exports/freeze", tag = "exports",
-    responses((status = 200, body = Vec<SnapshotInfo>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Vec<SnapshotSummary>), (status = 403, body = ErrorBody)))]
 async fn list_snapshots(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
-) -> Result<ApiJson<Vec<SnapshotInfo>>, ApiError> {
+) -> Result<ApiJson<Vec<SnapshotSummary>>, ApiError> {
     state
         .authorize(&user, Action::ListExportTables, &resource(), &headers)
         .await?;
-    Ok(ApiJson(state.store.snapshots().await?))
+    Ok(ApiJson(
+        state
+            .store
+            .snapshots()
+            .await?
+            .into_iter()
+            .map(SnapshotSummary::from)
+            .collect(),
+    ))
 }
 
 /// The release ledger (newest first, at most 200): who, why, what, from which

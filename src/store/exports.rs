@@ -414,21 +414,21 @@ impl Store {
             .map_err(StoreError::from)
     }
 
-    /// The snapshot version of `year` last released statutorily, if any.
-    pub async fn last_statutory_version(&self, year: i64) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query(
-            "select snapshots from release_ledger where kind = 'statutory' and year_from = $1 \
-             order by id desc limit 1",
+    /// Every snapshot version of `year` already released statutorily.
+    pub async fn statutory_versions(&self, year: i64) -> Result<Vec<i64>, StoreError> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "select snapshots from release_ledger where kind = 'statutory' and year_from = $1",
         )
         .bind(year)
-        .fetch_optional(self.pool())
+        .fetch_all(self.pool())
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        let snapshots: String = row.try_get("snapshots")?;
-        Ok(snapshots
-            .split(':')
-            .nth(1)
-            .and_then(|v| v.parse::<i64>().ok()))
+        let mut versions: Vec<i64> = rows
+            .iter()
+            .filter_map(|s| s.split(':').nth(1).and_then(|v| v.parse::<i64>().ok()))
+            .collect();
+        versions.sort_unstable();
+        versions.dedup();
+        Ok(versions)
     }
 
     /// Records a release and its audit event in one transaction.

@@ -157,10 +157,15 @@ impl Store {
         .await?
         .try_get("id")?;
         for (population, part) in &frozen.parts {
+            // Stored in record-key order, not in the order the live tables were read
+            // (by subject or record id), so a row's position says nothing about whom
+            // it came from.
+            let mut order: Vec<usize> = (0..part.len()).collect();
+            order.sort_by_key(|&i| part.rk[i]);
             for (chunk, start) in (0..part.len()).step_by(CHUNK).enumerate() {
                 let end = (start + CHUNK).min(part.len());
                 let mut data = String::with_capacity((end - start) * 96);
-                for i in start..end {
+                for &i in &order[start..end] {
                     data.push_str(&part.rk[i].to_string());
                     data.push('|');
                     data.push_str(&part.codes(i));

@@ -334,8 +334,10 @@ async fn freeze_rules_answer_clear_errors(app: TestApp) {
         .await;
     assert_eq!(status, 200);
     assert_eq!(list.as_array().map(Vec::len), Some(3));
-    assert!(list[0]["changed_rows"].is_null());
-    assert_eq!(list[1]["changed_rows"], 0);
+    assert_eq!(list[0]["changes"], "first_version");
+    assert_eq!(list[1]["changes"], "none");
+    // Exact counts that are never published are not shown to the analyst.
+    assert!(list[0].get("rows").is_none() && list[0].get("changed_rows").is_none());
     // Only the analyst freezes or releases.
     for role in ["clinician", "auditor", "admin", "forensic"] {
         let other = match role {
@@ -746,6 +748,9 @@ async fn flexible_tables_are_consistent_and_never_show_small_counts(app: TestApp
             assert!(v == 0 || v > 4, "a lone death shows as {v}");
         }
     }
+    // The profile is fixed per population: neither weaker nor a second view.
+    let (status, bytes) = raw(&app, &analyst2, "/api/v1/exports", &json!({"tables": ["tdi-10-all"], "year": year(), "profile": "ckm-deaths", "purpose": "second view"})).await;
+    assert_eq!(status, 422, "{}", String::from_utf8_lossy(&bytes));
     let (status, bytes) = raw(&app, &analyst2, "/api/v1/exports", &json!({"tables": ["drd-b-sex-age"], "year": year(), "profile": "ckm", "purpose": "weaker"})).await;
     assert_eq!(status, 422, "{}", String::from_utf8_lossy(&bytes));
     let body: Value = serde_json::from_slice(&bytes).expect("json");
@@ -845,30 +850,55 @@ async fn new_version_gets_fresh_noise_and_statutory_reissue_needs_changes(app: T
     freeze(&app, &analyst).await;
     let (status, first) = statutory(&app, &analyst, "csv", None).await;
     assert_eq!(status, 200);
-    // Three late registrations: a second version, but too few changes to re-issue.
     let doc = app.user("clinician", Some("uckk-psychiatry"), None).await;
-    for name in ["Lateone", "Latetwo", "Latethree"] {
-        let mut b = body(&PEOPLE[0], &date("12-01"));
-        b["identity"]["first_name"] = json!(name);
-        register(&app, &doc, &b).await;
-    }
+    let late = |names: &'static [&'static str]| {
+        let (app, doc) = (&app, &doc);
+        async move {
+            for name in names {
+                let mut b = body(&PEOPLE[0], &date("12-01"));
+                b["identity"]["first_name"] = json!(name);
+                register(app, doc, &b).await;
+            }
+        }
+    };
+    // Ten late registrations: a second version far enough from the first.
+    late(&[
+        "Lateaa", "Lateab", "Lateac", "Latead", "Lateae", "Lateaf", "Lateag", "Lateah", "Lateai",
+        "Lateaj",
+    ])
+    .await;
     let info = freeze(&app, &analyst).await;
     assert_eq!(info["version"], 2);
+    assert_eq!(info["changes"], "some");
+    let v2 = app
+        .store
+        .snapshot_info(year(), Some(2))
+        .await
+        .expect("status")
+        .expect("v2");
     assert_eq!(
-        info["changed_rows"], 6,
-        "three entrants and three persons in treatment added"
+        v2.changed_rows,
+        Some(20),
+        "ten entrants and ten persons in treatment added"
     );
+    let (status, second) = statutory(&app, &analyst, "csv", None).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&second));
+    // The first version can be released again, byte for byte.
+    let (status, again) = statutory(&app, &analyst, "csv", Some(1)).await;
+    assert_eq!(status, 200);
+    assert_eq!(first, again);
+    // Three more: version 3 is 13 persons from version 1 but 3 from version 2, which
+    // was released too, so it is refused (comparing against the last release alone,
+    // version 1, would let it through).
+    late(&["Lateba", "Latebb", "Latebc"]).await;
+    assert_eq!(freeze(&app, &analyst).await["version"], 3);
     let (status, bytes) = statutory(&app, &analyst, "csv", None).await;
     assert_eq!(status, 409);
     let text = String::from_utf8_lossy(&bytes);
     assert!(
-        text.contains("6 person rows") && text.contains("at least 10"),
+        text.contains("fewer than 10 persons") && text.contains("every version released"),
         "{text}"
     );
-    // The version already released statutorily can be released again, byte for byte.
-    let (status, again) = statutory(&app, &analyst, "csv", Some(1)).await;
-    assert_eq!(status, 200);
-    assert_eq!(first, again);
     // The new version's record keys are fresh: every non-empty cell has a new cell key.
     let v1 = app
         .store

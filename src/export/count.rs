@@ -203,6 +203,11 @@ pub fn count(
     grids
 }
 
+/// One national table (`count` without geographic units always gives exactly one grid).
+pub fn count_national(part: &Part, filter: &Filter, rows: &[Axis], col: &Axis) -> Grid {
+    count(part, filter, rows, col, None).swap_remove(0)
+}
+
 /// Count, sum and sum of squares of whole years: exact in integers, so the mean and
 /// standard deviation do not depend on the order persons are read in.
 #[derive(Default, Clone, Copy, Debug, PartialEq, Eq)]

@@ -42,7 +42,7 @@ impl Profile {
         }
     }
 
-    /// The weakest profile a population may be released with.
+    /// The profile a population is released with (fixed: see `content`).
     pub fn required(population: Population) -> Self {
         if population.is_mortality() {
             Self::CkmDeaths
@@ -242,114 +242,43 @@ pub async fn content(
     if !errors.is_empty() {
         return Err(ExportError::Invalid(errors));
     }
+    let mut used = profiles.clone();
+    used.sort();
+    used.dedup();
+    let ptables: Arc<Vec<(Profile, PTable)>> = Arc::new(
+        used.iter()
+            .map(|p| PTable::new(p.params(rules)).map(|t| (*p, t)))
+            .collect::<Result<_, _>>()
+            .map_err(ExportError::Internal)?,
+    );
+    let (request_shared, profiles, municipalities) = (
+        Arc::new(request.clone()),
+        Arc::new(profiles),
+        Arc::new(municipalities),
+    );
     // One year at a time, so a range never holds more than one national snapshot
     // beyond the cache.
-    let mut content: Option<FlexContent> = None;
+    let mut tables = Vec::new();
     let mut infos = Vec::new();
     for year in request.years.0..=request.years.1 {
         super::check_year(year)?;
         let snapshot = super::load(store, cache, year, None).await?;
         infos.push(snapshot.info.clone());
-        let (request, profiles, municipalities, rules) = (
-            request.clone(),
-            profiles.clone(),
-            municipalities.clone(),
-            *rules,
+        let (request, profiles, municipalities, ptables) = (
+            Arc::clone(&request_shared),
+            Arc::clone(&profiles),
+            Arc::clone(&municipalities),
+            Arc::clone(&ptables),
         );
-        let year_content = tokio::task::spawn_blocking(move || {
-            perturb_all(&[snapshot], &request, &profiles, &municipalities, &rules)
-        })
-        .await
-        .map_err(|e| ExportError::Internal(format!("export task failed: {e}")))??;
-        match &mut content {
-            None => content = Some(year_content),
-            Some(all) => all.tables.extend(year_content.tables),
-        }
-    }
-    let content =
-        content.ok_or_else(|| ExportError::Internal("a request without a year".into()))?;
-    Ok((content, infos))
-}
-
-fn perturb_all(
-    snapshots: &[Arc<super::snapshot::Frozen>],
-    request: &FlexRequest,
-    profiles: &[Profile],
-    municipalities: &[(String, String)],
-    rules: &Rules,
-) -> Result<FlexContent, ExportError> {
-    let mut used: Vec<Profile> = profiles.to_vec();
-    used.sort();
-    used.dedup();
-    let tables_by_profile: Vec<(Profile, PTable)> = used
-        .iter()
-        .map(|p| PTable::new(p.params(rules)).map(|t| (*p, t)))
-        .collect::<Result<_, _>>()
-        .map_err(ExportError::Internal)?;
-    let ptable = |p: Profile| {
-        tables_by_profile
-            .iter()
-            .find(|(q, _)| *q == p)
-            .map(|(_, t)| t)
-    };
-    let mut out = Vec::new();
-    for frozen in snapshots {
-        let year = frozen.info.year;
-        let units: Option<Axis> = match request.geography {
-            Geography::National => None,
-            Geography::District => Some(Dim::District.axis(year, municipalities)),
-            Geography::Municipality => Some(Dim::Municipality.axis(year, municipalities)),
-        };
-        let unit_names: Vec<String> = units.as_ref().map_or_else(
-            || vec!["national".to_owned()],
-            |u| u.categories.iter().map(|c| c.code.clone()).collect(),
+        tables.extend(
+            tokio::task::spawn_blocking(move || {
+                perturb_year(&snapshot, &request, &profiles, &municipalities, &ptables)
+            })
+            .await
+            .map_err(|e| ExportError::Internal(format!("export task failed: {e}")))?,
         );
-        for ((def, row_dims), profile) in request.tables.iter().zip(profiles) {
-            let Some(table) = ptable(*profile) else {
-                return Err(ExportError::Internal("a profile has no table".into()));
-            };
-            let (population, filter) = def.population.source();
-            let mut dims = row_dims.clone();
-            if request.by_sex && !dims.contains(&Dim::Sex) && def.cols != Dim::Sex {
-                dims.push(Dim::Sex);
-            }
-            let rows: Vec<Axis> = dims.iter().map(|d| d.axis(year, municipalities)).collect();
-            let col = def.cols.axis(year, municipalities);
-            let grids = count(
-                frozen.part(population),
-                &filter,
-                &rows,
-                &col,
-                units.as_ref(),
-            );
-            let row_names = with_total(row_labels(&rows));
-            let col_names = with_total(col.categories.iter().map(|c| c.code.clone()).collect());
-            for (grid, unit) in grids.iter().zip(&unit_names) {
-                let cells = (0..=grid.rows)
-                    .map(|r| {
-                        (0..=grid.cols)
-                            .map(|c| {
-                                let i = grid.at(r, c);
-                                table.perturb(grid.counts[i], grid.cell_key(i))
-                            })
-                            .collect()
-                    })
-                    .collect();
-                out.push(FlexTable {
-                    id: def.id.clone(),
-                    title: def.title.clone(),
-                    year,
-                    snapshot_version: frozen.info.version,
-                    unit: unit.clone(),
-                    profile: *profile,
-                    rows: row_names.clone(),
-                    cols: col_names.clone(),
-                    cells,
-                });
-            }
-        }
     }
-    Ok(FlexContent {
+    let content = FlexContent {
         note: "Counts of persons from frozen snapshots, each cell perturbed on its own by the \
                cell-key method: totals need not add up, and small counts are never shown \
                (they become 0 or a value above the profile's js). One table per year; no \
@@ -357,8 +286,75 @@ fn perturb_all(
             .into(),
         geography: request.geography,
         profiles: used.iter().map(|p| (*p, p.params(rules))).collect(),
-        tables: out,
-    })
+        tables,
+    };
+    Ok((content, infos))
+}
+
+/// The perturbed tables of one year's snapshot (`ptables` holds every profile used).
+fn perturb_year(
+    frozen: &super::snapshot::Frozen,
+    request: &FlexRequest,
+    profiles: &[Profile],
+    municipalities: &[(String, String)],
+    ptables: &[(Profile, PTable)],
+) -> Vec<FlexTable> {
+    let year = frozen.info.year;
+    let units: Option<Axis> = match request.geography {
+        Geography::National => None,
+        Geography::District => Some(Dim::District.axis(year, municipalities)),
+        Geography::Municipality => Some(Dim::Municipality.axis(year, municipalities)),
+    };
+    let unit_names: Vec<String> = units.as_ref().map_or_else(
+        || vec!["national".to_owned()],
+        |u| u.categories.iter().map(|c| c.code.clone()).collect(),
+    );
+    let mut out = Vec::new();
+    for ((def, row_dims), profile) in request.tables.iter().zip(profiles) {
+        let Some((_, table)) = ptables.iter().find(|(p, _)| p == profile) else {
+            continue;
+        };
+        let (population, filter) = def.population.source();
+        let mut dims = row_dims.clone();
+        if request.by_sex && !dims.contains(&Dim::Sex) && def.cols != Dim::Sex {
+            dims.push(Dim::Sex);
+        }
+        let rows: Vec<Axis> = dims.iter().map(|d| d.axis(year, municipalities)).collect();
+        let col = def.cols.axis(year, municipalities);
+        let grids = count(
+            frozen.part(population),
+            &filter,
+            &rows,
+            &col,
+            units.as_ref(),
+        );
+        let row_names = with_total(row_labels(&rows));
+        let col_names = with_total(col.categories.iter().map(|c| c.code.clone()).collect());
+        for (grid, unit) in grids.iter().zip(&unit_names) {
+            let cells = (0..=grid.rows)
+                .map(|r| {
+                    (0..=grid.cols)
+                        .map(|c| {
+                            let i = grid.at(r, c);
+                            table.perturb(grid.counts[i], grid.cell_key(i))
+                        })
+                        .collect()
+                })
+                .collect();
+            out.push(FlexTable {
+                id: def.id.clone(),
+                title: def.title.clone(),
+                year,
+                snapshot_version: frozen.info.version,
+                unit: unit.clone(),
+                profile: *profile,
+                rows: row_names.clone(),
+                cols: col_names.clone(),
+                cells,
+            });
+        }
+    }
+    out
 }
 
 /// CSV of flexible tables: `table,year,snapshot_version,unit,row,column,value`.

@@ -160,11 +160,10 @@ pub async fn freeze(
         )));
     }
     let snapshot_id = uuid::Uuid::new_v4().to_string();
-    let mut builder = Builder::new();
     let started = std::time::Instant::now();
-    gather(store, keyring, year, &snapshot_id, &mut builder).await?;
+    let builder = gather(store, keyring, year, &snapshot_id).await?;
     let gathered = started.elapsed();
-    let mut info = SnapshotInfo {
+    let mut frozen = builder.finish(SnapshotInfo {
         snapshot_id,
         year,
         version,
@@ -172,18 +171,12 @@ pub async fn freeze(
         created_by: who.user_id.clone(),
         rows: Default::default(),
         changed_rows: None,
-    };
-    let mut frozen = builder.finish(info.clone());
-    info.rows = frozen
-        .parts
-        .iter()
-        .map(|(p, part)| (*p, part.len() as i64))
-        .collect();
+    });
     if let Some(previous) = &previous {
         let old = load(store, cache, year, Some(previous.version)).await?;
-        info.changed_rows = Some(snapshot::changed_rows(&old, &frozen));
+        frozen.info.changed_rows = Some(snapshot::changed_rows(&old, &frozen));
     }
-    frozen.info = info.clone();
+    let info = frozen.info.clone();
     let event = crate::audit::AuditEvent {
         object: Some(info.snapshot_id.clone()),
         rule: Some(who.rules.clone()),
@@ -231,21 +224,19 @@ async fn gather(
     keyring: &Arc<Keyring>,
     year: i64,
     snapshot_id: &str,
-    builder: &mut Builder,
-) -> Result<(), ExportError> {
+) -> Result<Builder, ExportError> {
     use futures_util::TryStreamExt;
-    let districts: std::collections::HashMap<String, String> = store
-        .municipalities()
-        .await?
-        .into_iter()
-        .map(|m| (m.slug, m.district))
-        .collect();
-    let districts = Arc::new(districts);
+    type Row = (Population, u32, String);
     // Each scan holds a pooled connection; leave one for the service's other requests.
     let connections = store.max_connections().saturating_sub(1).max(2) as i64;
     let parts = (connections / 2).clamp(1, 4);
-    let shared = std::sync::Mutex::new(std::mem::take(builder));
-    let flush = |rows: &mut Vec<(Population, u32, String)>| -> Result<(), ExportError> {
+    let row = |population, person, codes| -> Result<Row, ExportError> {
+        let rk = snapshot::record_key(keyring, snapshot_id, population, person)
+            .map_err(ExportError::Internal)?;
+        Ok((population, rk, codes))
+    };
+    let shared = std::sync::Mutex::new(Builder::new());
+    let flush = |rows: &mut Vec<Row>| -> Result<(), ExportError> {
         let mut builder = shared
             .lock()
             .map_err(|_| ExportError::Internal("a freeze worker failed".into()))?;
@@ -258,10 +249,9 @@ async fn gather(
     };
     const BATCH: usize = 1024;
     let entrant_scans = (0..parts).map(|part| {
-        let districts = Arc::clone(&districts);
-        let flush = &flush;
+        let (row, flush) = (&row, &flush);
         async move {
-            let stream = store.export_entrants(year, year, true, (part, parts), districts);
+            let stream = store.export_entrants(year, (part, parts));
             futures_util::pin_mut!(stream);
             let mut rows = Vec::with_capacity(BATCH);
             while let Some(fact) = stream.try_next().await? {
@@ -278,14 +268,8 @@ async fn gather(
                             )
                             .ok()
                         });
-                let rk =
-                    snapshot::record_key(keyring, snapshot_id, Population::Entrants, fact.person)
-                        .map_err(ExportError::Internal)?;
-                rows.push((
-                    Population::Entrants,
-                    rk,
-                    snapshot::episode_codes(&fact, sealed.as_ref()),
-                ));
+                let codes = snapshot::episode_codes(&fact, sealed.as_ref());
+                rows.push(row(Population::Entrants, fact.person, codes)?);
                 if rows.len() == BATCH {
                     flush(&mut rows)?;
                 }
@@ -294,24 +278,14 @@ async fn gather(
         }
     });
     let treatment_scans = (0..parts).map(|part| {
-        let flush = &flush;
+        let (row, flush) = (&row, &flush);
         async move {
             let stream = store.export_prevalence(year, (part, parts));
             futures_util::pin_mut!(stream);
             let mut rows = Vec::with_capacity(BATCH);
             while let Some(fact) = stream.try_next().await? {
-                let rk = snapshot::record_key(
-                    keyring,
-                    snapshot_id,
-                    Population::InTreatment,
-                    fact.person,
-                )
-                .map_err(ExportError::Internal)?;
-                rows.push((
-                    Population::InTreatment,
-                    rk,
-                    snapshot::episode_codes(&fact, None),
-                ));
+                let codes = snapshot::episode_codes(&fact, None);
+                rows.push(row(Population::InTreatment, fact.person, codes)?);
                 if rows.len() == BATCH {
                     flush(&mut rows)?;
                 }
@@ -330,29 +304,22 @@ async fn gather(
         parts,
         "freeze: entrants and persons in treatment read"
     );
-    *builder = shared
-        .into_inner()
-        .map_err(|_| ExportError::Internal("a freeze worker failed".into()))?;
-    let push = |builder: &mut Builder, population, person, codes: String| {
-        let rk = snapshot::record_key(keyring, snapshot_id, population, person)
-            .map_err(ExportError::Internal)?;
-        builder
-            .push(population, rk, &codes)
-            .map_err(ExportError::Internal)
-    };
+    let mut rows = Vec::new();
     for death in store.export_deaths(year, year).await? {
-        push(
-            builder,
+        rows.push(row(
             Population::Deaths,
             death.person,
             snapshot::death_codes(&death),
-        )?;
+        )?);
     }
     for overdose in store.export_overdoses(year, year).await? {
         let codes = snapshot::overdose_codes(&overdose);
-        push(builder, Population::Overdoses, overdose.person, codes)?;
+        rows.push(row(Population::Overdoses, overdose.person, codes)?);
     }
-    Ok(())
+    flush(&mut rows)?;
+    shared
+        .into_inner()
+        .map_err(|_| ExportError::Internal("a freeze worker failed".into()))
 }
 
 /// A snapshot version in memory (from the cache, or read once).
@@ -492,7 +459,7 @@ pub struct StatutoryContent {
 
 /// Computes the statutory set of a snapshot.
 pub fn statutory_content(frozen: &Frozen) -> Result<StatutoryContent, ExportError> {
-    let entrants = statutory::entrants(frozen);
+    let entrants = frozen.part(Population::Entrants);
     let specs = statutory::workbook_specs();
     // The tables are independent passes over the entrants: split them over the cores.
     let computed: Vec<statutory::Computed> = std::thread::scope(|scope| {

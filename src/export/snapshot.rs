@@ -285,14 +285,18 @@ impl Builder {
             .push_codes(rk, codes)
     }
 
-    /// The finished snapshot.
-    pub fn finish(self, info: SnapshotInfo) -> Frozen {
+    /// The finished snapshot; its header's row counts are those of the rows given.
+    pub fn finish(self, mut info: SnapshotInfo) -> Frozen {
         let mut parts = self.parts;
         for part in parts.values_mut() {
             for column in &mut part.columns {
                 column.lookup = HashMap::new();
             }
         }
+        info.rows = parts
+            .iter()
+            .map(|(p, part)| (*p, part.len() as i64))
+            .collect();
         Frozen { info, parts }
     }
 }

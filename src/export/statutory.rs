@@ -10,8 +10,8 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::count::{Axis, Category, Filter, Grid, Moments, count};
-use super::snapshot::{Frozen, Part, Population};
+use super::count::{Axis, Category, Filter, Grid, Moments, count_national};
+use super::snapshot::Part;
 use crate::domain::codes;
 
 /// One value of a statutory table.
@@ -613,9 +613,7 @@ pub fn compute(spec: &Spec, entrants: &Part) -> Computed {
     match spec.content {
         Content::Counts(rows, cols) => {
             let (rows, cols) = (rows.axis(), cols.axis());
-            let grid = count(entrants, &filter, std::slice::from_ref(&rows), &cols, None)
-                .pop()
-                .unwrap_or_else(|| unreachable_grid(&rows, &cols));
+            let grid = count_national(entrants, &filter, std::slice::from_ref(&rows), &cols);
             Computed {
                 section: spec.section,
                 row_codes: with_total(&rows.categories),
@@ -625,15 +623,6 @@ pub fn compute(spec: &Spec, entrants: &Part) -> Computed {
             }
         }
         Content::Ages => ages(spec.section, entrants, &filter),
-    }
-}
-
-fn unreachable_grid(rows: &Axis, cols: &Axis) -> Grid {
-    Grid {
-        rows: rows.categories.len(),
-        cols: cols.categories.len(),
-        counts: vec![0; (rows.categories.len() + 1) * (cols.categories.len() + 1)],
-        keys: vec![0; (rows.categories.len() + 1) * (cols.categories.len() + 1)],
     }
 }
 
@@ -803,32 +792,25 @@ pub fn drd_tables(deaths: &Part) -> Vec<StatTable> {
         (
             "drd-substance",
             "Deaths by substance group involved and case definition (a death may appear in several rows)",
-            Axis {
-                field: "substances",
-                categories: labelled(
-                    &["1", "2", "3", "4", "5", "6", "7", "8", "9", "99"],
-                    &[
-                        "Opioids",
-                        "Cocaine",
-                        "Stimulants other than cocaine",
-                        "Hypnotics and sedatives",
-                        "Hallucinogens",
-                        "Volatile inhalants",
-                        "Cannabis",
-                        "Alcohol",
-                        "Other substances",
-                        "Not known / missing",
-                    ],
-                ),
-                classify: Box::new(|v| {
-                    const GROUPS: [&str; 10] = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "99"];
-                    let mut out: Vec<usize> = split_codes(v)
-                        .filter_map(|c| GROUPS.iter().position(|g| *g == codes::substance_group(c)))
-                        .collect();
-                    out.sort_unstable();
-                    out.dedup();
-                    out
-                }),
+            {
+                // The flexible tables' substance-group dimension, labelled in words.
+                let mut axis = super::tables::Dim::Substance.axis(0, &[]);
+                let words = [
+                    "Opioids",
+                    "Cocaine",
+                    "Stimulants other than cocaine",
+                    "Hypnotics and sedatives",
+                    "Hallucinogens",
+                    "Volatile inhalants",
+                    "Cannabis",
+                    "Alcohol",
+                    "Other substances",
+                    "Not known / missing",
+                ];
+                for (category, word) in axis.categories.iter_mut().zip(words) {
+                    category.label = word.to_owned();
+                }
+                axis
             },
         ),
         (
@@ -837,14 +819,7 @@ pub fn drd_tables(deaths: &Part) -> Vec<StatTable> {
             Axis::codes(
                 "manner",
                 labelled(
-                    &[
-                        "accident",
-                        "suicide",
-                        "homicide",
-                        "undetermined",
-                        "pending",
-                        "99",
-                    ],
+                    super::tables::MANNERS,
                     &[
                         "Accident",
                         "Suicide",
@@ -883,15 +858,7 @@ pub fn drd_tables(deaths: &Part) -> Vec<StatTable> {
         .into_iter()
         .map(|(id, title, rows)| {
             let cols = definition();
-            let grid = count(
-                deaths,
-                &Vec::new(),
-                std::slice::from_ref(&rows),
-                &cols,
-                None,
-            )
-            .pop()
-            .unwrap_or_else(|| unreachable_grid(&rows, &cols));
+            let grid = count_national(deaths, &Vec::new(), std::slice::from_ref(&rows), &cols);
             let label = |c: &Category| Label {
                 code: c.code.clone(),
                 label: c.label.clone(),
@@ -910,9 +877,4 @@ pub fn drd_tables(deaths: &Part) -> Vec<StatTable> {
             }
         })
         .collect()
-}
-
-/// The entrant part a workbook table reads.
-pub fn entrants(frozen: &Frozen) -> &Part {
-    frozen.part(Population::Entrants)
 }

@@ -130,6 +130,16 @@ fn band(value: &str, edges: &[(u16, u16, &str)]) -> String {
         .map_or_else(|| "99".to_owned(), |(_, _, l)| (*l).to_owned())
 }
 
+/// Manners of death as the death record codes them (`99` not recorded).
+pub const MANNERS: &[&str] = &[
+    "accident",
+    "suicide",
+    "homicide",
+    "undetermined",
+    "pending",
+    "99",
+];
+
 const GROUPS: &[&str] = &["1", "2", "3", "4", "5", "6", "7", "8", "9", "99"];
 
 impl Dim {
@@ -168,14 +178,7 @@ impl Dim {
             Self::Sharing => list(codes::SHARING),
             Self::OstStatus => list(codes::OST_STATUS),
             Self::Definition => list(&["B_and_D", "B_only", "D_only", "neither"]),
-            Self::Manner => list(&[
-                "accident",
-                "suicide",
-                "homicide",
-                "undetermined",
-                "pending",
-                "99",
-            ]),
+            Self::Manner => list(MANNERS),
             Self::KnownToTreatment | Self::LeftTreatment12m => list(&["yes", "no"]),
             Self::Outcome => {
                 let mut o = list(crate::domain::death::CLINICAL_OUTCOMES);

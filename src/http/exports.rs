@@ -198,15 +198,42 @@ pub struct CustomRequest {
     pub format: Option<Format>,
 }
 
+/// What both flexible routes share once their tables are resolved.
+struct Flexible<'a> {
+    year: i64,
+    year_to: Option<i64>,
+    geography: Option<Geography>,
+    profile: Option<Profile>,
+    by_sex: bool,
+    purpose: &'a str,
+    format: Option<Format>,
+    /// The request as received (recorded in the ledger).
+    spec: String,
+}
+
+/// Checks the shared fields (every problem at once, with the tables'), then
+/// authorises, releases and answers.
 async fn flexible(
     state: &AppState,
     user: &CurrentUser,
     headers: &HeaderMap,
-    request: FlexRequest,
-    purpose: &str,
-    spec: String,
-    format: Format,
+    tables: Result<Vec<(TableDef, Vec<Dim>)>, Vec<FieldError>>,
+    common: Flexible<'_>,
 ) -> Result<Response, ApiError> {
+    let mut errors = Vec::new();
+    check_purpose(common.purpose, &mut errors);
+    let years = check_years(common.year, common.year_to, &mut errors);
+    let tables = tables.map_err(|e| errors.extend(e)).ok();
+    let Some(tables) = tables.filter(|_| errors.is_empty()) else {
+        return Err(ApiError::Invalid(errors));
+    };
+    let request = FlexRequest {
+        tables,
+        years,
+        geography: common.geography.unwrap_or(Geography::National),
+        profile: common.profile,
+        by_sex: common.by_sex,
+    };
     let permit = state
         .authorize(user, Action::RunExport, &resource(), headers)
         .await?;
@@ -214,9 +241,9 @@ async fn flexible(
         &state.store,
         &state.snapshots,
         &request,
-        spec,
-        format,
-        &requester(user, purpose, permit.rules()),
+        common.spec,
+        common.format.unwrap_or(Format::Json),
+        &requester(user, common.purpose, permit.rules()),
         &state.settings.output_rules,
     )
     .await?;
@@ -233,34 +260,18 @@ async fn run_export(
     user: CurrentUser,
     ApiJson(body): ApiJson<ExportRequest>,
 ) -> Result<Response, ApiError> {
-    let mut errors = Vec::new();
-    check_purpose(&body.purpose, &mut errors);
-    let years = check_years(body.year, body.year_to, &mut errors);
-    let tables = crate::export::flexible::resolve(&body.tables)
-        .map_err(|e| errors.extend(e))
-        .ok();
-    let Some(tables) = tables.filter(|_| errors.is_empty()) else {
-        return Err(ApiError::Invalid(errors));
-    };
-    let request = FlexRequest {
-        tables,
-        years,
-        geography: body.geography.unwrap_or(Geography::National),
+    let tables = crate::export::flexible::resolve(&body.tables);
+    let common = Flexible {
+        year: body.year,
+        year_to: body.year_to,
+        geography: body.geography,
         profile: body.profile,
         by_sex: body.by_sex,
+        purpose: &body.purpose,
+        format: body.format,
+        spec: serde_json::to_string(&body).unwrap_or_default(),
     };
-    let spec = serde_json::to_string(&body).unwrap_or_default();
-    let format = body.format.unwrap_or(Format::Json);
-    flexible(
-        &state,
-        &user,
-        &headers,
-        request,
-        &body.purpose,
-        spec,
-        format,
-    )
-    .await
+    flexible(&state, &user, &headers, tables, common).await
 }
 
 /// A custom cross-tabulation of two or three allowed dimensions, cell-key perturbed.
@@ -273,34 +284,18 @@ async fn run_custom(
     user: CurrentUser,
     ApiJson(body): ApiJson<CustomRequest>,
 ) -> Result<Response, ApiError> {
-    let mut errors = Vec::new();
-    check_purpose(&body.purpose, &mut errors);
-    let years = check_years(body.year, body.year_to, &mut errors);
-    let table = crate::export::flexible::custom(&body.dimensions)
-        .map_err(|e| errors.extend(e))
-        .ok();
-    let Some(table) = table.filter(|_| errors.is_empty()) else {
-        return Err(ApiError::Invalid(errors));
-    };
-    let request = FlexRequest {
-        tables: vec![table],
-        years,
-        geography: body.geography.unwrap_or(Geography::National),
+    let tables = crate::export::flexible::custom(&body.dimensions).map(|t| vec![t]);
+    let common = Flexible {
+        year: body.year,
+        year_to: body.year_to,
+        geography: body.geography,
         profile: body.profile,
         by_sex: false,
+        purpose: &body.purpose,
+        format: body.format,
+        spec: serde_json::to_string(&body).unwrap_or_default(),
     };
-    let spec = serde_json::to_string(&body).unwrap_or_default();
-    let format = body.format.unwrap_or(Format::Json);
-    flexible(
-        &state,
-        &user,
-        &headers,
-        request,
-        &body.purpose,
-        spec,
-        format,
-    )
-    .await
+    flexible(&state, &user, &headers, tables, common).await
 }
 
 /// A statutory release.

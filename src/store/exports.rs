@@ -18,8 +18,9 @@ pub struct EntrantFact {
     pub centre_type: String,
     /// District of residence.
     pub district: String,
-    /// Subject registry id, wrapped data key and sealed blob, for tables that need
-    /// sealed items (injecting, sharing, testing); `None` when the person was erased.
+    /// Subject registry id, wrapped data key, episode id and sealed blob, to open the
+    /// sealed items (injecting, sharing, testing); `None` for persons in treatment
+    /// and when the person was erased.
     pub sealed: Option<(String, Vec<u8>, String, Vec<u8>)>,
 }
 
@@ -103,17 +104,11 @@ const PLAIN_FIELDS: usize = 23;
 const ENTRANTS: &str = concat!(
     "select e.subject_id, e.start_year, ",
     plain_line!(),
-    " as line from episode e where e.start_year between $1 and $2 and e.subject_id % $3 = $4 \
-     order by e.subject_id, e.start_year, e.start_quarter, e.id"
-);
-
-const ENTRANTS_WITH_SEALED: &str = concat!(
-    "select e.subject_id, e.start_year, ",
-    plain_line!(),
-    " as line, e.episode_id, e.sealed, s.registry_id, s.data_key_wrapped \
+    " as line, m.district, e.episode_id, e.sealed, s.registry_id, s.data_key_wrapped \
      from episode e join subject s on s.id = e.subject_id \
-     where e.start_year between $1 and $2 and e.subject_id % $3 = $4 \
-     order by e.subject_id, e.start_year, e.start_quarter, e.id"
+     join municipality m on m.slug = e.municipality \
+     where e.start_year = $1 and e.subject_id % $2 = $3 \
+     order by e.subject_id, e.start_quarter, e.id"
 );
 
 /// Parses a `plain_line!` into the episode's statistical columns and its centre type.
@@ -161,33 +156,22 @@ fn plain_from_line(line: &str) -> Result<(PlainEpisode, String), sqlx::Error> {
     ))
 }
 
-fn entrant_from_row(
-    r: &sqlx::any::AnyRow,
-    with_sealed: bool,
-    districts: &std::collections::HashMap<String, String>,
-) -> Result<EntrantFact, sqlx::Error> {
+fn entrant_from_row(r: &sqlx::any::AnyRow) -> Result<EntrantFact, sqlx::Error> {
     let (plain, centre_type) = plain_from_line(&r.try_get::<String, _>("line")?)?;
-    let sealed = if with_sealed {
-        let wrapped: Option<Vec<u8>> = r.try_get("data_key_wrapped")?;
-        match wrapped {
-            Some(wrapped) => Some((
-                r.try_get("registry_id")?,
-                wrapped,
-                r.try_get("episode_id")?,
-                r.try_get("sealed")?,
-            )),
-            None => None,
-        }
-    } else {
-        None
+    let wrapped: Option<Vec<u8>> = r.try_get("data_key_wrapped")?;
+    let sealed = match wrapped {
+        Some(wrapped) => Some((
+            r.try_get("registry_id")?,
+            wrapped,
+            r.try_get("episode_id")?,
+            r.try_get("sealed")?,
+        )),
+        None => None,
     };
     Ok(EntrantFact {
         person: r.try_get("subject_id")?,
         year: r.try_get("start_year")?,
-        district: districts
-            .get(&plain.municipality)
-            .cloned()
-            .unwrap_or_default(),
+        district: r.try_get("district")?,
         plain,
         centre_type,
         sealed,
@@ -227,30 +211,20 @@ pub struct LedgerEntry {
 }
 
 impl Store {
-    /// TDI entrants of the years `from..=to` — each person's first episode of each year
-    /// (by quarter, then registration order) — streamed in person order, so a person's
-    /// facts arrive together and the caller holds nothing per person. One ordered scan
-    /// of the year index; the first row of each person and year is kept here.
-    /// `(part, parts)` selects the people with `subject_id % parts = part`, so several
-    /// scans can run side by side; `districts` maps municipality to district.
+    /// TDI entrants of `year` — each person's first episode of the year (by quarter,
+    /// then registration order), with what opening its sealed items needs — streamed
+    /// in person order; the first row of each person is kept here. `(part, parts)`
+    /// selects the people with `subject_id % parts = part`, so several scans can run
+    /// side by side.
     pub fn export_entrants(
         &self,
-        from: i64,
-        to: i64,
-        with_sealed: bool,
+        year: i64,
         (part, parts): (i64, i64),
-        districts: std::sync::Arc<std::collections::HashMap<String, String>>,
     ) -> impl futures_util::Stream<Item = Result<EntrantFact, StoreError>> + Send + '_ {
         use futures_util::StreamExt;
-        let sql = if with_sealed {
-            ENTRANTS_WITH_SEALED
-        } else {
-            ENTRANTS
-        };
-        let mut last: Option<(i64, i64)> = None;
-        sqlx::query(sql)
-            .bind(from)
-            .bind(to)
+        let mut last: Option<i64> = None;
+        sqlx::query(ENTRANTS)
+            .bind(year)
             .bind(parts.max(1))
             .bind(part)
             .fetch(self.pool())
@@ -258,18 +232,12 @@ impl Store {
                 let out = match row {
                     Err(e) => Some(Err(StoreError::from(e))),
                     Ok(r) => {
-                        let key = (
-                            r.try_get::<i64, _>("subject_id").unwrap_or_default(),
-                            r.try_get::<i64, _>("start_year").unwrap_or_default(),
-                        );
-                        if last == Some(key) {
+                        let person = r.try_get::<i64, _>("subject_id").unwrap_or_default();
+                        if last == Some(person) {
                             None
                         } else {
-                            last = Some(key);
-                            Some(
-                                entrant_from_row(&r, with_sealed, &districts)
-                                    .map_err(StoreError::from),
-                            )
+                            last = Some(person);
+                            Some(entrant_from_row(&r).map_err(StoreError::from))
                         }
                     }
                 };

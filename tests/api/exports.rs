@@ -16,6 +16,7 @@ backend_tests!(
     releases_of_a_version_do_not_move_after_the_freeze,
     new_version_gets_fresh_noise_and_statutory_reissue_needs_changes,
     snapshot_rows_hold_no_identifier,
+    every_release_shows_one_lone_person_the_same_way,
     bad_requests_name_the_field,
 );
 
@@ -141,6 +142,19 @@ fn death_body(first: &str, dob: &str) -> Value {
         "autopsy_done": true, "toxicology_done": true,
         "substances": [{"code": "1.1", "cause_relevant": true}], "final_status": true
     })
+}
+
+async fn record_death(app: &TestApp, forensic: &TestUser, first: &str, dob: &str) {
+    let death = death_body(first, dob);
+    let (status, body) = app
+        .send(
+            Method::POST,
+            "/api/v1/deaths",
+            Some(&forensic.token),
+            Some(&death),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
 }
 
 async fn register(app: &TestApp, doc: &TestUser, body: &Value) -> Value {
@@ -392,16 +406,7 @@ async fn golden_year_fills_the_workbook_cell_for_cell(app: TestApp) {
         ("Ilir", "1984-04-04"),
         ("Jeta", "1979-09-09"),
     ] {
-        let death = death_body(first, dob);
-        let (status, body) = app
-            .send(
-                Method::POST,
-                "/api/v1/deaths",
-                Some(&forensic.token),
-                Some(&death),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
+        record_death(&app, &forensic, first, dob).await;
     }
     let analyst = app.user("analyst", None, None).await;
     freeze(&app, &analyst).await;
@@ -723,16 +728,7 @@ async fn flexible_tables_are_consistent_and_never_show_small_counts(app: TestApp
     );
     // Death tables are released with ckm-deaths (nothing in 1..4), and never weaker.
     let forensic = app.user("forensic", None, None).await;
-    let death = death_body("Lone", "1990-01-01");
-    let (status, body) = app
-        .send(
-            Method::POST,
-            "/api/v1/deaths",
-            Some(&forensic.token),
-            Some(&death),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    record_death(&app, &forensic, "Lone", "1990-01-01").await;
     let analyst2 = app.user("analyst", None, None).await;
     freeze(&app, &analyst2).await;
     let deaths = flexible(&app, &analyst2, &json!({"tables": ["drd-b-sex-age"], "year": year(), "geography": "municipality", "purpose": "deaths"})).await;
@@ -915,22 +911,18 @@ async fn new_version_gets_fresh_noise_and_statutory_reissue_needs_changes(app: T
     use registry::export::snapshot::Population;
     let axis = || registry::export::tables::Dim::Sex.axis(year(), &[]);
     let rows = [registry::export::tables::Dim::PrimaryDrugGroup.axis(year(), &[])];
-    let g1 = registry::export::count::count(
+    let g1 = registry::export::count::count_national(
         v1.part(Population::Entrants),
         &Vec::new(),
         &rows,
         &axis(),
-        None,
-    )
-    .remove(0);
-    let g2 = registry::export::count::count(
+    );
+    let g2 = registry::export::count::count_national(
         v2.part(Population::Entrants),
         &Vec::new(),
         &rows,
         &axis(),
-        None,
-    )
-    .remove(0);
+    );
     let mut compared = 0;
     for i in 0..g1.counts.len() {
         if g1.counts[i] > 0 {
@@ -939,6 +931,73 @@ async fn new_version_gets_fresh_noise_and_statutory_reissue_needs_changes(app: T
         }
     }
     assert!(compared > 5);
+}
+
+/// An attacker who collects every release an analyst can get of one set of persons —
+/// a lone entrant in Dragash — through different tables, dimensions, geography levels
+/// and repeated requests gets one value, never the true 1: averaging the views or
+/// comparing them gives nothing beyond the published value.
+async fn every_release_shows_one_lone_person_the_same_way(app: TestApp) {
+    population(&app).await;
+    let doc = app.user("clinician", Some("uckk-psychiatry"), None).await;
+    let mut lone = body(&PEOPLE[0], &date("05-05"));
+    lone["identity"]["first_name"] = json!("Lonely");
+    lone["municipality"] = json!("dragash");
+    register(&app, &doc, &lone).await;
+    let analyst = app.user("analyst", None, None).await;
+    freeze(&app, &analyst).await;
+    let mut views: Vec<(String, u64)> = Vec::new();
+    for (dims, geography) in [
+        (json!(["municipality", "sex"]), "national"),
+        (json!(["municipality", "sex"]), "district"),
+        (json!(["municipality", "sex"]), "municipality"),
+        (json!(["municipality", "age_band"]), "national"),
+        (json!(["municipality", "treatment_status"]), "district"),
+        (json!(["municipality", "sex", "age_band"]), "national"),
+    ] {
+        for purpose in ["first look", "second look"] {
+            let released = custom(&app, &analyst, &json!({"dimensions": dims, "year": year(), "geography": geography, "purpose": purpose})).await;
+            // The table of the unit that holds Dragash at this level.
+            let unit = match geography {
+                "national" => "national",
+                "district" => "prizren",
+                _ => "dragash",
+            };
+            for table in released["tables"].as_array().expect("tables") {
+                if table["unit"] != unit {
+                    continue;
+                }
+                let rows = table["rows"].as_array().expect("rows");
+                let view = format!("{dims} {geography} {}", table["unit"]);
+                if rows.iter().any(|r| r == "dragash") {
+                    views.push((view.clone(), cell(table, "dragash", "total")));
+                    // The lone person is a man: "Dragash × men" is the same set of persons.
+                    if dims[1] == "sex" {
+                        views.push((format!("{view}, men"), cell(table, "dragash", "1")));
+                    }
+                }
+                if rows.iter().any(|r| r == "dragash / 1") {
+                    views.push((format!("{view}, men"), cell(table, "dragash / 1", "total")));
+                }
+            }
+        }
+    }
+    for id in ["tdi-10-all", "tdi-9-all", "tdi-12-all"] {
+        let released = flexible(&app, &analyst, &json!({"tables": [id], "year": year(), "geography": "municipality", "purpose": "by unit"})).await;
+        let table = released["tables"]
+            .as_array()
+            .expect("tables")
+            .iter()
+            .find(|t| t["unit"] == "dragash")
+            .expect("dragash");
+        views.push((format!("{id} in dragash"), cell(table, "total", "total")));
+    }
+    assert!(views.len() >= 14, "{views:?}");
+    let value = views[0].1;
+    assert!(value == 0 || value >= 3, "a lone person shows as {value}");
+    for (view, v) in &views {
+        assert_eq!(*v, value, "{view} differs: {views:?}");
+    }
 }
 
 async fn snapshot_rows_hold_no_identifier(app: TestApp) {

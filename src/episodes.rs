@@ -22,7 +22,7 @@ use crate::store::episodes::{
     subject_data_key, subject_episodes, update_episode,
 };
 use crate::store::subjects::{LinkRule, find_existing, link_or_create};
-use crate::store::{Store, StoreError, audit, detached};
+use crate::store::{LockKey, Store, StoreError, audit, detached, lock_keys};
 
 /// Why an episode operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +181,16 @@ pub async fn register(
     detached(async move {
         let mut tx = store.begin_write().await?;
         if let Some(key) = &reg.idempotency_key {
+            // Retries racing with the first attempt wait for it and then replay its
+            // answer, instead of all missing it and colliding on the key.
+            lock_keys(
+                &mut tx,
+                [LockKey::of(
+                    "idempotency",
+                    &[reg.user_id.as_bytes(), key.as_bytes()],
+                )],
+            )
+            .await?;
             if let Some(row) = episode_by_idempotency(&mut tx, &reg.user_id, key).await? {
                 tx.rollback().await.map_err(StoreError::from)?;
                 return Ok(Registered {

@@ -67,7 +67,7 @@ pub enum UserError {
 impl From<StoreError> for UserError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Conflict { .. } => Self::UsernameTaken,
+            StoreError::Conflict(crate::store::Unique::Username) => Self::UsernameTaken,
             StoreError::NotFound => Self::NotFound,
             other => Self::Store(other),
         }

@@ -252,10 +252,12 @@ impl KeyFile {
                 source,
             })?;
         }
-        self.write_private(path)
+        self.write_private(path)?;
+        sync_directory_of(path)
     }
 
-    /// Replaces the key file atomically (write a temporary file, then rename).
+    /// Replaces the key file atomically (write a temporary file, then rename), and
+    /// makes the rename itself durable.
     pub fn replace(&self, path: &Path) -> Result<(), KeyFileError> {
         let tmp = path.with_extension("keys.tmp");
         let _ = std::fs::remove_file(&tmp);
@@ -263,7 +265,8 @@ impl KeyFile {
         std::fs::rename(&tmp, path).map_err(|source| KeyFileError::Io {
             path: path.to_owned(),
             source,
-        })
+        })?;
+        sync_directory_of(path)
     }
 
     fn write_private(&self, path: &Path) -> Result<(), KeyFileError> {
@@ -392,6 +395,23 @@ fn to_disk(set: &KeySet) -> DiskSet {
             })
             .collect(),
     }
+}
+
+/// Syncs the directory holding `path`: a new name (a created file, a rename) is an
+/// entry of the directory, and only syncing the directory puts that entry on disk.
+/// Without it a power loss just after a rotation can bring back the old key file,
+/// whose keys no longer open what was sealed after the rotation.
+fn sync_directory_of(path: &Path) -> Result<(), KeyFileError> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| KeyFileError::Io {
+            path: dir.to_owned(),
+            source,
+        })
 }
 
 #[cfg(test)]

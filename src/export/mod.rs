@@ -82,9 +82,10 @@ pub enum ExportError {
     /// A bad request; every problem listed.
     #[error("invalid export request")]
     Invalid(Vec<FieldError>),
-    /// The request conflicts with the state of the snapshots or the ledger.
-    #[error("{0}")]
-    Conflict(String),
+    /// The request conflicts with the state of the snapshots or the ledger: a code
+    /// saying which rule, and the message.
+    #[error("{1}")]
+    Conflict(&'static str, String),
     /// Storage failure.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -152,12 +153,15 @@ pub async fn freeze(
     let previous = store.snapshot_info(year, None).await?;
     let version = previous.as_ref().map_or(1, |p| p.version + 1);
     if version > rules.max_versions {
-        return Err(ExportError::Conflict(format!(
-            "year {year} already has {} snapshot versions, the configured limit \
+        return Err(ExportError::Conflict(
+            "version_limit",
+            format!(
+                "year {year} already has {} snapshot versions, the configured limit \
              (REGISTRY_SNAPSHOT_MAX_VERSIONS); each version bounds what can be averaged \
              across releases, so no further version is made",
-            rules.max_versions
-        )));
+                rules.max_versions
+            ),
+        ));
     }
     let snapshot_id = uuid::Uuid::new_v4().to_string();
     let started = std::time::Instant::now();
@@ -202,11 +206,14 @@ pub async fn freeze(
                 "year frozen"
             );
         }
-        Err(StoreError::Conflict { .. }) => {
-            return Err(ExportError::Conflict(format!(
-                "year {year} was frozen by another request at the same moment; \
+        Err(StoreError::Conflict(crate::store::Unique::SnapshotVersion)) => {
+            return Err(ExportError::Conflict(
+                "frozen_concurrently",
+                format!(
+                    "year {year} was frozen by another request at the same moment; \
                  see the freeze status"
-            )));
+                ),
+            ));
         }
         Err(e) => return Err(e.into()),
     }
@@ -335,10 +342,13 @@ pub async fn load(
                 "version",
                 format!("is not a snapshot version of year {year}: {v} was never frozen"),
             ),
-            _ => ExportError::Conflict(format!(
-                "year {year} is not frozen; freeze it first (`registry freeze --year {year}` \
+            _ => ExportError::Conflict(
+                "not_frozen",
+                format!(
+                    "year {year} is not frozen; freeze it first (`registry freeze --year {year}` \
                  or POST /api/v1/exports/freeze)"
-            )),
+                ),
+            ),
         });
     };
     if let Some(frozen) = cache.get(&info.snapshot_id) {
@@ -571,14 +581,19 @@ pub async fn statutory_release(
             let other = load(store, cache, year, Some(*version)).await?;
             let changed = snapshot::changed_statutory_persons(&other, &frozen);
             if changed < rules.statutory_min_changed {
-                return Err(ExportError::Conflict(format!(
-                    "version {} of {year} differs from version {version}, already released \
+                return Err(ExportError::Conflict(
+                    "too_few_changes",
+                    format!(
+                        "version {} of {year} differs from version {version}, already released \
                      statutorily, in fewer than {} persons; a further version is released only \
                      when at least {} entrants or deaths changed against every version released \
                      before (REGISTRY_STATUTORY_MIN_CHANGED_ROWS), because comparing two exact \
                      releases would show the few persons who changed",
-                    frozen.info.version, rules.statutory_min_changed, rules.statutory_min_changed
-                )));
+                        frozen.info.version,
+                        rules.statutory_min_changed,
+                        rules.statutory_min_changed
+                    ),
+                ));
             }
         }
     }

@@ -16,6 +16,7 @@ use super::{ApiError, AppState};
 use crate::audit::{AuditEvent, Outcome};
 use crate::auth::{SESSION_IDLE_SECS, token::hash_token, unix_now};
 use crate::authz::{Action, Principal, Resource, Role};
+use crate::store::StoreError;
 
 /// How often (seconds) a session's idle clock is written back; sparing a write on
 /// every request costs at most this much idle-timeout precision.
@@ -79,11 +80,15 @@ impl FromRequestParts<AppState> for CurrentUser {
             .into_response());
         };
         if now - session.last_seen_at >= TOUCH_EVERY_SECS {
-            state
-                .store
-                .touch_session(&token_hash, now)
-                .await
-                .map_err(|e| ApiError::from(e).into_response())?;
+            match state.store.touch_session(&token_hash, now).await {
+                Ok(()) => {}
+                // Only the idle clock is not moved on: reads that write nothing keep
+                // working on a full disk (the session may idle out a little early).
+                Err(StoreError::StorageFull(_)) => {
+                    tracing::warn!("disk full: session activity not recorded");
+                }
+                Err(e) => return Err(ApiError::from(e).into_response()),
+            }
         }
         let user = session.user;
         let role: Role = user.role.parse().map_err(|_| {

@@ -30,15 +30,20 @@ impl From<EpisodeError> for ApiError {
     fn from(err: EpisodeError) -> Self {
         match err {
             EpisodeError::Invalid(fields) => Self::Invalid(fields),
-            EpisodeError::Continues(id) => Self::Conflict(format!(
-                "this person has an open episode here, or one that ended less than six months \
+            EpisodeError::Continues(id) => Self::conflict(
+                "episode_continues",
+                format!(
+                    "this person has an open episode here, or one that ended less than six months \
                  before this start date ({id}); by the TDI protocol that episode continues: \
                  correct or close it instead"
-            )),
-            EpisodeError::AlreadyClosed => Self::Conflict("the episode is already closed".into()),
-            EpisodeError::Erased => Self::Conflict(
-                "this person's data has been erased; the record can no longer be read or changed"
-                    .into(),
+                ),
+            ),
+            EpisodeError::AlreadyClosed => {
+                Self::conflict("episode_closed", "the episode is already closed")
+            }
+            EpisodeError::Erased => Self::conflict(
+                "subject_erased",
+                "this person's data has been erased; the record can no longer be read or changed",
             ),
             EpisodeError::Store(e) => e.into(),
             EpisodeError::Crypto(e) => Self::Internal(e.into()),
@@ -113,8 +118,9 @@ async fn register_episode(
         .await?
         .ok_or(ApiError::Forbidden)?;
     if !active {
-        return Err(ApiError::Conflict(
-            "your facility is not active in the registry".into(),
+        return Err(ApiError::conflict(
+            "facility_inactive",
+            "your facility is not active in the registry",
         ));
     }
     let slugs = municipalities(&state).await?;

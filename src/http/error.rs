@@ -11,7 +11,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 pub use crate::domain::FieldError;
-use crate::store::StoreError;
+use crate::store::{StoreError, Unique};
 
 /// Everything a handler can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -45,8 +45,13 @@ pub enum ApiError {
     #[error("not found")]
     NotFound,
     /// The request conflicts with stored data.
-    #[error("{0}")]
-    Conflict(String),
+    #[error("{message}")]
+    Conflict {
+        /// Stable machine code saying which rule.
+        code: &'static str,
+        /// What happened and what to do.
+        message: String,
+    },
     /// The request body is larger than the configured limit.
     #[error("request body too large")]
     PayloadTooLarge,
@@ -56,6 +61,9 @@ pub enum ApiError {
     /// The database is unreachable; retrying later may succeed.
     #[error("service unavailable")]
     Unavailable,
+    /// The disk is full: nothing was written; retrying once space is freed succeeds.
+    #[error("storage full")]
+    StorageFull,
     /// An unexpected fault; the cause is logged, not returned.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -156,7 +164,9 @@ impl IntoResponse for ApiError {
                 "not_found",
                 "no such resource; check the path and identifier",
             ),
-            Self::Conflict(message) => error_response(StatusCode::CONFLICT, "conflict", &message),
+            Self::Conflict { code, message } => {
+                error_response(StatusCode::CONFLICT, code, &message)
+            }
             Self::PayloadTooLarge => error_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
@@ -172,6 +182,19 @@ impl IntoResponse for ApiError {
                 "unavailable",
                 "the database cannot be reached; try again shortly",
             ),
+            Self::StorageFull => {
+                let mut response = error_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_full",
+                    "the registry's storage is full, so nothing was saved; the operator has \
+                     been alerted; send the request again later",
+                );
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static(STORAGE_FULL_RETRY_AFTER),
+                );
+                response
+            }
             Self::Internal(err) => {
                 tracing::error!(error = format!("{err:#}"), "internal error");
                 error_response(
@@ -184,6 +207,43 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Seconds a client waits before retrying after `storage_full`: freeing disk space
+/// takes an operator minutes, not milliseconds.
+const STORAGE_FULL_RETRY_AFTER: &str = "60";
+
+impl ApiError {
+    /// A 409 with its code.
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// The one place a broken uniqueness rule becomes an answer: a code and a message per
+/// rule, never the constraint's name or anything else about the row it met (a
+/// "personal number exists" would tell the caller that someone with that number was
+/// just registered).
+fn on_unique(rule: Unique) -> ApiError {
+    match rule {
+        Unique::PersonalNumber | Unique::Other => ApiError::conflict(
+            "concurrent_change",
+            "another request changed the same records at the same moment; send the request again",
+        ),
+        Unique::IdempotencyKey => ApiError::conflict(
+            "idempotency_key_reused",
+            "you already sent a request with this Idempotency-Key; send a new key for a new \
+             registration",
+        ),
+        Unique::Username => ApiError::conflict("username_taken", "this username is already taken"),
+        Unique::SnapshotVersion => ApiError::conflict(
+            "frozen_concurrently",
+            "the year was frozen by another request at the same moment; see the freeze status",
+        ),
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
@@ -191,10 +251,12 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %cause, "database unavailable");
                 Self::Unavailable
             }
+            StoreError::StorageFull(cause) => {
+                tracing::error!(error = %cause, "storage full: writes are refused until disk space is freed");
+                Self::StorageFull
+            }
             StoreError::NotFound => Self::NotFound,
-            StoreError::Conflict { constraint } => Self::Conflict(format!(
-                "this record conflicts with an existing one ({constraint})"
-            )),
+            StoreError::Conflict(rule) => on_unique(rule),
             other => Self::Internal(other.into()),
         }
     }

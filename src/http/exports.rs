@@ -35,7 +35,7 @@ impl From<ExportError> for ApiError {
     fn from(err: ExportError) -> Self {
         match err {
             ExportError::Invalid(fields) => Self::Invalid(fields),
-            ExportError::Conflict(why) => Self::Conflict(why),
+            ExportError::Conflict(code, why) => Self::conflict(code, why),
             ExportError::Store(e) => e.into(),
             ExportError::Internal(why) => Self::Internal(anyhow::anyhow!(why)),
         }

@@ -20,10 +20,17 @@ async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// The database answers; 503 when it does not, so traffic is routed elsewhere.
+/// Writes can be made: a committed write through the same writer the requests use.
+/// 503 when the database is unreachable (`unavailable`), the disk is full
+/// (`storage_full`) or the writer does not answer in time, so traffic is routed
+/// elsewhere.
 async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
+    let store = state.store.clone();
+    // Detached: a probe that times out must not drop a write transaction half-way.
+    let check = crate::store::detached(async move { store.check_writable().await });
+    match tokio::time::timeout(Duration::from_secs(5), check).await {
         Ok(Ok(())) => Ok(Json(json!({ "status": "ready" }))),
+        Ok(Err(err @ crate::store::StoreError::StorageFull(_))) => Err(err.into()),
         Ok(Err(err)) => {
             tracing::warn!(error = %err, "readiness check failed");
             Err(ApiError::Unavailable)

@@ -26,7 +26,9 @@ impl From<UserError> for ApiError {
     fn from(err: UserError) -> Self {
         match err {
             UserError::Invalid(fields) => Self::Invalid(fields),
-            UserError::UsernameTaken => Self::Conflict("this username is already taken".into()),
+            UserError::UsernameTaken => {
+                Self::conflict("username_taken", "this username is already taken")
+            }
             UserError::NotFound => Self::NotFound,
             UserError::Store(e) => e.into(),
             UserError::Hashing => Self::Internal(anyhow::anyhow!("password hashing failed")),

@@ -15,7 +15,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
 /// Which database engine a `Store` talks to (DDL and a few statements differ).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,12 +47,13 @@ pub enum StoreError {
     /// The database cannot be reached right now; the request may be retried.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
-    /// A uniqueness rule refused the row (the constraint name says which).
-    #[error("conflict on {constraint}")]
-    Conflict {
-        /// Name of the violated constraint or index.
-        constraint: String,
-    },
+    /// A uniqueness rule refused the row.
+    #[error("conflict on {0:?}")]
+    Conflict(Unique),
+    /// The disk (or the database's quota) is full: nothing was written; the request
+    /// may succeed once space is freed.
+    #[error("storage full: {0}")]
+    StorageFull(#[source] sqlx::Error),
     /// The row asked for does not exist.
     #[error("not found")]
     NotFound,
@@ -87,18 +88,62 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => Self::Unavailable(err),
             sqlx::Error::RowNotFound => Self::NotFound,
-            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict {
-                constraint: db.constraint().unwrap_or("unique").to_owned(),
-            },
-            // PostgreSQL: 57P01 admin shutdown, 57P03 cannot connect now, 08xxx connection.
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                Self::Conflict(Unique::of(db.as_ref()))
+            }
+            // SQLite: SQLITE_FULL (13); PostgreSQL: 53100 disk_full.
+            sqlx::Error::Database(db) if db.code().is_some_and(|c| c == "13" || c == "53100") => {
+                Self::StorageFull(err)
+            }
+            // PostgreSQL: 57P01 admin shutdown, 57P03 cannot connect now, 08xxx
+            // connection, 40P01 a deadlock broken by aborting this transaction (nothing
+            // was written; a retry succeeds).
             sqlx::Error::Database(db)
-                if db
-                    .code()
-                    .is_some_and(|c| c.starts_with("08") || c == "57P01" || c == "57P03") =>
+                if db.code().is_some_and(|c| {
+                    c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P03" | "40P01")
+                }) =>
             {
                 Self::Unavailable(err)
             }
             _ => Self::Database(err),
+        }
+    }
+}
+
+/// Which uniqueness rule a refused row broke. Clients get a code and message per
+/// rule (`http::error`), never the constraint's name, which would tell them about
+/// other people's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unique {
+    /// A subject with this personal-number pseudonym exists.
+    PersonalNumber,
+    /// This user already sent a registration with this idempotency key.
+    IdempotencyKey,
+    /// A user with this name exists.
+    Username,
+    /// The snapshot version of a year exists.
+    SnapshotVersion,
+    /// Any other rule (random ids colliding, reference data).
+    Other,
+}
+
+impl Unique {
+    /// PostgreSQL names the constraint; SQLite names the columns in its message
+    /// (`UNIQUE constraint failed: subject.pn_pseudonym`).
+    fn of(db: &dyn sqlx::error::DatabaseError) -> Self {
+        let columns = db
+            .message()
+            .strip_prefix("UNIQUE constraint failed: ")
+            .unwrap_or_default();
+        match (db.constraint().unwrap_or_default(), columns) {
+            ("subject_pn_pseudonym_key", _) | (_, "subject.pn_pseudonym") => Self::PersonalNumber,
+            ("episode_idempotency", _) | (_, "episode.created_by, episode.idempotency_key") => {
+                Self::IdempotencyKey
+            }
+            ("app_user_username_key", _) | (_, "app_user.username") => Self::Username,
+            ("stat_snapshot_year_version_key", _)
+            | (_, "stat_snapshot.year, stat_snapshot.version") => Self::SnapshotVersion,
+            _ => Self::Other,
         }
     }
 }
@@ -174,15 +219,31 @@ impl Store {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        // WAL: readers never block the writer; NORMAL is durable in WAL
-                        // mode except for the last commits on power loss (not on crash).
+                        // WAL: readers never block the writer. FULL: the WAL is synced
+                        // at every commit, so an acknowledged write survives power loss
+                        // (NORMAL could lose the last commits).
                         conn.execute(
                             "pragma journal_mode = wal; pragma foreign_keys = on; \
-                             pragma busy_timeout = 5000; pragma synchronous = normal;",
+                             pragma busy_timeout = 5000; pragma synchronous = full;",
                         )
                         .await?;
                     }
                     Ok(())
+                })
+            })
+            // A connection whose COMMIT or ROLLBACK failed (a full disk: SQLite has
+            // already rolled back, so sqlx's own ROLLBACK fails too) still counts as
+            // inside a transaction and would refuse every later BEGIN. It is closed
+            // here and the pool opens a fresh one.
+            .before_acquire(|conn, _meta| {
+                Box::pin(async move {
+                    let clean = !conn.is_in_transaction();
+                    if !clean {
+                        tracing::warn!(
+                            "discarding a database connection left inside a failed transaction"
+                        );
+                    }
+                    Ok(clean)
                 })
             })
     }
@@ -200,6 +261,22 @@ impl Store {
     /// Checks that the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("select 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Checks the write path end to end: takes the writer (on SQLite the write
+    /// lock), writes the readiness row and commits, so a full disk or a stuck writer
+    /// shows here and not only on the next registration.
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "insert into readiness (id, checked_at) values (1, $1) \
+             on conflict (id) do update set checked_at = excluded.checked_at",
+        )
+        .bind(now_rfc3339())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -240,6 +317,60 @@ impl Store {
             writer.close().await;
         }
         self.pool.close().await;
+    }
+}
+
+/// Makes transactions that use the same keys run one after another, until commit or
+/// rollback: PostgreSQL advisory transaction locks, taken in sorted order so two
+/// transactions never wait for each other. Linkage locks the person's pseudonyms so
+/// that concurrent registrations of one person — through any number of service
+/// instances — see each other's subject, while different people never wait. SQLite
+/// needs nothing: its write transactions already run one at a time.
+pub(crate) async fn lock_keys(
+    conn: &mut AnyConnection,
+    keys: impl IntoIterator<Item = LockKey>,
+) -> Result<(), StoreError> {
+    if conn.backend_name() != "PostgreSQL" {
+        return Ok(());
+    }
+    let mut keys: Vec<i64> = keys.into_iter().map(|k| k.0).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    // One round trip: PostgreSQL evaluates a select list left to right.
+    let calls: Vec<String> = (1..=keys.len())
+        .map(|n| format!("pg_advisory_xact_lock(${n})"))
+        .collect();
+    let sql = format!("select {}", calls.join(", "));
+    let mut query = sqlx::query(&sql);
+    for key in keys {
+        query = query.bind(key);
+    }
+    query.execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// A 64-bit advisory-lock key: the first bytes of SHA-256 over the parts, so keys of
+/// different kinds (pseudonyms, idempotency keys) do not collide in practice and
+/// nothing about the value can be read from the lock table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LockKey(i64);
+
+impl LockKey {
+    /// The key of a value, tagged with what kind of value it is.
+    pub(crate) fn of(kind: &str, parts: &[&[u8]]) -> Self {
+        let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
+        hash.update(kind.as_bytes());
+        for part in parts {
+            hash.update(&(part.len() as u64).to_be_bytes());
+            hash.update(part);
+        }
+        let digest = hash.finish();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest.as_ref()[..8]);
+        Self(i64::from_be_bytes(first))
     }
 }
 

@@ -8,7 +8,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::{Store, StoreError, now_rfc3339};
+use super::{LockKey, Store, StoreError, lock_keys, now_rfc3339};
 use crate::identity::pseudonym::Pseudonym;
 
 /// The pseudonyms of an incoming identity under one pseudonym-key version.
@@ -153,9 +153,26 @@ pub async fn link_or_create(
     lookups: &[SubjectLookup],
     new: &NewSubject,
 ) -> Result<Linked, StoreError> {
+    // Concurrent registrations of one identity (through any service instance) wait
+    // here for each other, so the second sees the subject the first created.
+    lock_keys(
+        conn,
+        lookups
+            .iter()
+            .chain(std::iter::once(&new.lookup))
+            .flat_map(pseudonym_locks),
+    )
+    .await?;
     let has_pn = new.lookup.pn.is_some();
     let linked = match find_link(conn, lookups, has_pn, Some(&new.lookup)).await? {
-        Some(linked) => linked,
+        Some(linked) => {
+            // The same person may arrive under other attributes (a name spelled
+            // differently, with or without the personal number): the row lock makes
+            // every change to this subject's records — the six-month rule reads them
+            // first — wait for the one before.
+            lock_subject(conn, linked.subject_id).await?;
+            linked
+        }
         None => {
             let subject_id: i64 = sqlx::query_scalar(
                 "insert into subject (registry_id, pn_pseudonym, attr_pseudonym, \
@@ -190,6 +207,25 @@ pub async fn link_or_create(
         .execute(&mut *conn)
         .await?;
     Ok(linked)
+}
+
+/// The advisory locks of one lookup's pseudonyms.
+fn pseudonym_locks(lookup: &SubjectLookup) -> impl Iterator<Item = LockKey> + '_ {
+    std::iter::once(&lookup.attr)
+        .chain(lookup.pn.as_ref())
+        .map(|p| LockKey::of("pseudonym", &[p.as_ref()]))
+}
+
+/// Holds the subject's row until the transaction ends (PostgreSQL; SQLite write
+/// transactions run one at a time anyway).
+async fn lock_subject(conn: &mut AnyConnection, subject_id: i64) -> Result<(), StoreError> {
+    if conn.backend_name() == "PostgreSQL" {
+        sqlx::query("select id from subject where id = $1 for update")
+            .bind(subject_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Finds the existing subject of an identity without creating or changing anything.
@@ -405,6 +441,11 @@ impl Store {
         old_version: u32,
         lookup: &SubjectLookup,
     ) -> Result<bool, StoreError> {
+        // A registration of this person holding the new version's locks (every
+        // service has loaded the new key before rotation starts) finishes first, and
+        // one arriving later finds the row under the new version.
+        let mut tx = self.begin_write().await?;
+        lock_keys(&mut tx, pseudonym_locks(lookup)).await?;
         let done = sqlx::query(
             "update subject set pn_pseudonym = $1, attr_pseudonym = $2, pseudonym_version = $3 \
              where id = $4 and pseudonym_version = $5 and shredded_at is null",
@@ -414,8 +455,9 @@ impl Store {
         .bind(i64::from(lookup.version))
         .bind(subject_id)
         .bind(i64::from(old_version))
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -460,3 +460,74 @@ fn backlog_import_registers_good_rows_and_reports_bad_ones() {
         "no personal data in the report"
     );
 }
+
+/// Runs the binary under strace, recording file syscalls; returns the trace.
+fn traced(dir: &std::path::Path, args: &[&str]) -> String {
+    let trace = dir.join("strace.txt");
+    let cmd = registry(dir);
+    let program = cmd.get_program().to_owned();
+    let out = Command::new("strace")
+        .current_dir(dir)
+        .envs(cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+        .args([
+            "-f",
+            "-e",
+            "trace=openat,rename,renameat,renameat2,fsync,fdatasync",
+            "-o",
+        ])
+        .arg(&trace)
+        .arg(&program)
+        .args(args)
+        .output()
+        .expect("strace is installed (.ci/test installs it)");
+    assert!(
+        out.status.success(),
+        "registry {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(trace).expect("trace")
+}
+
+/// Whether, after the first line containing every one of `markers`, the directory
+/// `dir` is opened and that descriptor fsynced.
+fn directory_synced_after(trace: &str, markers: &[&str], dir: &str) -> bool {
+    let Some(start) = trace
+        .lines()
+        .position(|l| markers.iter().all(|m| l.contains(m)))
+    else {
+        panic!("no line with {markers:?} in the trace:\n{trace}");
+    };
+    let after = trace.lines().skip(start).collect::<Vec<_>>().join("\n");
+    let quoted = format!("\"{dir}\"");
+    after
+        .lines()
+        .filter(|l| l.contains("openat(") && l.contains(&quoted))
+        .filter_map(|l| l.rsplit("= ").next()?.trim().parse::<u32>().ok())
+        .any(|fd| after.contains(&format!("fsync({fd})")))
+}
+
+#[test]
+fn key_file_writes_are_durable_with_their_directory_entry() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Creation: the new name is a directory entry, synced with the directory.
+    let trace = traced(dir.path(), &["keys", "status"]);
+    assert!(
+        directory_synced_after(
+            &trace,
+            &["openat(", "registry-data/registry.keys\"", "O_CREAT"],
+            "registry-data"
+        ),
+        "the key file's directory is fsynced after the file is created:\n{trace}"
+    );
+    // Rotation replaces the file by a rename: the rename reaches the disk only when
+    // the directory is synced, else a power loss can bring back the old keys.
+    let trace = traced(dir.path(), &["keys", "rotate", "--pseudonym"]);
+    assert!(
+        directory_synced_after(
+            &trace,
+            &["rename", "registry-data/registry.keys.tmp\""],
+            "registry-data"
+        ),
+        "the key file's directory is fsynced after the rename:\n{trace}"
+    );
+}

@@ -2,7 +2,11 @@
 
 use crate::helpers::TestApp;
 
-backend_tests!(healthz_and_readyz_answer, openapi_document_lists_the_api);
+backend_tests!(
+    healthz_and_readyz_answer,
+    readyz_is_not_ready_while_no_write_can_succeed,
+    openapi_document_lists_the_api
+);
 
 async fn healthz_and_readyz_answer(app: TestApp) {
     let (status, body) = app.get_json("/healthz").await;
@@ -11,6 +15,41 @@ async fn healthz_and_readyz_answer(app: TestApp) {
     let (status, body) = app.get_json("/readyz").await;
     assert_eq!(status, 200);
     assert_eq!(body["status"], "ready");
+}
+
+/// Another process holds the database's write lock (SQLite) or the lock of the table
+/// the probe writes (PostgreSQL): reads still work, writes cannot, and readiness
+/// must say so instead of answering a read-only ping.
+async fn readyz_is_not_ready_while_no_write_can_succeed(app: TestApp) {
+    use sqlx::Connection;
+    let mut blocker = sqlx::AnyConnection::connect(&app.database_url)
+        .await
+        .expect("connect");
+    let lock = if app.database_url.starts_with("sqlite:") {
+        "begin immediate"
+    } else {
+        "begin; lock table readiness in exclusive mode"
+    };
+    sqlx::raw_sql(lock)
+        .execute(&mut blocker)
+        .await
+        .expect("write lock held");
+    let started = std::time::Instant::now();
+    let (status, body) = app.get_json("/readyz").await;
+    println!(
+        "readyz with the write path blocked: {status} after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "unavailable");
+    let (status, _) = app.get_json("/api/v1/reference/municipalities").await;
+    assert_eq!(status, 200, "reads keep working");
+    sqlx::raw_sql("rollback")
+        .execute(&mut blocker)
+        .await
+        .expect("released");
+    let (status, body) = app.get_json("/readyz").await;
+    assert_eq!(status, 200, "{body}");
 }
 
 async fn openapi_document_lists_the_api(app: TestApp) {

@@ -302,13 +302,28 @@ pub async fn start_totp(
     store: &Store,
     keys: &KeyringHandle,
     user: &UserRecord,
+    proof: Option<Reauthentication>,
 ) -> Result<Enrolment, LoginError> {
     let secret = totp::new_secret().map_err(|_| LoginError::Internal("rng"))?;
     let (version, sealed) = keys
         .current()
         .seal_with_master(&totp_aad(&user.user_id), &secret)
         .map_err(|_| LoginError::Internal("sealing"))?;
+    // A new enrolment switches the factor in force off until it is confirmed: with a
+    // factor on, only the holder of the password and the current code may do that,
+    // not anyone who holds a session.
+    let proven_step = if user.totp_enabled {
+        Some(reauthenticate(store, keys, user, proof).await?)
+    } else {
+        None
+    };
     let mut tx = store.begin_write().await?;
+    if let Some(step) = proven_step {
+        if !accept_totp_step(&mut tx, user.id, step).await? {
+            drop(tx);
+            return Err(refused_change(store, user, "code").await);
+        }
+    }
     set_totp_secret(&mut tx, user.id, &sealed, version).await?;
     audit::append(
         &mut tx,
@@ -324,6 +339,64 @@ pub async fn start_totp(
         secret_base32: totp::base32(&secret),
         uri: totp::provisioning_uri(&secret, &user.username),
     })
+}
+
+/// The current password and the current code, which changing a second factor that
+/// is on requires.
+#[derive(Debug)]
+pub struct Reauthentication {
+    /// The account's password.
+    pub current_password: Zeroizing<String>,
+    /// The code the authenticator app shows now.
+    pub code: String,
+}
+
+/// Checks the password and the code; returns the code's time step (accepted, and so
+/// used up, in the caller's transaction). A failure is audited.
+async fn reauthenticate(
+    store: &Store,
+    keys: &KeyringHandle,
+    user: &UserRecord,
+    proof: Option<Reauthentication>,
+) -> Result<i64, LoginError> {
+    let Some(proof) = proof else {
+        return Err(LoginError::Invalid(
+            ["current_password", "code"]
+                .into_iter()
+                .map(|field| {
+                    FieldError::new(field, "is required to change a second factor that is on")
+                })
+                .collect(),
+        ));
+    };
+    if !password::verify(proof.current_password, Some(user.password_hash.clone())).await {
+        return Err(refused_change(store, user, "current_password").await);
+    }
+    let secret = open_totp_secret(keys, user)?;
+    let now = u64::try_from(unix_now()).unwrap_or(0);
+    let last = u64::try_from(user.totp_last_step).unwrap_or(0);
+    match totp::verify(&secret, &proof.code, now, last) {
+        Some(step) => Ok(i64::try_from(step).unwrap_or(i64::MAX)),
+        None => Err(refused_change(store, user, "code").await),
+    }
+}
+
+/// Audits a refused change of the second factor and names the field that was wrong.
+async fn refused_change(store: &Store, user: &UserRecord, field: &'static str) -> LoginError {
+    let event = AuditEvent {
+        purpose: Some("authentication".into()),
+        ..AuditEvent::new(&user.user_id, &user.role, "start_totp", Outcome::Failure)
+    };
+    if let Err(e) = store.audit(&event).await {
+        return e.into();
+    }
+    LoginError::Invalid(vec![FieldError::new(
+        field,
+        match field {
+            "code" => "is not the current code of your authenticator app",
+            _ => "is not your current password",
+        },
+    )])
 }
 
 /// Confirms enrolment with a code; from then on login requires a code.

@@ -181,15 +181,38 @@ pub struct TotpEnrolment {
     pub otpauth_uri: String,
 }
 
-/// Start TOTP enrolment; confirm with a code to enable it.
-#[utoipa::path(post, path = "/me/totp", tag = "sessions",
-    responses((status = 201, body = TotpEnrolment), (status = 401, body = ErrorBody)))]
+/// The proof that changing a second factor that is on needs.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TotpChange {
+    /// The current password.
+    pub current_password: String,
+    /// The code the authenticator app shows now.
+    pub code: String,
+}
+
+/// Start TOTP enrolment; confirm with a code to enable it. When a second factor is
+/// already on, the body must carry the current password and the current code (the
+/// new enrolment replaces the factor in force).
+#[utoipa::path(post, path = "/me/totp", tag = "sessions", request_body = TotpChange,
+    responses((status = 201, body = TotpEnrolment), (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 async fn start_totp(
     State(state): State<AppState>,
     user: CurrentUser,
+    body: axum::body::Bytes,
 ) -> Result<(StatusCode, ApiJson<TotpEnrolment>), ApiError> {
     let record = own_record(&state, &user).await?;
-    let enrolment = login::start_totp(&state.store, &state.keys, &record).await?;
+    let proof = if body.is_empty() {
+        None
+    } else {
+        let change: TotpChange = crate::http::json::parse_json(&body)?;
+        Some(login::Reauthentication {
+            current_password: Zeroizing::new(change.current_password),
+            code: change.code,
+        })
+    };
+    let enrolment = login::start_totp(&state.store, &state.keys, &record, proof).await?;
     Ok((
         StatusCode::CREATED,
         ApiJson(TotpEnrolment {

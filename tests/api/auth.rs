@@ -20,6 +20,7 @@ backend_tests!(
     passwords_follow_the_rules,
     one_time_password_must_be_changed_first,
     totp_codes_are_required_and_single_use,
+    second_factor_changes_need_the_password_and_a_current_code,
     there_are_no_default_accounts,
 );
 
@@ -393,6 +394,110 @@ async fn totp_codes_are_required_and_single_use(app: TestApp) {
         )
         .await;
     assert_eq!(status, 401, "each code is usable once");
+}
+
+/// With TOTP on, a new enrolment (which switches the factor in force off until it is
+/// confirmed) needs the current password and the current code; a session alone is
+/// not enough. Refusals and the change are audited.
+async fn second_factor_changes_need_the_password_and_a_current_code(app: TestApp) {
+    let user = app.user("forensic", None, None).await;
+    let (_, enrolment) = app
+        .send(Method::POST, "/api/v1/me/totp", Some(&user.token), None)
+        .await;
+    let secret = totp_rs::Secret::Encoded(enrolment["secret"].as_str().expect("secret").to_owned())
+        .to_bytes()
+        .expect("base32");
+    if registry::auth::unix_now() % 30 > 25 {
+        tokio::time::sleep(Duration::from_secs(6)).await;
+    }
+    let now = u64::try_from(registry::auth::unix_now()).expect("positive");
+    let previous = registry::auth::totp::code_at(&secret, now - 30);
+    let current = registry::auth::totp::code_at(&secret, now);
+    let (status, _) = app
+        .send(
+            Method::POST,
+            "/api/v1/me/totp/confirm",
+            Some(&user.token),
+            Some(&json!({"code": previous})),
+        )
+        .await;
+    assert_eq!(status, 204);
+
+    let attempt = |body: Option<serde_json::Value>| {
+        let app = &app;
+        let token = user.token.clone();
+        async move {
+            app.send(Method::POST, "/api/v1/me/totp", Some(&token), body.as_ref())
+                .await
+        }
+    };
+    let fields = |body: &serde_json::Value| -> Vec<String> {
+        body["error"]["fields"]
+            .as_array()
+            .expect("fields")
+            .iter()
+            .map(|f| f["field"].as_str().expect("field").to_owned())
+            .collect()
+    };
+    let (status, body) = attempt(None).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(fields(&body), ["current_password", "code"]);
+    let (status, body) = attempt(Some(
+        json!({"current_password": "not the password at all", "code": current}),
+    ))
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(fields(&body), ["current_password"]);
+    let wrong = if current == "123456" {
+        "654321"
+    } else {
+        "123456"
+    };
+    let (status, body) = attempt(Some(
+        json!({"current_password": TEST_PASSWORD, "code": wrong}),
+    ))
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(fields(&body), ["code"]);
+
+    // Still on: logging in needs a code.
+    let (status, body) = app
+        .send(
+            Method::POST,
+            "/api/v1/sessions",
+            None,
+            Some(&json!({"username": user.username, "password": TEST_PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, 401);
+    assert_eq!(error_code(&body), "totp_required");
+
+    let (status, body) = attempt(Some(
+        json!({"current_password": TEST_PASSWORD, "code": current}),
+    ))
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _) = attempt(Some(
+        json!({"current_password": TEST_PASSWORD, "code": current}),
+    ))
+    .await;
+    assert_eq!(status, 201, "the factor is off now (re-enrolment pending)");
+
+    let mut conn = sqlx::AnyConnection::connect(&app.database_url)
+        .await
+        .expect("connect");
+    let outcomes: Vec<String> = sqlx::query_scalar(
+        "select outcome from audit_event where actor = $1 and action = 'start_totp' order by seq",
+    )
+    .bind(&user.user_id)
+    .fetch_all(&mut conn)
+    .await
+    .expect("events");
+    assert_eq!(
+        outcomes,
+        ["success", "failure", "failure", "success", "success"],
+        "the first enrolment, two refusals, the change and the pending re-enrolment"
+    );
 }
 
 async fn there_are_no_default_accounts(app: TestApp) {

@@ -7,8 +7,10 @@ use crate::audit::{AuditEvent, Outcome};
 use crate::auth::password;
 use crate::authz::Role;
 use crate::domain::FieldError;
-use crate::store::users::{NewUser, UserRecord, disable_user, insert_user, rescope_user};
-use crate::store::{Store, StoreError, audit};
+use crate::store::users::{
+    NewUser, UserRecord, active_admins, disable_user, insert_user, rescope_user,
+};
+use crate::store::{LockKey, Store, StoreError, audit, lock_keys};
 
 /// Who is making a change, for the audit log.
 #[derive(Debug, Clone)]
@@ -53,6 +55,10 @@ pub enum UserError {
     /// The username is taken.
     #[error("username is already taken")]
     UsernameTaken,
+    /// The change would leave the registry without an active administrator, or an
+    /// administrator would lock themselves out.
+    #[error("{1}")]
+    Refused(&'static str, &'static str),
     /// No such user.
     #[error("no such user")]
     NotFound,
@@ -223,6 +229,19 @@ pub async fn create(
     })
 }
 
+/// Refused: no active administrator would be left to manage accounts and keys.
+const LAST_ADMIN: UserError = UserError::Refused(
+    "last_admin",
+    "this is the last active administrator; make another administrator first",
+);
+
+/// Disabling and re-scoping take this lock, so two administrators disabling each
+/// other at the same moment cannot both succeed and leave none (PostgreSQL; SQLite
+/// writes run one at a time).
+fn admins_lock() -> LockKey {
+    LockKey::of("active-admins", &[])
+}
+
 /// Changes a user's role and scope; applies on the user's next request.
 pub async fn rescope(
     store: &Store,
@@ -236,6 +255,7 @@ pub async fn rescope(
         return Err(UserError::Invalid(errors));
     }
     let mut tx = store.begin_write().await?;
+    lock_keys(&mut tx, [admins_lock()]).await?;
     rescope_user(
         &mut tx,
         user_id,
@@ -244,6 +264,9 @@ pub async fn rescope(
         scope.municipality.as_deref(),
     )
     .await?;
+    if active_admins(&mut tx).await? == 0 {
+        return Err(LAST_ADMIN);
+    }
     let event = AuditEvent {
         detail: Some(format!("role={}", scope.role)),
         ..actor.event("rescope_user", user_id)
@@ -255,8 +278,18 @@ pub async fn rescope(
 
 /// Disables a user and revokes every session of theirs at once.
 pub async fn disable(store: &Store, actor: &Actor, user_id: &str) -> Result<bool, UserError> {
+    if actor.id == user_id {
+        return Err(UserError::Refused(
+            "own_account",
+            "you cannot disable your own account; another administrator can",
+        ));
+    }
     let mut tx = store.begin_write().await?;
+    lock_keys(&mut tx, [admins_lock()]).await?;
     let changed = disable_user(&mut tx, user_id, crate::auth::unix_now()).await?;
+    if active_admins(&mut tx).await? == 0 {
+        return Err(LAST_ADMIN);
+    }
     audit::append(
         &mut tx,
         store.backend(),

@@ -29,6 +29,7 @@ impl From<UserError> for ApiError {
             UserError::UsernameTaken => {
                 Self::conflict("username_taken", "this username is already taken")
             }
+            UserError::Refused(code, message) => Self::conflict(code, message),
             UserError::NotFound => Self::NotFound,
             UserError::Store(e) => e.into(),
             UserError::Hashing => Self::Internal(anyhow::anyhow!("password hashing failed")),

@@ -129,6 +129,15 @@ pub async fn rescope_user(
     Ok(())
 }
 
+/// Active (not disabled) administrators, within the caller's transaction.
+pub async fn active_admins(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar(
+        "select count(*) from app_user where role = 'admin' and disabled_at is null",
+    )
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
 /// Disables a user and revokes all their sessions at once, within the caller's
 /// transaction. Returns false when already disabled.
 pub async fn disable_user(

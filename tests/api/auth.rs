@@ -21,6 +21,7 @@ backend_tests!(
     one_time_password_must_be_changed_first,
     totp_codes_are_required_and_single_use,
     second_factor_changes_need_the_password_and_a_current_code,
+    the_last_active_administrator_stays,
     there_are_no_default_accounts,
 );
 
@@ -498,6 +499,57 @@ async fn second_factor_changes_need_the_password_and_a_current_code(app: TestApp
         ["success", "failure", "failure", "success", "success"],
         "the first enrolment, two refusals, the change and the pending re-enrolment"
     );
+}
+
+/// An administrator cannot disable their own account, and no change (through the API
+/// or the command line) may leave the registry without an active administrator.
+async fn the_last_active_administrator_stays(app: TestApp) {
+    let first = app.user("admin", None, None).await;
+    let disable = |token: String, id: String| {
+        let app = &app;
+        async move {
+            app.send(
+                Method::POST,
+                &format!("/api/v1/users/{id}/disable"),
+                Some(&token),
+                None,
+            )
+            .await
+        }
+    };
+    let (status, body) = disable(first.token.clone(), first.user_id.clone()).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(error_code(&body), "own_account");
+
+    let second = app.user("admin", None, None).await;
+    let (status, body) = disable(first.token.clone(), second.user_id.clone()).await;
+    assert!(status.is_success(), "{body}");
+    // The first is the last active administrator now.
+    let (status, body) = app
+        .send(
+            Method::PUT,
+            &format!("/api/v1/users/{}/scope", first.user_id),
+            Some(&first.token),
+            Some(&json!({"role": "analyst"})),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(error_code(&body), "last_admin");
+    let cli = registry::users::disable(
+        &app.store,
+        &registry::users::Actor::cli(),
+        &first.user_id,
+    )
+    .await;
+    assert!(
+        matches!(cli, Err(registry::users::UserError::Refused("last_admin", _))),
+        "{cli:?}"
+    );
+    let (status, me) = app
+        .send(Method::GET, "/api/v1/me", Some(&first.token), None)
+        .await;
+    assert_eq!(status, 200, "still active: {me}");
+    assert_eq!(me["role"], "admin");
 }
 
 async fn there_are_no_default_accounts(app: TestApp) {

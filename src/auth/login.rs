@@ -60,6 +60,9 @@ fn login_event(actor: &str, role: &str, outcome: Outcome, detail: &str) -> Audit
     }
 }
 
+/// Usernames are 3 to 64 characters (the schema's limit).
+const USERNAME_MAX_LENGTH: usize = 64;
+
 /// Logs in with username, password and (when enabled) a TOTP code.
 pub async fn login(
     store: &Store,
@@ -70,7 +73,15 @@ pub async fn login(
     client: &str,
 ) -> Result<LoggedIn, LoginError> {
     let now = unix_now();
-    let account_key = format!("user:{}", username.to_lowercase());
+    // The account's throttle key is a hash: any length fits, and the table never
+    // holds what people typed as a username (sometimes their password).
+    let account_key = format!(
+        "user:{}",
+        hex::encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            username.to_lowercase().as_bytes()
+        ))
+    );
     let address_key = format!("addr:{client}");
     let locked = store
         .throttle_lock(&account_key, now)
@@ -81,6 +92,46 @@ pub async fn login(
             .audit(&login_event("anonymous", "-", Outcome::Failure, "locked"))
             .await?;
         return Err(LoginError::Locked(locked));
+    }
+
+    // Bounded before any work (no argon2 run on megabytes), yet counted and audited
+    // like every other failed login.
+    let too_long: Vec<FieldError> = [
+        (
+            "username",
+            username.is_empty() || username.chars().count() > USERNAME_MAX_LENGTH,
+            "must be 1 to 64 characters long",
+        ),
+        (
+            "password",
+            password_text.chars().count() > password::MAX_LENGTH,
+            "must be at most 128 characters long",
+        ),
+        (
+            "totp",
+            totp_code.is_some_and(|c| c.chars().count() > 10),
+            "must be the 6 digits the authenticator app shows",
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, bad, _)| *bad)
+    .map(|(field, _, problem)| FieldError::new(field, problem))
+    .collect();
+    if !too_long.is_empty() {
+        return match fail(
+            store,
+            &account_key,
+            &address_key,
+            now,
+            "anonymous",
+            "-",
+            "malformed",
+        )
+        .await
+        {
+            LoginError::InvalidCredentials => Err(LoginError::Invalid(too_long)),
+            other => Err(other),
+        };
     }
 
     let user = store.user_by_username(username).await?;

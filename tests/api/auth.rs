@@ -22,6 +22,7 @@ backend_tests!(
     totp_codes_are_required_and_single_use,
     second_factor_changes_need_the_password_and_a_current_code,
     the_last_active_administrator_stays,
+    oversized_login_fields_are_refused_counted_and_audited,
     there_are_no_default_accounts,
 );
 
@@ -535,14 +536,13 @@ async fn the_last_active_administrator_stays(app: TestApp) {
         .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(error_code(&body), "last_admin");
-    let cli = registry::users::disable(
-        &app.store,
-        &registry::users::Actor::cli(),
-        &first.user_id,
-    )
-    .await;
+    let cli =
+        registry::users::disable(&app.store, &registry::users::Actor::cli(), &first.user_id).await;
     assert!(
-        matches!(cli, Err(registry::users::UserError::Refused("last_admin", _))),
+        matches!(
+            cli,
+            Err(registry::users::UserError::Refused("last_admin", _))
+        ),
         "{cli:?}"
     );
     let (status, me) = app
@@ -550,6 +550,64 @@ async fn the_last_active_administrator_stays(app: TestApp) {
         .await;
     assert_eq!(status, 200, "still active: {me}");
     assert_eq!(me["role"], "admin");
+}
+
+/// A 300-character username (once a 500: the throttle key did not fit) or an
+/// oversized password is refused by field before any hashing, and still counts as a
+/// failed login: audited, and towards the address lockout.
+async fn oversized_login_fields_are_refused_counted_and_audited(app: TestApp) {
+    let mut conn = sqlx::AnyConnection::connect(&app.database_url)
+        .await
+        .expect("connect");
+    const FAILURES: &str =
+        "select count(*) from audit_event where action = 'login' and outcome = 'failure'";
+    let before: i64 = sqlx::query_scalar(FAILURES)
+        .fetch_one(&mut conn)
+        .await
+        .expect("count");
+    let long_name = "ä".repeat(300);
+    for (body, field) in [
+        (
+            json!({"username": long_name, "password": "whatever it is"}),
+            "username",
+        ),
+        (
+            json!({"username": "someone", "password": "x".repeat(5000)}),
+            "password",
+        ),
+        (
+            json!({"username": "", "password": "whatever it is"}),
+            "username",
+        ),
+    ] {
+        let (status, answer) = app
+            .send(Method::POST, "/api/v1/sessions", None, Some(&body))
+            .await;
+        assert_eq!(status, 422, "{answer}");
+        assert_eq!(answer["error"]["fields"][0]["field"], field);
+        assert!(!answer.to_string().contains("äää"), "no echo: {answer}");
+    }
+    let after: i64 = sqlx::query_scalar(FAILURES)
+        .fetch_one(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(after, before + 3);
+    let mut status = reqwest::StatusCode::OK;
+    for _ in 0..20 {
+        status = app
+            .send(
+                Method::POST,
+                "/api/v1/sessions",
+                None,
+                Some(&json!({"username": "ä".repeat(65), "password": "p"})),
+            )
+            .await
+            .0;
+    }
+    assert_eq!(
+        status, 429,
+        "oversized attempts count towards the address lockout"
+    );
 }
 
 async fn there_are_no_default_accounts(app: TestApp) {

@@ -16,6 +16,7 @@ pub mod demo;
 pub mod domain;
 pub mod episodes;
 pub mod export;
+pub mod files;
 pub mod http;
 pub mod identity;
 pub mod import;

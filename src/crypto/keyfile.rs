@@ -247,7 +247,7 @@ impl KeyFile {
             return Err(KeyFileError::Exists(path.to_owned()));
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| KeyFileError::Io {
+            crate::files::create_private_dir_all(dir).map_err(|source| KeyFileError::Io {
                 path: dir.to_owned(),
                 source,
             })?;

@@ -374,7 +374,8 @@ impl LockKey {
     }
 }
 
-/// Creates the directory of a `sqlite://path` URL so first start needs no set-up.
+/// Creates the directory and file of a `sqlite://path` URL, private to the owner, so
+/// first start needs no set-up.
 fn ensure_sqlite_dir(url: &str) -> Result<(), StoreError> {
     let path = url
         .trim_start_matches("sqlite://")
@@ -383,9 +384,10 @@ fn ensure_sqlite_dir(url: &str) -> Result<(), StoreError> {
     if path.is_empty() || path == ":memory:" {
         return Ok(());
     }
-    if let Some(dir) = std::path::Path::new(path).parent() {
+    let path = std::path::Path::new(path);
+    if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() {
-            std::fs::create_dir_all(dir).map_err(|e| {
+            crate::files::create_private_dir_all(dir).map_err(|e| {
                 StoreError::Config(format!(
                     "cannot create data directory {}: {e}",
                     dir.display()
@@ -393,7 +395,15 @@ fn ensure_sqlite_dir(url: &str) -> Result<(), StoreError> {
             })?;
         }
     }
-    Ok(())
+    if url.contains("mode=ro") {
+        return Ok(());
+    }
+    crate::files::create_private_file(path).map_err(|e| {
+        StoreError::Config(format!(
+            "cannot create the database file {}: {e}",
+            path.display()
+        ))
+    })
 }
 
 /// Reads a boolean column: PostgreSQL returns a boolean, SQLite an integer 0/1.

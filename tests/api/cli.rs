@@ -235,11 +235,27 @@ fn key_file_is_created_once_and_never_replaced_for_existing_data() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&key_file)
-            .expect("key file")
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
+        let mode = |path: &std::path::Path| {
+            std::fs::metadata(path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode(&key_file), 0o600);
+        let data = dir.path().join("registry-data");
+        assert_eq!(mode(&data), 0o700, "the data directory is private");
+        assert_eq!(
+            mode(&data.join("registry.db")),
+            0o600,
+            "the database is private"
+        );
+        for journal in ["registry.db-wal", "registry.db-shm"] {
+            let path = data.join(journal);
+            if path.exists() {
+                assert_eq!(mode(&path), 0o600, "{journal} is private");
+            }
+        }
     }
     let text = std::fs::read_to_string(&key_file).expect("readable by owner");
     assert!(

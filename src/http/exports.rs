@@ -10,8 +10,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::CurrentUser;
+use super::auth::{CurrentUser, Permit};
 use super::error::ErrorBody;
+use super::json::UnreadJson;
 use super::{ApiError, ApiJson, AppState, FieldError};
 use crate::authz::{Action, Resource, ResourceKind};
 use crate::export::flexible::{FlexRequest, Profile};
@@ -212,11 +213,11 @@ struct Flexible<'a> {
 }
 
 /// Checks the shared fields (every problem at once, with the tables'), then
-/// authorises, releases and answers.
+/// releases and answers (the caller was authorised before the body was read).
 async fn flexible(
     state: &AppState,
     user: &CurrentUser,
-    headers: &HeaderMap,
+    permit: &Permit,
     tables: Result<Vec<(TableDef, Vec<Dim>)>, Vec<FieldError>>,
     common: Flexible<'_>,
 ) -> Result<Response, ApiError> {
@@ -234,9 +235,6 @@ async fn flexible(
         profile: common.profile,
         by_sex: common.by_sex,
     };
-    let permit = state
-        .authorize(user, Action::RunExport, &resource(), headers)
-        .await?;
     let output = crate::export::flexible::release(
         &state.store,
         &state.snapshots,
@@ -258,8 +256,12 @@ async fn run_export(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
-    ApiJson(body): ApiJson<ExportRequest>,
+    body: UnreadJson,
 ) -> Result<Response, ApiError> {
+    let permit = state
+        .authorize(&user, Action::RunExport, &resource(), &headers)
+        .await?;
+    let body: ExportRequest = body.parse()?;
     let tables = crate::export::flexible::resolve(&body.tables);
     let common = Flexible {
         year: body.year,
@@ -271,7 +273,7 @@ async fn run_export(
         format: body.format,
         spec: serde_json::to_string(&body).unwrap_or_default(),
     };
-    flexible(&state, &user, &headers, tables, common).await
+    flexible(&state, &user, &permit, tables, common).await
 }
 
 /// A custom cross-tabulation of two or three allowed dimensions, cell-key perturbed.
@@ -282,8 +284,12 @@ async fn run_custom(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
-    ApiJson(body): ApiJson<CustomRequest>,
+    body: UnreadJson,
 ) -> Result<Response, ApiError> {
+    let permit = state
+        .authorize(&user, Action::RunExport, &resource(), &headers)
+        .await?;
+    let body: CustomRequest = body.parse()?;
     let tables = crate::export::flexible::custom(&body.dimensions).map(|t| vec![t]);
     let common = Flexible {
         year: body.year,
@@ -295,7 +301,7 @@ async fn run_custom(
         format: body.format,
         spec: serde_json::to_string(&body).unwrap_or_default(),
     };
-    flexible(&state, &user, &headers, tables, common).await
+    flexible(&state, &user, &permit, tables, common).await
 }
 
 /// A statutory release.
@@ -323,8 +329,12 @@ async fn run_statutory(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
-    ApiJson(body): ApiJson<StatutoryRequest>,
+    body: UnreadJson,
 ) -> Result<Response, ApiError> {
+    let permit = state
+        .authorize(&user, Action::RunStatutoryExport, &resource(), &headers)
+        .await?;
+    let body: StatutoryRequest = body.parse()?;
     let mut errors = Vec::new();
     check_purpose(&body.purpose, &mut errors);
     check_years(body.year, None, &mut errors);
@@ -334,9 +344,6 @@ async fn run_statutory(
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
-    let permit = state
-        .authorize(&user, Action::RunStatutoryExport, &resource(), &headers)
-        .await?;
     let output = crate::export::statutory_release(
         &state.store,
         &state.snapshots,
@@ -413,17 +420,18 @@ async fn freeze(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
-    ApiJson(body): ApiJson<FreezeRequest>,
+    body: UnreadJson,
 ) -> Result<(axum::http::StatusCode, ApiJson<SnapshotSummary>), ApiError> {
+    let permit = state
+        .authorize(&user, Action::FreezeYear, &resource(), &headers)
+        .await?;
+    let body: FreezeRequest = body.parse()?;
     let mut errors = Vec::new();
     check_purpose(&body.purpose, &mut errors);
     check_years(body.year, None, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
-    let permit = state
-        .authorize(&user, Action::FreezeYear, &resource(), &headers)
-        .await?;
     let info = crate::export::freeze(
         &state.store,
         &state.keys.current(),

@@ -26,9 +26,37 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if !is_json(&req) {
+        UnreadJson::from_request(req, state)
+            .await?
+            .parse()
+            .map(ApiJson)
+    }
+}
+
+/// A JSON request body read but not yet parsed, for handlers that must authorise the
+/// caller before saying anything about the body: a role that may not use a route gets
+/// 403 whatever it sends, and learns nothing of the route's input rules.
+#[derive(Debug)]
+pub struct UnreadJson {
+    is_json: bool,
+    bytes: Bytes,
+}
+
+impl UnreadJson {
+    /// Parses the body (415 unless it was sent as JSON).
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        if !self.is_json {
             return Err(ApiError::UnsupportedMediaType);
         }
+        parse_json(&self.bytes)
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for UnreadJson {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = is_json(&req);
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge
@@ -39,7 +67,7 @@ where
                 }
             }
         })?;
-        parse_json(&bytes).map(ApiJson)
+        Ok(Self { is_json, bytes })
     }
 }
 

@@ -18,6 +18,7 @@ backend_tests!(
     snapshot_rows_hold_no_identifier,
     every_release_shows_one_lone_person_the_same_way,
     bad_requests_name_the_field,
+    other_roles_get_403_whatever_they_send,
 );
 
 /// The last full year: the youngest that may be frozen.
@@ -1178,5 +1179,64 @@ async fn bad_requests_name_the_field(app: TestApp) {
             .filter_map(|f| f["field"].as_str())
             .collect();
         assert!(fields.contains(&field), "{request}: {body}");
+    }
+}
+
+/// The role is checked before the body: a non-analyst gets 403 on every output route
+/// for a valid body, a malformed one, a wrong type or no JSON at all, and so learns
+/// nothing of the routes' input rules.
+async fn other_roles_get_403_whatever_they_send(app: TestApp) {
+    let valid =
+        json!({"year": year() - 1, "purpose": "curiosity", "dimensions": ["sex", "age_band"]});
+    let bodies: [(&str, &[u8]); 4] = [
+        (
+            "application/json",
+            b"{\"year\": \"nineteen\", \"extra\": [1]}",
+        ),
+        ("application/json", b"{not json"),
+        ("text/plain", b"hello"),
+        ("application/json", b""),
+    ];
+    for role in [
+        "clinician",
+        "social_worker",
+        "police",
+        "forensic",
+        "auditor",
+        "admin",
+    ] {
+        let user = match role {
+            "clinician" => app.user(role, Some("uckk-psychiatry"), None).await,
+            "social_worker" => app.user(role, None, Some("prishtine")).await,
+            _ => app.user(role, None, None).await,
+        };
+        for route in [
+            "/exports",
+            "/exports/custom",
+            "/exports/statutory",
+            "/exports/freeze",
+        ] {
+            let (status, body) = app
+                .send(
+                    Method::POST,
+                    &format!("/api/v1{route}"),
+                    Some(&user.token),
+                    Some(&valid),
+                )
+                .await;
+            assert_eq!(status, 403, "{role} {route}: {body}");
+            for (content_type, bytes) in bodies {
+                let response = app
+                    .client
+                    .post(app.url(&format!("/api/v1{route}")))
+                    .bearer_auth(&user.token)
+                    .header("content-type", content_type)
+                    .body(bytes.to_vec())
+                    .send()
+                    .await
+                    .expect("sent");
+                assert_eq!(response.status(), 403, "{role} {route} {content_type}");
+            }
+        }
     }
 }

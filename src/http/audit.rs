@@ -1,6 +1,6 @@
 //! The auditor's view of the audit log: query by actor, object and time; verify.
 
-use axum::extract::{Query, State};
+use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -66,12 +66,9 @@ async fn list_events(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
-    query: Result<Query<EventQuery>, axum::extract::rejection::QueryRejection>,
+    RawQuery(query): RawQuery,
 ) -> Result<ApiJson<EventPage>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::BadRequest {
-        code: "invalid_query",
-        message: e.body_text(),
-    })?;
+    let query: EventQuery = super::json::parse_query(query.as_deref())?;
     state
         .authorize(
             &user,

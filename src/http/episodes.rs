@@ -1,7 +1,7 @@
 //! Treatment episodes for clinicians at their own facility, and the substitution
 //! double-enrolment check.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -203,12 +203,9 @@ async fn list_episodes(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    RawQuery(query): RawQuery,
 ) -> Result<ApiJson<EpisodePage>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::BadRequest {
-        code: "invalid_query",
-        message: e.body_text(),
-    })?;
+    let query: ListQuery = super::json::parse_query(query.as_deref())?;
     state
         .authorize(
             &user,

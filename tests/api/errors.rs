@@ -10,6 +10,7 @@ backend_tests!(
     missing_content_type_is_415,
     oversize_body_is_413,
     responses_are_not_cached_and_carry_request_ids,
+    submitted_values_are_never_echoed,
 );
 
 const CHECK: &str = "/api/v1/reference/code-lists/substance/check";
@@ -67,7 +68,9 @@ async fn wrong_shape_names_the_field(app: TestApp) {
     let problem = body["error"]["fields"][0]["problem"]
         .as_str()
         .expect("problem");
-    assert!(problem.contains("extra"), "{problem}");
+    // The unknown name is not repeated (it could be anything the client typed).
+    assert_eq!(problem, "unknown field, expected `codes`");
+    assert_eq!(body["error"]["fields"][0]["field"], "body");
 }
 
 async fn missing_content_type_is_415(app: TestApp) {
@@ -110,4 +113,56 @@ async fn responses_are_not_cached_and_carry_request_ids(app: TestApp) {
     assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     let id = response.headers()["x-request-id"].to_str().expect("ascii");
     assert_eq!(id.len(), 36, "a UUID request id: {id}");
+}
+
+/// Enum values, unknown field names and query values can be personal data (a name
+/// typed into the wrong field): errors say what is expected, never what was sent.
+async fn submitted_values_are_never_echoed(app: TestApp) {
+    const PLANTED: &str = "Çështjeqyrja";
+    let analyst = app.user("analyst", None, None).await;
+    let doctor = app.user("clinician", Some("uckk-psychiatry"), None).await;
+    let mut episode = crate::episodes::episode("Arta", "Berisha", "1990-01-01", "2025-01-01");
+    episode[PLANTED] = serde_json::json!(1);
+    let mut nested = crate::episodes::episode("Arta", "Berisha", "1990-01-01", "2025-01-01");
+    nested["identity"][PLANTED] = serde_json::json!("x");
+    let cases = [
+        (&doctor, "/api/v1/episodes", episode),
+        (&doctor, "/api/v1/episodes", nested),
+        (
+            &analyst,
+            "/api/v1/exports/custom",
+            serde_json::json!({"year": 2024, "purpose": "planning",
+                "dimensions": ["sex", "age_band"], "format": PLANTED}),
+        ),
+        (
+            &analyst,
+            "/api/v1/exports/custom",
+            serde_json::json!({"year": 2024, "purpose": "planning",
+                "dimensions": [PLANTED, "sex"]}),
+        ),
+    ];
+    for (user, path, body) in cases {
+        let (status, answer) = app
+            .send(reqwest::Method::POST, path, Some(&user.token), Some(&body))
+            .await;
+        assert!(status.is_client_error(), "{path}: {status} {answer}");
+        assert!(
+            !answer.to_string().contains(PLANTED),
+            "{path} echoes: {answer}"
+        );
+    }
+    for query in [
+        format!("/api/v1/episodes?year={PLANTED}"),
+        format!("/api/v1/episodes?status={PLANTED}"),
+        format!("/api/v1/episodes?limit=1&{PLANTED}=1"),
+    ] {
+        let (status, answer) = app
+            .send(reqwest::Method::GET, &query, Some(&doctor.token), None)
+            .await;
+        assert!(status.is_client_error(), "{query}: {status} {answer}");
+        assert!(
+            !answer.to_string().contains(PLANTED),
+            "{query} echoes: {answer}"
+        );
+    }
 }

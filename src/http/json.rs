@@ -151,7 +151,7 @@ fn error_path<E: std::fmt::Display>(err: &serde_path_to_error::Error<E>) -> Stri
     if !err.inner().to_string().starts_with("unknown field") {
         return path;
     }
-    match err.path().iter().last() {
+    match err.path().iter().next_back() {
         Some(last) => path
             .strip_suffix(&last.to_string())
             .unwrap_or_default()

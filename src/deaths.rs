@@ -440,10 +440,6 @@ pub async fn record(
             store.backend(),
             &AuditEvent {
                 object: Some(death_id.clone()),
-                detail: Some(format!(
-                    "B={} D={}",
-                    stats.selection_b.1, stats.selection_d.1
-                )),
                 ..event
             },
         )

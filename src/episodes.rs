@@ -265,7 +265,6 @@ pub async fn register(
         .await?;
         let event = AuditEvent {
             object: Some(episode_id.clone()),
-            detail: Some(format!("link={}", rule_name(linked.rule))),
             ..reg.event
         };
         audit::append(&mut tx, store.backend(), &event).await?;
@@ -550,15 +549,7 @@ pub async fn close(
         &previous,
     )
     .await?;
-    audit::append(
-        &mut tx,
-        store.backend(),
-        &AuditEvent {
-            detail: Some(format!("end_reason={reason}")),
-            ..event
-        },
-    )
-    .await?;
+    audit::append(&mut tx, store.backend(), &event).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(())
 }

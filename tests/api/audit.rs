@@ -15,6 +15,7 @@ backend_tests!(
     truncation_is_caught_against_a_checkpoint,
     two_instances_writing_in_parallel_keep_one_chain,
     concurrent_decisions_share_group_commits_without_gaps,
+    events_say_who_did_what_never_what_the_record_says,
 );
 
 /// Access decisions are written by the group-commit writer: hundreds of concurrent
@@ -332,4 +333,89 @@ async fn two_instances_writing_in_parallel_keep_one_chain(app: TestApp) {
         .await
         .expect("one valid chain");
     assert!(report.events >= before + 40, "{report:?} before {before}");
+}
+
+/// Registering, closing, a death with its ICD codes and B/D classification: the audit
+/// log records who did what to which record, never the record's content (a linkage
+/// result, an end reason, a cause of death).
+async fn events_say_who_did_what_never_what_the_record_says(app: TestApp) {
+    use serde_json::json;
+    let doctor = app.user("clinician", Some("uckk-psychiatry"), None).await;
+    let forensic = app.user("forensic", None, None).await;
+    let body = crate::episodes::episode("Arber", "Gashi", "1990-02-02", "2025-01-10");
+    let (status, created) = app
+        .send(
+            Method::POST,
+            "/api/v1/episodes",
+            Some(&doctor.token),
+            Some(&body),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["episode_id"].as_str().expect("id");
+    let (status, _) = app
+        .send(
+            Method::POST,
+            &format!("/api/v1/episodes/{id}/close"),
+            Some(&doctor.token),
+            Some(&json!({"end_date": "2025-03-01", "end_reason": "dropped_out"})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let death = json!({
+        "identity": {"first_name": "Arber", "last_name": "Gashi", "birth_date": "1990-02-02", "sex": "1"},
+        "date_of_death": "2025-06-14",
+        "municipality": "prizren",
+        "place_type": "public_place",
+        "underlying_cause": "X42",
+        "multiple_causes": ["T40.1"],
+        "manner": "accident",
+        "autopsy_done": true,
+        "toxicology_done": true,
+        "substances": [{"code": "1.1", "cause_relevant": true, "matrix": "blood"}],
+        "final_status": true
+    });
+    let (status, answer) = app
+        .send(
+            Method::POST,
+            "/api/v1/deaths",
+            Some(&forensic.token),
+            Some(&death),
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
+
+    let mut conn = sqlx::AnyConnection::connect(&app.database_url)
+        .await
+        .expect("connect");
+    let details: Vec<(String, Option<String>)> =
+        sqlx::query_as("select action, detail from audit_event order by seq")
+            .fetch_all(&mut conn)
+            .await
+            .expect("events");
+    for (action, detail) in &details {
+        let Some(detail) = detail else { continue };
+        for content in [
+            "link",
+            "attributes",
+            "personal_number",
+            "new",
+            "dropped",
+            "reason",
+            "X42",
+            "T40",
+            "B=",
+            "D=",
+            "accident",
+        ] {
+            assert!(
+                !detail.contains(content),
+                "{action} carries record content {content:?}: {detail}"
+            );
+        }
+    }
+    assert!(
+        details.iter().any(|(a, _)| a == "create_death_record"),
+        "{details:?}"
+    );
 }

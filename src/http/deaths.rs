@@ -588,15 +588,17 @@ pub struct OverdoseView {
     pub substances: Vec<String>,
     /// Outcome.
     pub outcome: String,
-    /// Whether a death record follows this presentation.
-    pub followed_by_death: bool,
+    /// Whether a death record follows this presentation: a linkage result, shown only
+    /// to roles that may read the clinical record (never to police).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub followed_by_death: Option<bool>,
     /// The full record (clinical field group), as submitted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<serde_json::Value>,
 }
 
 impl OverdoseView {
-    fn of(row: OverdoseRow, details: Option<serde_json::Value>) -> Self {
+    fn of(row: OverdoseRow, details: Option<serde_json::Value>, clinical: bool) -> Self {
         Self {
             id: row.overdose_id,
             source: row.source,
@@ -607,7 +609,7 @@ impl OverdoseView {
             age_band: row.age_band,
             substances: codes(&row.substance_codes),
             outcome: row.outcome,
-            followed_by_death: row.death_id.is_some(),
+            followed_by_death: clinical.then_some(row.death_id.is_some()),
             details,
         }
     }
@@ -642,6 +644,10 @@ async fn get_overdose(
     } else {
         FieldGroup::Clinical
     };
+    let clinical = state
+        .authorizer
+        .may_read_fields(&user.principal, FieldGroup::Clinical, &resource)
+        .allowed;
     let details = if state
         .authorizer
         .may_read_fields(&user.principal, group, &resource)
@@ -662,7 +668,7 @@ async fn get_overdose(
     } else {
         None
     };
-    Ok(ApiJson(OverdoseView::of(row, details)))
+    Ok(ApiJson(OverdoseView::of(row, details, clinical)))
 }
 
 /// The caller's facility's overdose records, newest first (at most 500).
@@ -693,7 +699,8 @@ async fn list_overdoses(
     let rows = state.store.facility_overdoses(&facility, 500).await?;
     Ok(ApiJson(
         rows.into_iter()
-            .map(|r| OverdoseView::of(r, None))
+            // Only facilities' clinicians list overdoses.
+            .map(|r| OverdoseView::of(r, None, true))
             .collect(),
     ))
 }

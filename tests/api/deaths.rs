@@ -359,6 +359,18 @@ async fn overdoses_are_recorded_by_emergency_departments_and_police(app: TestApp
     assert_eq!(status, 201);
     let (_, view) = get(&app, &er, &format!("/api/v1/overdoses/{id}")).await;
     assert_eq!(view["followed_by_death"], true);
+    // A death after a police-attended overdose: the police see their record, never
+    // whether a death followed (a linkage result).
+    let police_id = body["id"].as_str().expect("id").to_owned();
+    let mut death = forensic(None);
+    death["identity"]["first_name"] = json!("Dritan");
+    death["overdose_id"] = json!(police_id);
+    let (status, answer) = post(&app, &doctor, "/api/v1/deaths", &death).await;
+    assert_eq!(status, 201, "{answer}");
+    let (status, view) = get(&app, &police, &format!("/api/v1/overdoses/{police_id}")).await;
+    assert_eq!(status, 200, "{view}");
+    assert!(view.get("followed_by_death").is_none(), "{view}");
+    assert!(!view.to_string().contains("death"), "{view}");
 
     let mut bad = presentation.clone();
     bad["presented_at"] = json!("2025-03-03 22:15");

@@ -208,9 +208,14 @@ pub enum SubjectsCommand {
         /// The subject's registry id.
         #[arg(long)]
         registry_id: String,
-        /// The legal basis for the erasure (GDPR art. 17 / Law 06/L-082), recorded.
+        /// The ground of the erasure (GDPR art. 17(1) / Law 06/L-082), recorded:
+        /// no_longer_necessary, objection_upheld, unlawful_processing,
+        /// legal_obligation, order or registered_in_error.
         #[arg(long)]
-        legal_basis: String,
+        legal_basis: crate::subjects::ErasureGround,
+        /// The case number of the request or decision, e.g. DPO-2026/0142.
+        #[arg(long)]
+        reference: Option<String>,
     },
     /// Print what the registry holds about one subject (data-subject access report).
     AccessReport {
@@ -627,17 +632,19 @@ async fn subjects_command(settings: &Settings, command: SubjectsCommand) -> anyh
         SubjectsCommand::Shred {
             registry_id,
             legal_basis,
+            reference,
         } => {
             let shredded = match crate::subjects::shred(
                 &store,
                 &crate::users::Actor::cli(),
                 &registry_id,
-                &legal_basis,
+                legal_basis,
+                reference.as_deref(),
             )
             .await
             {
                 Err(crate::subjects::SubjectError::Invalid(_)) => anyhow::bail!(
-                    "setting --legal-basis: state the legal basis for the erasure (5-200 characters)"
+                    "setting --reference: must be a case number such as DPO-2026/0142"
                 ),
                 other => other?,
             };

@@ -55,28 +55,111 @@ pub async fn open_identity(
     Ok(open_identity_row(&keys.current(), &row)?)
 }
 
+/// The ground of an erasure: a code, never free text, because the audit log keeps it
+/// for ever beside the erased registry id, and free text fills with names and birth
+/// dates. The grounds of GDPR art. 17(1), which Law No. 06/L-082 on the protection
+/// of personal data takes over, as far as they apply to a registry kept by law.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ErasureGround {
+    /// The data are no longer necessary for the purposes they were collected for (art. 17(1)(a)).
+    NoLongerNecessary,
+    /// The person objected and the objection was upheld (art. 17(1)(c)).
+    ObjectionUpheld,
+    /// The data were processed unlawfully (art. 17(1)(d)).
+    UnlawfulProcessing,
+    /// A legal obligation requires the erasure (art. 17(1)(e)).
+    LegalObligation,
+    /// A court or the supervisory authority ordered it.
+    Order,
+    /// The person was registered in error: the record should never have existed.
+    RegisteredInError,
+}
+
+impl ErasureGround {
+    /// Every ground.
+    pub const ALL: [Self; 6] = [
+        Self::NoLongerNecessary,
+        Self::ObjectionUpheld,
+        Self::UnlawfulProcessing,
+        Self::LegalObligation,
+        Self::Order,
+        Self::RegisteredInError,
+    ];
+
+    /// The code, as in the API and the audit log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoLongerNecessary => "no_longer_necessary",
+            Self::ObjectionUpheld => "objection_upheld",
+            Self::UnlawfulProcessing => "unlawful_processing",
+            Self::LegalObligation => "legal_obligation",
+            Self::Order => "order",
+            Self::RegisteredInError => "registered_in_error",
+        }
+    }
+}
+
+impl std::str::FromStr for ErasureGround {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|g| g.as_str() == text)
+            .ok_or_else(|| {
+                let codes: Vec<&str> = Self::ALL.iter().map(|g| g.as_str()).collect();
+                format!("must be one of {}", codes.join(", "))
+            })
+    }
+}
+
+/// Whether `text` is a safe case reference: an optional prefix of at most four
+/// capital letters and `-` or `/`, then one to four groups of digits separated by
+/// `-`, `/` or `.` (`DPO-2026/0142`, `2026.17`). Too narrow to spell a name.
+pub fn is_safe_reference(text: &str) -> bool {
+    let rest = match text.find(['-', '/']) {
+        Some(i) if (1..=4).contains(&i) && text[..i].bytes().all(|b| b.is_ascii_uppercase()) => {
+            &text[i + 1..]
+        }
+        _ => text,
+    };
+    let groups: Vec<&str> = rest.split(['-', '/', '.']).collect();
+    (1..=4).contains(&groups.len())
+        && groups
+            .iter()
+            .all(|g| (1..=10).contains(&g.len()) && g.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// Crypto-shreds a subject (GDPR art. 17 erasure): its data key and sealed identity
 /// are destroyed, so everything sealed for it becomes unreadable; its coarse
-/// statistical attributes remain. The act and its stated legal basis are audited in
-/// the same transaction.
+/// statistical attributes remain. The act, its ground and the case reference are
+/// audited in the same transaction.
 pub async fn shred(
     store: &Store,
     actor: &crate::users::Actor,
     registry_id: &str,
-    legal_basis: &str,
+    ground: ErasureGround,
+    reference: Option<&str>,
 ) -> Result<bool, SubjectError> {
-    let basis = legal_basis.trim();
-    if !(5..=200).contains(&basis.chars().count()) {
+    if reference.is_some_and(|r| !is_safe_reference(r)) {
         return Err(SubjectError::Invalid(vec![FieldError::new(
-            "legal_basis",
-            "state the legal basis for the erasure (5-200 characters, no personal data)",
+            "reference",
+            "must be a case number such as DPO-2026/0142: up to four capital letters, \
+             then digits in up to four groups separated by - / or .",
         )]));
     }
+    let detail = match reference {
+        Some(r) => format!("legal_basis={} reference={r}", ground.as_str()),
+        None => format!("legal_basis={}", ground.as_str()),
+    };
     let event = AuditEvent {
         object: Some(registry_id.to_owned()),
         rule: Some(actor.rule.clone()),
         purpose: Some("erasure".into()),
-        detail: Some(format!("legal_basis={basis}")),
+        detail: Some(detail),
         ..AuditEvent::new(&actor.id, &actor.role, "shred_subject", Outcome::Success)
     };
     Ok(store.shred_subject(registry_id, &event).await?)

@@ -90,9 +90,12 @@ async fn access_report(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShredRequest {
-    /// Legal basis (e.g. "GDPR 17(1)(a), request of 2026-11-20, ref DPO-114"); no
-    /// personal data.
-    pub legal_basis: String,
+    /// The ground of the erasure, a code.
+    pub legal_basis: crate::subjects::ErasureGround,
+    /// The case number of the request or decision, e.g. `DPO-2026/0142` (up to four
+    /// capital letters, then digits).
+    #[serde(default)]
+    pub reference: Option<String>,
 }
 
 /// Erase a person by crypto-shredding; counts remain.
@@ -122,6 +125,13 @@ async fn shred_subject(
         rule: permit.rules().to_owned(),
         purpose: permit.purpose().to_owned(),
     };
-    crate::subjects::shred(&state.store, &actor, &registry_id, &request.legal_basis).await?;
+    crate::subjects::shred(
+        &state.store,
+        &actor,
+        &registry_id,
+        request.legal_basis,
+        request.reference.as_deref(),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

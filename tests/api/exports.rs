@@ -794,7 +794,8 @@ async fn releases_of_a_version_do_not_move_after_the_freeze(app: TestApp) {
             &app.store,
             &registry::users::Actor::cli(),
             besa,
-            "GDPR 17(1)(a) request"
+            registry::subjects::ErasureGround::NoLongerNecessary,
+            None,
         )
         .await
         .expect("shred")

@@ -592,7 +592,7 @@ async fn request_for(
         ),
         ("POST", "/subjects/{registry_id}/shred") => (
             format!("/subjects/{}/shred", fresh_subject().await),
-            Some(json!({"legal_basis": "GDPR 17(1)(a), matrix test"})),
+            Some(json!({"legal_basis": "no_longer_necessary", "reference": "DPO-2026/17"})),
         ),
         ("POST", "/episodes") => (
             path.into(),

@@ -22,6 +22,7 @@ backend_tests!(
     master_rotation_rewraps_every_subject,
     pseudonym_rotation_keeps_linking,
     shredding_destroys_identity_and_keeps_counts,
+    erasure_ground_is_a_code_and_the_reference_a_case_number,
     start_up_refuses_missing_or_foreign_key_file,
 );
 
@@ -425,7 +426,8 @@ async fn shredding_destroys_identity_and_keeps_counts(app: TestApp) {
             &app.store,
             &Actor::cli(),
             &gone.registry_id,
-            "GDPR 17(1)(a) request"
+            registry::subjects::ErasureGround::NoLongerNecessary,
+            None,
         )
         .await
         .expect("shredded")
@@ -435,7 +437,8 @@ async fn shredding_destroys_identity_and_keeps_counts(app: TestApp) {
             &app.store,
             &Actor::cli(),
             &gone.registry_id,
-            "GDPR 17(1)(a) request"
+            registry::subjects::ErasureGround::NoLongerNecessary,
+            None,
         )
         .await
         .expect("idempotent")
@@ -468,7 +471,8 @@ async fn shredding_destroys_identity_and_keeps_counts(app: TestApp) {
             &app.store,
             &Actor::cli(),
             "00000000-0000-0000-0000-000000000000",
-            "GDPR 17(1)(a) request"
+            registry::subjects::ErasureGround::NoLongerNecessary,
+            None,
         )
         .await,
         Err(SubjectError::Store(registry::store::StoreError::NotFound))
@@ -491,4 +495,84 @@ async fn start_up_refuses_missing_or_foreign_key_file(app: TestApp) {
     keys::register_and_verify(&handle, &app.store)
         .await
         .expect("the right key file is accepted");
+}
+
+/// The erasure's legal basis stays in the audit log for ever: a code from the list
+/// and a case number, never free text that could hold a name or a birth date.
+async fn erasure_ground_is_a_code_and_the_reference_a_case_number(app: TestApp) {
+    use serde_json::json;
+    let admin = app.user("admin", None, None).await;
+    let subject = link(
+        &app,
+        &identity(None, "Shqipe", "Krasniqi", "1985-04-04", "2"),
+    )
+    .await;
+    let path = format!("/api/v1/subjects/{}/shred", subject.registry_id);
+    for (body, field) in [
+        (
+            json!({"legal_basis": "GDPR 17(1)(a), request of Shqipe Krasniqi born 1985-04-04"}),
+            "legal_basis",
+        ),
+        (
+            json!({"legal_basis": "no_longer_necessary", "reference": "Shqipe Krasniqi 1985"}),
+            "reference",
+        ),
+        (
+            json!({"legal_basis": "no_longer_necessary", "reference": "KRASNIQI-1985"}),
+            "reference",
+        ),
+    ] {
+        let (status, answer) = app
+            .send(
+                reqwest::Method::POST,
+                &path,
+                Some(&admin.token),
+                Some(&body),
+            )
+            .await;
+        assert_eq!(status, 422, "{answer}");
+        assert_eq!(answer["error"]["fields"][0]["field"], field, "{answer}");
+        assert!(!answer.to_string().contains("Shqipe"), "{answer}");
+        assert!(!answer.to_string().contains("KRASNIQI"), "{answer}");
+    }
+    let (status, answer) = app
+        .send(
+            reqwest::Method::POST,
+            &path,
+            Some(&admin.token),
+            Some(&json!({"legal_basis": "objection_upheld", "reference": "DPO-2026/0142"})),
+        )
+        .await;
+    assert_eq!(status, 204, "{answer}");
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&app.database_url)
+        .await
+        .expect("connect");
+    let details: Vec<Option<String>> = sqlx::query_scalar(
+        "select detail from audit_event where action = 'shred_subject' and detail is not null",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("events");
+    assert_eq!(
+        details,
+        [Some(
+            "legal_basis=objection_upheld reference=DPO-2026/0142".to_owned()
+        )]
+    );
+    for (reference, safe) in [
+        ("DPO-2026/0142", true),
+        ("2026.17", true),
+        ("KAI/12-3", true),
+        ("ARBEN-1990", false),
+        ("Dpo-1", false),
+        ("1990-05-01-12-7", false),
+        ("", false),
+        ("12345678901", false),
+    ] {
+        assert_eq!(
+            registry::subjects::is_safe_reference(reference),
+            safe,
+            "{reference}"
+        );
+    }
 }

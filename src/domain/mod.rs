@@ -5,6 +5,7 @@ pub mod death;
 pub mod drd;
 pub mod episode;
 pub mod social;
+pub mod text;
 
 use serde::Serialize;
 use utoipa::ToSchema;

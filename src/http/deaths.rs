@@ -4,7 +4,7 @@
 //! Responses never carry the link to a person known to the registry: that shows
 //! only in aggregates.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 
 use super::auth::CurrentUser;
 use super::error::ErrorBody;
+use super::ids::RecordId;
 use super::{ApiError, ApiJson, AppState};
 use crate::authz::{Action, FieldGroup, Resource, ResourceKind};
 use crate::deaths::{self, OverdoseSealed, Target};
@@ -152,7 +153,7 @@ async fn get_notification(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
-    Path(death_id): Path<String>,
+    RecordId(death_id): RecordId,
 ) -> Result<ApiJson<NotificationView>, ApiError> {
     let row = state
         .store
@@ -193,7 +194,7 @@ async fn amend_notification(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
-    Path(death_id): Path<String>,
+    RecordId(death_id): RecordId,
     ApiJson(input): ApiJson<NotificationInput>,
 ) -> Result<StatusCode, ApiError> {
     let row = state
@@ -266,7 +267,7 @@ async fn update_death(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
-    Path(death_id): Path<String>,
+    RecordId(death_id): RecordId,
     ApiJson(input): ApiJson<ForensicInput>,
 ) -> Result<StatusCode, ApiError> {
     let permit = state
@@ -360,7 +361,7 @@ async fn get_death(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
-    Path(death_id): Path<String>,
+    RecordId(death_id): RecordId,
 ) -> Result<ApiJson<DeathView>, ApiError> {
     let resource = national(ResourceKind::DeathRecord, &death_id);
     state
@@ -623,7 +624,7 @@ async fn get_overdose(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
-    Path(overdose_id): Path<String>,
+    RecordId(overdose_id): RecordId,
 ) -> Result<ApiJson<OverdoseView>, ApiError> {
     let row = state.store.overdose(&overdose_id).await?;
     let emergency = match row.as_ref().and_then(|r| r.facility.clone()) {

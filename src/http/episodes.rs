@@ -1,7 +1,7 @@
 //! Treatment episodes for clinicians at their own facility, and the substitution
 //! double-enrolment check.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -10,6 +10,7 @@ use utoipa_axum::routes;
 
 use super::auth::{CurrentUser, Permit};
 use super::error::ErrorBody;
+use super::ids::RecordId;
 use super::{ApiError, ApiJson, AppState, FieldError};
 use crate::authz::{Action, FieldGroup, Resource, ResourceKind};
 use crate::domain::episode::{EpisodeCorrection, EpisodeInput, PlainEpisode, apply, validate};
@@ -367,7 +368,7 @@ async fn get_episode(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
-    Path(episode_id): Path<String>,
+    RecordId(episode_id): RecordId,
 ) -> Result<ApiJson<EpisodeView>, ApiError> {
     let (opened, _) = load(&state, &user, &headers, &episode_id, Action::ReadEpisode).await?;
     let resource = row_resource(&opened.row);
@@ -418,7 +419,7 @@ async fn correct_episode(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
-    Path(episode_id): Path<String>,
+    RecordId(episode_id): RecordId,
     ApiJson(correction): ApiJson<EpisodeCorrection>,
 ) -> Result<StatusCode, ApiError> {
     let (opened, permit) =
@@ -463,7 +464,7 @@ async fn close_episode(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
-    Path(episode_id): Path<String>,
+    RecordId(episode_id): RecordId,
     ApiJson(request): ApiJson<CloseRequest>,
 ) -> Result<StatusCode, ApiError> {
     let (opened, permit) =
@@ -502,7 +503,7 @@ async fn episode_history(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
-    Path(episode_id): Path<String>,
+    RecordId(episode_id): RecordId,
 ) -> Result<ApiJson<Vec<HistoryEntry>>, ApiError> {
     let (opened, _) = load(&state, &user, &headers, &episode_id, Action::ReadEpisode).await?;
     let entries = state.store.episode_history(opened.row.id).await?;

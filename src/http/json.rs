@@ -91,15 +91,66 @@ fn is_json(req: &Request) -> bool {
 }
 
 /// Parses a JSON document into `T`, mapping errors to field-specific API errors.
+/// Every string in it, keys included, is checked for forbidden characters first, so
+/// no handler ever sees a NUL or a bidirectional override.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        let path = error_path(&err);
-        json_error(err.into_inner(), path)
-    })?;
+    let document: serde_json::Value = serde_path_to_error::deserialize(&mut de)
+        .map_err(|err| json_error(err.into_inner(), String::new()))?;
     // Trailing characters after the document are a syntax error too.
     de.end().map_err(|err| json_error(err, String::new()))?;
-    Ok(value)
+    let mut errors = Vec::new();
+    check_strings(&document, "", &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    serde_path_to_error::deserialize(document).map_err(|err| {
+        let path = error_path(&err);
+        json_error(err.into_inner(), path)
+    })
+}
+
+/// Every string (and key) with a forbidden character, by its path.
+fn check_strings(value: &serde_json::Value, path: &str, errors: &mut Vec<FieldError>) {
+    use serde_json::Value;
+    let field = |path: &str| {
+        if path.is_empty() {
+            "body".to_owned()
+        } else {
+            path.to_owned()
+        }
+    };
+    match value {
+        Value::String(text) => {
+            if let Some(problem) = crate::domain::text::forbidden_characters(text) {
+                errors.push(FieldError::new(field(path), problem));
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                check_strings(item, &format!("{path}[{i}]"), errors);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                if let Some(problem) = crate::domain::text::forbidden_characters(key) {
+                    // The key is not repeated: name the object that has it.
+                    errors.push(FieldError::new(
+                        field(path),
+                        format!("a field name {problem}"),
+                    ));
+                    continue;
+                }
+                let child = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                check_strings(item, &child, errors);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn json_error(inner: serde_json::Error, path: String) -> ApiError {
@@ -127,9 +178,23 @@ fn json_error(inner: serde_json::Error, path: String) -> ApiError {
 /// Parses a query string into `T` the same way as a body: 422 naming the parameter
 /// and what was expected, never the submitted value.
 pub fn parse_query<T: DeserializeOwned>(raw: Option<&str>) -> Result<T, ApiError> {
-    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(
-        raw.unwrap_or_default().as_bytes(),
-    ));
+    let pairs = form_urlencoded::parse(raw.unwrap_or_default().as_bytes());
+    use crate::domain::text::forbidden_in_line;
+    let errors: Vec<FieldError> = pairs
+        .clone()
+        .filter_map(|(key, value)| match forbidden_in_line(&key) {
+            // The name is not repeated.
+            Some(problem) => Some(FieldError::new(
+                "query",
+                format!("a parameter name {problem}"),
+            )),
+            None => forbidden_in_line(&value).map(|problem| FieldError::new(key, problem)),
+        })
+        .collect();
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    let de = serde_urlencoded::Deserializer::new(pairs);
     serde_path_to_error::deserialize(de).map_err(|err| {
         let path = error_path(&err);
         let problem = without_values(&err.into_inner().to_string());

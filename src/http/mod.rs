@@ -9,6 +9,7 @@ mod episodes;
 pub mod error;
 mod exports;
 mod health;
+mod ids;
 pub mod json;
 mod keys;
 mod openapi;

@@ -108,7 +108,7 @@ async fn get_code_list(
     Path(list): Path<String>,
 ) -> Result<ApiJson<Items<Code>>, ApiError> {
     may_read(&s, &user, &headers).await?;
-    let codes = s.store.code_list(&list).await?;
+    let codes = s.store.code_list(list_name(&list)?).await?;
     if codes.is_empty() {
         return Err(ApiError::NotFound);
     }
@@ -156,7 +156,7 @@ async fn check_codes(
             problem: format!("must hold between 1 and {MAX_CHECKED_CODES} codes"),
         }]));
     }
-    let codes = s.store.code_list(&list).await?;
+    let codes = s.store.code_list(list_name(&list)?).await?;
     if codes.is_empty() {
         return Err(ApiError::NotFound);
     }
@@ -201,4 +201,18 @@ async fn list_facilities(
 ) -> Result<ApiJson<Items<Facility>>, ApiError> {
     may_read(&s, &user, &headers).await?;
     Ok(ApiJson(s.store.facilities().await?.into()))
+}
+
+/// A code-list name from the path: lower-case letters, digits and underscores; any
+/// other text is a list that does not exist.
+fn list_name(list: &str) -> Result<&str, ApiError> {
+    let plain = (1..=40).contains(&list.len())
+        && list
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if plain {
+        Ok(list)
+    } else {
+        Err(ApiError::NotFound)
+    }
 }

@@ -1,7 +1,7 @@
 //! Social-work contacts for a Centre for Social Work's own municipality. No clinical
 //! field is ever returned here.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -10,6 +10,7 @@ use utoipa_axum::routes;
 
 use super::auth::CurrentUser;
 use super::error::ErrorBody;
+use super::ids::RecordId;
 use super::{ApiError, ApiJson, AppState};
 use crate::authz::{Action, FieldGroup, Resource, ResourceKind};
 use crate::domain::social::{ContactInput, validate};
@@ -162,7 +163,7 @@ async fn get_contact(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
-    Path(contact_id): Path<String>,
+    RecordId(contact_id): RecordId,
 ) -> Result<ApiJson<ContactView>, ApiError> {
     let row = state.store.contact(&contact_id).await?;
     let target = resource(

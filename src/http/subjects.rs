@@ -1,7 +1,7 @@
 //! Data-subject rights: the access report (auditor) and erasure by crypto-shredding
 //! (admin, with a stated legal basis).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -10,6 +10,7 @@ use utoipa_axum::routes;
 
 use super::auth::CurrentUser;
 use super::error::ErrorBody;
+use super::ids::RecordId;
 use super::{ApiError, ApiJson, AppState};
 use crate::authz::{Action, FieldGroup, Resource, ResourceKind};
 use crate::identity::subject::IdentityInput;
@@ -59,7 +60,7 @@ async fn access_report(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
-    Path(registry_id): Path<String>,
+    RecordId(registry_id): RecordId,
 ) -> Result<ApiJson<AccessReport>, ApiError> {
     let resource = Resource::national(ResourceKind::Subject, &registry_id);
     state
@@ -108,7 +109,7 @@ async fn shred_subject(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
-    Path(registry_id): Path<String>,
+    RecordId(registry_id): RecordId,
     ApiJson(request): ApiJson<ShredRequest>,
 ) -> Result<StatusCode, ApiError> {
     let permit = state

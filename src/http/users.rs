@@ -1,6 +1,6 @@
 //! Admin API for user accounts: list, create, re-scope, disable.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 
 use super::auth::{CurrentUser, Permit};
 use super::error::ErrorBody;
+use super::ids::RecordId;
 use super::reference::Items;
 use super::{ApiError, ApiJson, AppState};
 use crate::authz::{Action, Resource, ResourceKind};
@@ -166,7 +167,7 @@ async fn rescope_user(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
-    Path(user_id): Path<String>,
+    RecordId(user_id): RecordId,
     ApiJson(request): ApiJson<Rescope>,
 ) -> Result<StatusCode, ApiError> {
     let permit = permit(&state, &user, &headers, &user_id).await?;
@@ -192,7 +193,7 @@ async fn disable_user(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
-    Path(user_id): Path<String>,
+    RecordId(user_id): RecordId,
 ) -> Result<StatusCode, ApiError> {
     let permit = permit(&state, &user, &headers, &user_id).await?;
     users::disable(&state.store, &actor(&user, &permit), &user_id).await?;

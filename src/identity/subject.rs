@@ -55,6 +55,21 @@ pub fn validate(
     prefix: &str,
 ) -> Result<NormalisedIdentity, Vec<FieldError>> {
     let mut errors = Vec::new();
+    // Names are sealed as typed and shown to clinicians later: no control or
+    // bidirectional characters that would make one name display as another (the
+    // JSON layer refuses them too; this covers the backlog CSV).
+    for (value, field) in [
+        (input.first_name.as_str(), "first_name"),
+        (input.last_name.as_str(), "last_name"),
+        (
+            input.personal_number.as_deref().unwrap_or_default(),
+            "personal_number",
+        ),
+    ] {
+        if let Some(problem) = crate::domain::text::forbidden_in_line(value) {
+            errors.push(FieldError::new(format!("{prefix}{field}"), problem));
+        }
+    }
     let personal_number = match input.personal_number.as_deref() {
         Some(pn) if !pn.trim().is_empty() => match PersonalNumber::parse(pn) {
             Ok(pn) => Some(pn),
@@ -226,6 +241,17 @@ mod tests {
                 "{e:?}"
             );
         }
+    }
+
+    #[test]
+    fn control_and_bidirectional_characters_are_refused_in_names() {
+        let bad = input(None, "Ardita\u{202e}", "Ga\u{0}shi", "1990-04-07", "2");
+        let errors = validate(&bad, (2026, 11, 24), "").unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert!(
+            fields.contains(&"first_name") && fields.contains(&"last_name"),
+            "{fields:?}"
+        );
     }
 
     #[test]

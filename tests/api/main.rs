@@ -13,6 +13,7 @@ pub mod episodes;
 mod errors;
 mod exports;
 mod health;
+mod hostile;
 mod integrity;
 mod matrix;
 mod outage;

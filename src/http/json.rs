@@ -181,7 +181,6 @@ pub fn parse_query<T: DeserializeOwned>(raw: Option<&str>) -> Result<T, ApiError
     let pairs = form_urlencoded::parse(raw.unwrap_or_default().as_bytes());
     use crate::domain::text::forbidden_in_line;
     let errors: Vec<FieldError> = pairs
-        .clone()
         .filter_map(|(key, value)| match forbidden_in_line(&key) {
             // The name is not repeated.
             Some(problem) => Some(FieldError::new(

@@ -59,6 +59,12 @@ pub struct Settings {
     pub max_connections: u32,
     /// Longest time a request may take before it is answered with a timeout error.
     pub request_timeout: Duration,
+    /// Longest time a client may take to send a request's headers; a slower
+    /// connection is closed (a slow-headers client would otherwise hold it for ever).
+    pub header_timeout: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed;
+    /// from anyone else those headers are ignored and the socket address counts.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Largest accepted request body in bytes.
     pub body_limit_bytes: usize,
     /// Log output format.
@@ -78,6 +84,8 @@ struct FileSettings {
     key_file: Option<PathBuf>,
     max_connections: Option<u32>,
     request_timeout_secs: Option<u64>,
+    header_timeout_secs: Option<u64>,
+    trusted_proxies: Option<String>,
     body_limit_bytes: Option<usize>,
     log_format: Option<LogFormat>,
     snapshot_max_versions: Option<i64>,
@@ -109,6 +117,14 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     (
         "REGISTRY_REQUEST_TIMEOUT_SECS",
         "per-request time limit in seconds (default 30)",
+    ),
+    (
+        "REGISTRY_HEADER_TIMEOUT_SECS",
+        "time a client has to send a request's headers, 1-120 seconds (default 10)",
+    ),
+    (
+        "REGISTRY_TRUSTED_PROXIES",
+        "comma-separated IP addresses of reverse proxies whose X-Forwarded-For/-Proto are used (default none)",
     ),
     (
         "REGISTRY_BODY_LIMIT_BYTES",
@@ -215,6 +231,37 @@ impl Settings {
                 "must be between 1 and 3600 seconds",
             ));
         }
+        let header_timeout_secs = number(
+            env,
+            "REGISTRY_HEADER_TIMEOUT_SECS",
+            file.header_timeout_secs,
+            10,
+        )?;
+        if !(1..=120).contains(&header_timeout_secs) {
+            return Err(ConfigError::new(
+                "REGISTRY_HEADER_TIMEOUT_SECS",
+                "must be between 1 and 120 seconds",
+            ));
+        }
+        let trusted_proxies = env
+            .get("REGISTRY_TRUSTED_PROXIES")
+            .or(file.trusted_proxies.as_ref())
+            .map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| {
+                        a.parse().map_err(|_| {
+                            ConfigError::new(
+                                "REGISTRY_TRUSTED_PROXIES",
+                                "must be IP addresses separated by commas, e.g. 10.0.0.5,::1",
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
         let body_limit_bytes = number(
             env,
             "REGISTRY_BODY_LIMIT_BYTES",
@@ -246,6 +293,8 @@ impl Settings {
             key_file,
             max_connections,
             request_timeout: Duration::from_secs(timeout_secs),
+            header_timeout: Duration::from_secs(header_timeout_secs),
+            trusted_proxies,
             body_limit_bytes,
             log_format,
             output_rules: output_rules(

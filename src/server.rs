@@ -91,15 +91,63 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {} (REGISTRY_LISTEN)", settings.listen))?;
     let address = listener.local_addr().context("listener has no address")?;
     tracing::info!(listen = %address, backend = ?store.backend(), "registry is serving");
+    let header_timeout = settings.header_timeout;
     let app = build_app(settings, store.clone(), keys)?;
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(http::shutdown_signal())
-    .await
-    .context("server failed")?;
+    serve_on(listener, app, header_timeout, http::shutdown_signal()).await;
     store.close().await;
     tracing::info!("registry stopped");
     Ok(())
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then lets open connections
+/// finish. Each connection must send its request headers within `header_timeout`
+/// (HTTP/1; a client trickling headers would otherwise hold a connection for ever),
+/// and handlers see the peer address as `ConnectInfo<SocketAddr>`.
+pub async fn serve_on(
+    listener: TcpListener,
+    app: axum::Router,
+    header_timeout: std::time::Duration,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let app = app.clone();
+        let service = hyper::service::service_fn(
+            move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                tower::ServiceExt::oneshot(app.clone(), request.map(axum::body::Body::new))
+            },
+        );
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // A client that goes away or breaks the protocol ends only its connection.
+            let _ = connection.await;
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }

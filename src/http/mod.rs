@@ -4,6 +4,7 @@
 
 mod audit;
 pub mod auth;
+pub mod client;
 mod deaths;
 mod episodes;
 pub mod error;
@@ -132,6 +133,23 @@ pub fn app(state: AppState) -> Router {
                     header::X_CONTENT_TYPE_OPTIONS,
                     HeaderValue::from_static("nosniff"),
                 ))
+                // Nothing here is meant to be framed, to run scripts or to load
+                // anything: JSON and files only.
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static(
+                        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+                    ),
+                ))
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::X_FRAME_OPTIONS,
+                    HeaderValue::from_static("DENY"),
+                ))
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::REFERRER_POLICY,
+                    HeaderValue::from_static("no-referrer"),
+                ))
+                .layer(middleware::from_fn_with_state(state.clone(), client::hsts))
                 // Enforced by every body extractor (ApiJson reads through it).
                 .layer(DefaultBodyLimit::max(body_limit)),
         )

@@ -80,9 +80,11 @@ pub struct SessionCreated {
         (status = 429, body = ErrorBody)))]
 async fn create_session(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<(StatusCode, ApiJson<SessionCreated>), ApiError> {
+    let client = super::client::Client::of(peer, &headers, &state.settings.trusted_proxies);
     let password = Zeroizing::new(request.password);
     let done = login::login(
         &state.store,
@@ -90,7 +92,7 @@ async fn create_session(
         &request.username,
         password,
         request.totp.as_deref(),
-        &client.ip().to_string(),
+        &client.address.to_string(),
     )
     .await?;
     Ok((

@@ -133,6 +133,8 @@ impl TestApp {
             ("REGISTRY_DATABASE_URL", database_url.clone()),
             ("REGISTRY_MAX_CONNECTIONS", "4".to_owned()),
             ("REGISTRY_BODY_LIMIT_BYTES", "65536".to_owned()),
+            ("REGISTRY_HEADER_TIMEOUT_SECS", "2".to_owned()),
+            ("REGISTRY_TRUSTED_PROXIES", "127.0.0.2".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -149,16 +151,15 @@ impl TestApp {
             .await
             .expect("bind a free port");
         let address: SocketAddr = listener.local_addr().expect("bound address");
+        let header_timeout = settings.header_timeout;
         let app =
             server::build_app(settings, store.clone(), Arc::clone(&keys)).expect("policies load");
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .expect("server runs");
-        });
+        tokio::spawn(server::serve_on(
+            listener,
+            app,
+            header_timeout,
+            std::future::pending(),
+        ));
         let mut app = Self {
             base: format!("http://{address}"),
             client: reqwest::Client::new(),

@@ -20,3 +20,4 @@ mod outage;
 mod reference;
 mod storage;
 mod subjects;
+mod transport;

@@ -141,6 +141,28 @@ impl Permit {
         &self.purpose
     }
 
+    /// Records, before a listing is answered, each record it discloses: one event
+    /// per record, so "who has seen this record?" finds listings too. All in one
+    /// transaction; if it cannot be written, nothing is shown.
+    pub async fn record_disclosure<'a>(
+        &self,
+        store: &crate::store::Store,
+        user: &CurrentUser,
+        ids: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), ApiError> {
+        let events: Vec<AuditEvent> = ids
+            .into_iter()
+            .map(|id| AuditEvent {
+                outcome: Outcome::Allowed,
+                ..self.write_event(user, Some(id))
+            })
+            .collect();
+        if !events.is_empty() {
+            store.audit_batch(&events).await?;
+        }
+        Ok(())
+    }
+
     /// An audit event for a write done under this permit (appended in the write's
     /// own transaction).
     pub fn write_event(&self, user: &CurrentUser, object: Option<&str>) -> AuditEvent {

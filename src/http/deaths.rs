@@ -448,7 +448,7 @@ async fn list_deaths(
     headers: HeaderMap,
     user: CurrentUser,
 ) -> Result<ApiJson<Vec<DeathSummary>>, ApiError> {
-    state
+    let permit = state
         .authorize(
             &user,
             Action::ListDeathRecords,
@@ -456,12 +456,16 @@ async fn list_deaths(
             &headers,
         )
         .await?;
+    let rows = state.store.deaths(500).await?;
+    permit
+        .record_disclosure(
+            &state.store,
+            &user,
+            rows.iter().map(|r| r.death_id.as_str()),
+        )
+        .await?;
     Ok(ApiJson(
-        state
-            .store
-            .deaths(500)
-            .await?
-            .into_iter()
+        rows.into_iter()
             .map(|r| DeathSummary {
                 id: r.death_id,
                 year: r.stats.year,
@@ -688,7 +692,7 @@ async fn list_overdoses(
             .is_some_and(|(_, _, e)| e),
         None => false,
     };
-    state
+    let permit = state
         .authorize(
             &user,
             Action::ListOverdoses,
@@ -698,6 +702,13 @@ async fn list_overdoses(
         .await?;
     let facility = user.principal.facility.clone().ok_or(ApiError::Forbidden)?;
     let rows = state.store.facility_overdoses(&facility, 500).await?;
+    permit
+        .record_disclosure(
+            &state.store,
+            &user,
+            rows.iter().map(|r| r.overdose_id.as_str()),
+        )
+        .await?;
     Ok(ApiJson(
         rows.into_iter()
             // Only facilities' clinicians list overdoses.

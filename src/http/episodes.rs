@@ -207,7 +207,7 @@ async fn list_episodes(
     RawQuery(query): RawQuery,
 ) -> Result<ApiJson<EpisodePage>, ApiError> {
     let query: ListQuery = super::json::parse_query(query.as_deref())?;
-    state
+    let permit = state
         .authorize(
             &user,
             Action::ListEpisodes,
@@ -253,6 +253,13 @@ async fn list_episodes(
                 before_id,
                 limit,
             },
+        )
+        .await?;
+    permit
+        .record_disclosure(
+            &state.store,
+            &user,
+            rows.iter().map(|r| r.episode_id.as_str()),
         )
         .await?;
     let next_cursor = (i64::try_from(rows.len()).unwrap_or(0) == limit)

@@ -135,7 +135,7 @@ async fn list_contacts(
     headers: HeaderMap,
     user: CurrentUser,
 ) -> Result<ApiJson<Vec<ContactView>>, ApiError> {
-    state
+    let permit = state
         .authorize(
             &user,
             Action::ListSocialContacts,
@@ -151,6 +151,13 @@ async fn list_contacts(
     let rows = state
         .store
         .municipality_contacts(&municipality, 200)
+        .await?;
+    permit
+        .record_disclosure(
+            &state.store,
+            &user,
+            rows.iter().map(|r| r.contact_id.as_str()),
+        )
         .await?;
     Ok(ApiJson(rows.into_iter().map(summary).collect()))
 }

@@ -178,6 +178,11 @@ pub struct AuditFilter {
 }
 
 impl Store {
+    /// Appends several events in one transaction of their own.
+    pub async fn audit_batch(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        commit_group(self, events).await.map(|_| ())
+    }
+
     /// Appends one event in its own transaction.
     pub async fn audit(&self, event: &AuditEvent) -> Result<i64, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();

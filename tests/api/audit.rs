@@ -16,6 +16,7 @@ backend_tests!(
     two_instances_writing_in_parallel_keep_one_chain,
     concurrent_decisions_share_group_commits_without_gaps,
     events_say_who_did_what_never_what_the_record_says,
+    listings_record_every_record_they_disclose,
 );
 
 /// Access decisions are written by the group-commit writer: hundreds of concurrent
@@ -418,4 +419,76 @@ async fn events_say_who_did_what_never_what_the_record_says(app: TestApp) {
         details.iter().any(|(a, _)| a == "create_death_record"),
         "{details:?}"
     );
+}
+
+/// A listing is an access to every record on the page: the log names each, so the
+/// auditor's "who saw this record?" finds the listing.
+async fn listings_record_every_record_they_disclose(app: TestApp) {
+    let doctor = app.user("clinician", Some("uckk-psychiatry"), None).await;
+    let mut ids = Vec::new();
+    for (first, dob) in [
+        ("Ana", "1991-01-01"),
+        ("Besa", "1992-02-02"),
+        ("Dea", "1993-03-03"),
+    ] {
+        let body = crate::episodes::episode(first, "Hoti", dob, "2025-02-01");
+        let (status, created) = app
+            .send(
+                Method::POST,
+                "/api/v1/episodes",
+                Some(&doctor.token),
+                Some(&body),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        ids.push(created["episode_id"].as_str().expect("id").to_owned());
+    }
+    let (status, page) = app
+        .send(
+            Method::GET,
+            "/api/v1/episodes?limit=2",
+            Some(&doctor.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let listed: Vec<String> = page["episodes"]
+        .as_array()
+        .expect("episodes")
+        .iter()
+        .map(|e| e["episode_id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(listed.len(), 2);
+    let mut conn = sqlx::AnyConnection::connect(&app.database_url)
+        .await
+        .expect("connect");
+    let mut logged: Vec<String> = sqlx::query_scalar(
+        "select object from audit_event where action = 'list_episodes' and object is not null \
+         order by seq",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("events");
+    logged.sort();
+    let mut expected = listed.clone();
+    expected.sort();
+    assert_eq!(logged, expected, "exactly the records on the page");
+    let auditor = app.user("auditor", None, None).await;
+    let (status, found) = app
+        .send(
+            Method::GET,
+            &format!("/api/v1/audit/events?object={}", listed[0]),
+            Some(&auditor.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{found}");
+    let actions: Vec<&str> = found["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["action"].as_str().expect("action"))
+        .collect();
+    assert!(actions.contains(&"list_episodes"), "{actions:?}");
+    assert!(!ids.is_empty());
 }

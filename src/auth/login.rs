@@ -83,16 +83,24 @@ pub async fn login(
         ))
     );
     let address_key = format!("addr:{client}");
-    let locked = store
-        .throttle_lock(&account_key, now)
-        .await?
-        .max(store.throttle_lock(&address_key, now).await?);
-    if locked > 0 {
+    let account_lock = store.throttle_lock(&account_key, now).await?;
+    let address_lock = store.throttle_lock(&address_key, now).await?;
+    // Anyone can lock a named account with five wrong passwords. The lock stays, but
+    // its owner gets through from an address that is not locked itself by passing
+    // both factors: the password and a current TOTP code, which the attacker who
+    // caused the lock does not have.
+    let past_lock = account_lock > 0 && address_lock == 0 && totp_code.is_some();
+    if address_lock > 0 || (account_lock > 0 && !past_lock) {
         store
             .audit(&login_event("anonymous", "-", Outcome::Failure, "locked"))
             .await?;
-        return Err(LoginError::Locked(locked));
+        return Err(LoginError::Locked(account_lock.max(address_lock)));
     }
+    // While the account is locked every failure answers "locked", as before.
+    let refused = |err: LoginError| match err {
+        LoginError::InvalidCredentials if past_lock => LoginError::Locked(account_lock),
+        other => other,
+    };
 
     // Bounded before any work (no argon2 run on megabytes), yet counted and audited
     // like every other failed login.
@@ -138,17 +146,31 @@ pub async fn login(
     let usable = user.as_ref().filter(|u| u.disabled_at.is_none());
     let verified = password::verify(password_text, usable.map(|u| u.password_hash.clone())).await;
     let Some(user) = usable.filter(|_| verified).cloned() else {
-        return Err(fail(
-            store,
-            &account_key,
-            &address_key,
-            now,
-            "anonymous",
-            "-",
-            "invalid_credentials",
-        )
-        .await);
+        return Err(refused(
+            fail(
+                store,
+                &account_key,
+                &address_key,
+                now,
+                "anonymous",
+                "-",
+                "invalid_credentials",
+            )
+            .await,
+        ));
     };
+    if past_lock && !user.totp_enabled {
+        // One factor is not enough to pass a lock.
+        store
+            .audit(&login_event(
+                &user.user_id,
+                &user.role,
+                Outcome::Failure,
+                "locked",
+            ))
+            .await?;
+        return Err(LoginError::Locked(account_lock));
+    }
 
     if user.totp_enabled {
         let Some(code) = totp_code else {
@@ -181,16 +203,18 @@ pub async fn login(
             None => false,
         };
         if !accepted {
-            return Err(fail(
-                store,
-                &account_key,
-                &address_key,
-                now,
-                &user.user_id,
-                &user.role,
-                "invalid_totp",
-            )
-            .await);
+            return Err(refused(
+                fail(
+                    store,
+                    &account_key,
+                    &address_key,
+                    now,
+                    &user.user_id,
+                    &user.role,
+                    "invalid_totp",
+                )
+                .await,
+            ));
         }
     }
 

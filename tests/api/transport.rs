@@ -13,6 +13,7 @@ backend_tests!(
     a_client_trickling_headers_is_cut_off,
     every_answer_carries_the_security_headers,
     forwarded_addresses_count_only_from_the_trusted_proxy,
+    a_locked_owner_with_a_second_factor_gets_in_from_another_address,
 );
 
 async fn a_client_trickling_headers_is_cut_off(app: TestApp) {
@@ -153,4 +154,97 @@ async fn forwarded_addresses_count_only_from_the_trusted_proxy(app: TestApp) {
         status, 429,
         "a direct client cannot escape the lock by header"
     );
+}
+
+/// Five wrong passwords from one address lock a named account (the lock stays), but
+/// its owner passes from another address with the password and a current TOTP code.
+/// One factor is not enough, and the attacker's wrong guesses still answer "locked".
+async fn a_locked_owner_with_a_second_factor_gets_in_from_another_address(app: TestApp) {
+    let proxy = reqwest::Client::builder()
+        .local_address(Some("127.0.0.2".parse().expect("ip")))
+        .build()
+        .expect("client");
+    let with_totp = app.user("forensic", None, None).await;
+    let without = app.user("police", None, None).await;
+    let (_, enrolment) = app
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/me/totp",
+            Some(&with_totp.token),
+            None,
+        )
+        .await;
+    let secret = totp_rs::Secret::Encoded(enrolment["secret"].as_str().expect("secret").to_owned())
+        .to_bytes()
+        .expect("base32");
+    if registry::auth::unix_now() % 30 > 25 {
+        tokio::time::sleep(Duration::from_secs(6)).await;
+    }
+    let now = u64::try_from(registry::auth::unix_now()).expect("positive");
+    let (status, _) = app
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/me/totp/confirm",
+            Some(&with_totp.token),
+            Some(&json!({"code": registry::auth::totp::code_at(&secret, now - 30)})),
+        )
+        .await;
+    assert_eq!(status, 204);
+
+    let login = |from: &str, body: serde_json::Value| {
+        proxy
+            .post(app.url("/api/v1/sessions"))
+            .header("x-forwarded-for", from)
+            .json(&body)
+            .send()
+    };
+    for user in [&with_totp, &without] {
+        for _ in 0..5 {
+            let status = login(
+                "203.0.113.66",
+                json!({"username": user.username, "password": "guess guess guess"}),
+            )
+            .await
+            .expect("sent")
+            .status();
+            assert_eq!(status, 401);
+        }
+    }
+    let current = registry::auth::totp::code_at(&secret, now);
+    let wrong = if current == "123456" {
+        "654321"
+    } else {
+        "123456"
+    };
+    let password = crate::helpers::TEST_PASSWORD;
+    for (user, body, expected) in [
+        (
+            &without,
+            json!({"username": without.username, "password": password}),
+            429,
+        ),
+        (
+            &with_totp,
+            json!({"username": with_totp.username, "password": password}),
+            429,
+        ),
+        (
+            &with_totp,
+            json!({"username": with_totp.username, "password": "guess", "totp": current}),
+            429,
+        ),
+        (
+            &with_totp,
+            json!({"username": with_totp.username, "password": password, "totp": wrong}),
+            429,
+        ),
+        (
+            &with_totp,
+            json!({"username": with_totp.username, "password": password, "totp": current}),
+            201,
+        ),
+    ] {
+        let status = login("198.51.100.4", body).await.expect("sent").status();
+        assert_eq!(status, expected, "{}", user.username);
+    }
 }

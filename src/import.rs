@@ -174,14 +174,11 @@ pub struct Importer {
     pub centre_type: String,
 }
 
-/// Imports every row; `progress` is called after each one with (done, total).
-pub async fn import(
-    store: &Store,
-    keys: &Arc<KeyringHandle>,
-    who: &Importer,
+/// Reads the backlog CSV: the header must be exactly the column list; each row
+/// becomes an episode input or the problems that stop it, without its content.
+pub fn read_rows(
     csv_text: &str,
-    mut progress: impl FnMut(usize, usize),
-) -> Result<ImportReport, EpisodeError> {
+) -> Result<Vec<Result<EpisodeInput, Vec<FieldError>>>, EpisodeError> {
     let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
     let header_ok = reader
         .headers()
@@ -193,20 +190,33 @@ pub async fn import(
             format!("the first line must be exactly: {}", COLUMNS.join(",")),
         )]));
     }
-    let rows: Vec<_> = reader.deserialize::<Row>().collect();
-    let total = rows.len();
-    let municipalities = store.municipality_slugs().await?;
-    let slugs: Vec<&str> = municipalities.iter().map(String::as_str).collect();
-    let mut report = ImportReport::default();
-    for (i, row) in rows.into_iter().enumerate() {
-        let line = i + 2;
-        let input = match row {
+    Ok(reader
+        .deserialize::<Row>()
+        .map(|row| match row {
             Ok(row) => to_input(row),
             Err(e) => Err(vec![FieldError::new(
                 "row",
                 format!("cannot be read: {}", e.kind_name()),
             )]),
-        };
+        })
+        .collect())
+}
+
+/// Imports every row; `progress` is called after each one with (done, total).
+pub async fn import(
+    store: &Store,
+    keys: &Arc<KeyringHandle>,
+    who: &Importer,
+    csv_text: &str,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<ImportReport, EpisodeError> {
+    let rows = read_rows(csv_text)?;
+    let total = rows.len();
+    let municipalities = store.municipality_slugs().await?;
+    let slugs: Vec<&str> = municipalities.iter().map(String::as_str).collect();
+    let mut report = ImportReport::default();
+    for (i, input) in rows.into_iter().enumerate() {
+        let line = i + 2;
         let outcome = match input {
             Err(problems) => Err(problems),
             Ok(input) => match validate(&input, today_utc(), &slugs) {

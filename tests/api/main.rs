@@ -17,6 +17,7 @@ mod hostile;
 mod integrity;
 mod matrix;
 mod outage;
+mod properties;
 mod reference;
 mod storage;
 mod subjects;

@@ -22,6 +22,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
 
 /// Filters; all optional.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventQuery {
     /// Events by this actor (user id).

@@ -174,6 +174,7 @@ pub struct EpisodeSummary {
 
 /// Filters and paging.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Year treatment started.

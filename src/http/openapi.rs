@@ -53,7 +53,63 @@ pub(super) fn finish(mut document: Document) -> Document {
         // Login is the one operation without a token.
         login.security = Some(vec![SecurityRequirement::default()]);
     }
+    for item in document.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            add_error_responses(operation);
+        }
+    }
     document
+}
+
+/// The error answers every operation can give (the middleware, the extractors and
+/// the decision point answer them before a handler runs), so clients and contract
+/// tests know them: the same `ErrorBody` everywhere.
+fn add_error_responses(operation: &mut utoipa::openapi::path::Operation) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let has_body = operation.request_body.is_some();
+    let mut add = |status: &str, description: &str| {
+        operation
+            .responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| {
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    )
+                    .build()
+                    .into()
+            });
+    };
+    add(
+        "400",
+        "malformed request (broken JSON, bad X-Purpose header)",
+    );
+    add("401", "not logged in, or the session has ended");
+    add("403", "the caller's role may not do this");
+    add("404", "no such resource, or not one the caller may know of");
+    add("422", "invalid input; every bad field is listed");
+    add(
+        "503",
+        "the database is unavailable, the disk is full or the request timed out",
+    );
+    if has_body {
+        add("413", "the body is larger than the service accepts");
+        add("415", "the body is not sent as application/json");
+    }
 }
 
 /// Serves the document.

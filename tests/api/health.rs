@@ -70,3 +70,48 @@ async fn openapi_document_lists_the_api(app: TestApp) {
         assert!(paths.contains_key(path), "OpenAPI lacks {path}");
     }
 }
+
+/// The OpenAPI document is kept under test: a change to any route, parameter or
+/// response shows in review as a change of `tests/api/openapi.json`. Regenerate
+/// with `UPDATE_OPENAPI_SNAPSHOT=1 cargo test openapi_document_matches`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_document_matches_the_snapshot() {
+    let app = TestApp::spawn(crate::helpers::Backend::Sqlite).await;
+    let (status, doc) = app.get_json("/api/v1/openapi.json").await;
+    assert_eq!(status, 200);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/openapi.json");
+    if std::env::var_os("UPDATE_OPENAPI_SNAPSHOT").is_some() {
+        let text = serde_json::to_string_pretty(&doc).expect("json");
+        std::fs::write(&path, text + "\n").expect("snapshot written");
+    }
+    let snapshot: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&path).expect("tests/api/openapi.json exists"),
+    )
+    .expect("snapshot is JSON");
+    assert!(
+        snapshot == doc,
+        "the OpenAPI document changed; review it and regenerate the snapshot with \
+         UPDATE_OPENAPI_SNAPSHOT=1 cargo test openapi_document_matches"
+    );
+    // Query filters are query parameters, and every operation lists its errors.
+    for (path, name) in [("/episodes", "status"), ("/audit/events", "actor")] {
+        let parameters = doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .expect("parameters");
+        let parameter = parameters
+            .iter()
+            .find(|p| p["name"] == name)
+            .expect("parameter");
+        assert_eq!(parameter["in"], "query", "{path} {name}");
+    }
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("operations") {
+            for status in ["400", "401", "403", "422", "503"] {
+                assert!(
+                    operation["responses"].get(status).is_some(),
+                    "{method} {path} lacks {status}"
+                );
+            }
+        }
+    }
+}

@@ -20,7 +20,7 @@ use super::error::{ErrorBody, ErrorDetail, FieldError};
         license(name = "Apache-2.0")
     ),
     servers((url = "/api/v1", description = "this service, version 1 of the API")),
-    components(schemas(ErrorBody, ErrorDetail, FieldError))
+    components(schemas(ErrorBody, ErrorDetail, FieldError, crate::export::ptable::Params))
 )]
 struct BaseDocument;
 

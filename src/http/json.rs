@@ -110,6 +110,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// Whether a submitted key looks like one of the API's field names (lower-case
+/// ASCII, digits, underscores), and so may be named in an error.
+fn plain_name(key: &str) -> bool {
+    (1..=40).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
 /// Every string (and key) with a forbidden character, by its path.
 fn check_strings(value: &serde_json::Value, path: &str, errors: &mut Vec<FieldError>) {
     use serde_json::Value;
@@ -141,7 +150,11 @@ fn check_strings(value: &serde_json::Value, path: &str, errors: &mut Vec<FieldEr
                     ));
                     continue;
                 }
-                let child = if path.is_empty() {
+                // A key that is not a plain field name (a name typed as a key, say)
+                // is not repeated either: problems below it name its object.
+                let child = if !plain_name(key) {
+                    path.to_owned()
+                } else if path.is_empty() {
                     key.clone()
                 } else {
                     format!("{path}.{key}")
@@ -187,7 +200,14 @@ pub fn parse_query<T: DeserializeOwned>(raw: Option<&str>) -> Result<T, ApiError
                 "query",
                 format!("a parameter name {problem}"),
             )),
-            None => forbidden_in_line(&value).map(|problem| FieldError::new(key, problem)),
+            None => forbidden_in_line(&value).map(|problem| {
+                let field = if plain_name(&key) {
+                    key.into_owned()
+                } else {
+                    "query".into()
+                };
+                FieldError::new(field, problem)
+            }),
         })
         .collect();
     if !errors.is_empty() {

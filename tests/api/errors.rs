@@ -151,7 +151,21 @@ async fn submitted_values_are_never_echoed(app: TestApp) {
             "{path} echoes: {answer}"
         );
     }
+    let mut odd_key = serde_json::json!({"identity": {}});
+    odd_key["identity"][PLANTED] = serde_json::json!("a NUL \u{0} below a typed name");
+    let (status, answer) = app
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/episodes",
+            Some(&doctor.token),
+            Some(&odd_key),
+        )
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(!answer.to_string().contains(PLANTED), "echoes: {answer}");
+    assert_eq!(answer["error"]["fields"][0]["field"], "identity");
     for query in [
+        format!("/api/v1/episodes?{PLANTED}=%00"),
         format!("/api/v1/episodes?year={PLANTED}"),
         format!("/api/v1/episodes?status={PLANTED}"),
         format!("/api/v1/episodes?limit=1&{PLANTED}=1"),

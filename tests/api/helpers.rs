@@ -244,6 +244,62 @@ impl TestApp {
         json_of(response).await
     }
 
+    /// Enrols and confirms TOTP for `user`; returns the secret and the current time
+    /// (Unix seconds), clear of a 30-second step boundary, whose code the caller may
+    /// still use (enrolment used the previous step's).
+    pub async fn enable_totp(&self, user: &TestUser) -> (Vec<u8>, u64) {
+        let (status, enrolment) = self
+            .send(
+                reqwest::Method::POST,
+                "/api/v1/me/totp",
+                Some(&user.token),
+                None,
+            )
+            .await;
+        assert_eq!(status, 201, "{enrolment}");
+        let secret =
+            totp_rs::Secret::Encoded(enrolment["secret"].as_str().expect("secret").to_owned())
+                .to_bytes()
+                .expect("base32");
+        if registry::auth::unix_now() % 30 > 25 {
+            tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+        }
+        let now = u64::try_from(registry::auth::unix_now()).expect("positive");
+        let previous = registry::auth::totp::code_at(&secret, now - 30);
+        let (status, body) = self
+            .send(
+                reqwest::Method::POST,
+                "/api/v1/me/totp/confirm",
+                Some(&user.token),
+                Some(&serde_json::json!({"code": previous})),
+            )
+            .await;
+        assert_eq!(status, 204, "{body}");
+        (secret, now)
+    }
+
+    /// One logged-in user of every role (scoped ones in Prizren).
+    pub async fn every_role(&self) -> Vec<(&'static str, TestUser)> {
+        let mut users = Vec::new();
+        for role in [
+            "clinician",
+            "social_worker",
+            "police",
+            "forensic",
+            "analyst",
+            "auditor",
+            "admin",
+        ] {
+            let user = match role {
+                "clinician" => self.user(role, Some("hosp-prizren"), None).await,
+                "social_worker" => self.user(role, None, Some("prizren")).await,
+                _ => self.user(role, None, None).await,
+            };
+            users.push((role, user));
+        }
+        users
+    }
+
     /// Absolute URL of a path.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)

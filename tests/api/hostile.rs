@@ -6,33 +6,12 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestUser};
+use crate::helpers::TestApp;
 
 backend_tests!(
     hostile_ids_in_every_path_are_refused_for_every_role,
     control_characters_in_queries_and_bodies_are_422_naming_the_field,
 );
-
-async fn every_role(app: &TestApp) -> Vec<(&'static str, TestUser)> {
-    let mut users = Vec::new();
-    for role in [
-        "clinician",
-        "social_worker",
-        "police",
-        "forensic",
-        "analyst",
-        "auditor",
-        "admin",
-    ] {
-        let user = match role {
-            "clinician" => app.user(role, Some("hosp-prizren"), None).await,
-            "social_worker" => app.user(role, None, Some("prizren")).await,
-            _ => app.user(role, None, None).await,
-        };
-        users.push((role, user));
-    }
-    users
-}
 
 async fn hostile_ids_in_every_path_are_refused_for_every_role(app: TestApp) {
     let (_, doc) = app.get_json("/api/v1/openapi.json").await;
@@ -45,7 +24,7 @@ async fn hostile_ids_in_every_path_are_refused_for_every_role(app: TestApp) {
         "..%2F..%2Fetc%2Fpasswd",
         "1%20or%201%3D1",
     ];
-    let users = every_role(&app).await;
+    let users = app.every_role().await;
     let mut probes = 0;
     for (template, methods) in paths {
         if !template.contains('{') {
@@ -87,7 +66,7 @@ async fn hostile_ids_in_every_path_are_refused_for_every_role(app: TestApp) {
 }
 
 async fn control_characters_in_queries_and_bodies_are_422_naming_the_field(app: TestApp) {
-    let users = every_role(&app).await;
+    let users = app.every_role().await;
     let user = |role: &str| &users.iter().find(|(r, _)| *r == role).expect("role").1;
     for (role, path) in [
         ("auditor", "/api/v1/audit/events?actor=%00"),

@@ -118,22 +118,7 @@ async fn arbitrary_bodies_never_give_a_5xx(app: TestApp) {
             }
         }
     }
-    let mut users = Vec::new();
-    for role in [
-        "clinician",
-        "forensic",
-        "police",
-        "social_worker",
-        "analyst",
-        "auditor",
-        "admin",
-    ] {
-        users.push(match role {
-            "clinician" => app.user(role, Some("hosp-prizren"), None).await,
-            "social_worker" => app.user(role, None, Some("prizren")).await,
-            _ => app.user(role, None, None).await,
-        });
-    }
+    let users: Vec<_> = app.every_role().await.into_iter().map(|(_, u)| u).collect();
     let mut runner = TestRunner::deterministic();
     let strategy = any_json();
     let valid = crate::episodes::episode("Arta", "Berisha", "1990-01-01", "2025-01-01");

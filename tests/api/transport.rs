@@ -166,30 +166,7 @@ async fn a_locked_owner_with_a_second_factor_gets_in_from_another_address(app: T
         .expect("client");
     let with_totp = app.user("forensic", None, None).await;
     let without = app.user("police", None, None).await;
-    let (_, enrolment) = app
-        .send(
-            reqwest::Method::POST,
-            "/api/v1/me/totp",
-            Some(&with_totp.token),
-            None,
-        )
-        .await;
-    let secret = totp_rs::Secret::Encoded(enrolment["secret"].as_str().expect("secret").to_owned())
-        .to_bytes()
-        .expect("base32");
-    if registry::auth::unix_now() % 30 > 25 {
-        tokio::time::sleep(Duration::from_secs(6)).await;
-    }
-    let now = u64::try_from(registry::auth::unix_now()).expect("positive");
-    let (status, _) = app
-        .send(
-            reqwest::Method::POST,
-            "/api/v1/me/totp/confirm",
-            Some(&with_totp.token),
-            Some(&json!({"code": registry::auth::totp::code_at(&secret, now - 30)})),
-        )
-        .await;
-    assert_eq!(status, 204);
+    let (secret, now) = app.enable_totp(&with_totp).await;
 
     let login = |from: &str, body: serde_json::Value| {
         proxy

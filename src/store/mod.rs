@@ -330,7 +330,7 @@ pub(crate) async fn lock_keys(
     conn: &mut AnyConnection,
     keys: impl IntoIterator<Item = LockKey>,
 ) -> Result<(), StoreError> {
-    if conn.backend_name() != "PostgreSQL" {
+    if !is_postgres(conn) {
         return Ok(());
     }
     let mut keys: Vec<i64> = keys.into_iter().map(|k| k.0).collect();
@@ -350,6 +350,12 @@ pub(crate) async fn lock_keys(
     }
     query.execute(&mut *conn).await?;
     Ok(())
+}
+
+/// Whether a connection (inside a transaction, where no `Store` is at hand) talks to
+/// PostgreSQL, whose row and advisory locks SQLite has no use for.
+pub(crate) fn is_postgres(conn: &AnyConnection) -> bool {
+    conn.backend_name() == "PostgreSQL"
 }
 
 /// A 64-bit advisory-lock key: the first bytes of SHA-256 over the parts, so keys of

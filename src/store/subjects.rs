@@ -8,7 +8,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::{LockKey, Store, StoreError, lock_keys, now_rfc3339};
+use super::{LockKey, Store, StoreError, is_postgres, lock_keys, now_rfc3339};
 use crate::identity::pseudonym::Pseudonym;
 
 /// The pseudonyms of an incoming identity under one pseudonym-key version.
@@ -219,7 +219,7 @@ fn pseudonym_locks(lookup: &SubjectLookup) -> impl Iterator<Item = LockKey> + '_
 /// Holds the subject's row until the transaction ends (PostgreSQL; SQLite write
 /// transactions run one at a time anyway).
 async fn lock_subject(conn: &mut AnyConnection, subject_id: i64) -> Result<(), StoreError> {
-    if conn.backend_name() == "PostgreSQL" {
+    if is_postgres(conn) {
         sqlx::query("select id from subject where id = $1 for update")
             .bind(subject_id)
             .execute(&mut *conn)

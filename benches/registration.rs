@@ -26,6 +26,7 @@ use registry::crypto::{Aad, KeyringHandle};
 use registry::demo::{self, Config, Record};
 use registry::domain::episode::{EpisodeInput, validate};
 use registry::episodes::{self, Registration};
+use registry::identity::reference::RecordDomain;
 use registry::identity::subject::{prepare, today_utc};
 use registry::store::Store;
 use registry::store::episodes::{NewEpisode, insert_episode};
@@ -287,13 +288,15 @@ fn floor_rows(keys: &KeyringHandle, episodes: &[EpisodeInput]) -> Vec<FloorRow> 
 }
 
 /// The same rows through the store layer only, one transaction per row.
-async fn floor(store: &Store, rows: Vec<FloorRow>, clients: usize) -> f64 {
+async fn floor(store: &Store, keys: &KeyringHandle, rows: Vec<FloorRow>, clients: usize) -> f64 {
     let rows = Arc::new(rows);
+    let keyring = keys.current();
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let tasks: Vec<_> = (0..clients)
         .map(|_| {
             let (store, rows, next) = (store.clone(), Arc::clone(&rows), Arc::clone(&next));
+            let keyring = Arc::clone(&keyring);
             tokio::spawn(async move {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -306,7 +309,9 @@ async fn floor(store: &Store, rows: Vec<FloorRow>, clients: usize) -> f64 {
                         &mut tx,
                         &NewEpisode {
                             episode_id: &uuid::Uuid::new_v4().to_string(),
-                            subject_id: linked.subject_id,
+                            subject_ref: linked
+                                .reference(&keyring, RecordDomain::Treatment)
+                                .expect("reference"),
                             facility: "uckk-psychiatry",
                             centre_type: "2",
                             link_rule: "new",
@@ -406,7 +411,7 @@ async fn backend(name: &'static str, knobs: &Knobs) {
             &keys,
             &work.episodes[run * knobs.count..(run + 1) * knobs.count],
         );
-        floors.push(floor(&store, rows, knobs.clients).await);
+        floors.push(floor(&store, &keys, rows, knobs.clients).await);
     }
     store.close().await;
     db.remove().await;

@@ -31,6 +31,7 @@ use registry::crypto::{Aad, KeyringHandle};
 use registry::demo::{Config, Record, person_records};
 use registry::domain::episode::validate;
 use registry::export::tables::Dim;
+use registry::identity::reference::RecordDomain;
 use registry::identity::subject::{prepare, today_utc};
 use registry::store::Store;
 use registry::store::episodes::{NewEpisode, insert_episode, subject_data_key};
@@ -111,7 +112,9 @@ async fn load_episodes(
                 &mut tx,
                 &NewEpisode {
                     episode_id: &episode_id,
-                    subject_id: linked.subject_id,
+                    subject_ref: linked
+                        .reference(&keyring, RecordDomain::Treatment)
+                        .expect("reference"),
                     facility,
                     centre_type: centre.get(facility).map_or("2", String::as_str),
                     link_rule: "new",
@@ -228,7 +231,7 @@ async fn raw_group_by(store: &Store, year: i64) -> f64 {
             _ => "",
         };
         sqlx::query(&format!(
-            "select {r} as a, {c} as b, count(distinct subject_id) as n from episode \
+            "select {r} as a, {c} as b, count(distinct subject_ref) as n from episode \
              where start_year = {year}{status} group by {r}, {c}"
         ))
         .fetch_all(&mut *conn)

@@ -636,6 +636,7 @@ async fn subjects_command(settings: &Settings, command: SubjectsCommand) -> anyh
         } => {
             let shredded = match crate::subjects::shred(
                 &store,
+                &keys,
                 &crate::users::Actor::cli(),
                 &registry_id,
                 legal_basis,

@@ -18,12 +18,13 @@ use crate::domain::death::{
 use crate::domain::drd::classify;
 use crate::episodes::EpisodeError;
 use crate::identity::normalize::NormalisedIdentity;
+use crate::identity::reference::RecordDomain;
 use crate::identity::subject::{IdentityInput, lookups};
 use crate::store::deaths::{
     DeathRow, DeathStats, NewDeath, NewOverdose, death_in, insert_death, insert_overdose,
     link_overdose, signal_substance, update_death,
 };
-use crate::store::subjects::find_existing;
+use crate::store::subjects::find_and_lock;
 use crate::store::{Store, StoreError, audit, detached};
 
 /// The sealed police part of a death.
@@ -125,21 +126,29 @@ pub fn open_death(
     Ok((police, forensic))
 }
 
+/// The mortality-domain reference of the known person an identity names, if any.
 async fn known_subject(
     conn: &mut sqlx::AnyConnection,
     keyring: &Keyring,
     identity: Option<&NormalisedIdentity>,
-) -> Result<Option<i64>, StoreError> {
+) -> Result<Option<Vec<u8>>, StoreError> {
     let Some(identity) = identity else {
         return Ok(None);
     };
-    let found = find_existing(
+    let found = find_and_lock(
         conn,
         &lookups(keyring, identity),
         identity.personal_number.is_some(),
     )
     .await?;
-    Ok(found.map(|l| l.subject_id))
+    found
+        .map(|linked| {
+            linked
+                .reference(keyring, RecordDomain::Mortality)
+                .map(|r| r.to_vec())
+                .map_err(|_| StoreError::Unresolvable)
+        })
+        .transpose()
 }
 
 fn police_stats(input: &NotificationInput, basics: &Basics) -> DeathStats {
@@ -198,7 +207,7 @@ pub async fn notify(
             &mut tx,
             &NewDeath {
                 death_id: &death_id,
-                subject_id: subject,
+                subject_ref: subject,
                 reporter: Some(&reporter),
                 stats: &stats,
                 forensic_complete: false,
@@ -254,13 +263,13 @@ pub async fn amend(
         let mut tx = store.begin_write().await?;
         let subject = match known_subject(&mut tx, &keyring, basics.identity.as_ref()).await? {
             Some(s) => Some(s),
-            None => row.subject_id,
+            None => row.subject_ref.clone(),
         };
         update_death(
             &mut tx,
             row.id,
             &stats,
-            subject,
+            subject.as_deref(),
             row.forensic_complete,
             row.overdose_id.as_deref(),
             Some(&sealed),
@@ -382,13 +391,13 @@ pub async fn record(
                     &row.death_id,
                     &sealed_value,
                 )?;
-                let subject = subject.or(row.subject_id);
+                let subject = subject.or(row.subject_ref.clone());
                 let overdose = input.overdose_id.as_deref().or(row.overdose_id.as_deref());
                 update_death(
                     &mut tx,
                     row.id,
                     &stats,
-                    subject,
+                    subject.as_deref(),
                     input.final_status,
                     overdose,
                     row.police_sealed.as_deref(),
@@ -406,7 +415,7 @@ pub async fn record(
                     &mut tx,
                     &NewDeath {
                         death_id: &death_id,
-                        subject_id: subject,
+                        subject_ref: subject,
                         reporter: None,
                         stats: &stats,
                         forensic_complete: input.final_status,
@@ -511,7 +520,7 @@ pub async fn record_overdose(
             &mut tx,
             &NewOverdose {
                 overdose_id: &overdose_id,
-                subject_id: subject,
+                subject_ref: subject,
                 source: if facility.is_some() {
                     "clinical"
                 } else {
@@ -558,4 +567,57 @@ pub fn open_overdose(
         &row.data_key_wrapped,
     )?;
     open(&key, "overdose", "sealed", &row.overdose_id, &row.sealed)
+}
+
+/// Removes the identity from every death and overdose record that names a person
+/// being erased, re-sealing each part under the record's own key: those records do
+/// not use the person's data key, so destroying it does not reach them. Statistics
+/// and the reference stay, as they do for the person's other records. Returns how
+/// many records changed.
+pub async fn erase_identities(
+    conn: &mut sqlx::AnyConnection,
+    keyring: &Keyring,
+    reference: &[u8],
+) -> Result<u64, EpisodeError> {
+    let (deaths, overdoses) = crate::store::deaths::records_naming(conn, reference).await?;
+    let mut changed = 0;
+    for row in deaths {
+        let key = death_key(keyring, &row)?;
+        let (police, forensic) = open_death(keyring, &row)?;
+        let police = police
+            .map(|p| PoliceSealed {
+                identity: None,
+                ..p
+            })
+            .map(|p| seal(&key, "death", "police_sealed", &row.death_id, &p))
+            .transpose()?;
+        let forensic = forensic
+            .map(|f| ForensicSealed {
+                identity: None,
+                ..f
+            })
+            .map(|f| seal(&key, "death", "forensic_sealed", &row.death_id, &f))
+            .transpose()?;
+        crate::store::deaths::reseal_death(conn, row.id, police.as_deref(), forensic.as_deref())
+            .await?;
+        changed += 1;
+    }
+    for row in overdoses {
+        let OverdoseSealed::Clinical(details) = open_overdose(keyring, &row)? else {
+            // Police overdose reports carry no identity.
+            continue;
+        };
+        let key = keyring.unwrap(
+            &key_aad("overdose", &row.overdose_id),
+            &row.data_key_wrapped,
+        )?;
+        let erased = OverdoseSealed::Clinical(OverdoseInput {
+            identity: None,
+            ..details
+        });
+        let sealed = seal(&key, "overdose", "sealed", &row.overdose_id, &erased)?;
+        crate::store::deaths::reseal_overdose(conn, &row.overdose_id, &sealed).await?;
+        changed += 1;
+    }
+    Ok(changed)
 }

@@ -14,6 +14,7 @@ use crate::audit::AuditEvent;
 use crate::crypto::{Aad, CryptoError, DataKey, Keyring, KeyringHandle};
 use crate::domain::FieldError;
 use crate::domain::episode::{EpisodeInput, PlainEpisode, SealedEpisode, ValidEpisode, quarter};
+use crate::identity::reference::RecordDomain;
 use crate::identity::subject::{
     DATA_KEY_AAD_COLUMN, IDENTITY_AAD_TABLE, IdentityInput, lookups, prepare, today_utc,
 };
@@ -191,7 +192,7 @@ pub async fn register(
                 )],
             )
             .await?;
-            if let Some(row) = episode_by_idempotency(&mut tx, &reg.user_id, key).await? {
+            if let Some(row) = episode_by_idempotency(&mut tx, &keyring, &reg.user_id, key).await? {
                 tx.rollback().await.map_err(StoreError::from)?;
                 return Ok(Registered {
                     episode_id: row.episode_id,
@@ -214,7 +215,7 @@ pub async fn register(
         let previous = if linked.rule == LinkRule::New {
             Vec::new()
         } else {
-            subject_episodes(&mut tx, linked.subject_id).await?
+            subject_episodes(&mut tx, &keyring, &linked).await?
         };
         let start = date(&sealed_values.treatment_start_date);
         for earlier in previous.iter().filter(|e| e.facility == reg.facility) {
@@ -252,10 +253,10 @@ pub async fn register(
             &mut tx,
             &NewEpisode {
                 episode_id: &episode_id,
-                subject_id: linked.subject_id,
+                subject_ref: linked.reference(&keyring, RecordDomain::Treatment)?,
                 facility: &reg.facility,
                 centre_type: &reg.centre_type,
-                link_rule: rule_name(linked.rule),
+                link_rule: linked.rule.as_str(),
                 plain: &plain,
                 sealed: &sealed,
                 created_by: &reg.user_id,
@@ -279,14 +280,6 @@ pub async fn register(
         })
     })
     .await
-}
-
-fn rule_name(rule: LinkRule) -> &'static str {
-    match rule {
-        LinkRule::PersonalNumber => "personal_number",
-        LinkRule::Attributes => "attributes",
-        LinkRule::New => "new",
-    }
 }
 
 fn parse_rule(text: &str) -> LinkRule {
@@ -583,7 +576,7 @@ pub async fn ost_check(
     let Some(linked) = found else {
         return Ok((no, None));
     };
-    let episodes = subject_episodes(&mut conn, linked.subject_id).await?;
+    let episodes = subject_episodes(&mut conn, &keyring, &linked).await?;
     drop(conn);
     let current = episodes
         .iter()

@@ -89,6 +89,13 @@ pub async fn open(path: &Path, store: &Store) -> Result<(KeyringHandle, bool), K
     }
     let handle = KeyringHandle::load(path)?;
     register_and_verify(&handle, store).await?;
+    let converted = store.upgrade_references(&handle.current()).await?;
+    if converted > 0 {
+        tracing::info!(
+            records = converted,
+            "record links of the older schema converted to per-agency references"
+        );
+    }
     if created {
         audit_key_operation(store, "create_keys", "master=1 pseudonym=1".into()).await?;
     }
@@ -330,8 +337,9 @@ async fn reseal_totp_secrets(
 }
 
 /// Recomputes every subject's pseudonyms under a new pseudonym-key version from its
-/// sealed identity, in batches. Linking keeps working throughout: lookups use every
-/// available version.
+/// sealed identity, and the references its records carry, in batches. Linking and
+/// reading keep working throughout: lookups and references use every available
+/// version.
 pub async fn rotate_pseudonym(
     store: &Store,
     path: &Path,
@@ -363,23 +371,35 @@ pub async fn rotate_pseudonym(
             }
             let keyring = handle.current();
             for row in rows {
-                let input = open_identity_row(&keyring, &row)?;
-                let identity = validate(&input, today, "").map_err(|_| {
-                    KeysError::Refused(format!(
-                        "subject {}: sealed identity no longer validates",
-                        row.registry_id
-                    ))
-                })?;
-                let Some(lookup) = lookups(&keyring, &identity)
-                    .into_iter()
-                    .find(|l| l.version == target)
-                else {
-                    return Err(KeysError::Refused(format!(
-                        "pseudonym key version {target} is not available"
-                    )));
+                // A shredded subject has no identity left to re-pseudonymise, but its
+                // records still name it (they stay in the counts): their references move.
+                let lookup = if row.shredded_at.is_some() {
+                    None
+                } else {
+                    let input = open_identity_row(&keyring, &row)?;
+                    let identity = validate(&input, today, "").map_err(|_| {
+                        KeysError::Refused(format!(
+                            "subject {}: sealed identity no longer validates",
+                            row.registry_id
+                        ))
+                    })?;
+                    let Some(lookup) = lookups(&keyring, &identity)
+                        .into_iter()
+                        .find(|l| l.version == target)
+                    else {
+                        return Err(KeysError::Refused(format!(
+                            "pseudonym key version {target} is not available"
+                        )));
+                    };
+                    Some(lookup)
                 };
                 if store
-                    .repseudonymise_subject(row.subject_id, row.pseudonym_version, &lookup)
+                    .repseudonymise_subject(
+                        &keyring,
+                        row.subject_id,
+                        (row.pseudonym_version, target),
+                        lookup.as_ref(),
+                    )
                     .await?
                 {
                     report.rows_moved += 1;
@@ -477,7 +497,8 @@ pub struct VersionStatus {
     pub version: u32,
     /// `active`, `available` or `retired`.
     pub state: &'static str,
-    /// Live subjects on this version.
+    /// Subjects on this version (live ones, and shredded ones whose records still
+    /// carry references under it).
     pub rows: i64,
 }
 

@@ -7,6 +7,7 @@ use crate::audit::AuditEvent;
 use crate::crypto::{Aad, CryptoError, KeyringHandle};
 use crate::domain::social::{ContactInput, SealedContact, ValidContact};
 use crate::episodes::{EpisodeError, subject_key};
+use crate::identity::reference::RecordDomain;
 use crate::identity::subject::prepare;
 use crate::store::episodes::{ContactRow, NewContact, insert_contact, subject_data_key};
 use crate::store::subjects::{LinkRule, link_or_create};
@@ -52,13 +53,9 @@ pub async fn record(
             &mut tx,
             &NewContact {
                 contact_id: &contact_id,
-                subject_id: linked.subject_id,
+                subject_ref: linked.reference(&keyring, RecordDomain::SocialWork)?,
                 municipality: &municipality,
-                link_rule: match linked.rule {
-                    LinkRule::PersonalNumber => "personal_number",
-                    LinkRule::Attributes => "attributes",
-                    LinkRule::New => "new",
-                },
+                link_rule: linked.rule.as_str(),
                 when: valid.when,
                 service_type: &input.service_type,
                 referral_to_treatment: input.referral_to_treatment,

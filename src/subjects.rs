@@ -4,9 +4,10 @@
 use crate::audit::{AuditEvent, Outcome};
 use crate::crypto::KeyringHandle;
 use crate::domain::FieldError;
+use crate::identity::reference::RecordDomain;
 use crate::identity::subject::{IdentityInput, prepare, today_utc, validate};
 use crate::keys::{KeysError, open_identity_row};
-use crate::store::subjects::Linked;
+use crate::store::subjects::{Linked, shred_in};
 use crate::store::{Store, StoreError, detached};
 
 /// Why a subject operation failed.
@@ -134,11 +135,13 @@ pub fn is_safe_reference(text: &str) -> bool {
 }
 
 /// Crypto-shreds a subject (GDPR art. 17 erasure): its data key and sealed identity
-/// are destroyed, so everything sealed for it becomes unreadable; its coarse
-/// statistical attributes remain. The act, its ground and the case reference are
+/// are destroyed, so everything sealed for it becomes unreadable, and the identity
+/// is removed from the deaths and overdoses that name it (sealed under their own
+/// keys); its coarse statistical attributes remain. The act, its ground and the case reference are
 /// audited in the same transaction.
 pub async fn shred(
     store: &Store,
+    keys: &KeyringHandle,
     actor: &crate::users::Actor,
     registry_id: &str,
     ground: ErasureGround,
@@ -162,5 +165,22 @@ pub async fn shred(
         detail: Some(detail),
         ..AuditEvent::new(&actor.id, &actor.role, "shred_subject", Outcome::Success)
     };
-    Ok(store.shred_subject(registry_id, &event).await?)
+    let keyring = keys.current();
+    let mut tx = store.begin_write().await?;
+    let Some((subject_id, version)) = shred_in(&mut tx, registry_id).await? else {
+        return Ok(false);
+    };
+    // The person's deaths and overdoses have keys of their own: their identity is
+    // removed through the mortality reference, in the same transaction.
+    let reference = keyring.subject_ref(RecordDomain::Mortality, subject_id, version)?;
+    crate::deaths::erase_identities(&mut tx, &keyring, &reference)
+        .await
+        .map_err(|e| match e {
+            crate::episodes::EpisodeError::Store(e) => SubjectError::Store(e),
+            crate::episodes::EpisodeError::Crypto(e) => SubjectError::Crypto(e),
+            _ => SubjectError::Crypto(crate::crypto::CryptoError::UnknownFormat),
+        })?;
+    crate::store::audit::append(&mut tx, store.backend(), &event).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(true)
 }

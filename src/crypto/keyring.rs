@@ -15,6 +15,7 @@ use ring::hmac;
 use super::keyfile::{KeyFile, KeyFileError, KeyKind};
 use super::{Aad, CryptoError, DataKey, Secret32};
 use crate::identity::pseudonym::{Domain, Pseudonym, PseudonymKeys};
+use crate::identity::reference::{RecordDomain, SubjectRef};
 
 /// Encryptions under one key before the service warns (NIST SP 800-38D §8.3 allows
 /// 2^32 with random nonces; warn well before).
@@ -113,6 +114,28 @@ impl Keyring {
         self.pseudonym
             .get(&self.active_pseudonym)
             .map(|k| k.pseudonym(domain, input))
+    }
+
+    /// The reference of a subject in an agency's domain under pseudonym-key
+    /// `version` (the subject's own: all its references move with its pseudonyms).
+    pub fn subject_ref(
+        &self,
+        domain: RecordDomain,
+        subject_id: i64,
+        version: u32,
+    ) -> Result<SubjectRef, CryptoError> {
+        self.pseudonym
+            .get(&version)
+            .map(|k| k.references.encode(domain, subject_id))
+            .ok_or(CryptoError::UnknownKeyVersion(version))
+    }
+
+    /// The subject and key version a record's reference names, trying every
+    /// available version; `None` for a value no available key made for `domain`.
+    pub fn subject_of(&self, domain: RecordDomain, reference: &[u8]) -> Option<(i64, u32)> {
+        self.pseudonym
+            .iter()
+            .find_map(|(v, k)| k.references.decode(domain, reference).map(|id| (id, *v)))
     }
 
     /// The Ed25519 key that signs audit checkpoints.

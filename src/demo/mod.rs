@@ -291,7 +291,7 @@ async fn apply(
             summary.linked += u64::from(registered.known_before);
             if let Some((end_date, reason)) = end {
                 let row = store
-                    .episode(&registered.episode_id)
+                    .episode(&keys.current(), &registered.episode_id)
                     .await?
                     .ok_or(EpisodeError::Erased)?;
                 let identity = store

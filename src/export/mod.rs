@@ -255,10 +255,11 @@ async fn gather(
         Ok(())
     };
     const BATCH: usize = 1024;
+    let subjects = store.subject_keys().await?;
     let entrant_scans = (0..parts).map(|part| {
-        let (row, flush) = (&row, &flush);
+        let (row, flush, subjects) = (&row, &flush, &subjects);
         async move {
-            let stream = store.export_entrants(year, (part, parts));
+            let stream = store.export_entrants(keyring, subjects, year, (part, parts));
             futures_util::pin_mut!(stream);
             let mut rows = Vec::with_capacity(BATCH);
             while let Some(fact) = stream.try_next().await? {
@@ -287,7 +288,7 @@ async fn gather(
     let treatment_scans = (0..parts).map(|part| {
         let (row, flush) = (&row, &flush);
         async move {
-            let stream = store.export_prevalence(year, (part, parts));
+            let stream = store.export_prevalence(keyring, year, (part, parts));
             futures_util::pin_mut!(stream);
             let mut rows = Vec::with_capacity(BATCH);
             while let Some(fact) = stream.try_next().await? {
@@ -312,7 +313,7 @@ async fn gather(
         "freeze: entrants and persons in treatment read"
     );
     let mut rows = Vec::new();
-    for death in store.export_deaths(year, year).await? {
+    for death in store.export_deaths(keyring, year, year).await? {
         rows.push(row(
             Population::Deaths,
             death.person,

@@ -246,6 +246,7 @@ async fn list_episodes(
     let rows = state
         .store
         .facility_episodes(
+            &state.keys.current(),
             &facility,
             &EpisodeFilter {
                 year: query.year,
@@ -349,7 +350,11 @@ async fn load(
     episode_id: &str,
     action: Action,
 ) -> Result<(episodes::OpenedEpisode, Permit), ApiError> {
-    let Some(row) = state.store.episode(episode_id).await? else {
+    let Some(row) = state
+        .store
+        .episode(&state.keys.current(), episode_id)
+        .await?
+    else {
         // Audit the attempt like a denial would be, so probing is visible.
         state
             .authorize(user, action, &facility_resource(user, episode_id), headers)

@@ -150,7 +150,7 @@ async fn list_contacts(
         .ok_or(ApiError::Forbidden)?;
     let rows = state
         .store
-        .municipality_contacts(&municipality, 200)
+        .municipality_contacts(&state.keys.current(), &municipality, 200)
         .await?;
     permit
         .record_disclosure(
@@ -172,7 +172,10 @@ async fn get_contact(
     user: CurrentUser,
     RecordId(contact_id): RecordId,
 ) -> Result<ApiJson<ContactView>, ApiError> {
-    let row = state.store.contact(&contact_id).await?;
+    let row = state
+        .store
+        .contact(&state.keys.current(), &contact_id)
+        .await?;
     let target = resource(
         row.as_ref()
             .map(|r| r.municipality.clone())

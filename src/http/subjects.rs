@@ -43,12 +43,27 @@ pub struct AccessReport {
     pub sex: String,
     /// Year of birth.
     pub birth_year: i64,
-    /// Records linked to this person so far.
+    /// Records that name this person, all agencies together.
     pub linked_records: i64,
+    /// The same, per kind of record.
+    pub records: RecordCounts,
     /// When the person was erased, if they were.
     pub erased_at: Option<String>,
     /// The identity as submitted (absent once erased, or when the role may not see it).
     pub identity: Option<IdentityInput>,
+}
+
+/// Records that name one person, per kind.
+#[derive(Serialize, ToSchema)]
+pub struct RecordCounts {
+    /// Treatment episodes.
+    pub treatment_episodes: i64,
+    /// Social-work contacts.
+    pub social_contacts: i64,
+    /// Drug-related death records.
+    pub deaths: i64,
+    /// Overdose records.
+    pub overdoses: i64,
 }
 
 /// Data-subject access report (GDPR art. 15).
@@ -67,7 +82,24 @@ async fn access_report(
         .authorize(&user, Action::SubjectAccessReport, &resource, &headers)
         .await?;
     let row = state.store.sealed_subject(&registry_id).await?;
-    let linked_records = state.store.subject_link_count(row.subject_id).await?;
+    // Each agency's records name the person by their own reference: counting them
+    // needs the key file, not a join.
+    let counts = state
+        .store
+        .subject_record_counts(&state.keys.current(), &row)
+        .await?;
+    let count = |table: &str| {
+        counts
+            .iter()
+            .find(|(t, _)| *t == table)
+            .map_or(0, |(_, n)| *n)
+    };
+    let records = RecordCounts {
+        treatment_episodes: count("episode"),
+        social_contacts: count("social_contact"),
+        deaths: count("death"),
+        overdoses: count("overdose"),
+    };
     let may_see_identity = state
         .authorizer
         .may_read_fields(&user.principal, FieldGroup::Identity, &resource)
@@ -81,7 +113,8 @@ async fn access_report(
         registry_id: row.registry_id,
         sex: row.sex,
         birth_year: row.birth_year,
-        linked_records,
+        linked_records: counts.iter().map(|(_, n)| n).sum(),
+        records,
         erased_at: row.shredded_at,
         identity,
     }))
@@ -128,6 +161,7 @@ async fn shred_subject(
     };
     crate::subjects::shred(
         &state.store,
+        &state.keys,
         &actor,
         &registry_id,
         request.legal_basis,

@@ -2,4 +2,5 @@
 
 pub mod normalize;
 pub mod pseudonym;
+pub mod reference;
 pub mod subject;

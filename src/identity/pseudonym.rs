@@ -4,7 +4,7 @@
 //! A plain hash would not do: the attribute space (name, birth date, sex) is small
 //! enough to enumerate, so only someone holding the key can compute a pseudonym.
 
-use ring::{hkdf, hmac};
+use ring::hmac;
 
 use crate::crypto::Secret32;
 
@@ -37,6 +37,8 @@ pub struct PseudonymKeys {
     pub version: u32,
     subject: hmac::Key,
     record_key: hmac::Key,
+    /// The references from agencies' records to their person.
+    pub references: super::reference::ReferenceKeys,
 }
 
 impl std::fmt::Debug for PseudonymKeys {
@@ -48,7 +50,7 @@ impl std::fmt::Debug for PseudonymKeys {
 impl PseudonymKeys {
     /// Derives the per-domain keys of one version.
     pub fn derive(secret: &Secret32, version: u32) -> Self {
-        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, SALT).extract(secret.expose());
+        let prk = super::reference::extract(secret, SALT);
         let derive = |domain: Domain| {
             let version_bytes = version.to_be_bytes();
             let info = [domain.label(), b"|v", &version_bytes];
@@ -63,6 +65,7 @@ impl PseudonymKeys {
             version,
             subject: derive(Domain::Subject),
             record_key: derive(Domain::RecordKey),
+            references: super::reference::ReferenceKeys::derive(&prk, version),
         }
     }
 

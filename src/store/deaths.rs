@@ -47,8 +47,8 @@ pub struct DeathRow {
     pub id: i64,
     /// Public id.
     pub death_id: String,
-    /// Linked subject (aggregates only; never shown to police or forensic users).
-    pub subject_id: Option<i64>,
+    /// The person, as a mortality-domain reference (aggregates only; never shown).
+    pub subject_ref: Option<Vec<u8>>,
     /// Police user who notified it.
     pub reporter: Option<String>,
     /// Has a police notification.
@@ -85,7 +85,7 @@ fn death_from_row(row: &AnyRow) -> Result<DeathRow, sqlx::Error> {
     Ok(DeathRow {
         id: row.try_get("id")?,
         death_id: row.try_get("death_id")?,
-        subject_id: row.try_get("subject_id")?,
+        subject_ref: row.try_get("subject_ref")?,
         reporter: row.try_get("reporter")?,
         has_notification: get_bool(row, "has_notification")?,
         has_forensic: get_bool(row, "has_forensic")?,
@@ -127,8 +127,8 @@ fn death_from_row(row: &AnyRow) -> Result<DeathRow, sqlx::Error> {
 pub struct NewDeath<'a> {
     /// Public id.
     pub death_id: &'a str,
-    /// Linked subject.
-    pub subject_id: Option<i64>,
+    /// The person, as a mortality-domain reference.
+    pub subject_ref: Option<Vec<u8>>,
     /// Police reporter.
     pub reporter: Option<&'a str>,
     /// Statistical columns.
@@ -150,7 +150,7 @@ pub async fn insert_death(conn: &mut AnyConnection, d: &NewDeath<'_>) -> Result<
     let s = d.stats;
     let now = now_rfc3339();
     sqlx::query(
-        "insert into death (death_id, subject_id, reporter, has_notification, has_forensic, \
+        "insert into death (death_id, subject_ref, reporter, has_notification, has_forensic, \
          forensic_complete, death_year, death_quarter, municipality, place_type, sex, age_band, \
          manner, autopsy_done, toxicology_done, underlying_cause, multiple_causes, \
          suspected_substances, substance_codes, selection_b, selection_b_rule, selection_d, \
@@ -160,7 +160,7 @@ pub async fn insert_death(conn: &mut AnyConnection, d: &NewDeath<'_>) -> Result<
          $27, $28, $29, $29)",
     )
     .bind(d.death_id)
-    .bind(d.subject_id)
+    .bind(d.subject_ref.as_deref())
     .bind(d.reporter)
     .bind(d.police_sealed.is_some())
     .bind(d.forensic_sealed.is_some())
@@ -203,14 +203,14 @@ pub async fn update_death(
     conn: &mut AnyConnection,
     id: i64,
     stats: &DeathStats,
-    subject_id: Option<i64>,
+    subject_ref: Option<&[u8]>,
     forensic_complete: bool,
     overdose_id: Option<&str>,
     police_sealed: Option<&[u8]>,
     forensic_sealed: Option<&[u8]>,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "update death set subject_id = $1, has_notification = $2, has_forensic = $3, \
+        "update death set subject_ref = $1, has_notification = $2, has_forensic = $3, \
          forensic_complete = $4, death_year = $5, death_quarter = $6, municipality = $7, \
          place_type = $8, sex = $9, age_band = $10, manner = $11, autopsy_done = $12, \
          toxicology_done = $13, underlying_cause = $14, multiple_causes = $15, \
@@ -218,7 +218,7 @@ pub async fn update_death(
          selection_b_rule = $19, selection_d = $20, selection_d_rule = $21, overdose_id = $22, \
          police_sealed = $23, forensic_sealed = $24, updated_at = $25 where id = $26",
     )
-    .bind(subject_id)
+    .bind(subject_ref)
     .bind(police_sealed.is_some())
     .bind(forensic_sealed.is_some())
     .bind(forensic_complete)
@@ -267,8 +267,8 @@ pub async fn signal_substance(conn: &mut AnyConnection, name: &str) -> Result<()
 pub struct NewOverdose<'a> {
     /// Public id.
     pub overdose_id: &'a str,
-    /// Linked subject.
-    pub subject_id: Option<i64>,
+    /// The person, as a mortality-domain reference.
+    pub subject_ref: Option<Vec<u8>>,
     /// `clinical` or `police`.
     pub source: &'a str,
     /// Facility (clinical).
@@ -358,13 +358,13 @@ pub async fn insert_overdose(
     o: &NewOverdose<'_>,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "insert into overdose (overdose_id, subject_id, source, facility, reporter, event_year, \
+        "insert into overdose (overdose_id, subject_ref, source, facility, reporter, event_year, \
          event_quarter, municipality, sex, age_band, substance_codes, outcome, data_key_wrapped, \
          master_key_version, sealed, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
          $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(o.overdose_id)
-    .bind(o.subject_id)
+    .bind(o.subject_ref.as_deref())
     .bind(o.source)
     .bind(o.facility)
     .bind(o.reporter)
@@ -408,6 +408,72 @@ pub async fn death_in(
         .fetch_optional(&mut *conn)
         .await?;
     Ok(row.as_ref().map(death_from_row).transpose()?)
+}
+
+/// The deaths and overdoses that name one person (a mortality-domain reference),
+/// their rows held until the transaction ends on PostgreSQL.
+pub async fn records_naming(
+    conn: &mut AnyConnection,
+    reference: &[u8],
+) -> Result<(Vec<DeathRow>, Vec<OverdoseRow>), StoreError> {
+    let lock = if super::is_postgres(conn) {
+        " for update"
+    } else {
+        ""
+    };
+    let deaths = sqlx::query(&format!("select * from death where subject_ref = $1{lock}"))
+        .bind(reference)
+        .fetch_all(&mut *conn)
+        .await?;
+    let overdoses = sqlx::query(&format!(
+        "select {OVERDOSE_COLUMNS} from overdose where subject_ref = $1{lock}"
+    ))
+    .bind(reference)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok((
+        deaths
+            .iter()
+            .map(death_from_row)
+            .collect::<Result<_, _>>()?,
+        overdoses
+            .iter()
+            .map(overdose_from_row)
+            .collect::<Result<_, _>>()?,
+    ))
+}
+
+/// Replaces the sealed parts of a death (same presence as before: the flags stay).
+pub async fn reseal_death(
+    conn: &mut AnyConnection,
+    id: i64,
+    police_sealed: Option<&[u8]>,
+    forensic_sealed: Option<&[u8]>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "update death set police_sealed = $1, forensic_sealed = $2, updated_at = $3 where id = $4",
+    )
+    .bind(police_sealed)
+    .bind(forensic_sealed)
+    .bind(now_rfc3339())
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Replaces the sealed details of an overdose.
+pub async fn reseal_overdose(
+    conn: &mut AnyConnection,
+    overdose_id: &str,
+    sealed: &[u8],
+) -> Result<(), StoreError> {
+    sqlx::query("update overdose set sealed = $1 where overdose_id = $2")
+        .bind(sealed)
+        .bind(overdose_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 impl Store {

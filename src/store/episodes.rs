@@ -3,16 +3,20 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::refs::{RecordSubject, resolve};
+use super::subjects::Linked;
 use super::{Store, StoreError, get_bool, now_rfc3339};
+use crate::crypto::Keyring;
 use crate::domain::episode::PlainEpisode;
+use crate::identity::reference::{RecordDomain, SubjectRef};
 
 /// An episode row to insert.
 #[derive(Debug, Clone)]
 pub struct NewEpisode<'a> {
     /// Public id.
     pub episode_id: &'a str,
-    /// Internal subject id.
-    pub subject_id: i64,
+    /// The person, as a treatment-domain reference.
+    pub subject_ref: SubjectRef,
     /// Facility code.
     pub facility: &'a str,
     /// TDI centre type of the facility.
@@ -111,15 +115,45 @@ pub(crate) fn plain_from_any(row: &AnyRow) -> Result<PlainEpisode, sqlx::Error> 
     })
 }
 
-fn episode_from_row(row: &AnyRow) -> Result<EpisodeRow, sqlx::Error> {
+/// The subjects of listed rows, through their references.
+async fn subjects_of(
+    conn: &mut AnyConnection,
+    keyring: &Keyring,
+    domain: RecordDomain,
+    rows: &[AnyRow],
+) -> Result<std::collections::HashMap<Vec<u8>, RecordSubject>, StoreError> {
+    let refs = rows
+        .iter()
+        .map(|r| r.try_get::<Vec<u8>, _>("subject_ref"))
+        .collect::<Result<Vec<_>, _>>()?;
+    resolve(conn, keyring, domain, refs.iter().map(Vec::as_slice)).await
+}
+
+/// Episode rows with their subjects.
+async fn episodes_from_rows(
+    conn: &mut AnyConnection,
+    keyring: &Keyring,
+    rows: &[AnyRow],
+) -> Result<Vec<EpisodeRow>, StoreError> {
+    let subjects = subjects_of(conn, keyring, RecordDomain::Treatment, rows).await?;
+    rows.iter()
+        .map(|row| {
+            let reference: Vec<u8> = row.try_get("subject_ref")?;
+            let subject = subjects.get(&reference).ok_or(StoreError::Unresolvable)?;
+            Ok(episode_from_row(row, subject)?)
+        })
+        .collect()
+}
+
+fn episode_from_row(row: &AnyRow, subject: &RecordSubject) -> Result<EpisodeRow, sqlx::Error> {
     let end_year: Option<i64> = row.try_get("end_year")?;
     let end_quarter: Option<i64> = row.try_get("end_quarter")?;
     Ok(EpisodeRow {
         id: row.try_get("id")?,
         episode_id: row.try_get("episode_id")?,
-        subject_id: row.try_get("subject_id")?,
-        registry_id: row.try_get("registry_id")?,
-        data_key_wrapped: row.try_get("data_key_wrapped")?,
+        subject_id: subject.subject_id,
+        registry_id: subject.registry_id.clone(),
+        data_key_wrapped: subject.data_key_wrapped.clone(),
         facility: row.try_get("facility")?,
         centre_type: row.try_get("centre_type")?,
         link_rule: row.try_get("link_rule")?,
@@ -135,14 +169,13 @@ fn episode_from_row(row: &AnyRow) -> Result<EpisodeRow, sqlx::Error> {
     })
 }
 
-const EPISODE_SELECT: &str = "select e.id, e.episode_id, e.subject_id, s.registry_id, \
-     s.data_key_wrapped, e.facility, e.centre_type, e.link_rule, e.status, e.start_year, \
+const EPISODE_SELECT: &str = "select e.id, e.episode_id, e.subject_ref, e.facility, e.centre_type, e.link_rule, e.status, e.start_year, \
      e.start_quarter, e.sex, e.birth_year, e.age_at_start, e.age_band, e.municipality, \
      e.treatment_status, e.referral_source, e.living_with, e.living_with_children, \
      e.living_where, e.labour_status, e.education, e.primary_drug, e.route, e.frequency, \
      e.age_first_use, e.secondary_drugs, e.polydrug, e.ost_status, e.ost_first_year, e.sealed, \
      e.end_year, e.end_quarter, e.end_reason, e.end_sealed, e.created_by, e.created_at, \
-     e.updated_at from episode e join subject s on s.id = e.subject_id";
+     e.updated_at from episode e";
 
 /// Inserts an episode within the caller's transaction; returns its internal id.
 pub async fn insert_episode(
@@ -152,7 +185,7 @@ pub async fn insert_episode(
     let p = e.plain;
     let now = now_rfc3339();
     let id: i64 = sqlx::query_scalar(
-        "insert into episode (episode_id, subject_id, facility, centre_type, link_rule, status, \
+        "insert into episode (episode_id, subject_ref, facility, centre_type, link_rule, status, \
          start_year, start_quarter, sex, birth_year, age_at_start, age_band, municipality, \
          treatment_status, referral_source, living_with, living_with_children, living_where, \
          labour_status, education, primary_drug, route, frequency, age_first_use, \
@@ -162,7 +195,7 @@ pub async fn insert_episode(
          $28, $29, $30, $30, $31) returning id",
     )
     .bind(e.episode_id)
-    .bind(e.subject_id)
+    .bind(e.subject_ref.to_vec())
     .bind(e.facility)
     .bind(e.centre_type)
     .bind(e.link_rule)
@@ -294,6 +327,7 @@ pub async fn insert_history(
 /// The episode a user created with an idempotency key, if any.
 pub async fn episode_by_idempotency(
     conn: &mut AnyConnection,
+    keyring: &Keyring,
     created_by: &str,
     key: &str,
 ) -> Result<Option<EpisodeRow>, StoreError> {
@@ -304,24 +338,26 @@ pub async fn episode_by_idempotency(
     .bind(key)
     .fetch_optional(&mut *conn)
     .await?;
-    Ok(row.as_ref().map(episode_from_row).transpose()?)
+    let rows: Vec<AnyRow> = row.into_iter().collect();
+    Ok(episodes_from_rows(conn, keyring, &rows).await?.pop())
 }
 
 /// Every episode of a subject, oldest first.
 pub async fn subject_episodes(
     conn: &mut AnyConnection,
-    subject_id: i64,
+    keyring: &Keyring,
+    subject: &Linked,
 ) -> Result<Vec<EpisodeRow>, StoreError> {
+    let reference = subject
+        .reference(keyring, RecordDomain::Treatment)
+        .map_err(|_| StoreError::Unresolvable)?;
     let rows = sqlx::query(&format!(
-        "{EPISODE_SELECT} where e.subject_id = $1 order by e.id"
+        "{EPISODE_SELECT} where e.subject_ref = $1 order by e.id"
     ))
-    .bind(subject_id)
+    .bind(reference.to_vec())
     .fetch_all(&mut *conn)
     .await?;
-    Ok(rows
-        .iter()
-        .map(episode_from_row)
-        .collect::<Result<_, _>>()?)
+    episodes_from_rows(conn, keyring, &rows).await
 }
 
 /// The wrapped data key of a subject.
@@ -357,8 +393,8 @@ pub struct EpisodeFilter {
 pub struct NewContact<'a> {
     /// Public id.
     pub contact_id: &'a str,
-    /// Internal subject id.
-    pub subject_id: i64,
+    /// The person, as a social-work-domain reference.
+    pub subject_ref: SubjectRef,
     /// Municipality of the Centre for Social Work.
     pub municipality: &'a str,
     /// Link rule.
@@ -410,11 +446,26 @@ pub struct ContactRow {
     pub created_at: String,
 }
 
-fn contact_from_row(row: &AnyRow) -> Result<ContactRow, sqlx::Error> {
+async fn contacts_from_rows(
+    conn: &mut AnyConnection,
+    keyring: &Keyring,
+    rows: &[AnyRow],
+) -> Result<Vec<ContactRow>, StoreError> {
+    let subjects = subjects_of(conn, keyring, RecordDomain::SocialWork, rows).await?;
+    rows.iter()
+        .map(|row| {
+            let reference: Vec<u8> = row.try_get("subject_ref")?;
+            let subject = subjects.get(&reference).ok_or(StoreError::Unresolvable)?;
+            Ok(contact_from_row(row, subject)?)
+        })
+        .collect()
+}
+
+fn contact_from_row(row: &AnyRow, subject: &RecordSubject) -> Result<ContactRow, sqlx::Error> {
     Ok(ContactRow {
         contact_id: row.try_get("contact_id")?,
-        registry_id: row.try_get("registry_id")?,
-        data_key_wrapped: row.try_get("data_key_wrapped")?,
+        registry_id: subject.registry_id.clone(),
+        data_key_wrapped: subject.data_key_wrapped.clone(),
         municipality: row.try_get("municipality")?,
         contact_year: row.try_get("contact_year")?,
         contact_quarter: row.try_get("contact_quarter")?,
@@ -428,10 +479,9 @@ fn contact_from_row(row: &AnyRow) -> Result<ContactRow, sqlx::Error> {
     })
 }
 
-const CONTACT_SELECT: &str = "select c.contact_id, s.registry_id, s.data_key_wrapped, \
-     c.municipality, c.contact_year, c.contact_quarter, c.service_type, c.referral_to_treatment, \
+const CONTACT_SELECT: &str = "select c.contact_id, c.subject_ref, c.municipality, c.contact_year, c.contact_quarter, c.service_type, c.referral_to_treatment, \
      c.housing_support, c.employment_support, c.sealed, c.created_by, c.created_at \
-     from social_contact c join subject s on s.id = c.subject_id";
+     from social_contact c";
 
 /// Inserts a social-work contact within the caller's transaction.
 pub async fn insert_contact(
@@ -439,13 +489,13 @@ pub async fn insert_contact(
     c: &NewContact<'_>,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "insert into social_contact (contact_id, subject_id, municipality, link_rule, \
+        "insert into social_contact (contact_id, subject_ref, municipality, link_rule, \
          contact_year, contact_quarter, service_type, referral_to_treatment, housing_support, \
          employment_support, sealed, created_by, created_at) \
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(c.contact_id)
-    .bind(c.subject_id)
+    .bind(c.subject_ref.to_vec())
     .bind(c.municipality)
     .bind(c.link_rule)
     .bind(i64::from(c.when.0))
@@ -466,8 +516,8 @@ pub async fn insert_contact(
 /// then registration order), as the TDI protocol's counting rule asks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntrantRow {
-    /// Internal subject id.
-    pub subject_id: i64,
+    /// The person's treatment-domain reference.
+    pub subject_ref: Vec<u8>,
     /// Internal id of the counted episode.
     pub episode: i64,
     /// Its statistical columns.
@@ -478,20 +528,28 @@ pub struct EntrantRow {
 
 impl Store {
     /// One episode by public id.
-    pub async fn episode(&self, episode_id: &str) -> Result<Option<EpisodeRow>, StoreError> {
+    pub async fn episode(
+        &self,
+        keyring: &Keyring,
+        episode_id: &str,
+    ) -> Result<Option<EpisodeRow>, StoreError> {
+        let mut conn = self.connection().await?;
         let row = sqlx::query(&format!("{EPISODE_SELECT} where e.episode_id = $1"))
             .bind(episode_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *conn)
             .await?;
-        Ok(row.as_ref().map(episode_from_row).transpose()?)
+        let rows: Vec<AnyRow> = row.into_iter().collect();
+        Ok(episodes_from_rows(&mut conn, keyring, &rows).await?.pop())
     }
 
     /// A facility's episodes, newest first, filtered and paged.
     pub async fn facility_episodes(
         &self,
+        keyring: &Keyring,
         facility: &str,
         f: &EpisodeFilter,
     ) -> Result<Vec<EpisodeRow>, StoreError> {
+        let mut conn = self.connection().await?;
         let rows = sqlx::query(&format!(
             "{EPISODE_SELECT} where e.facility = $1 and ($2 is null or e.start_year = $2) \
              and ($3 is null or e.status = $3) and ($4 is null or e.primary_drug = $4) \
@@ -503,19 +561,16 @@ impl Store {
         .bind(f.primary_drug.as_deref())
         .bind(f.before_id)
         .bind(f.limit)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *conn)
         .await?;
-        Ok(rows
-            .iter()
-            .map(episode_from_row)
-            .collect::<Result<_, _>>()?)
+        episodes_from_rows(&mut conn, keyring, &rows).await
     }
 
     /// TDI entrants of a year: each person once, with their first episode of the year.
     pub async fn tdi_entrants(&self, year: i64) -> Result<Vec<EntrantRow>, StoreError> {
         let rows = sqlx::query(
             "select * from (select e.*, row_number() over \
-             (partition by e.subject_id order by e.start_quarter, e.id) as nth \
+             (partition by e.subject_ref order by e.start_quarter, e.id) as nth \
              from episode e where e.start_year = $1) first_of_year where nth = 1 order by id",
         )
         .bind(year)
@@ -524,7 +579,7 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(EntrantRow {
-                    subject_id: r.try_get("subject_id")?,
+                    subject_ref: r.try_get("subject_ref")?,
                     episode: r.try_get("id")?,
                     plain: plain_from_any(r)?,
                     centre_type: r.try_get("centre_type")?,
@@ -560,31 +615,36 @@ impl Store {
     }
 
     /// One social-work contact by public id.
-    pub async fn contact(&self, contact_id: &str) -> Result<Option<ContactRow>, StoreError> {
+    pub async fn contact(
+        &self,
+        keyring: &Keyring,
+        contact_id: &str,
+    ) -> Result<Option<ContactRow>, StoreError> {
+        let mut conn = self.connection().await?;
         let row = sqlx::query(&format!("{CONTACT_SELECT} where c.contact_id = $1"))
             .bind(contact_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *conn)
             .await?;
-        Ok(row.as_ref().map(contact_from_row).transpose()?)
+        let rows: Vec<AnyRow> = row.into_iter().collect();
+        Ok(contacts_from_rows(&mut conn, keyring, &rows).await?.pop())
     }
 
     /// A centre's contacts, newest first.
     pub async fn municipality_contacts(
         &self,
+        keyring: &Keyring,
         municipality: &str,
         limit: i64,
     ) -> Result<Vec<ContactRow>, StoreError> {
+        let mut conn = self.connection().await?;
         let rows = sqlx::query(&format!(
             "{CONTACT_SELECT} where c.municipality = $1 order by c.id desc limit $2"
         ))
         .bind(municipality)
         .bind(limit)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *conn)
         .await?;
-        Ok(rows
-            .iter()
-            .map(contact_from_row)
-            .collect::<Result<_, _>>()?)
+        contacts_from_rows(&mut conn, keyring, &rows).await
     }
 
     /// A facility's TDI centre type and whether it is active and emergency-capable.

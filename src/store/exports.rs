@@ -2,8 +2,37 @@
 
 use sqlx::Row;
 
+use std::collections::HashMap;
+
 use super::{Store, StoreError, get_bool};
+use crate::crypto::Keyring;
 use crate::domain::episode::PlainEpisode;
+use crate::identity::reference::RecordDomain;
+
+/// Registry id and wrapped data key of every live subject, by internal id: what
+/// opening entrants' sealed items needs (records name subjects only by reference).
+pub type SubjectKeys = HashMap<i64, (String, Vec<u8>)>;
+
+/// The range of references a partition of the people reads: `[lower, upper)` by the
+/// first byte of the reference (references are uniformly distributed).
+fn reference_range(part: i64, parts: i64) -> (Vec<u8>, Vec<u8>) {
+    let parts = parts.clamp(1, 256);
+    let part = part.clamp(0, parts - 1);
+    let bound = |k: i64| k * 256 / parts;
+    let lower = vec![u8::try_from(bound(part)).unwrap_or(0)];
+    // Every 16-byte reference sorts before 17 bytes of 0xff.
+    let upper = u8::try_from(bound(part + 1)).map_or_else(|_| vec![0xff; 17], |b| vec![b]);
+    (lower, upper)
+}
+
+/// The person a treatment reference names.
+fn treated_person(keyring: &Keyring, r: &sqlx::any::AnyRow) -> Result<i64, StoreError> {
+    let reference: Vec<u8> = r.try_get("subject_ref")?;
+    keyring
+        .subject_of(RecordDomain::Treatment, &reference)
+        .map(|(id, _)| id)
+        .ok_or(StoreError::Unresolvable)
+}
 
 /// One TDI entrant of one year (a person's first episode of that year).
 #[derive(Debug, Clone)]
@@ -102,13 +131,12 @@ macro_rules! plain_line {
 const PLAIN_FIELDS: usize = 23;
 
 const ENTRANTS: &str = concat!(
-    "select e.subject_id, e.start_year, ",
+    "select e.subject_ref, e.start_year, ",
     plain_line!(),
-    " as line, m.district, e.episode_id, e.sealed, s.registry_id, s.data_key_wrapped \
-     from episode e join subject s on s.id = e.subject_id \
-     join municipality m on m.slug = e.municipality \
-     where e.start_year = $1 and e.subject_id % $2 = $3 \
-     order by e.subject_id, e.start_quarter, e.id"
+    " as line, m.district, e.episode_id, e.sealed \
+     from episode e join municipality m on m.slug = e.municipality \
+     where e.start_year = $1 and e.subject_ref >= $2 and e.subject_ref < $3 \
+     order by e.subject_ref, e.start_quarter, e.id"
 );
 
 /// Parses a `plain_line!` into the episode's statistical columns and its centre type.
@@ -156,25 +184,52 @@ fn plain_from_line(line: &str) -> Result<(PlainEpisode, String), sqlx::Error> {
     ))
 }
 
-fn entrant_from_row(r: &sqlx::any::AnyRow) -> Result<EntrantFact, sqlx::Error> {
+fn entrant_from_row(
+    r: &sqlx::any::AnyRow,
+    person: i64,
+    subjects: &SubjectKeys,
+) -> Result<EntrantFact, sqlx::Error> {
     let (plain, centre_type) = plain_from_line(&r.try_get::<String, _>("line")?)?;
-    let wrapped: Option<Vec<u8>> = r.try_get("data_key_wrapped")?;
-    let sealed = match wrapped {
-        Some(wrapped) => Some((
-            r.try_get("registry_id")?,
-            wrapped,
+    let sealed = match subjects.get(&person) {
+        Some((registry_id, wrapped)) => Some((
+            registry_id.clone(),
+            wrapped.clone(),
             r.try_get("episode_id")?,
             r.try_get("sealed")?,
         )),
         None => None,
     };
     Ok(EntrantFact {
-        person: r.try_get("subject_id")?,
+        person,
         year: r.try_get("start_year")?,
         district: r.try_get("district")?,
         plain,
         centre_type,
         sealed,
+    })
+}
+
+fn death_fact(
+    r: &sqlx::any::AnyRow,
+    known: bool,
+    left_recently: bool,
+) -> Result<DeathFact, sqlx::Error> {
+    Ok(DeathFact {
+        person: r.try_get("id")?,
+        year: r.try_get("death_year")?,
+        quarter: r.try_get("death_quarter")?,
+        sex: r.try_get("sex")?,
+        age_band: r.try_get("age_band")?,
+        municipality: r.try_get("municipality")?,
+        district: r.try_get("district")?,
+        manner: r
+            .try_get::<Option<String>, _>("manner")?
+            .unwrap_or_else(|| "99".into()),
+        selection_b: get_bool(r, "selection_b")?,
+        selection_d: get_bool(r, "selection_d")?,
+        substances: split(&r.try_get::<String, _>("substance_codes")?),
+        known_to_treatment: known,
+        left_treatment_12m: left_recently,
     })
 }
 
@@ -214,64 +269,89 @@ impl Store {
     /// TDI entrants of `year` — each person's first episode of the year (by quarter,
     /// then registration order), with what opening its sealed items needs — streamed
     /// in person order; the first row of each person is kept here. `(part, parts)`
-    /// selects the people with `subject_id % parts = part`, so several scans can run
-    /// side by side.
-    pub fn export_entrants(
-        &self,
+    /// selects a range of the people's references, so several scans can run side by
+    /// side.
+    pub fn export_entrants<'a>(
+        &'a self,
+        keyring: &'a Keyring,
+        subjects: &'a SubjectKeys,
         year: i64,
         (part, parts): (i64, i64),
-    ) -> impl futures_util::Stream<Item = Result<EntrantFact, StoreError>> + Send + '_ {
+    ) -> impl futures_util::Stream<Item = Result<EntrantFact, StoreError>> + Send + 'a {
         use futures_util::StreamExt;
+        let (lower, upper) = reference_range(part, parts);
         let mut last: Option<i64> = None;
         sqlx::query(ENTRANTS)
             .bind(year)
-            .bind(parts.max(1))
-            .bind(part)
+            .bind(lower)
+            .bind(upper)
             .fetch(self.pool())
             .filter_map(move |row| {
-                let out = match row {
-                    Err(e) => Some(Err(StoreError::from(e))),
-                    Ok(r) => {
-                        let person = r.try_get::<i64, _>("subject_id").unwrap_or_default();
-                        if last == Some(person) {
-                            None
-                        } else {
+                let out = match row.map_err(StoreError::from) {
+                    Err(e) => Some(Err(e)),
+                    Ok(r) => match treated_person(keyring, &r) {
+                        Err(e) => Some(Err(e)),
+                        Ok(person) if last == Some(person) => None,
+                        Ok(person) => {
                             last = Some(person);
-                            Some(entrant_from_row(&r).map_err(StoreError::from))
+                            Some(entrant_from_row(&r, person, subjects).map_err(StoreError::from))
                         }
-                    }
+                    },
                 };
                 std::future::ready(out)
             })
     }
 
+    /// Registry id and wrapped data key of every live subject.
+    pub async fn subject_keys(&self) -> Result<SubjectKeys, StoreError> {
+        let rows = sqlx::query(
+            "select id, registry_id, data_key_wrapped from subject \
+             where data_key_wrapped is not null",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    (r.try_get("registry_id")?, r.try_get("data_key_wrapped")?),
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
     /// Persons in treatment at any time in `year` (prevalence): one fact per person
     /// with their latest-starting episode's attributes, streamed in person order.
-    /// `(part, parts)` selects the people with `subject_id % parts = part`.
-    pub fn export_prevalence(
-        &self,
+    /// `(part, parts)` selects a range of the people's references.
+    pub fn export_prevalence<'a>(
+        &'a self,
+        keyring: &'a Keyring,
         year: i64,
         (part, parts): (i64, i64),
-    ) -> impl futures_util::Stream<Item = Result<EntrantFact, StoreError>> + Send + '_ {
+    ) -> impl futures_util::Stream<Item = Result<EntrantFact, StoreError>> + Send + 'a {
         use futures_util::StreamExt;
+        let (lower, upper) = reference_range(part, parts);
+        // One reference per person and domain (all of a subject's references move
+        // together in a rotation), so partitioning by it is partitioning by person.
         sqlx::query(concat!(
-            "select f.subject_id, f.line, m.district from (select e.subject_id, e.municipality, ",
+            "select f.subject_ref, f.line, m.district from (select e.subject_ref, e.municipality, ",
             plain_line!(),
-            " as line, row_number() over (partition by e.subject_id order by e.start_year desc, \
+            " as line, row_number() over (partition by e.subject_ref order by e.start_year desc, \
              e.id desc) as nth from episode e where e.start_year <= $1 \
-             and (e.end_year is null or e.end_year >= $1) and e.subject_id % $2 = $3) f \
-             join municipality m on m.slug = f.municipality where f.nth = 1 \
-             order by f.subject_id"
+             and (e.end_year is null or e.end_year >= $1) \
+             and e.subject_ref >= $2 and e.subject_ref < $3) f \
+             join municipality m on m.slug = f.municipality where f.nth = 1"
         ))
         .bind(year)
-        .bind(parts.max(1))
-        .bind(part)
+        .bind(lower)
+        .bind(upper)
         .fetch(self.pool())
         .map(move |row| {
             let r = row?;
             let (plain, centre_type) = plain_from_line(&r.try_get::<String, _>("line")?)?;
             Ok(EntrantFact {
-                person: r.try_get("subject_id")?,
+                person: treated_person(keyring, &r)?,
                 year,
                 plain,
                 centre_type,
@@ -281,44 +361,56 @@ impl Store {
         })
     }
 
-    /// Deaths in the years `from..=to`.
-    pub async fn export_deaths(&self, from: i64, to: i64) -> Result<Vec<DeathFact>, StoreError> {
+    /// Deaths in the years `from..=to`. Whether the person was known to treatment
+    /// is found through the keys: the death's mortality reference names the subject,
+    /// whose treatment reference finds the episodes.
+    pub async fn export_deaths(
+        &self,
+        keyring: &Keyring,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<DeathFact>, StoreError> {
+        let mut conn = self.connection().await?;
         let rows = sqlx::query(
-            "select d.*, m.district, (d.subject_id is not null and exists (select 1 from episode e \
-             where e.subject_id = d.subject_id and e.start_year <= d.death_year)) as known, \
-             (d.subject_id is not null and exists (select 1 from episode e \
-             where e.subject_id = d.subject_id and e.end_year is not null \
-             and (d.death_year * 4 + d.death_quarter) - (e.end_year * 4 + e.end_quarter) between 0 and 4)) \
-             as left_recently \
-             from death d join municipality m on m.slug = d.municipality \
+            "select d.*, m.district from death d join municipality m on m.slug = d.municipality \
              where d.death_year between $1 and $2 order by d.id",
         )
         .bind(from)
         .bind(to)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *conn)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DeathFact {
-                    person: r.try_get("id")?,
-                    year: r.try_get("death_year")?,
-                    quarter: r.try_get("death_quarter")?,
-                    sex: r.try_get("sex")?,
-                    age_band: r.try_get("age_band")?,
-                    municipality: r.try_get("municipality")?,
-                    district: r.try_get("district")?,
-                    manner: r
-                        .try_get::<Option<String>, _>("manner")?
-                        .unwrap_or_else(|| "99".into()),
-                    selection_b: get_bool(r, "selection_b")?,
-                    selection_d: get_bool(r, "selection_d")?,
-                    substances: split(&r.try_get::<String, _>("substance_codes")?),
-                    known_to_treatment: get_bool(r, "known")?,
-                    left_treatment_12m: get_bool(r, "left_recently")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        let mut facts = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let (year, quarter): (i64, i64) =
+                (r.try_get("death_year")?, r.try_get("death_quarter")?);
+            let mut known = false;
+            let mut left_recently = false;
+            if let Some(reference) = r.try_get::<Option<Vec<u8>>, _>("subject_ref")? {
+                let (subject, version) = keyring
+                    .subject_of(RecordDomain::Mortality, &reference)
+                    .ok_or(StoreError::Unresolvable)?;
+                let treatment = keyring
+                    .subject_ref(RecordDomain::Treatment, subject, version)
+                    .map_err(|_| StoreError::Unresolvable)?;
+                let episodes = sqlx::query(
+                    "select start_year, end_year, end_quarter from episode where subject_ref = $1",
+                )
+                .bind(treatment.to_vec())
+                .fetch_all(&mut *conn)
+                .await?;
+                for e in &episodes {
+                    known |= e.try_get::<i64, _>("start_year")? <= year;
+                    let end: Option<(i64, i64)> = e
+                        .try_get::<Option<i64>, _>("end_year")?
+                        .zip(e.try_get::<Option<i64>, _>("end_quarter")?);
+                    left_recently |= end.is_some_and(|(y, q)| {
+                        (0..=4).contains(&((year * 4 + quarter) - (y * 4 + q)))
+                    });
+                }
+            }
+            facts.push(death_fact(r, known, left_recently)?);
+        }
+        Ok(facts)
     }
 
     /// Overdoses in the years `from..=to`.

@@ -6,6 +6,7 @@ pub mod deaths;
 pub mod episodes;
 pub mod exports;
 pub mod reference;
+pub mod refs;
 pub mod seeds;
 pub mod snapshots;
 pub mod subjects;
@@ -74,6 +75,10 @@ pub enum StoreError {
     /// A detached write task could not finish (it panicked or the runtime stopped).
     #[error("write task failed: {0}")]
     TaskFailed(String),
+    /// A record names its person with a reference no available key made (a key
+    /// file that lacks a version still in use, or a tampered row).
+    #[error("a record's person reference does not decode with the key file")]
+    Unresolvable,
     /// Any other database error (an internal fault; details are logged, not returned).
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),

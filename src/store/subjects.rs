@@ -57,7 +57,8 @@ pub enum LinkRule {
 }
 
 impl LinkRule {
-    fn as_str(self) -> &'static str {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::PersonalNumber => "personal_number",
             Self::Attributes => "attributes",
@@ -75,6 +76,20 @@ pub struct Linked {
     pub registry_id: String,
     /// The rule that linked it.
     pub rule: LinkRule,
+    /// Pseudonym-key version of the subject, read under its row lock: the version of
+    /// every reference to it (identity/reference.rs).
+    pub version: u32,
+}
+
+impl Linked {
+    /// The reference to this subject that a record of `domain` stores.
+    pub fn reference(
+        &self,
+        keyring: &crate::crypto::Keyring,
+        domain: crate::identity::reference::RecordDomain,
+    ) -> Result<crate::identity::reference::SubjectRef, crate::crypto::CryptoError> {
+        keyring.subject_ref(domain, self.subject_id, self.version)
+    }
 }
 
 /// The sealed parts of a subject, for opening its identity.
@@ -143,7 +158,7 @@ pub struct VersionCount {
     pub kind: String,
     /// Key version.
     pub version: i64,
-    /// Live subjects on it.
+    /// Rows on it.
     pub rows: i64,
 }
 
@@ -170,8 +185,7 @@ pub async fn link_or_create(
             // differently, with or without the personal number): the row lock makes
             // every change to this subject's records — the six-month rule reads them
             // first — wait for the one before.
-            lock_subject(conn, linked.subject_id).await?;
-            linked
+            lock_subject(conn, linked).await?
         }
         None => {
             let subject_id: i64 = sqlx::query_scalar(
@@ -197,15 +211,10 @@ pub async fn link_or_create(
                 subject_id,
                 registry_id: new.registry_id.clone(),
                 rule: LinkRule::New,
+                version: new.lookup.version,
             }
         }
     };
-    sqlx::query("insert into subject_link (subject_id, rule, linked_at) values ($1, $2, $3)")
-        .bind(linked.subject_id)
-        .bind(linked.rule.as_str())
-        .bind(now_rfc3339())
-        .execute(&mut *conn)
-        .await?;
     Ok(linked)
 }
 
@@ -217,15 +226,75 @@ fn pseudonym_locks(lookup: &SubjectLookup) -> impl Iterator<Item = LockKey> + '_
 }
 
 /// Holds the subject's row until the transaction ends (PostgreSQL; SQLite write
-/// transactions run one at a time anyway).
-async fn lock_subject(conn: &mut AnyConnection, subject_id: i64) -> Result<(), StoreError> {
-    if is_postgres(conn) {
-        sqlx::query("select id from subject where id = $1 for update")
-            .bind(subject_id)
-            .execute(&mut *conn)
-            .await?;
+/// transactions run one at a time anyway) and reads its pseudonym version under the
+/// lock: a rotation that moved the subject meanwhile has moved its references too.
+async fn lock_subject(conn: &mut AnyConnection, linked: Linked) -> Result<Linked, StoreError> {
+    let lock = is_postgres(conn);
+    current_version(conn, linked, lock).await
+}
+
+/// Re-reads a linked subject's pseudonym version, holding its row when `lock`.
+async fn current_version(
+    conn: &mut AnyConnection,
+    linked: Linked,
+    lock: bool,
+) -> Result<Linked, StoreError> {
+    let sql = if lock {
+        "select pseudonym_version from subject where id = $1 for update"
+    } else {
+        "select pseudonym_version from subject where id = $1"
+    };
+    let version: i64 = sqlx::query_scalar(sql)
+        .bind(linked.subject_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(Linked {
+        version: u32::try_from(version).map_err(|_| StoreError::Unresolvable)?,
+        ..linked
+    })
+}
+
+/// Crypto-shreds a subject inside the caller's transaction: destroys its wrapped
+/// data key, sealed identity and pseudonyms; the coarse statistical attributes stay.
+/// Returns the subject's internal id and pseudonym version, or `None` when it was
+/// already shredded.
+pub async fn shred_in(
+    conn: &mut AnyConnection,
+    registry_id: &str,
+) -> Result<Option<(i64, u32)>, StoreError> {
+    let row = sqlx::query("select id, pseudonym_version from subject where registry_id = $1")
+        .bind(registry_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let (id, version): (i64, i64) = (row.try_get("id")?, row.try_get("pseudonym_version")?);
+    let done = sqlx::query(
+        "update subject set data_key_wrapped = null, master_key_version = null, \
+         identity_sealed = null, pn_pseudonym = null, attr_pseudonym = null, \
+         shredded_at = $1 where id = $2 and shredded_at is null",
+    )
+    .bind(now_rfc3339())
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(None);
     }
-    Ok(())
+    let version = u32::try_from(version).map_err(|_| StoreError::Unresolvable)?;
+    Ok(Some((id, version)))
+}
+
+/// Finds the existing subject of an identity and holds its row (records naming a
+/// person without creating one: deaths, overdoses).
+pub async fn find_and_lock(
+    conn: &mut AnyConnection,
+    lookups: &[SubjectLookup],
+    has_pn: bool,
+) -> Result<Option<Linked>, StoreError> {
+    match find_link(conn, lookups, has_pn, None).await? {
+        Some(linked) => Ok(Some(lock_subject(conn, linked).await?)),
+        None => Ok(None),
+    }
 }
 
 /// Finds the existing subject of an identity without creating or changing anything.
@@ -234,7 +303,12 @@ pub async fn find_existing(
     lookups: &[SubjectLookup],
     has_pn: bool,
 ) -> Result<Option<Linked>, StoreError> {
-    find_link(conn, lookups, has_pn, None).await
+    match find_link(conn, lookups, has_pn, None).await? {
+        // The version now, not the one the lookup matched: a rotation may have
+        // moved the subject (and its references) in between.
+        Some(linked) => Ok(Some(current_version(conn, linked, false).await?)),
+        None => Ok(None),
+    }
 }
 
 /// The cascade. With `enrich`, a subject linked by attributes that lacks a personal
@@ -259,6 +333,7 @@ async fn find_link(
                 subject_id: row.try_get("id").map_err(StoreError::from)?,
                 registry_id: row.try_get("registry_id").map_err(StoreError::from)?,
                 rule: LinkRule::PersonalNumber,
+                version: lookup.version,
             }));
         }
     }
@@ -292,6 +367,7 @@ async fn find_link(
                 subject_id,
                 registry_id: row.try_get("registry_id")?,
                 rule: LinkRule::Attributes,
+                version: lookup.version,
             }));
         }
     }
@@ -417,7 +493,8 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Live subjects whose pseudonyms use a version other than `active`.
+    /// Subjects whose pseudonyms (live ones) or references (all) use a version
+    /// other than `active`.
     pub async fn subjects_to_repseudonymise(
         &self,
         active: u32,
@@ -425,7 +502,7 @@ impl Store {
     ) -> Result<Vec<SealedSubject>, StoreError> {
         let rows = sqlx::query(&format!(
             "select {SEALED_COLUMNS} from subject where pseudonym_version <> $1 \
-             and shredded_at is null order by id limit $2"
+             order by id limit $2"
         ))
         .bind(i64::from(active))
         .bind(limit)
@@ -434,75 +511,72 @@ impl Store {
         Ok(rows.iter().map(sealed_from_row).collect::<Result<_, _>>()?)
     }
 
-    /// Stores recomputed pseudonyms, unless the row changed version meanwhile.
+    /// Moves a subject to pseudonym-key version `new`, unless the row changed
+    /// version meanwhile: its recomputed pseudonyms (`None` for a shredded subject,
+    /// which has none) and the references of all its records, in one transaction.
     pub async fn repseudonymise_subject(
         &self,
+        keyring: &crate::crypto::Keyring,
         subject_id: i64,
-        old_version: u32,
-        lookup: &SubjectLookup,
+        (old, new): (u32, u32),
+        lookup: Option<&SubjectLookup>,
     ) -> Result<bool, StoreError> {
         // A registration of this person holding the new version's locks (every
         // service has loaded the new key before rotation starts) finishes first, and
-        // one arriving later finds the row under the new version.
+        // one arriving later finds the row under the new version; one holding the
+        // subject's row lock finishes before this update, and the references it
+        // wrote under the old version move below.
         let mut tx = self.begin_write().await?;
-        lock_keys(&mut tx, pseudonym_locks(lookup)).await?;
-        let done = sqlx::query(
-            "update subject set pn_pseudonym = $1, attr_pseudonym = $2, pseudonym_version = $3 \
-             where id = $4 and pseudonym_version = $5 and shredded_at is null",
-        )
-        .bind(lookup.pn.map(|p| p.to_vec()))
-        .bind(lookup.attr.to_vec())
-        .bind(i64::from(lookup.version))
-        .bind(subject_id)
-        .bind(i64::from(old_version))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Crypto-shreds a subject: destroys its wrapped data key, sealed identity and
-    /// pseudonyms; the coarse statistical attributes stay. The audit event is written
-    /// in the same transaction. Returns false when the subject was already shredded.
-    pub async fn shred_subject(
-        &self,
-        registry_id: &str,
-        event: &crate::audit::AuditEvent,
-    ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let exists: Option<i64> =
-            sqlx::query_scalar("select id from subject where registry_id = $1")
-                .bind(registry_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if exists.is_none() {
-            return Err(StoreError::NotFound);
-        }
-        let done = sqlx::query(
-            "update subject set data_key_wrapped = null, master_key_version = null, \
-             identity_sealed = null, pn_pseudonym = null, attr_pseudonym = null, \
-             shredded_at = $1 where registry_id = $2 and shredded_at is null",
-        )
-        .bind(now_rfc3339())
-        .bind(registry_id)
-        .execute(&mut *tx)
-        .await?;
-        let shredded = done.rows_affected() == 1;
-        if shredded {
-            super::audit::append(&mut tx, self.backend(), event).await?;
-        }
-        tx.commit().await?;
-        Ok(shredded)
-    }
-
-    /// How many records were linked to a subject (for the access report).
-    pub async fn subject_link_count(&self, subject_id: i64) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar("select count(*) from subject_link where subject_id = $1")
+        let done = match lookup {
+            Some(lookup) => {
+                lock_keys(&mut tx, pseudonym_locks(lookup)).await?;
+                sqlx::query(
+                    "update subject set pn_pseudonym = $1, attr_pseudonym = $2, \
+                     pseudonym_version = $3 \
+                     where id = $4 and pseudonym_version = $5 and shredded_at is null",
+                )
+                .bind(lookup.pn.map(|p| p.to_vec()))
+                .bind(lookup.attr.to_vec())
+                .bind(i64::from(new))
                 .bind(subject_id)
-                .fetch_one(self.pool())
-                .await?,
+                .bind(i64::from(old))
+                .execute(&mut *tx)
+                .await?
+            }
+            None => {
+                sqlx::query(
+                    "update subject set pseudonym_version = $1 \
+                     where id = $2 and pseudonym_version = $3 and shredded_at is not null",
+                )
+                .bind(i64::from(new))
+                .bind(subject_id)
+                .bind(i64::from(old))
+                .execute(&mut *tx)
+                .await?
+            }
+        };
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        super::refs::rekey(&mut tx, keyring, subject_id, old, new).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// How many records of each table name a subject (for the access report).
+    pub async fn subject_record_counts(
+        &self,
+        keyring: &crate::crypto::Keyring,
+        subject: &SealedSubject,
+    ) -> Result<Vec<(&'static str, i64)>, StoreError> {
+        let mut conn = self.connection().await?;
+        super::refs::record_counts(
+            &mut conn,
+            keyring,
+            subject.subject_id,
+            subject.pseudonym_version,
         )
+        .await
     }
 
     /// Rows per master-key version (subjects' data keys and users' TOTP secrets;
@@ -522,7 +596,7 @@ impl Store {
              from overdose group by master_key_version \
              union all \
              select 'pseudonym' as kind, pseudonym_version as version, count(*) as rows \
-             from subject where shredded_at is null group by pseudonym_version \
+             from subject group by pseudonym_version \
              order by kind, version",
         )
         .fetch_all(self.pool())

@@ -286,7 +286,7 @@ async fn deaths_link_to_people_known_to_treatment_invisibly(app: TestApp) {
     let id = created["id"].as_str().expect("id");
     let deaths = app.store.deaths_in_year(2025).await.expect("deaths");
     assert!(
-        deaths[0].subject_id.is_some(),
+        deaths[0].subject_ref.is_some(),
         "linked to the person known to treatment"
     );
     let (_, view) = get(&app, &doctor, &format!("/api/v1/deaths/{id}")).await;

@@ -792,6 +792,7 @@ async fn releases_of_a_version_do_not_move_after_the_freeze(app: TestApp) {
     assert!(
         registry::subjects::shred(
             &app.store,
+            &app.keys,
             &registry::users::Actor::cli(),
             besa,
             registry::subjects::ErasureGround::NoLongerNecessary,

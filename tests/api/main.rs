@@ -9,6 +9,7 @@ mod auth;
 mod cli;
 mod deaths;
 mod demo;
+mod domains;
 pub mod episodes;
 mod errors;
 mod exports;

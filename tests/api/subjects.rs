@@ -424,6 +424,7 @@ async fn shredding_destroys_identity_and_keeps_counts(app: TestApp) {
     assert!(
         shred(
             &app.store,
+            &app.keys,
             &Actor::cli(),
             &gone.registry_id,
             registry::subjects::ErasureGround::NoLongerNecessary,
@@ -435,6 +436,7 @@ async fn shredding_destroys_identity_and_keeps_counts(app: TestApp) {
     assert!(
         !shred(
             &app.store,
+            &app.keys,
             &Actor::cli(),
             &gone.registry_id,
             registry::subjects::ErasureGround::NoLongerNecessary,
@@ -469,6 +471,7 @@ async fn shredding_destroys_identity_and_keeps_counts(app: TestApp) {
     assert!(matches!(
         shred(
             &app.store,
+            &app.keys,
             &Actor::cli(),
             "00000000-0000-0000-0000-000000000000",
             registry::subjects::ErasureGround::NoLongerNecessary,

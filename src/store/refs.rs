@@ -1,0 +1,187 @@
+//! Finding the person of an agency's record, and the records of a person, through
+//! the per-domain references (identity/reference.rs). No SQL joins a record to its
+//! subject: the service decrypts the reference, then reads the subject by id.
+
+use std::collections::HashMap;
+
+use sqlx::{AnyConnection, Row};
+
+use super::{Store, StoreError};
+use crate::crypto::Keyring;
+use crate::identity::reference::{RecordDomain, SubjectRef};
+
+/// The subject a record names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordSubject {
+    /// Internal row id (never shown outside the service).
+    pub subject_id: i64,
+    /// Public registry id.
+    pub registry_id: String,
+    /// Wrapped data key (`None` once shredded).
+    pub data_key_wrapped: Option<Vec<u8>>,
+}
+
+/// Subjects read per query (well under both backends' parameter limits).
+const CHUNK: usize = 500;
+
+/// The subjects of stored references, keyed by the reference as stored. A reference
+/// no available key decodes is an error: rotation re-keys every reference before a
+/// pseudonym-key version may be retired.
+pub async fn resolve<'r>(
+    conn: &mut AnyConnection,
+    keyring: &Keyring,
+    domain: RecordDomain,
+    refs: impl IntoIterator<Item = &'r [u8]>,
+) -> Result<HashMap<Vec<u8>, RecordSubject>, StoreError> {
+    let mut ids: HashMap<i64, Vec<Vec<u8>>> = HashMap::new();
+    let mut distinct = std::collections::HashSet::new();
+    for r in refs {
+        if !distinct.insert(r) {
+            continue;
+        }
+        let (id, _) = keyring
+            .subject_of(domain, r)
+            .ok_or(StoreError::Unresolvable)?;
+        ids.entry(id).or_default().push(r.to_vec());
+    }
+    let wanted: Vec<i64> = ids.keys().copied().collect();
+    let mut out = HashMap::with_capacity(wanted.len());
+    for chunk in wanted.chunks(CHUNK) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "select id, registry_id, data_key_wrapped from subject where id in ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let subject = RecordSubject {
+                subject_id: row.try_get("id")?,
+                registry_id: row.try_get("registry_id")?,
+                data_key_wrapped: row.try_get("data_key_wrapped")?,
+            };
+            for r in ids.get(&subject.subject_id).into_iter().flatten() {
+                out.insert(r.clone(), subject.clone());
+            }
+        }
+    }
+    if out.len() < distinct.len() {
+        return Err(StoreError::Unresolvable);
+    }
+    Ok(out)
+}
+
+/// How many records each domain holds of one subject (the access report).
+pub async fn record_counts(
+    conn: &mut AnyConnection,
+    keyring: &Keyring,
+    subject_id: i64,
+    version: u32,
+) -> Result<Vec<(&'static str, i64)>, StoreError> {
+    let mut out = Vec::new();
+    for domain in RecordDomain::ALL {
+        let reference = keyring
+            .subject_ref(domain, subject_id, version)
+            .map_err(|_| StoreError::Unresolvable)?;
+        for table in domain.tables() {
+            let count: i64 = sqlx::query_scalar(&format!(
+                "select count(*) from {table} where subject_ref = $1"
+            ))
+            .bind(reference.to_vec())
+            .fetch_one(&mut *conn)
+            .await?;
+            out.push((*table, count));
+        }
+    }
+    Ok(out)
+}
+
+/// Moves every reference of one subject from `old` to `new` keys (a pseudonym-key
+/// rotation), inside the caller's transaction.
+pub async fn rekey(
+    conn: &mut AnyConnection,
+    keyring: &Keyring,
+    subject_id: i64,
+    old: u32,
+    new: u32,
+) -> Result<(), StoreError> {
+    for domain in RecordDomain::ALL {
+        let reference = |v| {
+            keyring
+                .subject_ref(domain, subject_id, v)
+                .map(|r: SubjectRef| r.to_vec())
+                .map_err(|_| StoreError::Unresolvable)
+        };
+        let (from, to) = (reference(old)?, reference(new)?);
+        for table in domain.tables() {
+            sqlx::query(&format!(
+                "update {table} set subject_ref = $1 where subject_ref = $2"
+            ))
+            .bind(&to)
+            .bind(&from)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Rows converted per transaction by the upgrade.
+const UPGRADE_BATCH: i64 = 5_000;
+
+impl Store {
+    /// Converts the links an older schema kept in clear (moved to `reference_upgrade`
+    /// by the migration) into references, with the key file; returns how many. Runs
+    /// at every start and does nothing once the table is empty.
+    pub async fn upgrade_references(&self, keyring: &Keyring) -> Result<u64, StoreError> {
+        let mut converted = 0;
+        loop {
+            let mut tx = self.begin_write().await?;
+            let rows = sqlx::query(
+                "select u.record_table, u.row_id, u.subject_id, s.pseudonym_version \
+                 from reference_upgrade u join subject s on s.id = u.subject_id \
+                 order by u.record_table, u.row_id limit $1",
+            )
+            .bind(UPGRADE_BATCH)
+            .fetch_all(&mut *tx)
+            .await?;
+            if rows.is_empty() {
+                return Ok(converted);
+            }
+            for row in &rows {
+                let table: String = row.try_get("record_table")?;
+                let row_id: i64 = row.try_get("row_id")?;
+                let subject_id: i64 = row.try_get("subject_id")?;
+                let version = u32::try_from(row.try_get::<i64, _>("pseudonym_version")?)
+                    .map_err(|_| StoreError::Unresolvable)?;
+                let (domain, table) = match table.as_str() {
+                    "episode" => (RecordDomain::Treatment, "episode"),
+                    "social_contact" => (RecordDomain::SocialWork, "social_contact"),
+                    "death" => (RecordDomain::Mortality, "death"),
+                    _ => (RecordDomain::Mortality, "overdose"),
+                };
+                let reference = keyring
+                    .subject_ref(domain, subject_id, version)
+                    .map_err(|_| StoreError::Unresolvable)?;
+                sqlx::query(&format!(
+                    "update {table} set subject_ref = $1 where id = $2"
+                ))
+                .bind(reference.to_vec())
+                .bind(row_id)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "delete from reference_upgrade where record_table = $1 and row_id = $2",
+                )
+                .bind(table)
+                .bind(row_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            converted += rows.len() as u64;
+        }
+    }
+}

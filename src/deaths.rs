@@ -246,6 +246,12 @@ pub async fn amend(
     let keys = Arc::clone(keys);
     detached(async move {
         let keyring = keys.current();
+        let mut tx = store.begin_write().await?;
+        // The row as it is now, held: the one the caller checked may have changed
+        // since (a forensic record, an erasure, a rotation of its reference).
+        let row = death_in(&mut tx, &row.death_id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         let key = death_key(&keyring, &row)?;
         let sealed = seal(
             &key,
@@ -260,11 +266,8 @@ pub async fn amend(
         } else {
             police_stats(&input, &basics)
         };
-        let mut tx = store.begin_write().await?;
-        let subject = match known_subject(&mut tx, &keyring, basics.identity.as_ref()).await? {
-            Some(s) => Some(s),
-            None => row.subject_ref.clone(),
-        };
+        // A new match replaces the stored reference; none keeps it.
+        let subject = known_subject(&mut tx, &keyring, basics.identity.as_ref()).await?;
         update_death(
             &mut tx,
             row.id,
@@ -391,7 +394,6 @@ pub async fn record(
                     &row.death_id,
                     &sealed_value,
                 )?;
-                let subject = subject.or(row.subject_ref.clone());
                 let overdose = input.overdose_id.as_deref().or(row.overdose_id.as_deref());
                 update_death(
                     &mut tx,
@@ -619,5 +621,22 @@ pub async fn erase_identities(
         crate::store::deaths::reseal_overdose(conn, &row.overdose_id, &sealed).await?;
         changed += 1;
     }
+    Ok(changed)
+}
+
+/// `erase_identities` for every person erased so far, in one transaction (the
+/// upgrade that introduced it runs this once).
+pub async fn erase_identities_of_erased(
+    store: &Store,
+    keyring: &Keyring,
+) -> Result<u64, EpisodeError> {
+    let erased = store.shredded_subjects().await?;
+    let mut tx = store.begin_write().await?;
+    let mut changed = 0;
+    for (subject, version) in erased {
+        let reference = keyring.subject_ref(RecordDomain::Mortality, subject, version)?;
+        changed += erase_identities(&mut tx, keyring, &reference).await?;
+    }
+    tx.commit().await.map_err(StoreError::from)?;
     Ok(changed)
 }

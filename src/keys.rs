@@ -91,8 +91,14 @@ pub async fn open(path: &Path, store: &Store) -> Result<(KeyringHandle, bool), K
     register_and_verify(&handle, store).await?;
     let converted = store.upgrade_references(&handle.current()).await?;
     if converted > 0 {
+        // People erased before erasure reached deaths and overdoses: reach them now.
+        let erased = crate::deaths::erase_identities_of_erased(store, &handle.current())
+            .await
+            .map_err(|e| KeysError::Refused(format!("upgrade: {e}")))?;
+        store.compact_after_upgrade().await?;
         tracing::info!(
             records = converted,
+            identities_removed = erased,
             "record links of the older schema converted to per-agency references"
         );
     }

@@ -167,12 +167,15 @@ pub async fn shred(
     };
     let keyring = keys.current();
     let mut tx = store.begin_write().await?;
-    let Some((subject_id, version)) = shred_in(&mut tx, registry_id).await? else {
-        return Ok(false);
-    };
+    let shredded = shred_in(&mut tx, registry_id).await?;
     // The person's deaths and overdoses have keys of their own: their identity is
-    // removed through the mortality reference, in the same transaction.
-    let reference = keyring.subject_ref(RecordDomain::Mortality, subject_id, version)?;
+    // removed through the mortality reference, in the same transaction — again for a
+    // person erased before, whose records may predate this step.
+    let reference = keyring.subject_ref(
+        RecordDomain::Mortality,
+        shredded.subject_id,
+        shredded.version,
+    )?;
     crate::deaths::erase_identities(&mut tx, &keyring, &reference)
         .await
         .map_err(|e| match e {
@@ -180,7 +183,9 @@ pub async fn shred(
             crate::episodes::EpisodeError::Crypto(e) => SubjectError::Crypto(e),
             _ => SubjectError::Crypto(crate::crypto::CryptoError::UnknownFormat),
         })?;
-    crate::store::audit::append(&mut tx, store.backend(), &event).await?;
+    if shredded.just_now {
+        crate::store::audit::append(&mut tx, store.backend(), &event).await?;
+    }
     tx.commit().await.map_err(StoreError::from)?;
-    Ok(true)
+    Ok(shredded.just_now)
 }

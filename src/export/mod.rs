@@ -255,6 +255,25 @@ async fn gather(
         Ok(())
     };
     const BATCH: usize = 1024;
+    // A person's references change when a pseudonym-key rotation moves them, and the
+    // scans below read at different moments: a frozen year must not count someone
+    // twice or not at all, so no freeze runs while people are being moved.
+    let rotating = || async {
+        match store
+            .subjects_not_on(keyring.active_pseudonym_version())
+            .await
+        {
+            Ok(0) => Ok(()),
+            Ok(_) => Err(ExportError::Conflict(
+                "rotation_in_progress",
+                "a pseudonym-key rotation is moving people between key versions; freeze \
+                 again when `registry keys rotate` has finished"
+                    .to_owned(),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    };
+    rotating().await?;
     let subjects = store.subject_keys().await?;
     let entrant_scans = (0..parts).map(|part| {
         let (row, flush, subjects) = (&row, &flush, &subjects);
@@ -325,6 +344,7 @@ async fn gather(
         rows.push(row(Population::Overdoses, overdose.person, codes)?);
     }
     flush(&mut rows)?;
+    rotating().await?;
     shared
         .into_inner()
         .map_err(|_| ExportError::Internal("a freeze worker failed".into()))

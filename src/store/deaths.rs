@@ -210,7 +210,7 @@ pub async fn update_death(
     forensic_sealed: Option<&[u8]>,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "update death set subject_ref = $1, has_notification = $2, has_forensic = $3, \
+        "update death set subject_ref = coalesce($1, subject_ref), has_notification = $2, has_forensic = $3, \
          forensic_complete = $4, death_year = $5, death_quarter = $6, municipality = $7, \
          place_type = $8, sex = $9, age_band = $10, manner = $11, autopsy_done = $12, \
          toxicology_done = $13, underlying_cause = $14, multiple_causes = $15, \
@@ -403,7 +403,14 @@ pub async fn death_in(
     conn: &mut AnyConnection,
     death_id: &str,
 ) -> Result<Option<DeathRow>, StoreError> {
-    let row = sqlx::query("select * from death where death_id = $1")
+    // Held until the transaction ends on PostgreSQL: an amendment rewrites the row
+    // from what it read here.
+    let lock = if super::is_postgres(conn) {
+        " for update"
+    } else {
+        ""
+    };
+    let row = sqlx::query(&format!("select * from death where death_id = $1{lock}"))
         .bind(death_id)
         .fetch_optional(&mut *conn)
         .await?;
@@ -450,15 +457,14 @@ pub async fn reseal_death(
     police_sealed: Option<&[u8]>,
     forensic_sealed: Option<&[u8]>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "update death set police_sealed = $1, forensic_sealed = $2, updated_at = $3 where id = $4",
-    )
-    .bind(police_sealed)
-    .bind(forensic_sealed)
-    .bind(now_rfc3339())
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
+    // updated_at stays: set now, it would match the erasure's time in the subject
+    // row and the audit log, a join through a dump.
+    sqlx::query("update death set police_sealed = $1, forensic_sealed = $2 where id = $3")
+        .bind(police_sealed)
+        .bind(forensic_sealed)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

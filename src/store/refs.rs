@@ -128,6 +128,58 @@ pub async fn rekey(
     Ok(())
 }
 
+impl Store {
+    /// Subjects whose pseudonym version is not `version`: non-zero while a
+    /// rotation to `version` moves people (or to another version, started since).
+    pub async fn subjects_not_on(&self, version: u32) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("select count(*) from subject where pseudonym_version <> $1")
+                .bind(i64::from(version))
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
+
+    /// Internal id and pseudonym version of every erased subject.
+    pub async fn shredded_subjects(&self) -> Result<Vec<(i64, u32)>, StoreError> {
+        let rows = sqlx::query(
+            "select id, pseudonym_version from subject where shredded_at is not null order by id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let version: i64 = r.try_get("pseudonym_version")?;
+                Ok((
+                    r.try_get("id")?,
+                    u32::try_from(version).map_err(|_| StoreError::Unresolvable)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Rewrites the record tables and reclaims free space, so the clear links an
+    /// upgrade removed do not linger in free pages (SQLite), dead tuples
+    /// (PostgreSQL) or the write-ahead log.
+    pub async fn compact_after_upgrade(&self) -> Result<(), StoreError> {
+        let statements: &[&str] = match self.backend() {
+            super::Backend::Sqlite => &[
+                "pragma wal_checkpoint(truncate)",
+                "vacuum",
+                "pragma wal_checkpoint(truncate)",
+            ],
+            super::Backend::Postgres => &[
+                "vacuum full episode, episode_history, social_contact, death, overdose, \
+                 reference_upgrade, subject",
+            ],
+        };
+        for sql in statements {
+            sqlx::query(sql).execute(self.pool()).await?;
+        }
+        Ok(())
+    }
+}
+
 /// Rows converted per transaction by the upgrade.
 const UPGRADE_BATCH: i64 = 5_000;
 
@@ -140,8 +192,8 @@ impl Store {
         loop {
             let mut tx = self.begin_write().await?;
             let rows = sqlx::query(
-                "select u.record_table, u.row_id, u.subject_id, s.pseudonym_version \
-                 from reference_upgrade u join subject s on s.id = u.subject_id \
+                "select u.record_table, u.row_id, u.subject_id, s.pseudonym_version, \
+                 s.shredded_at from reference_upgrade u join subject s on s.id = u.subject_id \
                  order by u.record_table, u.row_id limit $1",
             )
             .bind(UPGRADE_BATCH)
@@ -154,8 +206,26 @@ impl Store {
                 let table: String = row.try_get("record_table")?;
                 let row_id: i64 = row.try_get("row_id")?;
                 let subject_id: i64 = row.try_get("subject_id")?;
-                let version = u32::try_from(row.try_get::<i64, _>("pseudonym_version")?)
+                let mut version = u32::try_from(row.try_get::<i64, _>("pseudonym_version")?)
                     .map_err(|_| StoreError::Unresolvable)?;
+                let shredded = row.try_get::<Option<String>, _>("shredded_at")?.is_some();
+                if shredded && version != keyring.active_pseudonym_version() {
+                    // Rotations before references existed left erased subjects on their
+                    // version, which may since be retired: they move to the active one
+                    // (nothing else of theirs uses a pseudonym).
+                    version = keyring.active_pseudonym_version();
+                    let moved = sqlx::query(
+                        "update subject set pseudonym_version = $1 \
+                         where id = $2 and shredded_at is not null",
+                    )
+                    .bind(i64::from(version))
+                    .bind(subject_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    if moved.rows_affected() != 1 {
+                        return Err(StoreError::Unresolvable);
+                    }
+                }
                 let (domain, table) = match table.as_str() {
                     "episode" => (RecordDomain::Treatment, "episode"),
                     "social_contact" => (RecordDomain::SocialWork, "social_contact"),

@@ -179,14 +179,16 @@ pub async fn link_or_create(
     )
     .await?;
     let has_pn = new.lookup.pn.is_some();
-    let linked = match find_link(conn, lookups, has_pn, Some(&new.lookup)).await? {
-        Some(linked) => {
-            // The same person may arrive under other attributes (a name spelled
-            // differently, with or without the personal number): the row lock makes
-            // every change to this subject's records — the six-month rule reads them
-            // first — wait for the one before.
-            lock_subject(conn, linked).await?
-        }
+    // The same person may arrive under other attributes (a name spelled differently,
+    // with or without the personal number): the row lock makes every change to this
+    // subject's records — the six-month rule reads them first — wait for the one
+    // before. A subject erased meanwhile is not linked to.
+    let found = match find_link(conn, lookups, has_pn, Some(&new.lookup)).await? {
+        Some(linked) => lock_subject(conn, linked).await?,
+        None => None,
+    };
+    let linked = match found {
+        Some(linked) => linked,
         None => {
             let subject_id: i64 = sqlx::query_scalar(
                 "insert into subject (registry_id, pn_pseudonym, attr_pseudonym, \
@@ -228,60 +230,85 @@ fn pseudonym_locks(lookup: &SubjectLookup) -> impl Iterator<Item = LockKey> + '_
 /// Holds the subject's row until the transaction ends (PostgreSQL; SQLite write
 /// transactions run one at a time anyway) and reads its pseudonym version under the
 /// lock: a rotation that moved the subject meanwhile has moved its references too.
-async fn lock_subject(conn: &mut AnyConnection, linked: Linked) -> Result<Linked, StoreError> {
+async fn lock_subject(
+    conn: &mut AnyConnection,
+    linked: Linked,
+) -> Result<Option<Linked>, StoreError> {
     let lock = is_postgres(conn);
     current_version(conn, linked, lock).await
 }
 
 /// Re-reads a linked subject's pseudonym version, holding its row when `lock`.
+/// `None` when the subject was shredded after the lookup matched it: nothing may
+/// link to an erased person.
 async fn current_version(
     conn: &mut AnyConnection,
     linked: Linked,
     lock: bool,
-) -> Result<Linked, StoreError> {
+) -> Result<Option<Linked>, StoreError> {
     let sql = if lock {
-        "select pseudonym_version from subject where id = $1 for update"
+        "select pseudonym_version from subject where id = $1 and shredded_at is null for update"
     } else {
-        "select pseudonym_version from subject where id = $1"
+        "select pseudonym_version from subject where id = $1 and shredded_at is null"
     };
-    let version: i64 = sqlx::query_scalar(sql)
+    let version: Option<i64> = sqlx::query_scalar(sql)
         .bind(linked.subject_id)
-        .fetch_one(&mut *conn)
+        .fetch_optional(&mut *conn)
         .await?;
-    Ok(Linked {
-        version: u32::try_from(version).map_err(|_| StoreError::Unresolvable)?,
-        ..linked
-    })
+    version
+        .map(|v| {
+            Ok(Linked {
+                version: u32::try_from(v).map_err(|_| StoreError::Unresolvable)?,
+                ..linked
+            })
+        })
+        .transpose()
 }
 
 /// Crypto-shreds a subject inside the caller's transaction: destroys its wrapped
 /// data key, sealed identity and pseudonyms; the coarse statistical attributes stay.
-/// Returns the subject's internal id and pseudonym version, or `None` when it was
-/// already shredded.
-pub async fn shred_in(
-    conn: &mut AnyConnection,
-    registry_id: &str,
-) -> Result<Option<(i64, u32)>, StoreError> {
-    let row = sqlx::query("select id, pseudonym_version from subject where registry_id = $1")
-        .bind(registry_id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(StoreError::NotFound)?;
+/// An already shredded subject is left as it is and reported so.
+pub async fn shred_in(conn: &mut AnyConnection, registry_id: &str) -> Result<Shredded, StoreError> {
+    // The row lock keeps a rotation from moving the subject (and its references)
+    // between reading its version and erasing the records that name it.
+    let lock = if is_postgres(conn) { " for update" } else { "" };
+    let row = sqlx::query(&format!(
+        "select id, pseudonym_version, shredded_at from subject where registry_id = $1{lock}"
+    ))
+    .bind(registry_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(StoreError::NotFound)?;
     let (id, version): (i64, i64) = (row.try_get("id")?, row.try_get("pseudonym_version")?);
-    let done = sqlx::query(
-        "update subject set data_key_wrapped = null, master_key_version = null, \
-         identity_sealed = null, pn_pseudonym = null, attr_pseudonym = null, \
-         shredded_at = $1 where id = $2 and shredded_at is null",
-    )
-    .bind(now_rfc3339())
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
-    if done.rows_affected() == 0 {
-        return Ok(None);
+    let already: Option<String> = row.try_get("shredded_at")?;
+    if already.is_none() {
+        sqlx::query(
+            "update subject set data_key_wrapped = null, master_key_version = null, \
+             identity_sealed = null, pn_pseudonym = null, attr_pseudonym = null, \
+             shredded_at = $1 where id = $2",
+        )
+        .bind(now_rfc3339())
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
     }
     let version = u32::try_from(version).map_err(|_| StoreError::Unresolvable)?;
-    Ok(Some((id, version)))
+    Ok(Shredded {
+        subject_id: id,
+        version,
+        just_now: already.is_none(),
+    })
+}
+
+/// A shredded subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shredded {
+    /// Internal id.
+    pub subject_id: i64,
+    /// Pseudonym-key version of its references.
+    pub version: u32,
+    /// Whether this call shredded it (false: it already was).
+    pub just_now: bool,
 }
 
 /// Finds the existing subject of an identity and holds its row (records naming a
@@ -291,8 +318,11 @@ pub async fn find_and_lock(
     lookups: &[SubjectLookup],
     has_pn: bool,
 ) -> Result<Option<Linked>, StoreError> {
+    // The same locks as a registration and a rotation take: the lookups then see
+    // the subject under one version, not half way through a move.
+    lock_keys(conn, lookups.iter().flat_map(pseudonym_locks)).await?;
     match find_link(conn, lookups, has_pn, None).await? {
-        Some(linked) => Ok(Some(lock_subject(conn, linked).await?)),
+        Some(linked) => lock_subject(conn, linked).await,
         None => Ok(None),
     }
 }
@@ -306,7 +336,7 @@ pub async fn find_existing(
     match find_link(conn, lookups, has_pn, None).await? {
         // The version now, not the one the lookup matched: a rotation may have
         // moved the subject (and its references) in between.
-        Some(linked) => Ok(Some(current_version(conn, linked, false).await?)),
+        Some(linked) => current_version(conn, linked, false).await,
         None => Ok(None),
     }
 }

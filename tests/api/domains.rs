@@ -483,6 +483,36 @@ async fn an_older_database_has_its_clear_links_converted_at_start(app: TestApp) 
     .execute(&mut *tx)
     .await
     .expect("overdose");
+    // A person erased before references existed, left by an old rotation on a
+    // pseudonym version the key file no longer holds.
+    let erased: i64 = sqlx::query_scalar(
+        "insert into subject (registry_id, pseudonym_version, sex, birth_year, \
+         birth_year_only, created_at, shredded_at) values ($1, 7, '2', 1980, $2, $3, $3) \
+         returning id",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(false)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await
+    .expect("erased subject");
+    sqlx::query(
+        "insert into episode (episode_id, subject_id, facility, centre_type, link_rule, status, \
+         start_year, start_quarter, sex, birth_year, age_at_start, age_band, municipality, \
+         treatment_status, referral_source, living_with, living_with_children, living_where, \
+         labour_status, education, primary_drug, route, frequency, secondary_drugs, polydrug, \
+         ost_status, sealed, created_by, created_at, updated_at) select $1, $2, facility, \
+         centre_type, link_rule, status, start_year, start_quarter, sex, birth_year, \
+         age_at_start, age_band, municipality, treatment_status, referral_source, living_with, \
+         living_with_children, living_where, labour_status, education, primary_drug, route, \
+         frequency, secondary_drugs, polydrug, ost_status, sealed, created_by, created_at, \
+         updated_at from episode",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(erased)
+    .execute(&mut *tx)
+    .await
+    .expect("erased person's episode");
     tx.commit().await.expect("commit");
     old.close().await;
     // The key file the older release used (no key-check values were registered).
@@ -502,10 +532,12 @@ async fn an_older_database_has_its_clear_links_converted_at_start(app: TestApp) 
         ("death", RecordDomain::Mortality),
         ("overdose", RecordDomain::Mortality),
     ] {
-        let reference: Vec<u8> = sqlx::query_scalar(&format!("select subject_ref from {table}"))
-            .fetch_one(&mut *conn)
-            .await
-            .expect("reference");
+        let reference: Vec<u8> = sqlx::query_scalar(&format!(
+            "select subject_ref from {table} order by id limit 1"
+        ))
+        .fetch_one(&mut *conn)
+        .await
+        .expect("reference");
         assert_eq!(
             keyring.subject_of(domain, &reference),
             Some((subject, 1)),
@@ -525,6 +557,21 @@ async fn an_older_database_has_its_clear_links_converted_at_start(app: TestApp) 
             .await
             .is_err(),
         "the registration log is gone"
+    );
+    let moved: i64 = sqlx::query_scalar("select pseudonym_version from subject where id = $1")
+        .bind(erased)
+        .fetch_one(&mut *conn)
+        .await
+        .expect("version");
+    assert_eq!(moved, 1, "the erased person moved to the active version");
+    let reference: Vec<u8> =
+        sqlx::query_scalar("select subject_ref from episode order by id desc limit 1")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("reference");
+    assert_eq!(
+        keyring.subject_of(RecordDomain::Treatment, &reference),
+        Some((erased, 1))
     );
     if backend == crate::helpers::Backend::Sqlite {
         let broken = sqlx::query("pragma foreign_key_check")
@@ -798,4 +845,53 @@ async fn erasure_reaches_the_persons_deaths_and_overdoses(app: TestApp) {
         .expect("deaths");
     assert_eq!(deaths.len(), 2, "both deaths still count");
     assert!(deaths.iter().all(|d| d.known_to_treatment));
+}
+
+backend_tests!(no_freeze_while_a_rotation_moves_people);
+
+/// A person's references change when a rotation moves them; the scans of a freeze
+/// read at different moments, so a freeze during a rotation could count someone
+/// twice or not at all. It is refused instead.
+async fn no_freeze_while_a_rotation_moves_people(app: TestApp) {
+    let clinic = app.user("clinician", Some("uckk-psychiatry"), None).await;
+    let (status, created) = app
+        .send(
+            Method::POST,
+            "/api/v1/episodes",
+            Some(&clinic.token),
+            Some(&episode(5)),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let analyst = app.user("analyst", None, None).await;
+    let freeze = json!({"year": 2025, "purpose": "data lock"});
+    // As a rotation to version 2 leaves the registry half way.
+    let mut conn = app.store.connection().await.expect("connection");
+    sqlx::query("update subject set pseudonym_version = 2")
+        .execute(&mut *conn)
+        .await
+        .expect("half way");
+    let (status, answer) = app
+        .send(
+            Method::POST,
+            "/api/v1/exports/freeze",
+            Some(&analyst.token),
+            Some(&freeze),
+        )
+        .await;
+    assert_eq!(status, 409, "{answer}");
+    assert_eq!(answer["error"]["code"], "rotation_in_progress", "{answer}");
+    sqlx::query("update subject set pseudonym_version = 1")
+        .execute(&mut *conn)
+        .await
+        .expect("finished");
+    let (status, answer) = app
+        .send(
+            Method::POST,
+            "/api/v1/exports/freeze",
+            Some(&analyst.token),
+            Some(&freeze),
+        )
+        .await;
+    assert_eq!(status, 201, "{answer}");
 }

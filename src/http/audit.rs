@@ -63,6 +63,7 @@ fn check_time(field: &str, value: Option<&String>, errors: &mut Vec<FieldError>)
 #[utoipa::path(get, path = "/audit/events", tag = "audit", params(EventQuery),
     responses((status = 200, body = EventPage), (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn list_events(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -126,6 +127,7 @@ pub struct VerifyResult {
 /// Verify the hash chain and the stored checkpoints.
 #[utoipa::path(post, path = "/audit/verify", tag = "audit",
     responses((status = 200, body = VerifyResult), (status = 403, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn verify(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -61,6 +61,7 @@ fn notification_resource(row: Option<&DeathRow>, user: &CurrentUser, id: &str) -
 /// Notify a suspected drug-related death (police).
 #[utoipa::path(post, path = "/death-notifications", tag = "deaths", request_body = NotificationInput,
     responses((status = 201, body = Created), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn notify(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -149,6 +150,7 @@ fn codes(text: &str) -> Vec<String> {
 #[utoipa::path(get, path = "/death-notifications/{death_id}", tag = "deaths",
     params(("death_id" = String, Path, description = "death id")),
     responses((status = 200, body = NotificationView), (status = 404, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn get_notification(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -190,6 +192,7 @@ async fn get_notification(
 #[utoipa::path(put, path = "/death-notifications/{death_id}", tag = "deaths", request_body = NotificationInput,
     params(("death_id" = String, Path, description = "death id")),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn amend_notification(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -230,6 +233,7 @@ fn national(kind: ResourceKind, id: &str) -> Resource {
 /// in `notification_id` (the death is then counted once).
 #[utoipa::path(post, path = "/deaths", tag = "deaths", request_body = ForensicInput,
     responses((status = 201, body = Created), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn create_death(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -263,6 +267,7 @@ async fn create_death(
 #[utoipa::path(put, path = "/deaths/{death_id}", tag = "deaths", request_body = ForensicInput,
     params(("death_id" = String, Path, description = "death id")),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn update_death(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -357,6 +362,7 @@ pub struct DeathView {
 #[utoipa::path(get, path = "/deaths/{death_id}", tag = "deaths",
     params(("death_id" = String, Path, description = "death id")),
     responses((status = 200, body = DeathView), (status = 404, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn get_death(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -443,6 +449,7 @@ pub struct DeathSummary {
 /// Death records and notifications, newest first (forensic; at most 500).
 #[utoipa::path(get, path = "/deaths", tag = "deaths",
     responses((status = 200, body = Vec<DeathSummary>), (status = 403, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn list_deaths(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -497,6 +504,7 @@ fn overdose_resource(
 /// Record a non-fatal overdose presenting at the caller's emergency department.
 #[utoipa::path(post, path = "/overdoses", tag = "overdoses", request_body = OverdoseInput,
     responses((status = 201, body = Created), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn record_overdose(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -539,6 +547,7 @@ async fn record_overdose(
 /// Record an overdose attended by police (smaller set).
 #[utoipa::path(post, path = "/police-overdoses", tag = "overdoses", request_body = PoliceOverdoseInput,
     responses((status = 201, body = Created), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn record_police_overdose(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -624,6 +633,7 @@ impl OverdoseView {
 #[utoipa::path(get, path = "/overdoses/{overdose_id}", tag = "overdoses",
     params(("overdose_id" = String, Path, description = "overdose id")),
     responses((status = 200, body = OverdoseView), (status = 404, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn get_overdose(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -679,6 +689,7 @@ async fn get_overdose(
 /// The caller's facility's overdose records, newest first (at most 500).
 #[utoipa::path(get, path = "/overdoses", tag = "overdoses",
     responses((status = 200, body = Vec<OverdoseView>), (status = 403, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn list_overdoses(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -731,6 +742,7 @@ pub struct SubstanceSignal {
 /// New substances for the early-warning contact point (strategy item 3.1.7).
 #[utoipa::path(get, path = "/substance-signals", tag = "deaths",
     responses((status = 200, body = Vec<SubstanceSignal>), (status = 403, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn substance_signals(
     State(state): State<AppState>,
     headers: HeaderMap,

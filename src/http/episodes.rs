@@ -97,6 +97,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     params(("Idempotency-Key" = Option<String>, Header, description = "client-chosen key, 8-100 characters")),
     responses((status = 201, body = Registered), (status = 200, description = "replay of an earlier request", body = Registered),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn register_episode(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -201,6 +202,7 @@ pub struct EpisodePage {
 /// The caller's facility's episodes, newest first, with filters and paging.
 #[utoipa::path(get, path = "/episodes", tag = "episodes", params(ListQuery),
     responses((status = 200, body = EpisodePage), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn list_episodes(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -377,6 +379,7 @@ async fn load(
 #[utoipa::path(get, path = "/episodes/{episode_id}", tag = "episodes",
     params(("episode_id" = String, Path, description = "episode id")),
     responses((status = 200, body = EpisodeView), (status = 404, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn get_episode(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -428,6 +431,7 @@ async fn get_episode(
 #[utoipa::path(patch, path = "/episodes/{episode_id}", tag = "episodes", request_body = EpisodeCorrection,
     params(("episode_id" = String, Path, description = "episode id")),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn correct_episode(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -473,6 +477,7 @@ pub struct CloseRequest {
     params(("episode_id" = String, Path, description = "episode id")),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn close_episode(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -512,6 +517,7 @@ pub struct HistoryEntry {
 #[utoipa::path(get, path = "/episodes/{episode_id}/history", tag = "episodes",
     params(("episode_id" = String, Path, description = "episode id")),
     responses((status = 200, body = Vec<HistoryEntry>), (status = 404, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn episode_history(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -545,6 +551,7 @@ pub struct OstCheckRequest {
 /// Answers yes or no and since which month — nothing else.
 #[utoipa::path(post, path = "/ost-checks", tag = "episodes", request_body = OstCheckRequest,
     responses((status = 200, body = OstAnswer), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn ost_check(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -63,6 +63,7 @@ pub struct Catalogue {
 /// The available tables and the perturbation tables in force.
 #[utoipa::path(get, path = "/exports/tables", tag = "exports",
     responses((status = 200, body = Catalogue), (status = 403, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn list_tables(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -252,6 +253,7 @@ async fn flexible(
 #[utoipa::path(post, path = "/exports", tag = "exports", request_body = ExportRequest,
     responses((status = 200, body = crate::export::flexible::FlexContent), (status = 403, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn run_export(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -280,6 +282,7 @@ async fn run_export(
 #[utoipa::path(post, path = "/exports/custom", tag = "exports", request_body = CustomRequest,
     responses((status = 200, body = crate::export::flexible::FlexContent), (status = 403, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn run_custom(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -325,6 +328,7 @@ pub struct StatutoryRequest {
 #[utoipa::path(post, path = "/exports/statutory", tag = "exports", request_body = StatutoryRequest,
     responses((status = 200, body = crate::export::StatutoryContent), (status = 403, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn run_statutory(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -416,6 +420,7 @@ pub struct FreezeRequest {
 #[utoipa::path(post, path = "/exports/freeze", tag = "exports", request_body = FreezeRequest,
     responses((status = 201, body = SnapshotSummary), (status = 403, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn freeze(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -448,6 +453,7 @@ async fn freeze(
 /// anything changed from the previous version.
 #[utoipa::path(get, path = "/exports/freeze", tag = "exports",
     responses((status = 200, body = Vec<SnapshotSummary>), (status = 403, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn list_snapshots(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -471,6 +477,7 @@ async fn list_snapshots(
 /// snapshot, when, and the hash of the output.
 #[utoipa::path(get, path = "/exports/releases", tag = "exports",
     responses((status = 200, body = Vec<LedgerEntry>), (status = 403, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn list_releases(
     State(state): State<AppState>,
     headers: HeaderMap,

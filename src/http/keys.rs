@@ -34,6 +34,7 @@ pub struct KeyVersionStatus {
 /// Key versions and their use.
 #[utoipa::path(get, path = "/keys/status", tag = "keys",
     responses((status = 200, body = Vec<KeyVersionStatus>), (status = 403, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn key_status(
     State(state): State<AppState>,
     headers: HeaderMap,

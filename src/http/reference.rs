@@ -64,6 +64,7 @@ impl<T> From<Vec<T>> for Items<T> {
 /// Kosovo's seven districts.
 #[utoipa::path(get, path = "/reference/districts", tag = "reference",
     responses((status = 200, body = Items<District>)))]
+#[tracing::instrument(skip_all)]
 async fn list_districts(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -76,6 +77,7 @@ async fn list_districts(
 /// The 38 municipalities with their district.
 #[utoipa::path(get, path = "/reference/municipalities", tag = "reference",
     responses((status = 200, body = Items<Municipality>)))]
+#[tracing::instrument(skip_all)]
 async fn list_municipalities(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -88,6 +90,7 @@ async fn list_municipalities(
 /// Names of the TDI 3.0 code lists.
 #[utoipa::path(get, path = "/reference/code-lists", tag = "reference",
     responses((status = 200, body = Items<String>)))]
+#[tracing::instrument(skip_all)]
 async fn list_code_lists(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -101,6 +104,7 @@ async fn list_code_lists(
 #[utoipa::path(get, path = "/reference/code-lists/{list}", tag = "reference",
     params(("list" = String, Path, description = "code list name, e.g. `route`")),
     responses((status = 200, body = Items<Code>), (status = 404, body = super::error::ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn get_code_list(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -142,6 +146,7 @@ const MAX_CHECKED_CODES: usize = 100;
     request_body = CodeCheck,
     responses((status = 200, body = CodeCheckResult), (status = 404, body = super::error::ErrorBody),
         (status = 422, body = super::error::ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn check_codes(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -170,6 +175,7 @@ async fn check_codes(
 /// The TDI substance codes (primary and secondary drugs).
 #[utoipa::path(get, path = "/reference/substances", tag = "reference",
     responses((status = 200, body = Items<Code>)))]
+#[tracing::instrument(skip_all)]
 async fn list_substances(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -182,6 +188,7 @@ async fn list_substances(
 /// The WHO ICD-10 codes the death registry accepts.
 #[utoipa::path(get, path = "/reference/icd10", tag = "reference",
     responses((status = 200, body = Items<Icd10Code>)))]
+#[tracing::instrument(skip_all)]
 async fn list_icd10(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -194,6 +201,7 @@ async fn list_icd10(
 /// Treatment facilities with their TDI centre type.
 #[utoipa::path(get, path = "/reference/facilities", tag = "reference",
     responses((status = 200, body = Items<Facility>)))]
+#[tracing::instrument(skip_all)]
 async fn list_facilities(
     State(s): State<AppState>,
     headers: HeaderMap,

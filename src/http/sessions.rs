@@ -78,6 +78,7 @@ pub struct SessionCreated {
 #[utoipa::path(post, path = "/sessions", tag = "sessions", request_body = LoginRequest,
     responses((status = 201, body = SessionCreated), (status = 401, body = ErrorBody),
         (status = 429, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn create_session(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -110,6 +111,7 @@ async fn create_session(
 /// Log out: end the current session.
 #[utoipa::path(delete, path = "/sessions/current", tag = "sessions",
     responses((status = 204), (status = 401, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn delete_current_session(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -138,6 +140,7 @@ async fn own_record(
 /// The caller's own account: role and scope.
 #[utoipa::path(get, path = "/me", tag = "sessions",
     responses((status = 200, body = AccountView), (status = 401, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn me(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -158,6 +161,7 @@ pub struct PasswordChange {
 /// Change the caller's password (required first after a one-time password).
 #[utoipa::path(post, path = "/me/password", tag = "sessions", request_body = PasswordChange,
     responses((status = 204), (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn change_password(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -199,6 +203,7 @@ pub struct TotpChange {
 #[utoipa::path(post, path = "/me/totp", tag = "sessions", request_body = TotpChange,
     responses((status = 201, body = TotpEnrolment), (status = 401, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn start_totp(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -235,6 +240,7 @@ pub struct TotpCode {
 /// Confirm TOTP enrolment; from now on login asks for a code.
 #[utoipa::path(post, path = "/me/totp/confirm", tag = "sessions", request_body = TotpCode,
     responses((status = 204), (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn confirm_totp(
     State(state): State<AppState>,
     user: CurrentUser,

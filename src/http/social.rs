@@ -43,6 +43,7 @@ pub struct ContactCreated {
 /// municipality.
 #[utoipa::path(post, path = "/social-contacts", tag = "social", request_body = ContactInput,
     responses((status = 201, body = ContactCreated), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn record_contact(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -130,6 +131,7 @@ fn summary(row: ContactRow) -> ContactView {
 /// The caller's centre's contacts, newest first (at most 200).
 #[utoipa::path(get, path = "/social-contacts", tag = "social",
     responses((status = 200, body = Vec<ContactView>), (status = 403, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn list_contacts(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -166,6 +168,7 @@ async fn list_contacts(
 #[utoipa::path(get, path = "/social-contacts/{contact_id}", tag = "social",
     params(("contact_id" = String, Path, description = "contact id")),
     responses((status = 200, body = ContactView), (status = 404, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn get_contact(
     State(state): State<AppState>,
     headers: HeaderMap,

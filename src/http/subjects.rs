@@ -71,6 +71,7 @@ pub struct RecordCounts {
     params(("registry_id" = String, Path, description = "the subject's registry id")),
     responses((status = 200, body = AccessReport), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn access_report(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -138,6 +139,7 @@ pub struct ShredRequest {
     params(("registry_id" = String, Path, description = "the subject's registry id")),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn shred_subject(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -66,6 +66,7 @@ async fn permit(
 /// Every account.
 #[utoipa::path(get, path = "/users", tag = "users",
     responses((status = 200, body = Items<AccountView>), (status = 403, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn list_users(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -114,6 +115,7 @@ pub struct UserCreated {
 #[utoipa::path(post, path = "/users", tag = "users", request_body = CreateUser,
     responses((status = 201, body = UserCreated), (status = 403, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn create_user(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -163,6 +165,7 @@ pub struct Rescope {
     params(("user_id" = String, Path, description = "the account's public id")),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn rescope_user(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -189,6 +192,7 @@ async fn rescope_user(
 #[utoipa::path(post, path = "/users/{user_id}/disable", tag = "users",
     params(("user_id" = String, Path, description = "the account's public id")),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
 async fn disable_user(
     State(state): State<AppState>,
     headers: HeaderMap,

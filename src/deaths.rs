@@ -16,7 +16,6 @@ use crate::domain::death::{
     Basics, ForensicInput, NotificationInput, OverdoseInput, PoliceOverdoseInput, ValidForensic,
 };
 use crate::domain::drd::classify;
-use crate::episodes::EpisodeError;
 use crate::identity::normalize::NormalisedIdentity;
 use crate::identity::reference::RecordDomain;
 use crate::identity::subject::{IdentityInput, lookups};
@@ -26,6 +25,20 @@ use crate::store::deaths::{
 };
 use crate::store::subjects::find_and_lock;
 use crate::store::{Store, StoreError, audit, detached};
+
+/// Why a death or overdose operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeathError {
+    /// Invalid input; every problem listed.
+    #[error("invalid record")]
+    Invalid(Vec<crate::domain::FieldError>),
+    /// Storage failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Cryptographic failure.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+}
 
 /// The sealed police part of a death.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -71,7 +84,7 @@ fn seal<T: Serialize>(
     column: &'static str,
     id: &str,
     value: &T,
-) -> Result<Vec<u8>, EpisodeError> {
+) -> Result<Vec<u8>, DeathError> {
     let plain =
         zeroize::Zeroizing::new(serde_json::to_vec(value).map_err(|_| CryptoError::UnknownFormat)?);
     Ok(key.seal(
@@ -90,7 +103,7 @@ fn open<T: for<'de> Deserialize<'de>>(
     column: &'static str,
     id: &str,
     blob: &[u8],
-) -> Result<T, EpisodeError> {
+) -> Result<T, DeathError> {
     let plain = zeroize::Zeroizing::new(key.open(
         &Aad {
             table,
@@ -99,11 +112,11 @@ fn open<T: for<'de> Deserialize<'de>>(
         },
         blob,
     )?);
-    serde_json::from_slice(&plain).map_err(|_| EpisodeError::Crypto(CryptoError::UnknownFormat))
+    serde_json::from_slice(&plain).map_err(|_| DeathError::Crypto(CryptoError::UnknownFormat))
 }
 
 /// The data key of a death row.
-pub fn death_key(keyring: &Keyring, row: &DeathRow) -> Result<DataKey, EpisodeError> {
+pub fn death_key(keyring: &Keyring, row: &DeathRow) -> Result<DataKey, DeathError> {
     Ok(keyring.unwrap(&key_aad("death", &row.death_id), &row.data_key_wrapped)?)
 }
 
@@ -111,7 +124,7 @@ pub fn death_key(keyring: &Keyring, row: &DeathRow) -> Result<DataKey, EpisodeEr
 pub fn open_death(
     keyring: &Keyring,
     row: &DeathRow,
-) -> Result<(Option<PoliceSealed>, Option<ForensicSealed>), EpisodeError> {
+) -> Result<(Option<PoliceSealed>, Option<ForensicSealed>), DeathError> {
     let key = death_key(keyring, row)?;
     let police = row
         .police_sealed
@@ -186,7 +199,7 @@ pub async fn notify(
     basics: Basics,
     reporter: String,
     event: AuditEvent,
-) -> Result<String, EpisodeError> {
+) -> Result<String, DeathError> {
     let store = store.clone();
     let keys = Arc::clone(keys);
     detached(async move {
@@ -241,7 +254,7 @@ pub async fn amend(
     input: NotificationInput,
     basics: Basics,
     event: AuditEvent,
-) -> Result<(), EpisodeError> {
+) -> Result<(), DeathError> {
     let store = store.clone();
     let keys = Arc::clone(keys);
     detached(async move {
@@ -350,7 +363,7 @@ pub async fn record(
     valid: ValidForensic,
     target: Target,
     event: AuditEvent,
-) -> Result<String, EpisodeError> {
+) -> Result<String, DeathError> {
     let store = store.clone();
     let keys = Arc::clone(keys);
     detached(async move {
@@ -371,7 +384,7 @@ pub async fn record(
         };
         let existing = match &existing_id {
             Some(id) => Some(death_in(&mut tx, id).await?.ok_or_else(|| {
-                EpisodeError::Invalid(vec![crate::domain::FieldError::new(
+                DeathError::Invalid(vec![crate::domain::FieldError::new(
                     "notification_id",
                     "is not a known death notification",
                 )])
@@ -379,7 +392,7 @@ pub async fn record(
             None => None,
         };
         if matches!(target, Target::New) && existing.as_ref().is_some_and(|e| e.has_forensic) {
-            return Err(EpisodeError::Invalid(vec![crate::domain::FieldError::new(
+            return Err(DeathError::Invalid(vec![crate::domain::FieldError::new(
                 "notification_id",
                 "already has a forensic record; update that record instead",
             )]));
@@ -433,7 +446,7 @@ pub async fn record(
         };
         if let Some(overdose) = &input.overdose_id {
             if !link_overdose(&mut tx, overdose, &death_id).await? {
-                return Err(EpisodeError::Invalid(vec![crate::domain::FieldError::new(
+                return Err(DeathError::Invalid(vec![crate::domain::FieldError::new(
                     "overdose_id",
                     "is not a known overdose presentation",
                 )]));
@@ -507,7 +520,7 @@ pub async fn record_overdose(
     facility: Option<String>,
     reporter: String,
     event: AuditEvent,
-) -> Result<String, EpisodeError> {
+) -> Result<String, DeathError> {
     let (municipality, codes, outcome, nps) = sealed_value.clear_parts();
     let store = store.clone();
     let keys = Arc::clone(keys);
@@ -563,7 +576,7 @@ pub async fn record_overdose(
 pub fn open_overdose(
     keyring: &Keyring,
     row: &crate::store::deaths::OverdoseRow,
-) -> Result<OverdoseSealed, EpisodeError> {
+) -> Result<OverdoseSealed, DeathError> {
     let key = keyring.unwrap(
         &key_aad("overdose", &row.overdose_id),
         &row.data_key_wrapped,
@@ -580,7 +593,7 @@ pub async fn erase_identities(
     conn: &mut sqlx::AnyConnection,
     keyring: &Keyring,
     reference: &[u8],
-) -> Result<u64, EpisodeError> {
+) -> Result<u64, DeathError> {
     let (deaths, overdoses) = crate::store::deaths::records_naming(conn, reference).await?;
     let mut changed = 0;
     for row in deaths {
@@ -629,7 +642,7 @@ pub async fn erase_identities(
 pub async fn erase_identities_of_erased(
     store: &Store,
     keyring: &Keyring,
-) -> Result<u64, EpisodeError> {
+) -> Result<u64, DeathError> {
     let erased = store.shredded_subjects().await?;
     let mut tx = store.begin_write().await?;
     let mut changed = 0;

@@ -179,9 +179,9 @@ pub async fn shred(
     crate::deaths::erase_identities(&mut tx, &keyring, &reference)
         .await
         .map_err(|e| match e {
-            crate::episodes::EpisodeError::Store(e) => SubjectError::Store(e),
-            crate::episodes::EpisodeError::Crypto(e) => SubjectError::Crypto(e),
-            _ => SubjectError::Crypto(crate::crypto::CryptoError::UnknownFormat),
+            crate::deaths::DeathError::Store(e) => SubjectError::Store(e),
+            crate::deaths::DeathError::Crypto(e) => SubjectError::Crypto(e),
+            crate::deaths::DeathError::Invalid(fields) => SubjectError::Invalid(fields),
         })?;
     if shredded.just_now {
         crate::store::audit::append(&mut tx, store.backend(), &event).await?;

@@ -45,6 +45,9 @@ pub enum DemoError {
     /// A domain operation failed for a reason other than the record itself.
     #[error(transparent)]
     Episode(#[from] EpisodeError),
+    /// A death or overdose was refused.
+    #[error(transparent)]
+    Death(#[from] crate::deaths::DeathError),
 }
 
 /// A demo account; the password is random and shown once.

@@ -47,6 +47,16 @@ pub struct Created {
     pub id: String,
 }
 
+impl From<deaths::DeathError> for ApiError {
+    fn from(err: deaths::DeathError) -> Self {
+        match err {
+            deaths::DeathError::Invalid(fields) => Self::Invalid(fields),
+            deaths::DeathError::Store(e) => e.into(),
+            deaths::DeathError::Crypto(e) => Self::Internal(e.into()),
+        }
+    }
+}
+
 fn notification_resource(row: Option<&DeathRow>, user: &CurrentUser, id: &str) -> Resource {
     Resource {
         reporter: Some(

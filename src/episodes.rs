@@ -283,11 +283,7 @@ pub async fn register(
 }
 
 fn parse_rule(text: &str) -> LinkRule {
-    match text {
-        "personal_number" => LinkRule::PersonalNumber,
-        "attributes" => LinkRule::Attributes,
-        _ => LinkRule::New,
-    }
+    text.parse().unwrap_or(LinkRule::New)
 }
 
 /// Opens the sealed items of one episode (for exports that tabulate them).

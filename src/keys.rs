@@ -117,10 +117,8 @@ pub async fn register_and_verify(handle: &KeyringHandle, store: &Store) -> Resul
         if retired {
             continue;
         }
-        let kind_enum = match kind.as_str() {
-            "master" => KeyKind::Master,
-            _ => KeyKind::Pseudonym,
-        };
+        // The database allows only these two names (a check constraint).
+        let kind_enum: KeyKind = kind.parse().unwrap_or(KeyKind::Pseudonym);
         let version = u32::try_from(version).unwrap_or(0);
         match checks.get(&(kind_enum, version)) {
             Some(held) if *held == value => {}

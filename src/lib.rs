@@ -27,3 +27,98 @@ pub mod store;
 pub mod subjects;
 pub mod telemetry;
 pub mod users;
+
+/// The names enums are stored, configured and sent under. They come from `strum`
+/// derives; a renamed variant must not silently change a stored value.
+#[cfg(test)]
+mod stored_names {
+    fn names<T: Copy>(all: &[T], name: impl Fn(T) -> &'static str) -> Vec<&'static str> {
+        all.iter().map(|v| name(*v)).collect()
+    }
+
+    #[test]
+    fn enum_names_are_the_stored_ones() {
+        use crate::authz::{FieldGroup, Role};
+        assert_eq!(
+            names(&Role::ALL, Role::as_str),
+            [
+                "clinician",
+                "social_worker",
+                "police",
+                "forensic",
+                "analyst",
+                "auditor",
+                "admin"
+            ]
+        );
+        assert_eq!(
+            names(&FieldGroup::ALL, FieldGroup::as_str),
+            [
+                "identity",
+                "clinical",
+                "health_sensitive",
+                "social",
+                "forensic_findings",
+                "police_circumstances",
+                "linkage"
+            ]
+        );
+        assert_eq!(Role::SocialWorker.to_string(), "social_worker");
+        use crate::domain::drd::Manner;
+        assert_eq!(
+            names(&Manner::ALL, Manner::as_str),
+            ["accident", "suicide", "homicide", "undetermined", "pending"]
+        );
+        assert_eq!("Homicide ".parse::<Manner>(), Ok(Manner::Homicide));
+        use crate::audit::Outcome;
+        for (outcome, name) in [
+            (Outcome::Allowed, "allowed"),
+            (Outcome::Denied, "denied"),
+            (Outcome::Success, "success"),
+            (Outcome::Failure, "failure"),
+        ] {
+            assert_eq!(
+                (outcome.as_str(), Outcome::parse(name)),
+                (name, Some(outcome))
+            );
+        }
+        assert_eq!(Outcome::parse("Allowed"), None);
+        use crate::crypto::keyfile::KeyKind;
+        assert_eq!(
+            (KeyKind::Master.as_str(), KeyKind::Pseudonym.as_str()),
+            ("master", "pseudonym")
+        );
+        use crate::export::snapshot::Population;
+        assert_eq!(
+            names(&Population::ALL, Population::as_str),
+            ["entrants", "in_treatment", "deaths", "overdoses"]
+        );
+        assert_eq!(
+            Population::parse("in_treatment"),
+            Some(Population::InTreatment)
+        );
+        use crate::subjects::ErasureGround;
+        assert_eq!(
+            names(&ErasureGround::ALL, ErasureGround::as_str),
+            [
+                "no_longer_necessary",
+                "objection_upheld",
+                "unlawful_processing",
+                "legal_obligation",
+                "order",
+                "registered_in_error"
+            ]
+        );
+        use crate::store::subjects::LinkRule;
+        assert_eq!(
+            [
+                LinkRule::PersonalNumber,
+                LinkRule::Attributes,
+                LinkRule::New
+            ]
+            .map(LinkRule::as_str),
+            ["personal_number", "attributes", "new"]
+        );
+        assert_eq!("attributes".parse::<LinkRule>(), Ok(LinkRule::Attributes));
+    }
+}

@@ -61,9 +61,18 @@ pub async fn open_identity(
 /// dates. The grounds of GDPR art. 17(1), which Law No. 06/L-082 on the protection
 /// of personal data takes over, as far as they apply to a registry kept by law.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+    strum::IntoStaticStr,
 )]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ErasureGround {
     /// The data are no longer necessary for the purposes they were collected for (art. 17(1)(a)).
     NoLongerNecessary,
@@ -92,14 +101,7 @@ impl ErasureGround {
 
     /// The code, as in the API and the audit log.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::NoLongerNecessary => "no_longer_necessary",
-            Self::ObjectionUpheld => "objection_upheld",
-            Self::UnlawfulProcessing => "unlawful_processing",
-            Self::LegalObligation => "legal_obligation",
-            Self::Order => "order",
-            Self::RegisteredInError => "registered_in_error",
-        }
+        self.into()
     }
 }
 

@@ -16,8 +16,20 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 /// What happened, as far as the audit log is concerned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Outcome {
     /// An access decision that allowed the request.
     Allowed,
@@ -32,23 +44,12 @@ pub enum Outcome {
 impl Outcome {
     /// The stored form.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Allowed => "allowed",
-            Self::Denied => "denied",
-            Self::Success => "success",
-            Self::Failure => "failure",
-        }
+        self.into()
     }
 
     /// Parses the stored form.
     pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "allowed" => Some(Self::Allowed),
-            "denied" => Some(Self::Denied),
-            "success" => Some(Self::Success),
-            "failure" => Some(Self::Failure),
-            _ => None,
-        }
+        text.parse().ok()
     }
 }
 

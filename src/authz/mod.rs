@@ -181,8 +181,22 @@ fn names<'a>(items: impl Iterator<Item = &'a str>) -> String {
 // ------------------------------------------------------------------ roles
 
 /// A user's role (design brief, section 2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::Display,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Role {
     /// Doctor or nurse at one treatment facility.
     Clinician,
@@ -214,21 +228,7 @@ impl Role {
 
     /// The role's name as used in policies, configuration and the API.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Clinician => "clinician",
-            Role::SocialWorker => "social_worker",
-            Role::Police => "police",
-            Role::Forensic => "forensic",
-            Role::Analyst => "analyst",
-            Role::Auditor => "auditor",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
@@ -514,8 +514,22 @@ const CEDAR_ACTIONS: usize = Action::ALL.len() + 1;
 // ------------------------------------------------------------------ field groups
 
 /// A group of fields of a record, for field-level filtering of responses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::Display,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum FieldGroup {
     /// Direct identifiers (names, personal number, exact dates).
     Identity,
@@ -547,21 +561,7 @@ impl FieldGroup {
 
     /// The group's name (also its Cedar entity id).
     pub fn as_str(self) -> &'static str {
-        match self {
-            FieldGroup::Identity => "identity",
-            FieldGroup::Clinical => "clinical",
-            FieldGroup::HealthSensitive => "health_sensitive",
-            FieldGroup::Social => "social",
-            FieldGroup::ForensicFindings => "forensic_findings",
-            FieldGroup::PoliceCircumstances => "police_circumstances",
-            FieldGroup::Linkage => "linkage",
-        }
-    }
-}
-
-impl fmt::Display for FieldGroup {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 

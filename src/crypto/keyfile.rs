@@ -17,7 +17,19 @@ use super::{CryptoError, Secret32};
 const FORMAT: u32 = 1;
 
 /// Which family of keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum KeyKind {
     /// Master key-encryption keys: wrap the per-subject data keys.
     Master,
@@ -28,10 +40,7 @@ pub enum KeyKind {
 impl KeyKind {
     /// The name used in the database and on the command line.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Master => "master",
-            Self::Pseudonym => "pseudonym",
-        }
+        self.into()
     }
 }
 

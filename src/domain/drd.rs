@@ -203,8 +203,21 @@ impl fmt::Display for Icd10 {
 // ---------------------------------------------------------------------------
 
 /// Manner (intent) of death as the forensic register records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::Display,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "snake_case")]
 pub enum Manner {
     Accident,
     Suicide,
@@ -226,19 +239,7 @@ impl Manner {
 
     /// The wire name: `accident`, `suicide`, `homicide`, `undetermined`, `pending`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Manner::Accident => "accident",
-            Manner::Suicide => "suicide",
-            Manner::Homicide => "homicide",
-            Manner::Undetermined => "undetermined",
-            Manner::Pending => "pending",
-        }
-    }
-}
-
-impl fmt::Display for Manner {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 

@@ -21,9 +21,22 @@ use crate::store::exports::{DeathFact, EntrantFact, OverdoseFact};
 
 /// The populations a snapshot holds.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
 )]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Population {
     /// TDI entrants of the year: each person's first episode of the year.
     Entrants,
@@ -46,17 +59,12 @@ impl Population {
 
     /// The name stored in the database.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Entrants => "entrants",
-            Self::InTreatment => "in_treatment",
-            Self::Deaths => "deaths",
-            Self::Overdoses => "overdoses",
-        }
+        self.into()
     }
 
     /// Parses a stored name.
     pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.as_str() == name)
+        name.parse().ok()
     }
 
     /// The fields of this population's rows, in storage order.

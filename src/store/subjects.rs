@@ -45,8 +45,19 @@ pub struct NewSubject {
 }
 
 /// How a record was linked to its subject.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    utoipa::ToSchema,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum LinkRule {
     /// The personal-number pseudonym matched.
     PersonalNumber,
@@ -59,11 +70,7 @@ pub enum LinkRule {
 impl LinkRule {
     /// The stored name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::PersonalNumber => "personal_number",
-            Self::Attributes => "attributes",
-            Self::New => "new",
-        }
+        self.into()
     }
 }
 

@@ -213,3 +213,7 @@ create index overdose_ref on overdose (subject_ref);
 -- the records through the references instead.
 drop table subject_link;
 
+
+-- A subject's creation time, exact, matched the creating record's own; the day is
+-- enough for anyone.
+update subject set created_at = substr(created_at, 1, 10);

@@ -11,6 +11,11 @@ use sqlx::{AnyConnection, Row};
 use super::{LockKey, Store, StoreError, is_postgres, lock_keys, now_rfc3339};
 use crate::identity::pseudonym::Pseudonym;
 
+/// Today's date, `YYYY-MM-DD` (UTC).
+fn today() -> String {
+    now_rfc3339().chars().take(10).collect()
+}
+
 /// The pseudonyms of an incoming identity under one pseudonym-key version.
 #[derive(Debug, Clone)]
 pub struct SubjectLookup {
@@ -213,7 +218,9 @@ pub async fn link_or_create(
             .bind(&new.data_key_wrapped)
             .bind(i64::from(new.master_key_version))
             .bind(&new.identity_sealed)
-            .bind(now_rfc3339())
+            // The day only: the exact time would match the creating record's own
+            // `created_at`, tying the registry id to it in a dump.
+            .bind(today())
             .fetch_one(&mut *conn)
             .await?;
             Linked {

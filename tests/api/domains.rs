@@ -302,6 +302,20 @@ async fn no_column_of_one_agency_joins_another_agency_without_the_key(app: TestA
     println!("{}", report.join("\n"));
     assert!(joins.is_empty(), "join keys across agencies: {joins:?}");
 
+    // Nor does the registry's own index line up with its first record by time: a
+    // subject keeps the day it was created, not the instant.
+    let mut conn = app.store.connection().await.expect("connection");
+    let created: Vec<String> = sqlx::query_scalar("select created_at from subject")
+        .fetch_all(&mut *conn)
+        .await
+        .expect("subjects");
+    drop(conn);
+    assert_eq!(created.len(), PEOPLE);
+    assert!(
+        created.iter().all(|t| t.len() == "2026-12-02".len()),
+        "{created:?}"
+    );
+
     // The references are there, and the service still follows them with the key:
     // one person's records are counted per agency, and deaths are known to treatment.
     for kind in &KINDS {

@@ -118,6 +118,7 @@ async fn preload(
             input,
             valid,
             Registration {
+                decision: None,
                 user_id: clinician.into(),
                 facility: "prison-dubrave".into(),
                 centre_type: "3".into(),

@@ -160,6 +160,9 @@ pub struct Registration {
     pub centre_type: String,
     /// Client-supplied idempotency key.
     pub idempotency_key: Option<String>,
+    /// The access decision's audit event, when the caller deferred it to this
+    /// transaction (written first).
+    pub decision: Option<AuditEvent>,
     /// The audit event to write with the episode (object filled in here).
     pub event: AuditEvent,
 }
@@ -193,7 +196,11 @@ pub async fn register(
             )
             .await?;
             if let Some(row) = episode_by_idempotency(&mut tx, &keyring, &reg.user_id, key).await? {
-                tx.rollback().await.map_err(StoreError::from)?;
+                // A replay writes nothing but the decision that allowed it.
+                if let Some(decision) = &reg.decision {
+                    audit::append(&mut tx, store.backend(), decision).await?;
+                }
+                tx.commit().await.map_err(StoreError::from)?;
                 return Ok(Registered {
                     episode_id: row.episode_id,
                     registry_id: row.registry_id,
@@ -264,6 +271,9 @@ pub async fn register(
             },
         )
         .await?;
+        if let Some(decision) = &reg.decision {
+            audit::append(&mut tx, store.backend(), decision).await?;
+        }
         let event = AuditEvent {
             object: Some(episode_id.clone()),
             ..reg.event

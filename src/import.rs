@@ -233,6 +233,7 @@ pub async fn import(
                         )
                     };
                     let registration = Registration {
+                        decision: None,
                         user_id: who.user_id.clone(),
                         facility: who.facility.clone(),
                         centre_type: who.centre_type.clone(),

@@ -139,8 +139,9 @@ pub fn is_safe_reference(text: &str) -> bool {
 /// Crypto-shreds a subject (GDPR art. 17 erasure): its data key and sealed identity
 /// are destroyed, so everything sealed for it becomes unreadable, and the identity
 /// is removed from the deaths and overdoses that name it (sealed under their own
-/// keys); its coarse statistical attributes remain. The act, its ground and the case reference are
-/// audited in the same transaction.
+/// keys); its coarse statistical attributes remain. The act, its ground and the case
+/// reference are audited in the same transaction. Erasing someone already erased
+/// only repeats the removal from deaths and overdoses, unaudited, and returns false.
 pub async fn shred(
     store: &Store,
     keys: &KeyringHandle,

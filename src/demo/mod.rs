@@ -270,6 +270,7 @@ async fn apply(
                 &input,
                 valid,
                 Registration {
+                    decision: None,
                     user_id: clinician.user_id.clone(),
                     facility: facility.into(),
                     centre_type: centre_types.get(facility).cloned().unwrap_or_default(),

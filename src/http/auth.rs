@@ -180,6 +180,39 @@ impl Permit {
     }
 }
 
+/// An allowed decision's audit event not yet written (see
+/// [`AppState::authorize_deferred`]).
+#[derive(Debug, Clone)]
+#[must_use = "the decision must reach the audit log: pass it to the write or settle it"]
+pub struct Deferred(Option<AuditEvent>);
+
+impl Deferred {
+    /// The event, for the write to append in its transaction.
+    pub fn event(&self) -> Option<AuditEvent> {
+        self.0.clone()
+    }
+
+    /// Writes the event alone unless the write's outcome says it already holds it.
+    pub async fn settle<T, E>(
+        self,
+        store: &crate::store::Store,
+        outcome: Result<T, E>,
+    ) -> Result<T, ApiError>
+    where
+        ApiError: From<E>,
+    {
+        match outcome {
+            Ok(value) => Ok(value),
+            Err(err) => {
+                if let Some(event) = self.0 {
+                    store.audit(&event).await?;
+                }
+                Err(ApiError::from(err))
+            }
+        }
+    }
+}
+
 /// The purpose a request declares in `X-Purpose`, or the action's usual purpose.
 pub fn declared_purpose(headers: &HeaderMap, action: Action) -> Result<String, ApiError> {
     match headers.get("x-purpose") {
@@ -225,10 +258,43 @@ impl AppState {
         resource: &Resource,
         headers: &HeaderMap,
     ) -> Result<Permit, ApiError> {
+        let (permit, allowed) = self.decide(user, action, resource, headers).await?;
+        if let Some(event) = allowed {
+            self.store.audit(&event).await?;
+        }
+        Ok(permit)
+    }
+
+    /// The decision point for a write that appends its own audit event: an allowed
+    /// decision's event is returned, not written, so the write can append it in its
+    /// own transaction (one commit, one fsync, instead of two). The caller must
+    /// write it alone when the write does not happen ([`Deferred::settle`]).
+    /// Denials are written at once, as by [`AppState::authorize`].
+    pub async fn authorize_deferred(
+        &self,
+        user: &CurrentUser,
+        action: Action,
+        resource: &Resource,
+        headers: &HeaderMap,
+    ) -> Result<(Permit, Deferred), ApiError> {
+        let (permit, allowed) = self.decide(user, action, resource, headers).await?;
+        Ok((permit, Deferred(allowed)))
+    }
+
+    /// Decides, writes a denial's audit event, and returns an allowed decision's
+    /// event (for personal data) unwritten.
+    async fn decide(
+        &self,
+        user: &CurrentUser,
+        action: Action,
+        resource: &Resource,
+        headers: &HeaderMap,
+    ) -> Result<(Permit, Option<AuditEvent>), ApiError> {
         let purpose = declared_purpose(headers, action)?;
         let decision = self.authorizer.decide(&user.principal, action, resource);
         let rules = decision.rules.join(",");
         let audited = action.is_personal_data() || !decision.allowed;
+        let mut allowed_event = None;
         if audited {
             let event = AuditEvent {
                 object: (!resource.id.is_empty()).then(|| resource.id.clone()),
@@ -245,7 +311,11 @@ impl AppState {
                     },
                 )
             };
-            self.store.audit(&event).await?;
+            if !decision.allowed {
+                self.store.audit(&event).await?;
+            } else {
+                allowed_event = Some(event);
+            }
         }
         tracing::info!(
             user.role = user.principal.role.as_str(),
@@ -255,11 +325,14 @@ impl AppState {
             "access decision"
         );
         if decision.allowed {
-            Ok(Permit {
-                action,
-                rules,
-                purpose,
-            })
+            Ok((
+                Permit {
+                    action,
+                    rules,
+                    purpose,
+                },
+                allowed_event,
+            ))
         } else if !resource.id.is_empty() && resource.kind.scope() != crate::authz::Scope::National
         {
             Err(ApiError::NotFound)

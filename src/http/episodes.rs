@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::{CurrentUser, Permit};
+use super::auth::{CurrentUser, Deferred, Permit};
 use super::error::ErrorBody;
 use super::ids::RecordId;
 use super::{ApiError, ApiJson, AppState, FieldError};
@@ -105,14 +105,34 @@ async fn register_episode(
     ApiJson(input): ApiJson<EpisodeInput>,
 ) -> Result<(StatusCode, ApiJson<Registered>), ApiError> {
     let key = idempotency_key(&headers)?;
-    let permit = state
-        .authorize(
+    let (permit, decision) = state
+        .authorize_deferred(
             &user,
             Action::CreateEpisode,
             &facility_resource(&user, ""),
             &headers,
         )
         .await?;
+    let outcome = register_allowed(&state, &user, &permit, &decision, input, key).await;
+    let registered = decision.settle(&state.store, outcome).await?;
+    let status = if registered.replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, ApiJson(registered)))
+}
+
+/// The registration once allowed; its audit events (the decision's and the write's)
+/// are appended in the registration's transaction.
+async fn register_allowed(
+    state: &AppState,
+    user: &CurrentUser,
+    permit: &Permit,
+    decision: &Deferred,
+    input: EpisodeInput,
+    key: Option<String>,
+) -> Result<Registered, ApiError> {
     let facility = user.principal.facility.clone().ok_or(ApiError::Forbidden)?;
     let (centre_type, active, _) = state
         .store
@@ -125,10 +145,10 @@ async fn register_episode(
             "your facility is not active in the registry",
         ));
     }
-    let slugs = municipalities(&state).await?;
+    let slugs = municipalities(state).await?;
     let slugs: Vec<&str> = slugs.iter().map(String::as_str).collect();
     let valid = validate(&input, today_utc(), &slugs).map_err(ApiError::Invalid)?;
-    let registered = episodes::register(
+    Ok(episodes::register(
         &state.store,
         &state.keys,
         &input,
@@ -138,16 +158,11 @@ async fn register_episode(
             facility,
             centre_type,
             idempotency_key: key,
-            event: permit.write_event(&user, None),
+            decision: decision.event(),
+            event: permit.write_event(user, None),
         },
     )
-    .await?;
-    let status = if registered.replayed {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    Ok((status, ApiJson(registered)))
+    .await?)
 }
 
 /// One line of the episode list.

@@ -128,6 +128,9 @@ pub async fn rekey(
     Ok(())
 }
 
+/// Rows converted per transaction by the upgrade.
+const UPGRADE_BATCH: i64 = 5_000;
+
 impl Store {
     /// Subjects whose pseudonym version is not `version`: non-zero while a
     /// rotation to `version` moves people (or to another version, started since).
@@ -178,12 +181,7 @@ impl Store {
         }
         Ok(())
     }
-}
 
-/// Rows converted per transaction by the upgrade.
-const UPGRADE_BATCH: i64 = 5_000;
-
-impl Store {
     /// Converts the links an older schema kept in clear (moved to `reference_upgrade`
     /// by the migration) into references, with the key file; returns how many. Runs
     /// at every start and does nothing once the table is empty.

@@ -17,6 +17,7 @@ backend_tests!(
     concurrent_decisions_share_group_commits_without_gaps,
     events_say_who_did_what_never_what_the_record_says,
     listings_record_every_record_they_disclose,
+    a_registration_commits_its_decision_with_it_and_a_refused_one_still_records_it,
 );
 
 /// Access decisions are written by the group-commit writer: hundreds of concurrent
@@ -491,4 +492,83 @@ async fn listings_record_every_record_they_disclose(app: TestApp) {
         .collect();
     assert!(actions.contains(&"list_episodes"), "{actions:?}");
     assert!(!ids.is_empty());
+}
+
+/// The decision that allowed a registration is appended in the registration's own
+/// transaction (one commit instead of two); when the registration is refused or
+/// replayed, the decision is still recorded, on its own.
+async fn a_registration_commits_its_decision_with_it_and_a_refused_one_still_records_it(
+    app: TestApp,
+) {
+    let doctor = app.user("clinician", Some("uckk-psychiatry"), None).await;
+    let events = || async {
+        let mut conn = sqlx::AnyConnection::connect(&app.database_url)
+            .await
+            .expect("connect");
+        sqlx::query_as::<_, (String, String)>(
+            "select outcome, coalesce(object, '-') from audit_event \
+             where action = 'create_episode' order by seq",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("events")
+    };
+    let body = crate::episodes::episode("Gentiana", "Rexha", "1990-05-05", "2025-02-01");
+    let keyed = || async {
+        let response = app
+            .client
+            .post(app.url("/api/v1/episodes"))
+            .bearer_auth(&doctor.token)
+            .header("idempotency-key", "registration-0001")
+            .json(&body)
+            .send()
+            .await
+            .expect("sent");
+        crate::helpers::json_of(response).await
+    };
+    let (status, created) = keyed().await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["episode_id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        events().await,
+        [
+            ("allowed".to_owned(), "-".to_owned()),
+            ("success".to_owned(), id.clone())
+        ],
+        "decision first, then the write"
+    );
+    // Refused after the decision (a municipality that does not exist): the
+    // decision is recorded, nothing else.
+    let mut bad = body.clone();
+    bad["municipality"] = serde_json::json!("atlantis");
+    let (status, _) = app
+        .send(
+            Method::POST,
+            "/api/v1/episodes",
+            Some(&doctor.token),
+            Some(&bad),
+        )
+        .await;
+    assert_eq!(status, 422);
+    // A replay: the decision again, no second write.
+    let (status, _) = keyed().await;
+    assert_eq!(status, 200);
+    // The same person again at once: the episode continues (409), decision recorded.
+    let (status, _) = app
+        .send(
+            Method::POST,
+            "/api/v1/episodes",
+            Some(&doctor.token),
+            Some(&body),
+        )
+        .await;
+    assert_eq!(status, 409);
+    let outcomes: Vec<String> = events().await.into_iter().map(|(o, _)| o).collect();
+    assert_eq!(
+        outcomes,
+        ["allowed", "success", "allowed", "allowed", "allowed"]
+    );
+    verify_store(&app.store, &[])
+        .await
+        .expect("the chain holds");
 }

@@ -125,16 +125,23 @@ pub fn open_death(
     keyring: &Keyring,
     row: &DeathRow,
 ) -> Result<(Option<PoliceSealed>, Option<ForensicSealed>), DeathError> {
-    let key = death_key(keyring, row)?;
+    open_parts(&death_key(keyring, row)?, row)
+}
+
+/// Opens a death's sealed parts with its data key.
+fn open_parts(
+    key: &DataKey,
+    row: &DeathRow,
+) -> Result<(Option<PoliceSealed>, Option<ForensicSealed>), DeathError> {
     let police = row
         .police_sealed
         .as_ref()
-        .map(|b| open(&key, "death", "police_sealed", &row.death_id, b))
+        .map(|b| open(key, "death", "police_sealed", &row.death_id, b))
         .transpose()?;
     let forensic = row
         .forensic_sealed
         .as_ref()
-        .map(|b| open(&key, "death", "forensic_sealed", &row.death_id, b))
+        .map(|b| open(key, "death", "forensic_sealed", &row.death_id, b))
         .transpose()?;
     Ok((police, forensic))
 }
@@ -156,10 +163,12 @@ async fn known_subject(
     .await?;
     found
         .map(|linked| {
-            linked
-                .reference(keyring, RecordDomain::Mortality)
-                .map(|r| r.to_vec())
-                .map_err(|_| StoreError::Unresolvable)
+            crate::store::refs::reference(
+                keyring,
+                RecordDomain::Mortality,
+                linked.subject_id,
+                linked.version,
+            )
         })
         .transpose()
 }
@@ -598,7 +607,7 @@ pub async fn erase_identities(
     let mut changed = 0;
     for row in deaths {
         let key = death_key(keyring, &row)?;
-        let (police, forensic) = open_death(keyring, &row)?;
+        let (police, forensic) = open_parts(&key, &row)?;
         let police = police
             .map(|p| PoliceSealed {
                 identity: None,
@@ -618,14 +627,16 @@ pub async fn erase_identities(
         changed += 1;
     }
     for row in overdoses {
-        let OverdoseSealed::Clinical(details) = open_overdose(keyring, &row)? else {
-            // Police overdose reports carry no identity.
-            continue;
-        };
         let key = keyring.unwrap(
             &key_aad("overdose", &row.overdose_id),
             &row.data_key_wrapped,
         )?;
+        let OverdoseSealed::Clinical(details) =
+            open(&key, "overdose", "sealed", &row.overdose_id, &row.sealed)?
+        else {
+            // Police overdose reports carry no identity.
+            continue;
+        };
         let erased = OverdoseSealed::Clinical(OverdoseInput {
             identity: None,
             ..details

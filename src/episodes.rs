@@ -212,17 +212,17 @@ pub async fn register(
             }
         }
         let linked = link_or_create(&mut tx, &prepared.lookups, &prepared.new).await?;
-        let data_key = if linked.rule == LinkRule::New {
-            prepared.data_key.clone()
+        // A subject created just now has no episodes to look at.
+        let (data_key, previous) = if linked.rule == LinkRule::New {
+            (prepared.data_key.clone(), Vec::new())
         } else {
             let wrapped = subject_data_key(&mut tx, linked.subject_id).await?;
-            subject_key(&keyring, &linked.registry_id, wrapped.as_deref())?
-        };
-        // A subject created just now has no episodes to look at.
-        let previous = if linked.rule == LinkRule::New {
-            Vec::new()
-        } else {
-            subject_episodes(&mut tx, &keyring, &linked).await?
+            let previous =
+                subject_episodes(&mut tx, &keyring, &linked, wrapped.as_deref()).await?;
+            (
+                subject_key(&keyring, &linked.registry_id, wrapped.as_deref())?,
+                previous,
+            )
         };
         let start = date(&sealed_values.treatment_start_date);
         for earlier in previous.iter().filter(|e| e.facility == reg.facility) {
@@ -582,7 +582,8 @@ pub async fn ost_check(
     let Some(linked) = found else {
         return Ok((no, None));
     };
-    let episodes = subject_episodes(&mut conn, &keyring, &linked).await?;
+    let wrapped = subject_data_key(&mut conn, linked.subject_id).await?;
+    let episodes = subject_episodes(&mut conn, &keyring, &linked, wrapped.as_deref()).await?;
     drop(conn);
     let current = episodes
         .iter()

@@ -405,11 +405,7 @@ pub async fn death_in(
 ) -> Result<Option<DeathRow>, StoreError> {
     // Held until the transaction ends on PostgreSQL: an amendment rewrites the row
     // from what it read here.
-    let lock = if super::is_postgres(conn) {
-        " for update"
-    } else {
-        ""
-    };
+    let lock = super::for_update(conn);
     let row = sqlx::query(&format!("select * from death where death_id = $1{lock}"))
         .bind(death_id)
         .fetch_optional(&mut *conn)
@@ -423,11 +419,7 @@ pub async fn records_naming(
     conn: &mut AnyConnection,
     reference: &[u8],
 ) -> Result<(Vec<DeathRow>, Vec<OverdoseRow>), StoreError> {
-    let lock = if super::is_postgres(conn) {
-        " for update"
-    } else {
-        ""
-    };
+    let lock = super::for_update(conn);
     let deaths = sqlx::query(&format!("select * from death where subject_ref = $1{lock}"))
         .bind(reference)
         .fetch_all(&mut *conn)

@@ -115,32 +115,25 @@ pub(crate) fn plain_from_any(row: &AnyRow) -> Result<PlainEpisode, sqlx::Error> 
     })
 }
 
-/// The subjects of listed rows, through their references.
-async fn subjects_of(
+/// Listed rows with their subjects, found through their references (one subject
+/// query for the page), each built by `build`.
+async fn with_subjects<T>(
     conn: &mut AnyConnection,
     keyring: &Keyring,
     domain: RecordDomain,
     rows: &[AnyRow],
-) -> Result<std::collections::HashMap<Vec<u8>, RecordSubject>, StoreError> {
+    build: fn(&AnyRow, &RecordSubject) -> Result<T, sqlx::Error>,
+) -> Result<Vec<T>, StoreError> {
     let refs = rows
         .iter()
         .map(|r| r.try_get::<Vec<u8>, _>("subject_ref"))
         .collect::<Result<Vec<_>, _>>()?;
-    resolve(conn, keyring, domain, refs.iter().map(Vec::as_slice)).await
-}
-
-/// Episode rows with their subjects.
-async fn episodes_from_rows(
-    conn: &mut AnyConnection,
-    keyring: &Keyring,
-    rows: &[AnyRow],
-) -> Result<Vec<EpisodeRow>, StoreError> {
-    let subjects = subjects_of(conn, keyring, RecordDomain::Treatment, rows).await?;
+    let subjects = resolve(conn, keyring, domain, refs.iter().map(Vec::as_slice)).await?;
     rows.iter()
-        .map(|row| {
-            let reference: Vec<u8> = row.try_get("subject_ref")?;
-            let subject = subjects.get(&reference).ok_or(StoreError::Unresolvable)?;
-            Ok(episode_from_row(row, subject)?)
+        .zip(&refs)
+        .map(|(row, reference)| {
+            let subject = subjects.get(reference).ok_or(StoreError::Unresolvable)?;
+            Ok(build(row, subject)?)
         })
         .collect()
 }
@@ -169,8 +162,8 @@ fn episode_from_row(row: &AnyRow, subject: &RecordSubject) -> Result<EpisodeRow,
     })
 }
 
-const EPISODE_SELECT: &str = "select e.id, e.episode_id, e.subject_ref, e.facility, e.centre_type, e.link_rule, e.status, e.start_year, \
-     e.start_quarter, e.sex, e.birth_year, e.age_at_start, e.age_band, e.municipality, \
+const EPISODE_SELECT: &str = "select e.id, e.episode_id, e.subject_ref, e.facility, \
+     e.centre_type, e.link_rule, e.status, e.start_year, e.start_quarter, e.sex, e.birth_year, e.age_at_start, e.age_band, e.municipality, \
      e.treatment_status, e.referral_source, e.living_with, e.living_with_children, \
      e.living_where, e.labour_status, e.education, e.primary_drug, e.route, e.frequency, \
      e.age_first_use, e.secondary_drugs, e.polydrug, e.ost_status, e.ost_first_year, e.sealed, \
@@ -339,25 +332,47 @@ pub async fn episode_by_idempotency(
     .fetch_optional(&mut *conn)
     .await?;
     let rows: Vec<AnyRow> = row.into_iter().collect();
-    Ok(episodes_from_rows(conn, keyring, &rows).await?.pop())
+    Ok(with_subjects(
+        conn,
+        keyring,
+        RecordDomain::Treatment,
+        &rows,
+        episode_from_row,
+    )
+    .await?
+    .pop())
 }
 
-/// Every episode of a subject, oldest first.
+/// Every episode of a subject, oldest first. The caller knows the subject and has
+/// read its wrapped data key (`subject_data_key`): the rows are found by its
+/// reference, so none is decrypted or looked up again.
 pub async fn subject_episodes(
     conn: &mut AnyConnection,
     keyring: &Keyring,
     subject: &Linked,
+    data_key_wrapped: Option<&[u8]>,
 ) -> Result<Vec<EpisodeRow>, StoreError> {
-    let reference = subject
-        .reference(keyring, RecordDomain::Treatment)
-        .map_err(|_| StoreError::Unresolvable)?;
+    let reference = super::refs::reference(
+        keyring,
+        RecordDomain::Treatment,
+        subject.subject_id,
+        subject.version,
+    )?;
     let rows = sqlx::query(&format!(
         "{EPISODE_SELECT} where e.subject_ref = $1 order by e.id"
     ))
-    .bind(reference.to_vec())
+    .bind(&reference)
     .fetch_all(&mut *conn)
     .await?;
-    episodes_from_rows(conn, keyring, &rows).await
+    let known = RecordSubject {
+        subject_id: subject.subject_id,
+        registry_id: subject.registry_id.clone(),
+        data_key_wrapped: data_key_wrapped.map(<[u8]>::to_vec),
+    };
+    Ok(rows
+        .iter()
+        .map(|row| episode_from_row(row, &known))
+        .collect::<Result<_, _>>()?)
 }
 
 /// The wrapped data key of a subject.
@@ -446,21 +461,6 @@ pub struct ContactRow {
     pub created_at: String,
 }
 
-async fn contacts_from_rows(
-    conn: &mut AnyConnection,
-    keyring: &Keyring,
-    rows: &[AnyRow],
-) -> Result<Vec<ContactRow>, StoreError> {
-    let subjects = subjects_of(conn, keyring, RecordDomain::SocialWork, rows).await?;
-    rows.iter()
-        .map(|row| {
-            let reference: Vec<u8> = row.try_get("subject_ref")?;
-            let subject = subjects.get(&reference).ok_or(StoreError::Unresolvable)?;
-            Ok(contact_from_row(row, subject)?)
-        })
-        .collect()
-}
-
 fn contact_from_row(row: &AnyRow, subject: &RecordSubject) -> Result<ContactRow, sqlx::Error> {
     Ok(ContactRow {
         contact_id: row.try_get("contact_id")?,
@@ -539,7 +539,15 @@ impl Store {
             .fetch_optional(&mut *conn)
             .await?;
         let rows: Vec<AnyRow> = row.into_iter().collect();
-        Ok(episodes_from_rows(&mut conn, keyring, &rows).await?.pop())
+        Ok(with_subjects(
+            &mut conn,
+            keyring,
+            RecordDomain::Treatment,
+            &rows,
+            episode_from_row,
+        )
+        .await?
+        .pop())
     }
 
     /// A facility's episodes, newest first, filtered and paged.
@@ -563,7 +571,14 @@ impl Store {
         .bind(f.limit)
         .fetch_all(&mut *conn)
         .await?;
-        episodes_from_rows(&mut conn, keyring, &rows).await
+        with_subjects(
+            &mut conn,
+            keyring,
+            RecordDomain::Treatment,
+            &rows,
+            episode_from_row,
+        )
+        .await
     }
 
     /// TDI entrants of a year: each person once, with their first episode of the year.
@@ -626,7 +641,15 @@ impl Store {
             .fetch_optional(&mut *conn)
             .await?;
         let rows: Vec<AnyRow> = row.into_iter().collect();
-        Ok(contacts_from_rows(&mut conn, keyring, &rows).await?.pop())
+        Ok(with_subjects(
+            &mut conn,
+            keyring,
+            RecordDomain::SocialWork,
+            &rows,
+            contact_from_row,
+        )
+        .await?
+        .pop())
     }
 
     /// A centre's contacts, newest first.
@@ -644,7 +667,14 @@ impl Store {
         .bind(limit)
         .fetch_all(&mut *conn)
         .await?;
-        contacts_from_rows(&mut conn, keyring, &rows).await
+        with_subjects(
+            &mut conn,
+            keyring,
+            RecordDomain::SocialWork,
+            &rows,
+            contact_from_row,
+        )
+        .await
     }
 
     /// A facility's TDI centre type and whether it is active and emergency-capable.

@@ -389,13 +389,12 @@ impl Store {
                 let (subject, version) = keyring
                     .subject_of(RecordDomain::Mortality, &reference)
                     .ok_or(StoreError::Unresolvable)?;
-                let treatment = keyring
-                    .subject_ref(RecordDomain::Treatment, subject, version)
-                    .map_err(|_| StoreError::Unresolvable)?;
+                let treatment =
+                    super::refs::reference(keyring, RecordDomain::Treatment, subject, version)?;
                 let episodes = sqlx::query(
                     "select start_year, end_year, end_quarter from episode where subject_ref = $1",
                 )
-                .bind(treatment.to_vec())
+                .bind(&treatment)
                 .fetch_all(&mut *conn)
                 .await?;
                 for e in &episodes {

@@ -359,6 +359,12 @@ pub(crate) async fn lock_keys(
 
 /// Whether a connection (inside a transaction, where no `Store` is at hand) talks to
 /// PostgreSQL, whose row and advisory locks SQLite has no use for.
+/// `" for update"` on PostgreSQL, nothing on SQLite (whose write transactions run
+/// one at a time anyway): appended to a select whose rows the transaction rewrites.
+pub(crate) fn for_update(conn: &AnyConnection) -> &'static str {
+    if is_postgres(conn) { " for update" } else { "" }
+}
+
 pub(crate) fn is_postgres(conn: &AnyConnection) -> bool {
     conn.backend_name() == "PostgreSQL"
 }

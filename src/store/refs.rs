@@ -8,7 +8,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::{Store, StoreError};
 use crate::crypto::Keyring;
-use crate::identity::reference::{RecordDomain, SubjectRef};
+use crate::identity::reference::RecordDomain;
 
 /// The subject a record names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +19,20 @@ pub struct RecordSubject {
     pub registry_id: String,
     /// Wrapped data key (`None` once shredded).
     pub data_key_wrapped: Option<Vec<u8>>,
+}
+
+/// A subject's reference in `domain` under pseudonym-key `version`, as stored; a
+/// version the key file does not hold leaves it unresolvable.
+pub fn reference(
+    keyring: &Keyring,
+    domain: RecordDomain,
+    subject_id: i64,
+    version: u32,
+) -> Result<Vec<u8>, StoreError> {
+    keyring
+        .subject_ref(domain, subject_id, version)
+        .map(|r| r.to_vec())
+        .map_err(|_| StoreError::Unresolvable)
 }
 
 /// Subjects read per query (well under both backends' parameter limits).
@@ -82,14 +96,12 @@ pub async fn record_counts(
 ) -> Result<Vec<(&'static str, i64)>, StoreError> {
     let mut out = Vec::new();
     for domain in RecordDomain::ALL {
-        let reference = keyring
-            .subject_ref(domain, subject_id, version)
-            .map_err(|_| StoreError::Unresolvable)?;
+        let reference = reference(keyring, domain, subject_id, version)?;
         for table in domain.tables() {
             let count: i64 = sqlx::query_scalar(&format!(
                 "select count(*) from {table} where subject_ref = $1"
             ))
-            .bind(reference.to_vec())
+            .bind(&reference)
             .fetch_one(&mut *conn)
             .await?;
             out.push((*table, count));
@@ -108,13 +120,8 @@ pub async fn rekey(
     new: u32,
 ) -> Result<(), StoreError> {
     for domain in RecordDomain::ALL {
-        let reference = |v| {
-            keyring
-                .subject_ref(domain, subject_id, v)
-                .map(|r: SubjectRef| r.to_vec())
-                .map_err(|_| StoreError::Unresolvable)
-        };
-        let (from, to) = (reference(old)?, reference(new)?);
+        let from = reference(keyring, domain, subject_id, old)?;
+        let to = reference(keyring, domain, subject_id, new)?;
         for table in domain.tables() {
             sqlx::query(&format!(
                 "update {table} set subject_ref = $1 where subject_ref = $2"
@@ -230,13 +237,11 @@ impl Store {
                     "death" => (RecordDomain::Mortality, "death"),
                     _ => (RecordDomain::Mortality, "overdose"),
                 };
-                let reference = keyring
-                    .subject_ref(domain, subject_id, version)
-                    .map_err(|_| StoreError::Unresolvable)?;
+                let reference = reference(keyring, domain, subject_id, version)?;
                 sqlx::query(&format!(
                     "update {table} set subject_ref = $1 where id = $2"
                 ))
-                .bind(reference.to_vec())
+                .bind(&reference)
                 .bind(row_id)
                 .execute(&mut *tx)
                 .await?;

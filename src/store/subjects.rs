@@ -8,7 +8,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::{LockKey, Store, StoreError, is_postgres, lock_keys, now_rfc3339};
+use super::{LockKey, Store, StoreError, lock_keys, now_rfc3339};
 use crate::identity::pseudonym::Pseudonym;
 
 /// Today's date, `YYYY-MM-DD` (UTC).
@@ -248,24 +248,23 @@ async fn lock_subject(
     conn: &mut AnyConnection,
     linked: Linked,
 ) -> Result<Option<Linked>, StoreError> {
-    let lock = is_postgres(conn);
+    let lock = super::for_update(conn);
     current_version(conn, linked, lock).await
 }
 
-/// Re-reads a linked subject's pseudonym version, holding its row when `lock`.
+/// Re-reads a linked subject's pseudonym version, holding its row when `lock` is
+/// `" for update"`.
 /// `None` when the subject was shredded after the lookup matched it: nothing may
 /// link to an erased person.
 async fn current_version(
     conn: &mut AnyConnection,
     linked: Linked,
-    lock: bool,
+    lock: &str,
 ) -> Result<Option<Linked>, StoreError> {
-    let sql = if lock {
-        "select pseudonym_version from subject where id = $1 and shredded_at is null for update"
-    } else {
-        "select pseudonym_version from subject where id = $1 and shredded_at is null"
-    };
-    let version: Option<i64> = sqlx::query_scalar(sql)
+    let sql = format!(
+        "select pseudonym_version from subject where id = $1 and shredded_at is null{lock}"
+    );
+    let version: Option<i64> = sqlx::query_scalar(&sql)
         .bind(linked.subject_id)
         .fetch_optional(&mut *conn)
         .await?;
@@ -285,7 +284,7 @@ async fn current_version(
 pub async fn shred_in(conn: &mut AnyConnection, registry_id: &str) -> Result<Shredded, StoreError> {
     // The row lock keeps a rotation from moving the subject (and its references)
     // between reading its version and erasing the records that name it.
-    let lock = if is_postgres(conn) { " for update" } else { "" };
+    let lock = super::for_update(conn);
     let row = sqlx::query(&format!(
         "select id, pseudonym_version, shredded_at from subject where registry_id = $1{lock}"
     ))
@@ -350,7 +349,7 @@ pub async fn find_existing(
     match find_link(conn, lookups, has_pn, None).await? {
         // The version now, not the one the lookup matched: a rotation may have
         // moved the subject (and its references) in between.
-        Some(linked) => current_version(conn, linked, false).await,
+        Some(linked) => current_version(conn, linked, "").await,
         None => Ok(None),
     }
 }

@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 
 use common::{Db, Server, env_number, full_run, median, percentile, row, verdict};
 use registry::audit::{AuditEvent, Outcome};
+use registry::cases::episodes::{self, Registration};
 use registry::crypto::{Aad, KeyringHandle};
 use registry::demo::{self, Config, Record};
 use registry::domain::episode::{EpisodeInput, validate};
-use registry::episodes::{self, Registration};
 use registry::identity::reference::RecordDomain;
 use registry::identity::subject::{prepare, today_utc};
 use registry::store::Store;

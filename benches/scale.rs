@@ -93,8 +93,12 @@ async fn load_episodes(
                 let wrapped = subject_data_key(&mut tx, linked.subject_id)
                     .await
                     .expect("key");
-                registry::episodes::subject_key(&keyring, &linked.registry_id, wrapped.as_deref())
-                    .expect("unwrapped")
+                registry::cases::episodes::subject_key(
+                    &keyring,
+                    &linked.registry_id,
+                    wrapped.as_deref(),
+                )
+                .expect("unwrapped")
             };
             let episode_id = uuid::Uuid::new_v4().to_string();
             let json = serde_json::to_vec(&valid.sealed).expect("json");
@@ -336,12 +340,12 @@ async fn size(episodes: u64, largest: bool, knobs: &Knobs) {
     let mut next_person = 0;
     let load = load_episodes(&store, &keys, episodes, &mut next_person).await;
     let subjects = store.subject_counts().await.expect("counts").0;
-    registry::users::create(
+    registry::cases::users::create(
         &store,
-        &registry::users::Actor::cli(),
-        registry::users::NewAccount {
+        &registry::cases::users::Actor::cli(),
+        registry::cases::users::NewAccount {
             username: "bench.analyst".into(),
-            scope: registry::users::Scope {
+            scope: registry::cases::users::Scope {
                 role: "analyst".into(),
                 ..Default::default()
             },
@@ -439,10 +443,15 @@ async fn size(episodes: u64, largest: bool, knobs: &Knobs) {
         for _ in 0..knobs.runs {
             reset_own_peak();
             let started = Instant::now();
-            let report =
-                registry::keys::rotate_master(&store, &key_file, 1000, Duration::ZERO, |_| {})
-                    .await
-                    .expect("rotated");
+            let report = registry::cases::keys::rotate_master(
+                &store,
+                &key_file,
+                1000,
+                Duration::ZERO,
+                |_| {},
+            )
+            .await
+            .expect("rotated");
             rotation.push(started.elapsed().as_secs_f64());
             rotation_peak = rotation_peak.max(own_peak_rss_mib());
             moved = report.rows_moved;

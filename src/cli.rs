@@ -212,7 +212,7 @@ pub enum SubjectsCommand {
         /// no_longer_necessary, objection_upheld, unlawful_processing,
         /// legal_obligation, order or registered_in_error.
         #[arg(long)]
-        legal_basis: crate::subjects::ErasureGround,
+        legal_basis: crate::cases::subjects::ErasureGround,
         /// The case number of the request or decision, e.g. DPO-2026/0142.
         #[arg(long)]
         reference: Option<String>,
@@ -268,7 +268,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }),
         Command::CheckConfig => runtime.block_on(check_config(&settings)),
         Command::Init => {
-            crate::keys::init(&settings.key_file)?;
+            crate::cases::keys::init(&settings.key_file)?;
             println!(
                 "created key file {} (mode 0600). Back it up offline: without it the sealed \
                  data cannot be read. Never commit it or store it in the database.",
@@ -409,10 +409,10 @@ async fn import_command(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows {elapsed}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let report = crate::import::import(
+    let report = crate::cases::import::import(
         &store,
         &keys,
-        &crate::import::Importer {
+        &crate::cases::import::Importer {
             user_id: user.user_id.clone(),
             facility,
             centre_type,
@@ -426,7 +426,7 @@ async fn import_command(
     .await;
     bar.finish_and_clear();
     let report = match report {
-        Err(crate::episodes::EpisodeError::Invalid(problems)) => {
+        Err(crate::cases::episodes::EpisodeError::Invalid(problems)) => {
             let text: Vec<String> = problems
                 .iter()
                 .map(|p| format!("{}: {}", p.field, p.problem))
@@ -481,12 +481,12 @@ async fn users_command(settings: &Settings, command: UsersCommand) -> anyhow::Re
             } else {
                 None
             };
-            let created = crate::users::create(
+            let created = crate::cases::users::create(
                 &store,
-                &crate::users::Actor::cli(),
-                crate::users::NewAccount {
+                &crate::cases::users::Actor::cli(),
+                crate::cases::users::NewAccount {
                     username: username.clone(),
-                    scope: crate::users::Scope {
+                    scope: crate::cases::users::Scope {
                         role,
                         facility,
                         municipality,
@@ -496,7 +496,7 @@ async fn users_command(settings: &Settings, command: UsersCommand) -> anyhow::Re
             )
             .await;
             let created = match created {
-                Err(crate::users::UserError::Invalid(fields)) => {
+                Err(crate::cases::users::UserError::Invalid(fields)) => {
                     let text: Vec<String> = fields
                         .iter()
                         .map(|f| format!("--{}: {}", f.field.replace('_', "-"), f.problem))
@@ -572,7 +572,7 @@ async fn keys_command(settings: &Settings, command: KeysCommand) -> anyhow::Resu
                 "{:<10} {:>7}  {:<10} {:>10}",
                 "kind", "version", "state", "subjects"
             );
-            for line in crate::keys::status(&store, path).await? {
+            for line in crate::cases::keys::status(&store, path).await? {
                 println!(
                     "{:<10} {:>7}  {:<10} {:>10}",
                     line.kind.as_str(),
@@ -590,12 +590,12 @@ async fn keys_command(settings: &Settings, command: KeysCommand) -> anyhow::Resu
             if batch < 1 {
                 anyhow::bail!("setting --batch: must be at least 1");
             }
-            let settle = crate::keys::RELOAD_INTERVAL * 2;
+            let settle = crate::cases::keys::RELOAD_INTERVAL * 2;
             let progress = |moved: u64| eprint!("\rmoved {moved} subjects");
             let report = if master {
-                crate::keys::rotate_master(&store, path, batch, settle, progress).await?
+                crate::cases::keys::rotate_master(&store, path, batch, settle, progress).await?
             } else {
-                crate::keys::rotate_pseudonym(&store, path, batch, settle, progress).await?
+                crate::cases::keys::rotate_pseudonym(&store, path, batch, settle, progress).await?
             };
             eprintln!();
             println!(
@@ -617,7 +617,7 @@ async fn keys_command(settings: &Settings, command: KeysCommand) -> anyhow::Resu
                 (None, Some(v)) => (KeyKind::Pseudonym, v),
                 (None, None) => anyhow::bail!("give --master VERSION or --pseudonym VERSION"),
             };
-            crate::keys::retire(&store, path, kind, version).await?;
+            crate::cases::keys::retire(&store, path, kind, version).await?;
             println!("{} key version {version} retired", kind.as_str());
         }
     }
@@ -634,17 +634,17 @@ async fn subjects_command(settings: &Settings, command: SubjectsCommand) -> anyh
             legal_basis,
             reference,
         } => {
-            let shredded = match crate::subjects::shred(
+            let shredded = match crate::cases::subjects::shred(
                 &store,
                 &keys,
-                &crate::users::Actor::cli(),
+                &crate::cases::users::Actor::cli(),
                 &registry_id,
                 legal_basis,
                 reference.as_deref(),
             )
             .await
             {
-                Err(crate::subjects::SubjectError::Invalid(_)) => anyhow::bail!(
+                Err(crate::cases::subjects::SubjectError::Invalid(_)) => anyhow::bail!(
                     "setting --reference: must be a case number such as DPO-2026/0142"
                 ),
                 other => other?,
@@ -677,7 +677,7 @@ async fn subjects_command(settings: &Settings, command: SubjectsCommand) -> anyh
                 Some(at) => println!("erased            {at} (identity destroyed)"),
                 None => {
                     let identity =
-                        crate::subjects::open_identity(&store, &keys, &registry_id).await?;
+                        crate::cases::subjects::open_identity(&store, &keys, &registry_id).await?;
                     println!("first name        {}", identity.first_name);
                     println!("last name         {}", identity.last_name);
                     println!("date of birth     {}", identity.birth_date);

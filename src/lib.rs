@@ -7,26 +7,20 @@
 pub mod audit;
 pub mod auth;
 pub mod authz;
+pub mod cases;
 pub mod cli;
 pub mod cli_outputs;
 pub mod config;
 pub mod crypto;
-pub mod deaths;
 pub mod demo;
 pub mod domain;
-pub mod episodes;
 pub mod export;
 pub mod files;
 pub mod http;
 pub mod identity;
-pub mod import;
-pub mod keys;
 pub mod server;
-pub mod social;
 pub mod store;
-pub mod subjects;
 pub mod telemetry;
-pub mod users;
 
 /// The names enums are stored, configured and sent under. They come from `strum`
 /// derives; a renamed variant must not silently change a stored value.
@@ -97,7 +91,7 @@ mod stored_names {
             Population::parse("in_treatment"),
             Some(Population::InTreatment)
         );
-        use crate::subjects::ErasureGround;
+        use crate::cases::subjects::ErasureGround;
         assert_eq!(
             names(&ErasureGround::ALL, ErasureGround::as_str),
             [

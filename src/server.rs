@@ -37,7 +37,7 @@ pub async fn prepare_keys(
     settings: &Settings,
     store: &Store,
 ) -> anyhow::Result<Arc<KeyringHandle>> {
-    let (keys, created) = crate::keys::open(&settings.key_file, store).await?;
+    let (keys, created) = crate::cases::keys::open(&settings.key_file, store).await?;
     if created {
         tracing::warn!(
             key.file = %settings.key_file.display(),
@@ -67,7 +67,7 @@ pub fn build_app(
 /// Reloads the key file when it changes (a rotation), so new data uses new keys.
 fn watch_key_file(keys: Arc<KeyringHandle>) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(crate::keys::RELOAD_INTERVAL);
+        let mut tick = tokio::time::interval(crate::cases::keys::RELOAD_INTERVAL);
         loop {
             tick.tick().await;
             match keys.reload_if_changed() {

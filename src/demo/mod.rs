@@ -17,15 +17,15 @@ use zeroize::Zeroizing;
 
 use crate::audit::{AuditEvent, Outcome};
 use crate::authz::Role;
+use crate::cases::deaths::{self, OverdoseSealed, Target};
+use crate::cases::episodes::{self, EpisodeError, Registration};
+use crate::cases::users::{self, Actor, NewAccount, Scope, UserError};
 use crate::crypto::KeyringHandle;
-use crate::deaths::{self, OverdoseSealed, Target};
 use crate::domain::death::{
     validate_forensic, validate_notification, validate_overdose, validate_police_overdose,
 };
 use crate::domain::{FieldError, episode, social as social_domain};
-use crate::episodes::{self, EpisodeError, Registration};
 use crate::store::{Store, StoreError};
-use crate::users::{self, Actor, NewAccount, Scope, UserError};
 pub use plan::{Config, Record, person_records, records};
 
 /// Why a demo fill stopped.
@@ -47,7 +47,7 @@ pub enum DemoError {
     Episode(#[from] EpisodeError),
     /// A death or overdose was refused.
     #[error(transparent)]
-    Death(#[from] crate::deaths::DeathError),
+    Death(#[from] crate::cases::deaths::DeathError),
 }
 
 /// A demo account; the password is random and shown once.
@@ -328,7 +328,7 @@ async fn apply(
             let worker = actors.find(Role::SocialWorker, Some(municipality));
             match social_domain::validate(&input, today) {
                 Ok(valid) => {
-                    crate::social::record(
+                    crate::cases::social::record(
                         store,
                         keys,
                         &input,

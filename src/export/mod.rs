@@ -286,7 +286,7 @@ async fn gather(
                     fact.sealed
                         .as_ref()
                         .and_then(|(registry_id, wrapped, episode, blob)| {
-                            crate::episodes::open_sealed(
+                            crate::cases::episodes::open_sealed(
                                 keyring,
                                 registry_id,
                                 wrapped,

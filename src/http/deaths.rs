@@ -16,7 +16,7 @@ use super::error::ErrorBody;
 use super::ids::RecordId;
 use super::{ApiError, ApiJson, AppState};
 use crate::authz::{Action, FieldGroup, Resource, ResourceKind};
-use crate::deaths::{self, OverdoseSealed, Target};
+use crate::cases::deaths::{self, OverdoseSealed, Target};
 use crate::domain::death::{
     ForensicInput, NotificationInput, OverdoseInput, PoliceOverdoseInput, SubstanceInput,
     validate_forensic, validate_notification, validate_overdose, validate_police_overdose,

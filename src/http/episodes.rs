@@ -13,8 +13,8 @@ use super::error::ErrorBody;
 use super::ids::RecordId;
 use super::{ApiError, ApiJson, AppState, FieldError};
 use crate::authz::{Action, FieldGroup, Resource, ResourceKind};
+use crate::cases::episodes::{self, EpisodeError, OstAnswer, Registered, Registration};
 use crate::domain::episode::{EpisodeCorrection, EpisodeInput, PlainEpisode, apply, validate};
-use crate::episodes::{self, EpisodeError, OstAnswer, Registered, Registration};
 use crate::identity::subject::{IdentityInput, today_utc};
 use crate::store::episodes::{EpisodeFilter, EpisodeRow};
 

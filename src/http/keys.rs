@@ -49,7 +49,7 @@ async fn key_status(
         )
         .await?;
     let counts = state.keys.wrap_counts();
-    let lines = crate::keys::status(&state.store, &state.settings.key_file)
+    let lines = crate::cases::keys::status(&state.store, &state.settings.key_file)
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
     Ok(ApiJson(

@@ -15,7 +15,7 @@ use super::error::ErrorBody;
 use super::{ApiError, ApiJson, AppState};
 use crate::auth::login::{self, LoginError};
 use crate::auth::{SESSION_ABSOLUTE_SECS, SESSION_IDLE_SECS};
-use crate::users::AccountView;
+use crate::cases::users::AccountView;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

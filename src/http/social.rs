@@ -64,7 +64,7 @@ async fn record_contact(
         .clone()
         .ok_or(ApiError::Forbidden)?;
     let valid = validate(&input, today_utc()).map_err(ApiError::Invalid)?;
-    let (contact_id, registry_id) = crate::social::record(
+    let (contact_id, registry_id) = crate::cases::social::record(
         &state.store,
         &state.keys,
         &input,
@@ -194,7 +194,7 @@ async fn get_contact(
         .may_read_fields(&user.principal, FieldGroup::Social, &target)
         .allowed;
     let sealed = if social_ok {
-        Some(crate::social::open(&state.keys, &row)?)
+        Some(crate::cases::social::open(&state.keys, &row)?)
     } else {
         None
     };

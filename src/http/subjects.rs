@@ -13,9 +13,9 @@ use super::error::ErrorBody;
 use super::ids::RecordId;
 use super::{ApiError, ApiJson, AppState};
 use crate::authz::{Action, FieldGroup, Resource, ResourceKind};
+use crate::cases::subjects::SubjectError;
+use crate::cases::users::Actor;
 use crate::identity::subject::IdentityInput;
-use crate::subjects::SubjectError;
-use crate::users::Actor;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -106,7 +106,7 @@ async fn access_report(
         .may_read_fields(&user.principal, FieldGroup::Identity, &resource)
         .allowed;
     let identity = if may_see_identity && row.shredded_at.is_none() {
-        Some(crate::subjects::open_identity(&state.store, &state.keys, &registry_id).await?)
+        Some(crate::cases::subjects::open_identity(&state.store, &state.keys, &registry_id).await?)
     } else {
         None
     };
@@ -126,7 +126,7 @@ async fn access_report(
 #[serde(deny_unknown_fields)]
 pub struct ShredRequest {
     /// The ground of the erasure, a code.
-    pub legal_basis: crate::subjects::ErasureGround,
+    pub legal_basis: crate::cases::subjects::ErasureGround,
     /// The case number of the request or decision, e.g. `DPO-2026/0142` (up to four
     /// capital letters, then digits).
     #[serde(default)]
@@ -161,7 +161,7 @@ async fn shred_subject(
         rule: permit.rules().to_owned(),
         purpose: permit.purpose().to_owned(),
     };
-    crate::subjects::shred(
+    crate::cases::subjects::shred(
         &state.store,
         &state.keys,
         &actor,

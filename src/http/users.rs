@@ -14,7 +14,7 @@ use super::ids::RecordId;
 use super::reference::Items;
 use super::{ApiError, ApiJson, AppState};
 use crate::authz::{Action, Resource, ResourceKind};
-use crate::users::{self, AccountView, Actor, NewAccount, Scope, UserError};
+use crate::cases::users::{self, AccountView, Actor, NewAccount, Scope, UserError};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -517,12 +517,16 @@ async fn the_last_active_administrator_stays(app: TestApp) {
         .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(error_code(&body), "last_admin");
-    let cli =
-        registry::users::disable(&app.store, &registry::users::Actor::cli(), &first.user_id).await;
+    let cli = registry::cases::users::disable(
+        &app.store,
+        &registry::cases::users::Actor::cli(),
+        &first.user_id,
+    )
+    .await;
     assert!(
         matches!(
             cli,
-            Err(registry::users::UserError::Refused("last_admin", _))
+            Err(registry::cases::users::UserError::Refused("last_admin", _))
         ),
         "{cli:?}"
     );

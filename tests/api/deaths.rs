@@ -125,7 +125,7 @@ async fn notification_and_forensic_record_of_one_death_count_once(app: TestApp) 
     assert_eq!(view["selection_b"], true);
 
     // A master-key rotation re-wraps the death's own data key too.
-    let report = registry::keys::rotate_master(
+    let report = registry::cases::keys::rotate_master(
         &app.store,
         &app.key_file,
         10,
@@ -136,7 +136,7 @@ async fn notification_and_forensic_record_of_one_death_count_once(app: TestApp) 
     .expect("rotation");
     assert!(report.rows_moved >= 1, "{report:?}");
     app.keys.reload_if_changed().expect("reload");
-    registry::keys::retire(
+    registry::cases::keys::retire(
         &app.store,
         &app.key_file,
         registry::crypto::keyfile::KeyKind::Master,
@@ -267,7 +267,7 @@ async fn icd10_cm_codes_and_bad_records_are_refused_with_every_field(app: TestAp
 
 async fn deaths_link_to_people_known_to_treatment_invisibly(app: TestApp) {
     let doc = app.user("clinician", Some("hosp-prizren"), None).await;
-    let mut ep = crate::episodes::episode("Blerim", "Zeka", "1989-09-09", "2024-02-02");
+    let mut ep = crate::cases::episodes::episode("Blerim", "Zeka", "1989-09-09", "2024-02-02");
     ep["municipality"] = json!("prizren");
     let (status, created) = post(&app, &doc, "/api/v1/episodes", &ep).await;
     assert_eq!(status, 201);

@@ -37,7 +37,7 @@ fn identity(person: usize) -> Value {
 }
 
 fn episode(person: usize) -> Value {
-    let mut body = crate::episodes::episode("x", "x", "1990-01-01", "2025-02-02");
+    let mut body = crate::cases::episodes::episode("x", "x", "1990-01-01", "2025-02-02");
     body["identity"] = identity(person);
     body
 }
@@ -530,7 +530,7 @@ async fn an_older_database_has_its_clear_links_converted_at_start(app: TestApp) 
     tx.commit().await.expect("commit");
     old.close().await;
     // The key file the older release used (no key-check values were registered).
-    registry::keys::init(&dir.path().join("registry.keys")).expect("key file");
+    registry::cases::keys::init(&dir.path().join("registry.keys")).expect("key file");
 
     let upgraded = TestApp::spawn_on(dir, url).await;
     let keyring = upgraded.keys.current();
@@ -657,19 +657,19 @@ async fn records_follow_their_person_through_a_pseudonym_rotation(app: TestApp) 
         .await;
     let erased_id = erased["registry_id"].as_str().expect("registry id");
     assert!(
-        registry::subjects::shred(
+        registry::cases::subjects::shred(
             &app.store,
             &app.keys,
-            &registry::users::Actor::cli(),
+            &registry::cases::users::Actor::cli(),
             erased_id,
-            registry::subjects::ErasureGround::NoLongerNecessary,
+            registry::cases::subjects::ErasureGround::NoLongerNecessary,
             None,
         )
         .await
         .expect("shred")
     );
 
-    let report = registry::keys::rotate_pseudonym(
+    let report = registry::cases::keys::rotate_pseudonym(
         &app.store,
         &app.key_file,
         10,
@@ -680,7 +680,7 @@ async fn records_follow_their_person_through_a_pseudonym_rotation(app: TestApp) 
     .expect("rotation");
     assert_eq!(report.rows_moved, 2, "the live and the erased person");
     app.keys.reload_if_changed().expect("reload");
-    registry::keys::retire(
+    registry::cases::keys::retire(
         &app.store,
         &app.key_file,
         registry::crypto::keyfile::KeyKind::Pseudonym,
@@ -823,12 +823,12 @@ async fn erasure_reaches_the_persons_deaths_and_overdoses(app: TestApp) {
         );
     }
     assert!(
-        registry::subjects::shred(
+        registry::cases::subjects::shred(
             &app.store,
             &app.keys,
-            &registry::users::Actor::cli(),
+            &registry::cases::users::Actor::cli(),
             &records[0].0,
-            registry::subjects::ErasureGround::NoLongerNecessary,
+            registry::cases::subjects::ErasureGround::NoLongerNecessary,
             None,
         )
         .await

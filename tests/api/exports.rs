@@ -114,7 +114,7 @@ const PEOPLE: &[Person] = &[
 ];
 
 fn body(p: &Person, start: &str) -> Value {
-    let mut b = crate::episodes::episode(p.first, "Golden", p.dob, start);
+    let mut b = crate::cases::episodes::episode(p.first, "Golden", p.dob, start);
     b["identity"]["sex"] = json!(p.sex);
     b["treatment_status"] = json!(p.status);
     b["primary_drug"] = json!(p.drug);
@@ -790,12 +790,12 @@ async fn releases_of_a_version_do_not_move_after_the_freeze(app: TestApp) {
     assert_eq!(status, 204, "{b}");
     let besa = created[1]["registry_id"].as_str().expect("registry id");
     assert!(
-        registry::subjects::shred(
+        registry::cases::subjects::shred(
             &app.store,
             &app.keys,
-            &registry::users::Actor::cli(),
+            &registry::cases::users::Actor::cli(),
             besa,
-            registry::subjects::ErasureGround::NoLongerNecessary,
+            registry::cases::subjects::ErasureGround::NoLongerNecessary,
             None,
         )
         .await

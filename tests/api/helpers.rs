@@ -184,12 +184,12 @@ impl TestApp {
     ) -> TestUser {
         let username =
             format!("{role}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]).replace('_', "-");
-        let created = registry::users::create(
+        let created = registry::cases::users::create(
             &self.store,
-            &registry::users::Actor::cli(),
-            registry::users::NewAccount {
+            &registry::cases::users::Actor::cli(),
+            registry::cases::users::NewAccount {
                 username: username.clone(),
-                scope: registry::users::Scope {
+                scope: registry::cases::users::Scope {
                     role: role.to_owned(),
                     facility: facility.map(str::to_owned),
                     municipality: municipality.map(str::to_owned),

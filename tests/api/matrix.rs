@@ -430,7 +430,7 @@ impl Owners {
                 Method::POST,
                 "/api/v1/episodes",
                 Some(&owner.token),
-                Some(&crate::episodes::episode(
+                Some(&crate::cases::episodes::episode(
                     &letters(),
                     "Matrix",
                     "1990-01-01",
@@ -514,7 +514,7 @@ async fn request_for(
     role: Option<Role>,
 ) -> Option<(String, Option<Value>)> {
     let fresh_subject = || async {
-        registry::subjects::link_identity(
+        registry::cases::subjects::link_identity(
             &app.store,
             &app.keys,
             &registry::identity::subject::IdentityInput {
@@ -596,7 +596,7 @@ async fn request_for(
         ),
         ("POST", "/episodes") => (
             path.into(),
-            Some(crate::episodes::episode(
+            Some(crate::cases::episodes::episode(
                 &letters(),
                 "Matrix",
                 "1990-01-01",

@@ -74,17 +74,17 @@ proptest! {
         lines in prop::collection::vec("[^\\r\\n]{0,200}", 0..8),
         quoted in "\\PC{0,80}",
     ) {
-        let mut text = registry::import::COLUMNS.join(",");
+        let mut text = registry::cases::import::COLUMNS.join(",");
         for line in &lines {
             text.push('\n');
             text.push_str(line);
         }
         text.push_str(&format!("\n\"{}\",,", quoted.replace('"', "\"\"")));
-        let rows = registry::import::read_rows(&text).expect("the header is right");
+        let rows = registry::cases::import::read_rows(&text).expect("the header is right");
         for input in rows.into_iter().flatten() {
             let _ = registry::domain::episode::validate(&input, TODAY, &["prishtine", "prizren"]);
         }
-        let _ = registry::import::read_rows(&lines.join("\n"));
+        let _ = registry::cases::import::read_rows(&lines.join("\n"));
     }
 
     #[test]
@@ -121,7 +121,7 @@ async fn arbitrary_bodies_never_give_a_5xx(app: TestApp) {
     let users: Vec<_> = app.every_role().await.into_iter().map(|(_, u)| u).collect();
     let mut runner = TestRunner::deterministic();
     let strategy = any_json();
-    let valid = crate::episodes::episode("Arta", "Berisha", "1990-01-01", "2025-01-01");
+    let valid = crate::cases::episodes::episode("Arta", "Berisha", "1990-01-01", "2025-01-01");
     let fields: Vec<String> = valid.as_object().expect("object").keys().cloned().collect();
     let mut sent = 0;
     for case in 0..48 {

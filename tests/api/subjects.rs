@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
+use registry::cases::keys;
+use registry::cases::subjects::{SubjectError, link_identity, open_identity, shred};
+use registry::cases::users::Actor;
 use registry::crypto::KeyringHandle;
 use registry::identity::subject::IdentityInput;
-use registry::keys;
 use registry::store::subjects::LinkRule;
-use registry::subjects::{SubjectError, link_identity, open_identity, shred};
-use registry::users::Actor;
 use sqlx::Connection;
 
 use crate::helpers::TestApp;
@@ -427,7 +427,7 @@ async fn shredding_destroys_identity_and_keeps_counts(app: TestApp) {
             &app.keys,
             &Actor::cli(),
             &gone.registry_id,
-            registry::subjects::ErasureGround::NoLongerNecessary,
+            registry::cases::subjects::ErasureGround::NoLongerNecessary,
             None,
         )
         .await
@@ -439,7 +439,7 @@ async fn shredding_destroys_identity_and_keeps_counts(app: TestApp) {
             &app.keys,
             &Actor::cli(),
             &gone.registry_id,
-            registry::subjects::ErasureGround::NoLongerNecessary,
+            registry::cases::subjects::ErasureGround::NoLongerNecessary,
             None,
         )
         .await
@@ -474,7 +474,7 @@ async fn shredding_destroys_identity_and_keeps_counts(app: TestApp) {
             &app.keys,
             &Actor::cli(),
             "00000000-0000-0000-0000-000000000000",
-            registry::subjects::ErasureGround::NoLongerNecessary,
+            registry::cases::subjects::ErasureGround::NoLongerNecessary,
             None,
         )
         .await,
@@ -573,7 +573,7 @@ async fn erasure_ground_is_a_code_and_the_reference_a_case_number(app: TestApp) 
         ("12345678901", false),
     ] {
         assert_eq!(
-            registry::subjects::is_safe_reference(reference),
+            registry::cases::subjects::is_safe_reference(reference),
             safe,
             "{reference}"
         );

@@ -92,7 +92,7 @@ pub async fn open(path: &Path, store: &Store) -> Result<(KeyringHandle, bool), K
     let converted = store.upgrade_references(&handle.current()).await?;
     if converted > 0 {
         // People erased before erasure reached deaths and overdoses: reach them now.
-        let erased = crate::deaths::erase_identities_of_erased(store, &handle.current())
+        let erased = crate::cases::deaths::erase_identities_of_erased(store, &handle.current())
             .await
             .map_err(|e| KeysError::Refused(format!("upgrade: {e}")))?;
         store.compact_after_upgrade().await?;

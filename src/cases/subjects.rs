@@ -2,11 +2,11 @@
 //! a subject's identity for a data-subject access report, and crypto-shred a subject.
 
 use crate::audit::{AuditEvent, Outcome};
+use crate::cases::keys::{KeysError, open_identity_row};
 use crate::crypto::KeyringHandle;
 use crate::domain::FieldError;
 use crate::identity::reference::RecordDomain;
 use crate::identity::subject::{IdentityInput, prepare, today_utc, validate};
-use crate::keys::{KeysError, open_identity_row};
 use crate::store::subjects::{Linked, shred_in};
 use crate::store::{Store, StoreError, detached};
 
@@ -145,7 +145,7 @@ pub fn is_safe_reference(text: &str) -> bool {
 pub async fn shred(
     store: &Store,
     keys: &KeyringHandle,
-    actor: &crate::users::Actor,
+    actor: &crate::cases::users::Actor,
     registry_id: &str,
     ground: ErasureGround,
     reference: Option<&str>,
@@ -179,12 +179,12 @@ pub async fn shred(
         shredded.subject_id,
         shredded.version,
     )?;
-    crate::deaths::erase_identities(&mut tx, &keyring, &reference)
+    crate::cases::deaths::erase_identities(&mut tx, &keyring, &reference)
         .await
         .map_err(|e| match e {
-            crate::deaths::DeathError::Store(e) => SubjectError::Store(e),
-            crate::deaths::DeathError::Crypto(e) => SubjectError::Crypto(e),
-            crate::deaths::DeathError::Invalid(fields) => SubjectError::Invalid(fields),
+            crate::cases::deaths::DeathError::Store(e) => SubjectError::Store(e),
+            crate::cases::deaths::DeathError::Crypto(e) => SubjectError::Crypto(e),
+            crate::cases::deaths::DeathError::Invalid(fields) => SubjectError::Invalid(fields),
         })?;
     if shredded.just_now {
         crate::store::audit::append(&mut tx, store.backend(), &event).await?;

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::audit::{AuditEvent, Outcome};
+use crate::cases::episodes::{EpisodeError, Registration, register};
 use crate::crypto::KeyringHandle;
 use crate::domain::FieldError;
 use crate::domain::episode::{EpisodeInput, validate};
-use crate::episodes::{EpisodeError, Registration, register};
 use crate::identity::subject::{IdentityInput, today_utc};
 use crate::store::Store;
 

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use crate::audit::AuditEvent;
+use crate::cases::episodes::{EpisodeError, subject_key};
 use crate::crypto::{Aad, CryptoError, KeyringHandle};
 use crate::domain::social::{ContactInput, SealedContact, ValidContact};
-use crate::episodes::{EpisodeError, subject_key};
 use crate::identity::reference::RecordDomain;
 use crate::identity::subject::prepare;
 use crate::store::episodes::{ContactRow, NewContact, insert_contact, subject_data_key};

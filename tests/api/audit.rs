@@ -344,7 +344,7 @@ async fn events_say_who_did_what_never_what_the_record_says(app: TestApp) {
     use serde_json::json;
     let doctor = app.user("clinician", Some("uckk-psychiatry"), None).await;
     let forensic = app.user("forensic", None, None).await;
-    let body = crate::cases::episodes::episode("Arber", "Gashi", "1990-02-02", "2025-01-10");
+    let body = crate::episodes::episode("Arber", "Gashi", "1990-02-02", "2025-01-10");
     let (status, created) = app
         .send(
             Method::POST,
@@ -432,7 +432,7 @@ async fn listings_record_every_record_they_disclose(app: TestApp) {
         ("Besa", "1992-02-02"),
         ("Dea", "1993-03-03"),
     ] {
-        let body = crate::cases::episodes::episode(first, "Hoti", dob, "2025-02-01");
+        let body = crate::episodes::episode(first, "Hoti", dob, "2025-02-01");
         let (status, created) = app
             .send(
                 Method::POST,
@@ -513,7 +513,7 @@ async fn a_registration_commits_its_decision_with_it_and_a_refused_one_still_rec
         .await
         .expect("events")
     };
-    let body = crate::cases::episodes::episode("Gentiana", "Rexha", "1990-05-05", "2025-02-01");
+    let body = crate::episodes::episode("Gentiana", "Rexha", "1990-05-05", "2025-02-01");
     let keyed = || async {
         let response = app
             .client

@@ -267,7 +267,7 @@ async fn icd10_cm_codes_and_bad_records_are_refused_with_every_field(app: TestAp
 
 async fn deaths_link_to_people_known_to_treatment_invisibly(app: TestApp) {
     let doc = app.user("clinician", Some("hosp-prizren"), None).await;
-    let mut ep = crate::cases::episodes::episode("Blerim", "Zeka", "1989-09-09", "2024-02-02");
+    let mut ep = crate::episodes::episode("Blerim", "Zeka", "1989-09-09", "2024-02-02");
     ep["municipality"] = json!("prizren");
     let (status, created) = post(&app, &doc, "/api/v1/episodes", &ep).await;
     assert_eq!(status, 201);

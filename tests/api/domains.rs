@@ -37,7 +37,7 @@ fn identity(person: usize) -> Value {
 }
 
 fn episode(person: usize) -> Value {
-    let mut body = crate::cases::episodes::episode("x", "x", "1990-01-01", "2025-02-02");
+    let mut body = crate::episodes::episode("x", "x", "1990-01-01", "2025-02-02");
     body["identity"] = identity(person);
     body
 }

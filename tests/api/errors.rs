@@ -122,9 +122,9 @@ async fn submitted_values_are_never_echoed(app: TestApp) {
     let analyst = app.user("analyst", None, None).await;
     let doctor = app.user("clinician", Some("uckk-psychiatry"), None).await;
     let mut episode =
-        crate::cases::episodes::episode("Arta", "Berisha", "1990-01-01", "2025-01-01");
+        crate::episodes::episode("Arta", "Berisha", "1990-01-01", "2025-01-01");
     episode[PLANTED] = serde_json::json!(1);
-    let mut nested = crate::cases::episodes::episode("Arta", "Berisha", "1990-01-01", "2025-01-01");
+    let mut nested = crate::episodes::episode("Arta", "Berisha", "1990-01-01", "2025-01-01");
     nested["identity"][PLANTED] = serde_json::json!("x");
     let cases = [
         (&doctor, "/api/v1/episodes", episode),

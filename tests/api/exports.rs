@@ -114,7 +114,7 @@ const PEOPLE: &[Person] = &[
 ];
 
 fn body(p: &Person, start: &str) -> Value {
-    let mut b = crate::cases::episodes::episode(p.first, "Golden", p.dob, start);
+    let mut b = crate::episodes::episode(p.first, "Golden", p.dob, start);
     b["identity"]["sex"] = json!(p.sex);
     b["treatment_status"] = json!(p.status);
     b["primary_drug"] = json!(p.drug);

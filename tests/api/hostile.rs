@@ -83,7 +83,7 @@ async fn control_characters_in_queries_and_bodies_are_422_naming_the_field(app: 
     }
 
     let mut episode =
-        crate::cases::episodes::episode("Arta\u{202e}", "Berisha", "1990-01-01", "2025-01-01");
+        crate::episodes::episode("Arta\u{202e}", "Berisha", "1990-01-01", "2025-01-01");
     episode["notes"] = json!("note with a NUL \u{0} in it");
     let mut death = json!({
         "identity": {"first_name": "Blerim", "last_name": "Ze\u{0}ka", "birth_date": "1989-09-09", "sex": "1"},

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-use crate::cases::episodes::episode;
+use crate::episodes::episode;
 use crate::helpers::{Backend, TestApp, TestUser};
 
 /// A second instance of the service on the same database and key file.

@@ -430,7 +430,7 @@ impl Owners {
                 Method::POST,
                 "/api/v1/episodes",
                 Some(&owner.token),
-                Some(&crate::cases::episodes::episode(
+                Some(&crate::episodes::episode(
                     &letters(),
                     "Matrix",
                     "1990-01-01",
@@ -596,7 +596,7 @@ async fn request_for(
         ),
         ("POST", "/episodes") => (
             path.into(),
-            Some(crate::cases::episodes::episode(
+            Some(crate::episodes::episode(
                 &letters(),
                 "Matrix",
                 "1990-01-01",

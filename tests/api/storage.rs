@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::cases::episodes::episode;
+use crate::episodes::episode;
 use crate::helpers::{TEST_PASSWORD, TestApp, error_code};
 
 /// A size-limited tmpfs, unmounted when dropped.

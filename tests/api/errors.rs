@@ -121,8 +121,7 @@ async fn submitted_values_are_never_echoed(app: TestApp) {
     const PLANTED: &str = "Çështjeqyrja";
     let analyst = app.user("analyst", None, None).await;
     let doctor = app.user("clinician", Some("uckk-psychiatry"), None).await;
-    let mut episode =
-        crate::episodes::episode("Arta", "Berisha", "1990-01-01", "2025-01-01");
+    let mut episode = crate::episodes::episode("Arta", "Berisha", "1990-01-01", "2025-01-01");
     episode[PLANTED] = serde_json::json!(1);
     let mut nested = crate::episodes::episode("Arta", "Berisha", "1990-01-01", "2025-01-01");
     nested["identity"][PLANTED] = serde_json::json!("x");

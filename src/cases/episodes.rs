@@ -16,14 +16,17 @@ use crate::domain::FieldError;
 use crate::domain::episode::{EpisodeInput, PlainEpisode, SealedEpisode, ValidEpisode, quarter};
 use crate::identity::reference::RecordDomain;
 use crate::identity::subject::{
-    DATA_KEY_AAD_COLUMN, IDENTITY_AAD_TABLE, IdentityInput, lookups, prepare, today_utc,
+    DATA_KEY_AAD_COLUMN, IDENTITY_AAD_TABLE, IdentityInput, PreparedSubject, lookups, prepare,
+    today_utc,
 };
 use crate::store::episodes::{
     EpisodeRow, NewEpisode, close_episode, episode_by_idempotency, insert_episode, insert_history,
     subject_data_key, subject_episodes, update_episode,
 };
 use crate::store::subjects::{LinkRule, find_existing, link_or_create};
-use crate::store::{LockKey, Store, StoreError, audit, detached, lock_keys};
+use crate::store::writer::Staged;
+use crate::store::{LockKey, Store, StoreError, lock_keys};
+use sqlx::AnyConnection;
 
 /// Why an episode operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -167,8 +170,9 @@ pub struct Registration {
     pub event: AuditEvent,
 }
 
-/// Registers an episode: validates, links the person, applies the six-month rule,
-/// seals and stores, all in one transaction with its audit event.
+/// Registers an episode: links the person, applies the six-month rule, seals and
+/// stores it with its audit events, through the group-commit writer (durable before
+/// the answer; nothing kept when it is refused).
 pub async fn register(
     store: &Store,
     keys: &Arc<KeyringHandle>,
@@ -177,54 +181,78 @@ pub async fn register(
     reg: Registration,
 ) -> Result<Registered, EpisodeError> {
     let prepared = prepare(keys, &input.identity, &valid.identity)?;
-    let sealed_values = valid.sealed.clone();
-    let plain = valid.plain.clone();
-    let treatment_status = plain.treatment_status.clone();
-    let store = store.clone();
-    let keyring = keys.current();
-    detached(async move {
-        let mut tx = store.begin_write().await?;
+    let job = Arc::new(RegistrationJob {
+        prepared,
+        sealed: valid.sealed,
+        plain: valid.plain,
+        reg,
+        keyring: keys.current(),
+    });
+    store
+        .write(move |conn| {
+            let job = Arc::clone(&job);
+            Box::pin(async move { job.run(conn).await })
+        })
+        .await
+}
+
+/// Everything one registration writes, prepared before it reaches the writer (so
+/// the hashing and key wrapping happen outside the write lock).
+struct RegistrationJob {
+    prepared: PreparedSubject,
+    sealed: SealedEpisode,
+    plain: PlainEpisode,
+    reg: Registration,
+    keyring: Arc<Keyring>,
+}
+
+impl RegistrationJob {
+    /// The registration inside the writer's transaction; its events (the decision
+    /// that allowed it, then the write) go into the group's chain step.
+    async fn run(&self, conn: &mut AnyConnection) -> Result<Staged<Registered>, EpisodeError> {
+        let reg = &self.reg;
+        let keyring = &self.keyring;
+        let decision: Vec<AuditEvent> = reg.decision.iter().cloned().collect();
         if let Some(key) = &reg.idempotency_key {
             // Retries racing with the first attempt wait for it and then replay its
             // answer, instead of all missing it and colliding on the key.
             lock_keys(
-                &mut tx,
+                conn,
                 [LockKey::of(
                     "idempotency",
                     &[reg.user_id.as_bytes(), key.as_bytes()],
                 )],
             )
             .await?;
-            if let Some(row) = episode_by_idempotency(&mut tx, &keyring, &reg.user_id, key).await? {
+            if let Some(row) = episode_by_idempotency(conn, keyring, &reg.user_id, key).await? {
                 // A replay writes nothing but the decision that allowed it.
-                if let Some(decision) = &reg.decision {
-                    audit::append(&mut tx, store.backend(), decision).await?;
-                }
-                tx.commit().await.map_err(StoreError::from)?;
-                return Ok(Registered {
-                    episode_id: row.episode_id,
-                    registry_id: row.registry_id,
-                    known_before: row.link_rule != "new",
-                    link_rule: parse_rule(&row.link_rule),
-                    hints: Vec::new(),
-                    replayed: true,
+                return Ok(Staged {
+                    value: Registered {
+                        episode_id: row.episode_id,
+                        registry_id: row.registry_id,
+                        known_before: row.link_rule != "new",
+                        link_rule: parse_rule(&row.link_rule),
+                        hints: Vec::new(),
+                        replayed: true,
+                    },
+                    events: decision,
                 });
             }
         }
-        let linked = link_or_create(&mut tx, &prepared.lookups, &prepared.new).await?;
+        let prepared = &self.prepared;
+        let linked = link_or_create(conn, &prepared.lookups, &prepared.new).await?;
         // A subject created just now has no episodes to look at.
         let (data_key, previous) = if linked.rule == LinkRule::New {
             (prepared.data_key.clone(), Vec::new())
         } else {
-            let wrapped = subject_data_key(&mut tx, linked.subject_id).await?;
-            let previous =
-                subject_episodes(&mut tx, &keyring, &linked, wrapped.as_deref()).await?;
+            let wrapped = subject_data_key(conn, linked.subject_id).await?;
+            let previous = subject_episodes(conn, keyring, &linked, wrapped.as_deref()).await?;
             (
-                subject_key(&keyring, &linked.registry_id, wrapped.as_deref())?,
+                subject_key(keyring, &linked.registry_id, wrapped.as_deref())?,
                 previous,
             )
         };
-        let start = date(&sealed_values.treatment_start_date);
+        let start = date(&self.sealed.treatment_start_date);
         for earlier in previous.iter().filter(|e| e.facility == reg.facility) {
             let continues = match (&earlier.end_sealed, start) {
                 (None, _) => true,
@@ -238,58 +266,59 @@ pub async fn register(
                 return Err(EpisodeError::Continues(earlier.episode_id.clone()));
             }
         }
-        let mut hints = Vec::new();
-        if treatment_status == "1" && !previous.is_empty() {
-            hints.push(Hint {
-                code: "earlier_episode_exists".into(),
-                message: format!(
-                    "recorded as never treated before, but the registry holds {} earlier episode(s) of this person",
-                    previous.len()
-                ),
-            });
-        }
-        if treatment_status == "2" && previous.is_empty() {
-            hints.push(Hint {
-                code: "no_earlier_episode".into(),
-                message: "recorded as previously treated; the registry holds no earlier episode (treatment before the registry or abroad?)".into(),
-            });
-        }
+        let hints = consistency_hints(&self.plain.treatment_status, previous.len());
         let episode_id = uuid::Uuid::new_v4().to_string();
-        let sealed = seal_json(&data_key, &episode_aad(&episode_id), &sealed_values)?;
+        let sealed = seal_json(&data_key, &episode_aad(&episode_id), &self.sealed)?;
         insert_episode(
-            &mut tx,
+            conn,
             &NewEpisode {
                 episode_id: &episode_id,
-                subject_ref: linked.reference(&keyring, RecordDomain::Treatment)?,
+                subject_ref: linked.reference(keyring, RecordDomain::Treatment)?,
                 facility: &reg.facility,
                 centre_type: &reg.centre_type,
                 link_rule: linked.rule.as_str(),
-                plain: &plain,
+                plain: &self.plain,
                 sealed: &sealed,
                 created_by: &reg.user_id,
                 idempotency_key: reg.idempotency_key.as_deref(),
             },
         )
         .await?;
-        if let Some(decision) = &reg.decision {
-            audit::append(&mut tx, store.backend(), decision).await?;
-        }
-        let event = AuditEvent {
+        let mut events = decision;
+        events.push(AuditEvent {
             object: Some(episode_id.clone()),
-            ..reg.event
-        };
-        audit::append(&mut tx, store.backend(), &event).await?;
-        tx.commit().await.map_err(StoreError::from)?;
-        Ok(Registered {
-            episode_id,
-            registry_id: linked.registry_id,
-            known_before: linked.rule != LinkRule::New,
-            link_rule: linked.rule,
-            hints,
-            replayed: false,
+            ..reg.event.clone()
+        });
+        Ok(Staged {
+            value: Registered {
+                episode_id,
+                registry_id: linked.registry_id,
+                known_before: linked.rule != LinkRule::New,
+                link_rule: linked.rule,
+                hints,
+                replayed: false,
+            },
+            events,
         })
-    })
-    .await
+    }
+}
+
+/// "Previously treated" hints: the TDI treatment status against the episodes the
+/// registry holds of this person.
+fn consistency_hints(treatment_status: &str, earlier: usize) -> Vec<Hint> {
+    match (treatment_status, earlier) {
+        ("1", 1..) => vec![Hint {
+            code: "earlier_episode_exists".into(),
+            message: format!(
+                "recorded as never treated before, but the registry holds {earlier} earlier episode(s) of this person"
+            ),
+        }],
+        ("2", 0) => vec![Hint {
+            code: "no_earlier_episode".into(),
+            message: "recorded as previously treated; the registry holds no earlier episode (treatment before the registry or abroad?)".into(),
+        }],
+        _ => Vec::new(),
+    }
 }
 
 fn parse_rule(text: &str) -> LinkRule {
@@ -430,29 +459,44 @@ pub async fn correct(
             sealed: opened.sealed.clone(),
         },
     )?;
-    let mut tx = store.begin_write().await?;
-    update_episode(&mut tx, opened.row.id, &corrected.plain, &sealed).await?;
-    insert_history(
-        &mut tx,
-        &history_id,
-        opened.row.id,
-        user_id,
-        "correct",
-        &changed.join(","),
-        &previous,
-    )
-    .await?;
-    audit::append(
-        &mut tx,
-        store.backend(),
-        &AuditEvent {
-            detail: Some(format!("fields={}", changed.join(","))),
-            ..event
-        },
-    )
-    .await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(())
+    let row_id = opened.row.id;
+    let plain = corrected.plain;
+    let user_id = user_id.to_owned();
+    let changed = changed.join(",");
+    let event = AuditEvent {
+        detail: Some(format!("fields={changed}")),
+        ..event
+    };
+    store
+        .write(move |conn| {
+            let (plain, sealed, history_id, user_id, changed, previous, event) = (
+                plain.clone(),
+                sealed.clone(),
+                history_id.clone(),
+                user_id.clone(),
+                changed.clone(),
+                previous.clone(),
+                event.clone(),
+            );
+            Box::pin(async move {
+                update_episode(conn, row_id, &plain, &sealed).await?;
+                insert_history(
+                    conn,
+                    &history_id,
+                    row_id,
+                    &user_id,
+                    "correct",
+                    &changed,
+                    &previous,
+                )
+                .await?;
+                Ok::<_, EpisodeError>(Staged {
+                    value: (),
+                    events: vec![event],
+                })
+            })
+        })
+        .await
 }
 
 /// Why an episode ended.
@@ -529,28 +573,38 @@ pub async fn close(
         },
     )?;
     let year = u16::try_from(end.year()).unwrap_or(0);
-    let mut tx = store.begin_write().await?;
-    close_episode(
-        &mut tx,
-        opened.row.id,
-        (year, quarter(u8::from(end.month()))),
-        reason,
-        &end_sealed,
-    )
-    .await?;
-    insert_history(
-        &mut tx,
-        &history_id,
-        opened.row.id,
-        user_id,
-        "close",
-        "end_date,end_reason",
-        &previous,
-    )
-    .await?;
-    audit::append(&mut tx, store.backend(), &event).await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(())
+    let ended = (year, quarter(u8::from(end.month())));
+    let row_id = opened.row.id;
+    let (reason, user_id) = (reason.to_owned(), user_id.to_owned());
+    store
+        .write(move |conn| {
+            let (reason, end_sealed, history_id, user_id, previous, event) = (
+                reason.clone(),
+                end_sealed.clone(),
+                history_id.clone(),
+                user_id.clone(),
+                previous.clone(),
+                event.clone(),
+            );
+            Box::pin(async move {
+                close_episode(conn, row_id, ended, &reason, &end_sealed).await?;
+                insert_history(
+                    conn,
+                    &history_id,
+                    row_id,
+                    &user_id,
+                    "close",
+                    "end_date,end_reason",
+                    &previous,
+                )
+                .await?;
+                Ok::<_, EpisodeError>(Staged {
+                    value: (),
+                    events: vec![event],
+                })
+            })
+        })
+        .await
 }
 
 /// The answer to "is this person in substitution treatment at another facility?":

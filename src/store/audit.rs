@@ -8,6 +8,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::writer::Staged;
 use super::{Backend, Store, StoreError, now_rfc3339};
 use crate::audit::{AuditEvent, Checkpoint, StoredEvent, chain_hash};
 
@@ -90,57 +91,6 @@ pub async fn append_all(
     Ok(seqs)
 }
 
-/// An event waiting for the group commit, and who waits for its sequence number.
-pub(crate) type Pending = (
-    AuditEvent,
-    tokio::sync::oneshot::Sender<Result<i64, StoreError>>,
-);
-
-/// Most events one group commit takes.
-const GROUP: usize = 256;
-
-/// Writes standalone audit events (access decisions) in group commits: events that
-/// arrive while a commit is under way go into the next one, so under load many
-/// decisions share one transaction instead of each taking the write lock. Every
-/// caller still waits until its own event is committed.
-pub(crate) async fn group_commit(store: Store, mut queue: tokio::sync::mpsc::Receiver<Pending>) {
-    while let Some(first) = queue.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < GROUP {
-            match queue.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
-        let events: Vec<AuditEvent> = batch.iter().map(|(e, _)| e.clone()).collect();
-        match commit_group(&store, &events).await {
-            Ok(seqs) => {
-                for ((_, reply), seq) in batch.into_iter().zip(seqs) {
-                    let _ = reply.send(Ok(seq));
-                }
-            }
-            // One failure must not be blamed on the others: retry each alone so every
-            // caller gets its own outcome.
-            Err(_) => {
-                for (event, reply) in batch {
-                    let _ = reply.send(
-                        commit_group(&store, std::slice::from_ref(&event))
-                            .await
-                            .map(|seqs| seqs.first().copied().unwrap_or_default()),
-                    );
-                }
-            }
-        }
-    }
-}
-
-async fn commit_group(store: &Store, events: &[AuditEvent]) -> Result<Vec<i64>, StoreError> {
-    let mut tx = store.begin_write().await?;
-    let seqs = append_all(&mut tx, store.backend(), events).await?;
-    tx.commit().await?;
-    Ok(seqs)
-}
-
 fn event_from_row(row: &AnyRow) -> Result<StoredEvent, sqlx::Error> {
     Ok(StoredEvent {
         seq: row.try_get("seq")?,
@@ -178,24 +128,21 @@ pub struct AuditFilter {
 }
 
 impl Store {
-    /// Appends several events in one transaction of their own.
+    /// Appends events through the group-commit writer and waits until they are
+    /// durable: under load, many standalone events (access decisions, logins) share
+    /// one transaction and one chain step.
     pub async fn audit_batch(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
-        commit_group(self, events).await.map(|_| ())
+        let events = events.to_vec();
+        self.write(move |_| {
+            let events = events.clone();
+            Box::pin(async move { Ok::<_, StoreError>(Staged { value: (), events }) })
+        })
+        .await
     }
 
-    /// Appends one event in its own transaction.
-    pub async fn audit(&self, event: &AuditEvent) -> Result<i64, StoreError> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        if self.audit_queue.send((event.clone(), reply)).await.is_err() {
-            return Err(StoreError::TaskFailed(
-                "the audit writer has stopped".into(),
-            ));
-        }
-        answer.await.unwrap_or_else(|_| {
-            Err(StoreError::TaskFailed(
-                "the audit writer has stopped".into(),
-            ))
-        })
+    /// Appends one event through the group-commit writer (see `audit_batch`).
+    pub async fn audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        self.audit_batch(std::slice::from_ref(event)).await
     }
 
     /// Events with `seq > after`, in order, at most `limit` (verification pages).

@@ -11,6 +11,7 @@ pub mod seeds;
 pub mod snapshots;
 pub mod subjects;
 pub mod users;
+pub mod writer;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -163,8 +164,8 @@ pub struct Store {
     /// use the main pool.
     writer: Option<AnyPool>,
     backend: Backend,
-    /// Standalone audit events go to the group-commit writer (`audit::group_commit`).
-    audit_queue: tokio::sync::mpsc::Sender<audit::Pending>,
+    /// Writes that go through the group-commit lanes (`writer`).
+    writes: Option<writer::Writer>,
     /// Municipality slugs, fixed reference data read on every write request.
     slugs: std::sync::Arc<tokio::sync::OnceCell<Vec<String>>>,
 }
@@ -195,24 +196,16 @@ impl Store {
             ),
             Backend::Postgres => None,
         };
-        let (audit_queue, queue) = tokio::sync::mpsc::channel(4096);
-        let store = Self {
+        let mut store = Self {
             pool,
             writer,
             backend,
-            audit_queue,
+            writes: None,
             slugs: std::sync::Arc::default(),
         };
-        // The writer holds a clone whose own queue leads nowhere, so it stops when
-        // every store handle that can send to it has been dropped.
-        let (unused, _) = tokio::sync::mpsc::channel(1);
-        tokio::spawn(audit::group_commit(
-            Self {
-                audit_queue: unused,
-                ..store.clone()
-            },
-            queue,
-        ));
+        // The lanes hold a handle without a queue, so they stop when every store
+        // handle that can send to them has been dropped.
+        store.writes = Some(writer::Writer::start(&store));
         Ok(store)
     }
 

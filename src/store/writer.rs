@@ -1,0 +1,257 @@
+//! The write path: group commit.
+//!
+//! A durable commit costs an fsync (SQLite `synchronous=FULL`, PostgreSQL synchronous
+//! commit) and a step of the audit hash chain. Writes submitted while a commit is
+//! under way are therefore run together in the next one: one transaction, each write
+//! inside its own savepoint (a refused write rolls back alone), their audit events
+//! appended in one chain step at the end, one commit. Every caller is answered only
+//! after its group is durable.
+//!
+//! SQLite has one lane (it has one writer anyway). PostgreSQL has a few lanes that run
+//! groups side by side; they meet only at the chain head, which each locks for its
+//! last statements and commit. A group that fails as a whole (a full disk, a deadlock
+//! PostgreSQL broke between two lanes, a lost connection) is run again one write per
+//! transaction, so no write is blamed for another's failure.
+
+use std::sync::{Arc, Mutex};
+
+use futures_util::future::BoxFuture;
+use sqlx::AnyConnection;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Backend, Store, StoreError, audit};
+use crate::audit::AuditEvent;
+
+/// What a write hands back to the group: its result, and the audit events to append
+/// in the group's chain step (in this order, after the events of earlier writes).
+#[derive(Debug)]
+pub struct Staged<T> {
+    /// The caller's answer, sent once the group has committed.
+    pub value: T,
+    /// Audit events for the chain.
+    pub events: Vec<AuditEvent>,
+}
+
+/// Most writes one group takes: enough to amortise the fsync under load, few enough
+/// that a group's first caller does not wait long for its last.
+const GROUP: usize = 64;
+
+/// A queued write, its concrete types erased so writes of every kind share a lane.
+trait Job: Send + Sync {
+    /// Runs the write on the group's connection. `Some(events)` keeps it; `None`
+    /// means it failed and its changes must be rolled back (its error is kept for
+    /// the answer).
+    fn run<'c>(&'c self, conn: &'c mut AnyConnection) -> BoxFuture<'c, Option<Vec<AuditEvent>>>;
+    /// Answers the caller with the write's own result: its group has committed (or
+    /// the write failed and was rolled back, which is its answer too).
+    fn settle(&self);
+    /// Answers the caller with a storage failure that prevented the commit.
+    fn fail(&self, err: StoreError);
+}
+
+/// A write of result type `T` and error type `E`.
+struct Task<T, E, F> {
+    work: F,
+    /// The last run's result, sent by `settle`.
+    result: Mutex<Option<Result<T, E>>>,
+    reply: Mutex<Option<oneshot::Sender<Result<T, E>>>>,
+}
+
+impl<T, E, F> Task<T, E, F>
+where
+    T: Send,
+    E: From<StoreError> + Send,
+{
+    fn send(&self, answer: Result<T, E>) {
+        if let Some(reply) = self.reply.lock().ok().and_then(|mut r| r.take()) {
+            // The caller may have gone away; the write stands all the same.
+            let _ = reply.send(answer);
+        }
+    }
+}
+
+impl<T, E, F> Job for Task<T, E, F>
+where
+    T: Send,
+    E: From<StoreError> + Send,
+    F: for<'c> Fn(&'c mut AnyConnection) -> BoxFuture<'c, Result<Staged<T>, E>> + Send + Sync,
+{
+    fn run<'c>(&'c self, conn: &'c mut AnyConnection) -> BoxFuture<'c, Option<Vec<AuditEvent>>> {
+        Box::pin(async move {
+            let (kept, result) = match (self.work)(conn).await {
+                Ok(staged) => (Some(staged.events), Ok(staged.value)),
+                Err(err) => (None, Err(err)),
+            };
+            if let Ok(mut slot) = self.result.lock() {
+                *slot = Some(result);
+            }
+            kept
+        })
+    }
+
+    fn settle(&self) {
+        let result = self.result.lock().ok().and_then(|mut r| r.take());
+        if let Some(result) = result {
+            self.send(result);
+        }
+    }
+
+    fn fail(&self, err: StoreError) {
+        self.send(Err(E::from(err)));
+    }
+}
+
+/// The queue into the write lanes.
+#[derive(Debug, Clone)]
+pub(crate) struct Writer {
+    queue: mpsc::Sender<Box<dyn Job>>,
+}
+
+impl std::fmt::Debug for dyn Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Job")
+    }
+}
+
+impl Writer {
+    /// Starts the lanes on `store` (a handle without a queue: lanes never send).
+    pub(crate) fn start(store: &Store) -> Self {
+        let (queue, receiver) = mpsc::channel::<Box<dyn Job>>(4096);
+        let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
+        let lanes = match store.backend() {
+            Backend::Sqlite => 1,
+            // Lanes hold a pooled connection each while they run a group; leave the
+            // rest of the pool to reads.
+            Backend::Postgres => (store.max_connections() / 2).clamp(1, 4),
+        };
+        for _ in 0..lanes {
+            tokio::spawn(supervise(store.clone(), Arc::clone(&receiver)));
+        }
+        Self { queue }
+    }
+}
+
+/// Runs a lane, and starts it again if a write panicked inside it (its group's
+/// callers see the write task fail; the others are not affected).
+async fn supervise(store: Store, receiver: Arc<tokio::sync::Mutex<mpsc::Receiver<Box<dyn Job>>>>) {
+    loop {
+        let lane = tokio::spawn(lane(store.clone(), Arc::clone(&receiver)));
+        match lane.await {
+            Ok(()) => return,
+            Err(err) => tracing::error!(error = %err, "a write lane stopped; starting it again"),
+        }
+    }
+}
+
+/// Takes what is queued (at least one write, at most `GROUP`) and commits it as one
+/// group, until every sender is gone.
+async fn lane(store: Store, receiver: Arc<tokio::sync::Mutex<mpsc::Receiver<Box<dyn Job>>>>) {
+    loop {
+        let batch = {
+            let mut queue = receiver.lock().await;
+            let Some(first) = queue.recv().await else {
+                return;
+            };
+            let mut batch = vec![first];
+            while batch.len() < GROUP {
+                match queue.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        if batch.len() == 1 {
+            commit_alone(&store, batch[0].as_ref()).await;
+        } else if commit_group(&store, &batch).await.is_err() {
+            for job in &batch {
+                commit_alone(&store, job.as_ref()).await;
+            }
+        }
+    }
+}
+
+/// One write in its own transaction: the answer is its own result or error.
+async fn commit_alone(store: &Store, job: &dyn Job) {
+    match try_alone(store, job).await {
+        Ok(()) => job.settle(),
+        Err(err) => job.fail(err),
+    }
+}
+
+async fn try_alone(store: &Store, job: &dyn Job) -> Result<(), StoreError> {
+    let mut tx = store.begin_write().await?;
+    match job.run(&mut tx).await {
+        Some(events) => {
+            if !events.is_empty() {
+                audit::append_all(&mut tx, store.backend(), &events).await?;
+            }
+            tx.commit().await?;
+        }
+        // Nothing of a refused write stays.
+        None => tx.rollback().await?,
+    }
+    Ok(())
+}
+
+/// Several writes in one transaction, each in a savepoint. Answers every caller on
+/// success; on failure answers none (the lane runs them again one by one).
+async fn commit_group(store: &Store, batch: &[Box<dyn Job>]) -> Result<(), StoreError> {
+    let mut tx = store.begin_write().await?;
+    let mut events = Vec::new();
+    for job in batch {
+        sqlx::query("savepoint job").execute(&mut *tx).await?;
+        match job.run(&mut tx).await {
+            Some(staged) => events.extend(staged),
+            None => {
+                sqlx::query("rollback to savepoint job")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        sqlx::query("release savepoint job")
+            .execute(&mut *tx)
+            .await?;
+    }
+    if !events.is_empty() {
+        audit::append_all(&mut tx, store.backend(), &events).await?;
+    }
+    tx.commit().await?;
+    for job in batch {
+        job.settle();
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Runs a write through the group-commit lanes and waits until it is durable.
+    ///
+    /// `work` runs inside a transaction it must not commit or roll back itself; it may
+    /// be run a second time, on a fresh transaction, when its first group failed as a
+    /// whole, so it must not consume its inputs. On `Ok` its changes and its audit
+    /// events are committed before the answer; on `Err` nothing of it is kept.
+    pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: for<'c> Fn(&'c mut AnyConnection) -> BoxFuture<'c, Result<Staged<T>, E>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let task = Task {
+            work,
+            result: Mutex::new(None),
+            reply: Mutex::new(Some(reply)),
+        };
+        let stopped = || StoreError::TaskFailed("the writer has stopped".into());
+        let Some(writes) = &self.writes else {
+            return Err(E::from(stopped()));
+        };
+        if writes.queue.send(Box::new(task)).await.is_err() {
+            return Err(E::from(stopped()));
+        }
+        answer.await.unwrap_or_else(|_| Err(E::from(stopped())))
+    }
+}

@@ -362,41 +362,68 @@ async fn find_link(
     has_pn: bool,
     enrich: Option<&SubjectLookup>,
 ) -> Result<Option<Linked>, StoreError> {
+    // One query for every pseudonym of the identity (a statement is a round trip to
+    // the database's thread or server); the rules are then applied in their order.
+    if lookups.is_empty() {
+        return Ok(None);
+    }
+    let conditions: Vec<String> = (0..lookups.len())
+        .map(|i| {
+            let (attr, pn, version) = (3 * i + 1, 3 * i + 2, 3 * i + 3);
+            format!(
+                "((attr_pseudonym = ${attr} or pn_pseudonym = ${pn}) and pseudonym_version = ${version})"
+            )
+        })
+        .collect();
+    let sql = format!(
+        "select id, registry_id, attr_pseudonym, pn_pseudonym, pseudonym_version from subject \
+         where {} order by id",
+        conditions.join(" or ")
+    );
+    let mut query = sqlx::query(&sql);
+    for lookup in lookups {
+        query = query
+            .bind(lookup.attr.to_vec())
+            .bind(lookup.pn.map(|p| p.to_vec()))
+            .bind(i64::from(lookup.version));
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
+    let mut candidates = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let version: i64 = row.try_get("pseudonym_version")?;
+        candidates.push((
+            row.try_get::<i64, _>("id")?,
+            row.try_get::<String, _>("registry_id")?,
+            row.try_get::<Vec<u8>, _>("attr_pseudonym")?,
+            row.try_get::<Option<Vec<u8>>, _>("pn_pseudonym")?,
+            u32::try_from(version).unwrap_or_default(),
+        ));
+    }
+    // The personal number first, under every key version.
     for lookup in lookups {
         let Some(pn) = lookup.pn else { continue };
-        let row = sqlx::query(
-            "select id, registry_id from subject where pn_pseudonym = $1 and pseudonym_version = $2",
-        )
-        .bind(pn.to_vec())
-        .bind(i64::from(lookup.version))
-        .fetch_optional(&mut *conn)
-        .await?;
-        if let Some(row) = row {
+        let found = candidates.iter().find(|(_, _, _, stored_pn, version)| {
+            *version == lookup.version && stored_pn.as_deref() == Some(pn.as_ref())
+        });
+        if let Some((subject_id, registry_id, ..)) = found {
             return Ok(Some(Linked {
-                subject_id: row.try_get("id").map_err(StoreError::from)?,
-                registry_id: row.try_get("registry_id").map_err(StoreError::from)?,
+                subject_id: *subject_id,
+                registry_id: registry_id.clone(),
                 rule: LinkRule::PersonalNumber,
                 version: lookup.version,
             }));
         }
     }
     for lookup in lookups {
-        let rows = sqlx::query(
-            "select id, registry_id, pn_pseudonym, pseudonym_version from subject \
-             where attr_pseudonym = $1 and pseudonym_version = $2 order by id",
-        )
-        .bind(lookup.attr.to_vec())
-        .bind(i64::from(lookup.version))
-        .fetch_all(&mut *conn)
-        .await?;
-        for row in rows {
-            let stored_pn: Option<Vec<u8>> = row.try_get("pn_pseudonym")?;
+        let matching = candidates.iter().filter(|(_, _, attr, _, version)| {
+            *version == lookup.version && attr.as_slice() == lookup.attr.as_ref()
+        });
+        for (subject_id, registry_id, _, stored_pn, _) in matching {
             // Two different personal numbers mean two different people, whatever
             // their names and birth dates say.
             if has_pn && stored_pn.is_some() {
                 continue;
             }
-            let subject_id: i64 = row.try_get("id")?;
             if let Some(incoming) = enrich.filter(|e| e.pn.is_some() && e.version == lookup.version)
             {
                 // The subject gains the personal number it was missing.
@@ -407,8 +434,8 @@ async fn find_link(
                     .await?;
             }
             return Ok(Some(Linked {
-                subject_id,
-                registry_id: row.try_get("registry_id")?,
+                subject_id: *subject_id,
+                registry_id: registry_id.clone(),
                 rule: LinkRule::Attributes,
                 version: lookup.version,
             }));

@@ -23,3 +23,4 @@ mod reference;
 mod storage;
 mod subjects;
 mod transport;
+mod writer;

@@ -1,0 +1,107 @@
+//! The group-commit writer: writes queued together share a transaction, yet a
+//! refused write leaves nothing behind, every other write of its group stays, each
+//! caller gets its own answer only once it is durable, and the audit chain stays one
+//! line.
+
+use std::time::Duration;
+
+use registry::audit::{AuditEvent, Outcome};
+use registry::store::StoreError;
+use registry::store::writer::Staged;
+use sqlx::Connection;
+
+use crate::helpers::TestApp;
+
+backend_tests!(a_refused_write_in_a_group_leaves_nothing_and_the_others_stay);
+
+/// Rows in the probe table, by id.
+async fn probe_ids(app: &TestApp) -> Vec<i64> {
+    let mut conn = sqlx::AnyConnection::connect(&app.database_url)
+        .await
+        .expect("connect");
+    sqlx::query_scalar("select id from writer_probe order by id")
+        .fetch_all(&mut conn)
+        .await
+        .expect("probe rows")
+}
+
+async fn a_refused_write_in_a_group_leaves_nothing_and_the_others_stay(app: TestApp) {
+    {
+        let mut conn = sqlx::AnyConnection::connect(&app.database_url)
+            .await
+            .expect("connect");
+        sqlx::query("create table writer_probe (id bigint primary key)")
+            .execute(&mut conn)
+            .await
+            .expect("probe table");
+    }
+    let (before, _) = app.store.audit_head().await.expect("head");
+    // Write 0 holds the writer for a moment, so the others queue behind it and are
+    // committed in groups. Every third write inserts its row and then refuses.
+    let writes: Vec<_> = (0..90i64)
+        .map(|i| {
+            let store = app.store.clone();
+            tokio::spawn(async move {
+                if i > 0 {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                store
+                    .write(move |conn| {
+                        Box::pin(async move {
+                            if i == 0 {
+                                tokio::time::sleep(Duration::from_millis(300)).await;
+                            }
+                            sqlx::query("insert into writer_probe (id) values ($1)")
+                                .bind(i)
+                                .execute(&mut *conn)
+                                .await
+                                .map_err(StoreError::from)?;
+                            if i % 3 == 1 {
+                                return Err(StoreError::NotFound);
+                            }
+                            Ok(Staged {
+                                value: i,
+                                events: vec![AuditEvent {
+                                    object: Some(format!("probe-{i}")),
+                                    ..AuditEvent::new("tester", "admin", "probe", Outcome::Success)
+                                }],
+                            })
+                        })
+                    })
+                    .await
+            })
+        })
+        .collect();
+    let mut answered = Vec::new();
+    for (i, write) in writes.into_iter().enumerate() {
+        let answer = write.await.expect("task");
+        match answer {
+            Ok(value) => {
+                assert_eq!(value, i as i64, "each caller gets its own answer");
+                answered.push(value);
+            }
+            Err(StoreError::NotFound) => assert_eq!(i % 3, 1, "only refused writes fail"),
+            Err(other) => panic!("write {i} failed: {other}"),
+        }
+    }
+    let expected: Vec<i64> = (0..90).filter(|i| i % 3 != 1).collect();
+    assert_eq!(answered, expected);
+    assert_eq!(
+        probe_ids(&app).await,
+        expected,
+        "refused writes left nothing; every other write stayed"
+    );
+    // One event per kept write, in one unbroken chain.
+    let (after, _) = app.store.audit_head().await.expect("head");
+    let page = app.store.audit_page(before, 1000).await.expect("events");
+    let mut objects: Vec<i64> = page
+        .iter()
+        .filter_map(|e| e.object.as_deref()?.strip_prefix("probe-")?.parse().ok())
+        .collect();
+    objects.sort_unstable();
+    assert_eq!(objects, expected);
+    assert_eq!(after - before, page.len() as i64);
+    registry::audit::verify_store(&app.store, &[])
+        .await
+        .expect("chain intact");
+}

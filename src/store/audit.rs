@@ -8,7 +8,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::writer::Staged;
+use super::writer::{Bound, Staged};
 use super::{Backend, Store, StoreError, now_rfc3339};
 use crate::audit::{AuditEvent, Checkpoint, StoredEvent, chain_hash};
 
@@ -203,16 +203,18 @@ impl Store {
 
     /// Stores a signed checkpoint.
     pub async fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
-        sqlx::query(
+        self.write_statement(
             "insert into audit_checkpoint (seq, hash, signed_at, public_key, signature) \
-             values ($1, $2, $3, $4, $5) on conflict (seq) do nothing",
+             values ($1, $2, $3, $4, $5) on conflict (seq) do nothing"
+                .into(),
+            vec![
+                Bound::Int(checkpoint.seq),
+                Bound::Bytes(hex::decode(&checkpoint.hash).unwrap_or_default()),
+                Bound::Text(checkpoint.signed_at.clone()),
+                Bound::Bytes(hex::decode(&checkpoint.public_key).unwrap_or_default()),
+                Bound::Bytes(hex::decode(&checkpoint.signature).unwrap_or_default()),
+            ],
         )
-        .bind(checkpoint.seq)
-        .bind(hex::decode(&checkpoint.hash).unwrap_or_default())
-        .bind(&checkpoint.signed_at)
-        .bind(hex::decode(&checkpoint.public_key).unwrap_or_default())
-        .bind(hex::decode(&checkpoint.signature).unwrap_or_default())
-        .execute(self.pool())
         .await?;
         Ok(())
     }

@@ -8,6 +8,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::writer::Bound;
 use super::{LockKey, Store, StoreError, lock_keys, now_rfc3339};
 use crate::identity::pseudonym::Pseudonym;
 
@@ -550,17 +551,21 @@ impl Store {
         version: u32,
     ) -> Result<bool, StoreError> {
         let (name, _) = table.names();
-        let done = sqlx::query(&format!(
-            "update {name} set data_key_wrapped = $1, master_key_version = $2 \
-             where id = $3 and data_key_wrapped = $4"
-        ))
-        .bind(new)
-        .bind(i64::from(version))
-        .bind(id)
-        .bind(old)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let done = self
+            .write_statement(
+                format!(
+                    "update {name} set data_key_wrapped = $1, master_key_version = $2 \
+                     where id = $3 and data_key_wrapped = $4"
+                ),
+                vec![
+                    Bound::Bytes(new.to_vec()),
+                    Bound::Int(i64::from(version)),
+                    Bound::Int(id),
+                    Bound::Bytes(old.to_vec()),
+                ],
+            )
+            .await?;
+        Ok(done == 1)
     }
 
     /// Subjects whose pseudonyms (live ones) or references (all) use a version
@@ -720,29 +725,33 @@ impl Store {
         version: u32,
         check_value: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        self.write_statement(
             "insert into key_check (kind, version, check_value, registered_at) \
-             values ($1, $2, $3, $4) on conflict (kind, version) do nothing",
+             values ($1, $2, $3, $4) on conflict (kind, version) do nothing"
+                .into(),
+            vec![
+                Bound::Text(kind.into()),
+                Bound::Int(i64::from(version)),
+                Bound::Text(check_value.into()),
+                Bound::Text(now_rfc3339()),
+            ],
         )
-        .bind(kind)
-        .bind(i64::from(version))
-        .bind(check_value)
-        .bind(now_rfc3339())
-        .execute(self.pool())
         .await?;
         Ok(())
     }
 
     /// Marks a key version retired in the database.
     pub async fn retire_key_check(&self, kind: &str, version: u32) -> Result<(), StoreError> {
-        sqlx::query(
+        self.write_statement(
             "update key_check set retired_at = $1 where kind = $2 and version = $3 \
-             and retired_at is null",
+             and retired_at is null"
+                .into(),
+            vec![
+                Bound::Text(now_rfc3339()),
+                Bound::Text(kind.into()),
+                Bound::Int(i64::from(version)),
+            ],
         )
-        .bind(now_rfc3339())
-        .bind(kind)
-        .bind(i64::from(version))
-        .execute(self.pool())
         .await?;
         Ok(())
     }

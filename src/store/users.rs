@@ -3,6 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::writer::Bound;
 use super::{Store, StoreError, get_bool, now_rfc3339};
 
 /// A user account as the service needs it for authentication and authorisation.
@@ -331,11 +332,11 @@ impl Store {
 
     /// Moves a session's idle clock forward.
     pub async fn touch_session(&self, token_hash: &[u8; 32], now: i64) -> Result<(), StoreError> {
-        sqlx::query("update session set last_seen_at = $1 where token_hash = $2")
-            .bind(now)
-            .bind(token_hash.to_vec())
-            .execute(self.pool())
-            .await?;
+        self.write_statement(
+            "update session set last_seen_at = $1 where token_hash = $2".into(),
+            vec![Bound::Int(now), Bound::Bytes(token_hash.to_vec())],
+        )
+        .await?;
         Ok(())
     }
 
@@ -395,10 +396,11 @@ impl Store {
 
     /// Clears the failure count of a key after a successful login.
     pub async fn throttle_reset(&self, key: &str) -> Result<(), StoreError> {
-        sqlx::query("delete from login_throttle where key = $1")
-            .bind(key)
-            .execute(self.pool())
-            .await?;
+        self.write_statement(
+            "delete from login_throttle where key = $1".into(),
+            vec![Bound::Text(key.into())],
+        )
+        .await?;
         Ok(())
     }
 
@@ -436,16 +438,19 @@ impl Store {
         new: &[u8],
         version: u32,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "update app_user set totp_sealed = $1, totp_master_version = $2 \
-             where id = $3 and totp_sealed = $4",
-        )
-        .bind(new)
-        .bind(i64::from(version))
-        .bind(id)
-        .bind(old)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let done = self
+            .write_statement(
+                "update app_user set totp_sealed = $1, totp_master_version = $2 \
+                 where id = $3 and totp_sealed = $4"
+                    .into(),
+                vec![
+                    Bound::Bytes(new.to_vec()),
+                    Bound::Int(i64::from(version)),
+                    Bound::Int(id),
+                    Bound::Bytes(old.to_vec()),
+                ],
+            )
+            .await?;
+        Ok(done == 1)
     }
 }

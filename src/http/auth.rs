@@ -17,6 +17,7 @@ use crate::audit::{AuditEvent, Outcome};
 use crate::auth::{SESSION_IDLE_SECS, token::hash_token, unix_now};
 use crate::authz::{Action, Principal, Resource, Role};
 use crate::store::StoreError;
+use crate::store::users::FacilityInfo;
 
 /// How often (seconds) a session's idle clock is written back; sparing a write on
 /// every request costs at most this much idle-timeout precision.
@@ -35,6 +36,8 @@ pub struct CurrentUser {
     pub token_hash: [u8; 32],
     /// Whether the account has TOTP enabled.
     pub totp_enabled: bool,
+    /// The user's facility as it stands now (clinicians and emergency staff).
+    pub facility: Option<FacilityInfo>,
 }
 
 /// Paths a user whose one-time password must still be changed may call.
@@ -90,7 +93,7 @@ impl FromRequestParts<AppState> for CurrentUser {
                 Err(e) => return Err(ApiError::from(e).into_response()),
             }
         }
-        let user = session.user;
+        let (user, facility) = (session.user, session.facility);
         let role: Role = user.role.parse().map_err(|_| {
             ApiError::Internal(anyhow::anyhow!("stored role is not known")).into_response()
         })?;
@@ -112,6 +115,7 @@ impl FromRequestParts<AppState> for CurrentUser {
             row_id: user.id,
             token_hash,
             totp_enabled: user.totp_enabled,
+            facility,
         })
     }
 }

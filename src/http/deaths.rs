@@ -521,14 +521,10 @@ async fn record_overdose(
     user: CurrentUser,
     ApiJson(input): ApiJson<OverdoseInput>,
 ) -> Result<(StatusCode, ApiJson<Created>), ApiError> {
-    let emergency = match &user.principal.facility {
-        Some(f) => state
-            .store
-            .facility_info(f)
-            .await?
-            .is_some_and(|(_, active, emergency)| active && emergency),
-        None => false,
-    };
+    let emergency = user
+        .facility
+        .as_ref()
+        .is_some_and(|f| f.active && f.emergency_capable);
     let permit = state
         .authorize(
             &user,
@@ -705,14 +701,7 @@ async fn list_overdoses(
     headers: HeaderMap,
     user: CurrentUser,
 ) -> Result<ApiJson<Vec<OverdoseView>>, ApiError> {
-    let emergency = match &user.principal.facility {
-        Some(f) => state
-            .store
-            .facility_info(f)
-            .await?
-            .is_some_and(|(_, _, e)| e),
-        None => false,
-    };
+    let emergency = user.facility.as_ref().is_some_and(|f| f.emergency_capable);
     let permit = state
         .authorize(
             &user,

@@ -134,12 +134,8 @@ async fn register_allowed(
     key: Option<String>,
 ) -> Result<Registered, ApiError> {
     let facility = user.principal.facility.clone().ok_or(ApiError::Forbidden)?;
-    let (centre_type, active, _) = state
-        .store
-        .facility_info(&facility)
-        .await?
-        .ok_or(ApiError::Forbidden)?;
-    if !active {
+    let info = user.facility.as_ref().ok_or(ApiError::Forbidden)?;
+    if !info.active {
         return Err(ApiError::conflict(
             "facility_inactive",
             "your facility is not active in the registry",
@@ -156,7 +152,7 @@ async fn register_allowed(
         Registration {
             user_id: user.principal.user_id.clone(),
             facility,
-            centre_type,
+            centre_type: info.centre_type.clone(),
             idempotency_key: key,
             decision: decision.event(),
             event: permit.write_event(user, None),

@@ -82,10 +82,24 @@ pub struct NewUser<'a> {
 pub struct SessionRecord {
     /// The user.
     pub user: UserRecord,
+    /// The user's facility as the registry holds it now (clinicians).
+    pub facility: Option<FacilityInfo>,
     /// Last request time (Unix seconds).
     pub last_seen_at: i64,
     /// Absolute expiry (Unix seconds).
     pub expires_at: i64,
+}
+
+/// A facility's TDI centre type and standing, read with the session so that a
+/// request needs no second look-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FacilityInfo {
+    /// TDI centre type code.
+    pub centre_type: String,
+    /// Whether the facility may register.
+    pub active: bool,
+    /// Whether it is an emergency department (records overdoses).
+    pub emergency_capable: bool,
 }
 
 /// Inserts a user within the caller's transaction.
@@ -309,8 +323,9 @@ impl Store {
             .collect::<Vec<_>>()
             .join(", ");
         let row = sqlx::query(&format!(
-            "select {columns}, s.last_seen_at, s.expires_at from session s \
-             join app_user u on u.id = s.user_id \
+            "select {columns}, s.last_seen_at, s.expires_at, f.centre_type as f_centre_type, \
+             f.active as f_active, f.emergency_capable as f_emergency from session s \
+             join app_user u on u.id = s.user_id left join facility f on f.code = u.facility \
              where s.token_hash = $1 and s.revoked_at is null and s.expires_at > $2 \
              and s.last_seen_at > $3 and u.disabled_at is null"
         ))
@@ -320,8 +335,18 @@ impl Store {
         .fetch_optional(self.pool())
         .await?;
         row.map(|r| {
+            let centre_type: Option<String> = r.try_get("f_centre_type")?;
+            let facility = match centre_type {
+                Some(centre_type) => Some(FacilityInfo {
+                    centre_type,
+                    active: get_bool(&r, "f_active")?,
+                    emergency_capable: get_bool(&r, "f_emergency")?,
+                }),
+                None => None,
+            };
             Ok(SessionRecord {
                 user: user_from_row(&r)?,
+                facility,
                 last_seen_at: r.try_get("last_seen_at")?,
                 expires_at: r.try_get("expires_at")?,
             })

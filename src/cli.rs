@@ -657,18 +657,17 @@ async fn subjects_command(settings: &Settings, command: SubjectsCommand) -> anyh
         }
         SubjectsCommand::AccessReport { registry_id } => {
             let row = store.sealed_subject(&registry_id).await?;
-            store
-                .audit(&crate::audit::AuditEvent {
-                    object: Some(registry_id.clone()),
-                    rule: Some("cli".into()),
-                    purpose: Some("data_subject_request".into()),
-                    ..crate::audit::AuditEvent::new(
-                        "cli",
-                        "operator",
-                        "subject_access_report",
-                        crate::audit::Outcome::Allowed,
-                    )
-                })
+            let gate = crate::cases::access::Gate::new(
+                std::sync::Arc::new(crate::authz::Authorizer::new()?),
+                store.clone(),
+            );
+            let permit = gate
+                .operator(
+                    crate::authz::Action::SubjectAccessReport,
+                    &registry_id,
+                    &[crate::authz::FieldGroup::Identity],
+                    "data_subject_request",
+                )
                 .await?;
             println!("registry id       {}", row.registry_id);
             println!("sex (TDI code)    {}", row.sex);
@@ -677,7 +676,9 @@ async fn subjects_command(settings: &Settings, command: SubjectsCommand) -> anyh
                 Some(at) => println!("erased            {at} (identity destroyed)"),
                 None => {
                     let identity =
-                        crate::cases::subjects::open_identity(&store, &keys, &registry_id).await?;
+                        crate::cases::subjects::open_identity(&store, &keys, &permit, &registry_id)
+                            .await?
+                            .ok_or_else(|| anyhow::anyhow!("the identity could not be opened"))?;
                     println!("first name        {}", identity.first_name);
                     println!("last name         {}", identity.last_name);
                     println!("date of birth     {}", identity.birth_date);

@@ -56,9 +56,9 @@ pub fn build_app(
 ) -> anyhow::Result<axum::Router> {
     let authorizer = Authorizer::new().context("the policy files in policy/ are not valid")?;
     Ok(http::app(AppState {
+        gate: crate::cases::access::Gate::new(Arc::new(authorizer), store.clone()),
         store,
         keys,
-        authorizer: Arc::new(authorizer),
         settings: Arc::new(settings),
         snapshots: Arc::default(),
     }))

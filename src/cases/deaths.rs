@@ -11,6 +11,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditEvent;
+use crate::authz::FieldGroup;
+use crate::cases::access::Permit;
 use crate::crypto::{Aad, CryptoError, DataKey, Keyring, KeyringHandle};
 use crate::domain::death::{
     Basics, ForensicInput, NotificationInput, OverdoseInput, PoliceOverdoseInput, ValidForensic,
@@ -38,6 +40,9 @@ pub enum DeathError {
     /// Cryptographic failure.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// The permit does not cover this record.
+    #[error("not permitted")]
+    NotPermitted,
 }
 
 /// The sealed police part of a death.
@@ -120,12 +125,41 @@ pub fn death_key(keyring: &Keyring, row: &DeathRow) -> Result<DataKey, DeathErro
     Ok(keyring.unwrap(&key_aad("death", &row.death_id), &row.data_key_wrapped)?)
 }
 
-/// Opens a death's sealed parts.
+/// Opens what `permit` allows of a death: the police part when police
+/// circumstances or identity may be read, the forensic part when findings or
+/// identity may be read; the identity inside either only when identity may be read.
 pub fn open_death(
     keyring: &Keyring,
+    permit: &Permit,
     row: &DeathRow,
 ) -> Result<(Option<PoliceSealed>, Option<ForensicSealed>), DeathError> {
-    open_parts(&death_key(keyring, row)?, row)
+    if !permit.covers(&row.death_id) {
+        return Err(DeathError::NotPermitted);
+    }
+    let identity = permit.may_read(FieldGroup::Identity);
+    let police_ok = identity || permit.may_read(FieldGroup::PoliceCircumstances);
+    let forensic_ok = identity || permit.may_read(FieldGroup::ForensicFindings);
+    if !(police_ok || forensic_ok) {
+        return Ok((None, None));
+    }
+    let key = death_key(keyring, row)?;
+    let mut police: Option<PoliceSealed> = match (&row.police_sealed, police_ok) {
+        (Some(blob), true) => Some(open(&key, "death", "police_sealed", &row.death_id, blob)?),
+        _ => None,
+    };
+    let mut forensic: Option<ForensicSealed> = match (&row.forensic_sealed, forensic_ok) {
+        (Some(blob), true) => Some(open(&key, "death", "forensic_sealed", &row.death_id, blob)?),
+        _ => None,
+    };
+    if !identity {
+        if let Some(p) = police.as_mut() {
+            p.identity = None;
+        }
+        if let Some(f) = forensic.as_mut() {
+            f.identity = None;
+        }
+    }
+    Ok((police, forensic))
 }
 
 /// Opens a death's sealed parts with its data key.
@@ -581,16 +615,40 @@ pub async fn record_overdose(
     .await
 }
 
-/// Opens an overdose's sealed details.
+/// Opens an overdose's sealed details when `permit` allows their field group (police
+/// circumstances for a police record, clinical for an emergency department's), as
+/// JSON; the identity in them only when identity may be read too.
 pub fn open_overdose(
     keyring: &Keyring,
+    permit: &Permit,
     row: &crate::store::deaths::OverdoseRow,
-) -> Result<OverdoseSealed, DeathError> {
+) -> Result<Option<serde_json::Value>, DeathError> {
+    if !permit.covers(&row.overdose_id) {
+        return Err(DeathError::NotPermitted);
+    }
+    let group = if row.source == "police" {
+        FieldGroup::PoliceCircumstances
+    } else {
+        FieldGroup::Clinical
+    };
+    if !permit.may_read(group) {
+        return Ok(None);
+    }
     let key = keyring.unwrap(
         &key_aad("overdose", &row.overdose_id),
         &row.data_key_wrapped,
     )?;
-    open(&key, "overdose", "sealed", &row.overdose_id, &row.sealed)
+    let sealed: OverdoseSealed = open(&key, "overdose", "sealed", &row.overdose_id, &row.sealed)?;
+    let mut details = serde_json::to_value(sealed).ok();
+    // Identity is its own field group: the details never carry it unless the role
+    // may also read identity.
+    if let Some(serde_json::Value::Object(map)) = details
+        .as_mut()
+        .filter(|_| !permit.may_read(FieldGroup::Identity))
+    {
+        map.remove("identity");
+    }
+    Ok(details)
 }
 
 /// Removes the identity from every death and overdose record that names a person

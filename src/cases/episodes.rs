@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::audit::AuditEvent;
+use crate::authz::{FieldGroup, Resource, ResourceKind};
+use crate::cases::access::Permit;
 use crate::crypto::{Aad, CryptoError, DataKey, Keyring, KeyringHandle};
 use crate::domain::FieldError;
 use crate::domain::episode::{EpisodeInput, PlainEpisode, SealedEpisode, ValidEpisode, quarter};
@@ -43,6 +45,10 @@ pub enum EpisodeError {
     /// The subject has been erased; its sealed data cannot be read.
     #[error("the person's data has been erased")]
     Erased,
+    /// The permit does not cover this record or the field groups the operation
+    /// needs.
+    #[error("not permitted")]
+    NotPermitted,
     /// Storage failure.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -337,62 +343,94 @@ pub fn open_sealed(
     open_json(&key, &episode_aad(episode_id), blob)
 }
 
-/// An episode opened for reading: statistical columns, sealed values and identity.
+/// The episode as the policies see it: its kind, id and facility.
+pub fn resource(row: &EpisodeRow) -> Resource {
+    Resource {
+        facility: Some(row.facility.clone()),
+        ..Resource::national(ResourceKind::Episode, &row.episode_id)
+    }
+}
+
+/// An episode opened for reading under a permit: the statistical columns, and of the
+/// sealed parts only those whose field group the permit allows.
 #[derive(Debug)]
 pub struct OpenedEpisode {
     /// The row.
     pub row: EpisodeRow,
-    /// Sealed values.
-    pub sealed: SealedEpisode,
-    /// End date, when closed.
+    /// Sealed TDI values: opened when the permit allows the clinical or the
+    /// health-sensitive group (they share one sealed part; the caller shows only
+    /// the allowed items).
+    pub sealed: Option<SealedEpisode>,
+    /// End date, when closed (clinical group).
     pub end_date: Option<String>,
-    /// The person's identity as submitted.
-    pub identity: IdentityInput,
+    /// The person's identity as submitted (identity group).
+    pub identity: Option<IdentityInput>,
 }
 
-/// Opens an episode's sealed parts and its subject's identity.
+impl OpenedEpisode {
+    /// The sealed values and identity a correction or closure rewrites: only a
+    /// permit that allows every group of the episode opened them all.
+    fn whole(&self) -> Result<(&SealedEpisode, &IdentityInput), EpisodeError> {
+        match (&self.sealed, &self.identity) {
+            (Some(sealed), Some(identity)) => Ok((sealed, identity)),
+            _ => Err(EpisodeError::NotPermitted),
+        }
+    }
+}
+
+/// Opens what `permit` allows of an episode: its sealed items, end date and its
+/// subject's identity, each only when its field group is allowed.
 pub fn open(
     keyring: &Keyring,
+    permit: &Permit,
     store_row: EpisodeRow,
     identity_sealed: Option<&[u8]>,
 ) -> Result<OpenedEpisode, EpisodeError> {
-    let key = subject_key(
-        keyring,
-        &store_row.registry_id,
-        store_row.data_key_wrapped.as_deref(),
-    )?;
-    let sealed: SealedEpisode =
-        open_json(&key, &episode_aad(&store_row.episode_id), &store_row.sealed)?;
-    let end_date = match &store_row.end_sealed {
-        Some(blob) => {
-            Some(open_json::<SealedEnd>(&key, &end_aad(&store_row.episode_id), blob)?.end_date)
-        }
-        None => None,
-    };
-    let identity_blob = identity_sealed.ok_or(EpisodeError::Erased)?;
-    let identity: IdentityInput = open_json(
-        &key,
-        &Aad {
-            table: IDENTITY_AAD_TABLE,
-            column: crate::identity::subject::IDENTITY_AAD_COLUMN,
-            record_id: &store_row.registry_id,
-        },
-        identity_blob,
-    )?;
-    Ok(OpenedEpisode {
+    if !permit.covers(&store_row.episode_id) {
+        return Err(EpisodeError::NotPermitted);
+    }
+    let clinical = permit.may_read(FieldGroup::Clinical);
+    let sensitive = permit.may_read(FieldGroup::HealthSensitive);
+    let identity_ok = permit.may_read(FieldGroup::Identity);
+    let mut opened = OpenedEpisode {
         row: store_row,
-        sealed,
-        end_date,
-        identity,
-    })
+        sealed: None,
+        end_date: None,
+        identity: None,
+    };
+    if !(clinical || sensitive || identity_ok) {
+        return Ok(opened);
+    }
+    let row = &opened.row;
+    let key = subject_key(keyring, &row.registry_id, row.data_key_wrapped.as_deref())?;
+    if clinical || sensitive {
+        opened.sealed = Some(open_json(&key, &episode_aad(&row.episode_id), &row.sealed)?);
+    }
+    if let (true, Some(blob)) = (clinical, &row.end_sealed) {
+        opened.end_date =
+            Some(open_json::<SealedEnd>(&key, &end_aad(&row.episode_id), blob)?.end_date);
+    }
+    if identity_ok {
+        let identity_blob = identity_sealed.ok_or(EpisodeError::Erased)?;
+        opened.identity = Some(open_json(
+            &key,
+            &Aad {
+                table: IDENTITY_AAD_TABLE,
+                column: crate::identity::subject::IDENTITY_AAD_COLUMN,
+                record_id: &row.registry_id,
+            },
+            identity_blob,
+        )?);
+    }
+    Ok(opened)
 }
 
 /// The full input an opened episode corresponds to (the base for a correction).
-pub fn as_input(opened: &OpenedEpisode) -> EpisodeInput {
+pub fn as_input(opened: &OpenedEpisode) -> Result<EpisodeInput, EpisodeError> {
     let p = &opened.row.plain;
-    let s = &opened.sealed;
-    EpisodeInput {
-        identity: opened.identity.clone(),
+    let (s, identity) = opened.whole()?;
+    Ok(EpisodeInput {
+        identity: identity.clone(),
         municipality: p.municipality.clone(),
         treatment_start_date: s.treatment_start_date.clone(),
         treatment_status: p.treatment_status.clone(),
@@ -416,7 +454,7 @@ pub fn as_input(opened: &OpenedEpisode) -> EpisodeInput {
         hiv_testing: s.hiv_testing.clone(),
         hcv_testing: s.hcv_testing.clone(),
         notes: s.notes.clone(),
-    }
+    })
 }
 
 /// Previous values kept (sealed) in the history of a correction or closure.
@@ -456,7 +494,7 @@ pub async fn correct(
         },
         &Previous {
             plain: opened.row.plain.clone(),
-            sealed: opened.sealed.clone(),
+            sealed: opened.whole()?.0.clone(),
         },
     )?;
     let row_id = opened.row.id;
@@ -520,7 +558,8 @@ pub async fn close(
         today.2,
     )
     .ok();
-    match (date(end_date), date(&opened.sealed.treatment_start_date)) {
+    let (sealed_now, _) = opened.whole()?;
+    match (date(end_date), date(&sealed_now.treatment_start_date)) {
         (None, _) => errors.push(FieldError::new("end_date", "must be a date YYYY-MM-DD")),
         (Some(end), start) => {
             if today.is_some_and(|t| end > t) {
@@ -569,7 +608,7 @@ pub async fn close(
         },
         &Previous {
             plain: opened.row.plain.clone(),
-            sealed: opened.sealed.clone(),
+            sealed: opened.whole()?.0.clone(),
         },
     )?;
     let year = u16::try_from(end.year()).unwrap_or(0);

@@ -2,6 +2,7 @@
 //! by the HTTP handlers, the command line and the demo. Below them sit the domain
 //! rules, identity, crypto and the store; above them only `http` and `cli`.
 
+pub mod access;
 pub mod deaths;
 pub mod episodes;
 pub mod import;

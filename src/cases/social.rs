@@ -1,6 +1,8 @@
 //! Social-work contacts: recorded by a Centre for Social Work for a resident of its
 //! municipality, linked to the same person through the pseudonym.
 
+use crate::authz::FieldGroup;
+use crate::cases::access::Permit;
 use std::sync::Arc;
 
 use crate::audit::AuditEvent;
@@ -81,13 +83,25 @@ pub async fn record(
     .await
 }
 
-/// Opens a contact's sealed date and notes.
-pub fn open(keys: &KeyringHandle, row: &ContactRow) -> Result<SealedContact, EpisodeError> {
+/// Opens a contact's sealed date and notes when `permit` allows the social group.
+pub fn open(
+    keys: &KeyringHandle,
+    permit: &Permit,
+    row: &ContactRow,
+) -> Result<Option<SealedContact>, EpisodeError> {
+    if !permit.covers(&row.contact_id) {
+        return Err(EpisodeError::NotPermitted);
+    }
+    if !permit.may_read(FieldGroup::Social) {
+        return Ok(None);
+    }
     let key = subject_key(
         &keys.current(),
         &row.registry_id,
         row.data_key_wrapped.as_deref(),
     )?;
     let plain = zeroize::Zeroizing::new(key.open(&contact_aad(&row.contact_id), &row.sealed)?);
-    serde_json::from_slice(&plain).map_err(|_| EpisodeError::Crypto(CryptoError::UnknownFormat))
+    serde_json::from_slice(&plain)
+        .map(Some)
+        .map_err(|_| EpisodeError::Crypto(CryptoError::UnknownFormat))
 }

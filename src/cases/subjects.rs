@@ -2,6 +2,8 @@
 //! a subject's identity for a data-subject access report, and crypto-shred a subject.
 
 use crate::audit::{AuditEvent, Outcome};
+use crate::authz::FieldGroup;
+use crate::cases::access::Permit;
 use crate::cases::keys::{KeysError, open_identity_row};
 use crate::crypto::KeyringHandle;
 use crate::domain::FieldError;
@@ -50,10 +52,14 @@ pub async fn link_identity(
 pub async fn open_identity(
     store: &Store,
     keys: &KeyringHandle,
+    permit: &Permit,
     registry_id: &str,
-) -> Result<IdentityInput, SubjectError> {
+) -> Result<Option<IdentityInput>, SubjectError> {
+    if !permit.covers(registry_id) || !permit.may_read(FieldGroup::Identity) {
+        return Ok(None);
+    }
     let row = store.sealed_subject(registry_id).await?;
-    Ok(open_identity_row(&keys.current(), &row)?)
+    Ok(Some(open_identity_row(&keys.current(), &row)?))
 }
 
 /// The ground of an erasure: a code, never free text, because the audit log keeps it
@@ -185,6 +191,10 @@ pub async fn shred(
             crate::cases::deaths::DeathError::Store(e) => SubjectError::Store(e),
             crate::cases::deaths::DeathError::Crypto(e) => SubjectError::Crypto(e),
             crate::cases::deaths::DeathError::Invalid(fields) => SubjectError::Invalid(fields),
+            // Erasure opens through the key file, not a permit.
+            crate::cases::deaths::DeathError::NotPermitted => {
+                SubjectError::Crypto(crate::crypto::CryptoError::UnknownFormat)
+            }
         })?;
     if shredded.just_now {
         crate::store::audit::append(&mut tx, store.backend(), &event).await?;

@@ -48,6 +48,12 @@ pub enum DemoError {
     /// A death or overdose was refused.
     #[error(transparent)]
     Death(#[from] crate::cases::deaths::DeathError),
+    /// The decision point refused a demo user (a policy that changed under the demo).
+    #[error(transparent)]
+    Access(#[from] crate::cases::access::AccessError),
+    /// The policy files did not load.
+    #[error(transparent)]
+    Policy(#[from] crate::authz::AuthzError),
 }
 
 /// A demo account; the password is random and shown once.
@@ -152,6 +158,8 @@ pub struct Summary {
 /// Finds the demo user acting in a scope.
 struct Actors<'a> {
     users: &'a [DemoUser],
+    /// The decision point the demo users go through, like users of the API.
+    gate: crate::cases::access::Gate,
 }
 
 impl Actors<'_> {
@@ -161,6 +169,20 @@ impl Actors<'_> {
             .find(|u| u.role == role && (scope.is_none() || u.scope.as_deref() == scope))
             .or_else(|| self.users.iter().find(|u| u.role == role))
             .unwrap_or(&self.users[0])
+    }
+
+    /// The demo user as the policies see them.
+    fn principal(user: &DemoUser) -> crate::authz::Principal {
+        crate::authz::Principal {
+            user_id: user.user_id.clone(),
+            role: user.role,
+            facility: (user.role == Role::Clinician)
+                .then(|| user.scope.clone())
+                .flatten(),
+            municipality: (user.role == Role::SocialWorker)
+                .then(|| user.scope.clone())
+                .flatten(),
+        }
     }
 
     fn event(&self, user: &DemoUser, action: &str) -> AuditEvent {
@@ -208,7 +230,13 @@ pub async fn fill(
         .into_iter()
         .map(|f| (f.code, f.centre_type))
         .collect();
-    let actors = Actors { users };
+    let actors = Actors {
+        users,
+        gate: crate::cases::access::Gate::new(
+            Arc::new(crate::authz::Authorizer::new()?),
+            store.clone(),
+        ),
+    };
     let mut summary = Summary {
         persons: config.persons,
         ..Summary::default()
@@ -303,7 +331,19 @@ async fn apply(
                     .await?
                     .identity_sealed;
                 let keyring = keys.current();
-                let opened = episodes::open(&keyring, row, identity.as_deref())?;
+                let (permit, decision) = actors
+                    .gate
+                    .decide(
+                        &Actors::principal(clinician),
+                        crate::authz::Action::UpdateEpisode,
+                        &episodes::resource(&row),
+                        "demo_data".into(),
+                    )
+                    .await?;
+                if let Some(decision) = decision {
+                    store.audit(&decision).await?;
+                }
+                let opened = episodes::open(&keyring, &permit, row, identity.as_deref())?;
                 match episodes::close(
                     store,
                     &keyring,

@@ -13,9 +13,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, AppState};
-use crate::audit::{AuditEvent, Outcome};
+use crate::audit::AuditEvent;
 use crate::auth::{SESSION_IDLE_SECS, token::hash_token, unix_now};
 use crate::authz::{Action, Principal, Resource, Role};
+use crate::cases::access::AccessError;
 use crate::store::StoreError;
 use crate::store::users::FacilityInfo;
 
@@ -120,69 +121,7 @@ impl FromRequestParts<AppState> for CurrentUser {
     }
 }
 
-/// Proof that the policy engine allowed an action. Only `AppState::authorize` makes
-/// one, so functions that touch personal data can require it.
-#[derive(Debug, Clone)]
-pub struct Permit {
-    action: Action,
-    rules: String,
-    purpose: String,
-}
-
-impl Permit {
-    /// The action that was allowed.
-    pub fn action(&self) -> Action {
-        self.action
-    }
-
-    /// The rule(s) that allowed it.
-    pub fn rules(&self) -> &str {
-        &self.rules
-    }
-
-    /// The declared purpose.
-    pub fn purpose(&self) -> &str {
-        &self.purpose
-    }
-
-    /// Records, before a listing is answered, each record it discloses: one event
-    /// per record, so "who has seen this record?" finds listings too. All in one
-    /// transaction; if it cannot be written, nothing is shown.
-    pub async fn record_disclosure<'a>(
-        &self,
-        store: &crate::store::Store,
-        user: &CurrentUser,
-        ids: impl IntoIterator<Item = &'a str>,
-    ) -> Result<(), ApiError> {
-        let events: Vec<AuditEvent> = ids
-            .into_iter()
-            .map(|id| AuditEvent {
-                outcome: Outcome::Allowed,
-                ..self.write_event(user, Some(id))
-            })
-            .collect();
-        if !events.is_empty() {
-            store.audit_batch(&events).await?;
-        }
-        Ok(())
-    }
-
-    /// An audit event for a write done under this permit (appended in the write's
-    /// own transaction).
-    pub fn write_event(&self, user: &CurrentUser, object: Option<&str>) -> AuditEvent {
-        AuditEvent {
-            object: object.map(str::to_owned),
-            rule: Some(self.rules.clone()),
-            purpose: Some(self.purpose.clone()),
-            ..AuditEvent::new(
-                &user.principal.user_id,
-                user.principal.role.as_str(),
-                self.action.as_str(),
-                Outcome::Success,
-            )
-        }
-    }
-}
+pub use crate::cases::access::Permit;
 
 /// An allowed decision's audit event not yet written (see
 /// [`AppState::authorize_deferred`]).
@@ -285,8 +224,8 @@ impl AppState {
         Ok((permit, Deferred(allowed)))
     }
 
-    /// Decides, writes a denial's audit event, and returns an allowed decision's
-    /// event (for personal data) unwritten.
+    /// Decides through the decision point (`cases::access`) with the purpose the
+    /// request declares; a refusal of a scoped record answers 404, any other 403.
     async fn decide(
         &self,
         user: &CurrentUser,
@@ -295,53 +234,13 @@ impl AppState {
         headers: &HeaderMap,
     ) -> Result<(Permit, Option<AuditEvent>), ApiError> {
         let purpose = declared_purpose(headers, action)?;
-        let decision = self.authorizer.decide(&user.principal, action, resource);
-        let rules = decision.rules.join(",");
-        let audited = action.is_personal_data() || !decision.allowed;
-        let mut allowed_event = None;
-        if audited {
-            let event = AuditEvent {
-                object: (!resource.id.is_empty()).then(|| resource.id.clone()),
-                rule: Some(rules.clone()),
-                purpose: Some(purpose.clone()),
-                ..AuditEvent::new(
-                    &user.principal.user_id,
-                    user.principal.role.as_str(),
-                    action.as_str(),
-                    if decision.allowed {
-                        Outcome::Allowed
-                    } else {
-                        Outcome::Denied
-                    },
-                )
-            };
-            if !decision.allowed {
-                self.store.audit(&event).await?;
-            } else {
-                allowed_event = Some(event);
-            }
-        }
-        tracing::info!(
-            user.role = user.principal.role.as_str(),
-            authz.action = action.as_str(),
-            authz.allowed = decision.allowed,
-            authz.rules = %rules,
-            "access decision"
-        );
-        if decision.allowed {
-            Ok((
-                Permit {
-                    action,
-                    rules,
-                    purpose,
-                },
-                allowed_event,
-            ))
-        } else if !resource.id.is_empty() && resource.kind.scope() != crate::authz::Scope::National
-        {
-            Err(ApiError::NotFound)
-        } else {
-            Err(ApiError::Forbidden)
-        }
+        self.gate
+            .decide(&user.principal, action, resource, purpose)
+            .await
+            .map_err(|e| match e {
+                AccessError::Denied { hidden: true } => ApiError::NotFound,
+                AccessError::Denied { hidden: false } => ApiError::Forbidden,
+                AccessError::Store(e) => ApiError::from(e),
+            })
     }
 }

@@ -53,6 +53,7 @@ impl From<deaths::DeathError> for ApiError {
             deaths::DeathError::Invalid(fields) => Self::Invalid(fields),
             deaths::DeathError::Store(e) => e.into(),
             deaths::DeathError::Crypto(e) => Self::Internal(e.into()),
+            deaths::DeathError::NotPermitted => Self::Forbidden,
         }
     }
 }
@@ -95,7 +96,7 @@ async fn notify(
         input,
         basics,
         user.principal.user_id.clone(),
-        permit.write_event(&user, None),
+        permit.write_event(&user.principal, None),
     )
     .await?;
     Ok((StatusCode::CREATED, ApiJson(Created { id })))
@@ -173,16 +174,12 @@ async fn get_notification(
         .await?
         .filter(|r| r.has_notification);
     let resource = notification_resource(row.as_ref(), &user, &death_id);
-    state
+    let permit = state
         .authorize(&user, Action::ReadDeathNotification, &resource, &headers)
         .await?;
     let row = row.ok_or(ApiError::NotFound)?;
-    let may = state
-        .authorizer
-        .may_read_fields(&user.principal, FieldGroup::PoliceCircumstances, &resource)
-        .allowed;
-    let circumstances = if may {
-        let (police, _) = deaths::open_death(&state.keys.current(), &row)?;
+    let circumstances = if permit.may_read(FieldGroup::PoliceCircumstances) {
+        let (police, _) = deaths::open_death(&state.keys.current(), &permit, &row)?;
         police.map(Circumstances::from)
     } else {
         None
@@ -229,7 +226,7 @@ async fn amend_notification(
         row,
         input,
         basics,
-        permit.write_event(&user, Some(&death_id)),
+        permit.write_event(&user.principal, Some(&death_id)),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -267,7 +264,7 @@ async fn create_death(
         input,
         valid,
         Target::New,
-        permit.write_event(&user, None),
+        permit.write_event(&user.principal, None),
     )
     .await?;
     Ok((StatusCode::CREATED, ApiJson(Created { id })))
@@ -307,7 +304,7 @@ async fn update_death(
         input,
         valid,
         Target::Existing(death_id.clone()),
-        permit.write_event(&user, Some(&death_id)),
+        permit.write_event(&user.principal, Some(&death_id)),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -380,7 +377,7 @@ async fn get_death(
     RecordId(death_id): RecordId,
 ) -> Result<ApiJson<DeathView>, ApiError> {
     let resource = national(ResourceKind::DeathRecord, &death_id);
-    state
+    let permit = state
         .authorize(&user, Action::ReadDeathRecord, &resource, &headers)
         .await?;
     let row = state
@@ -388,18 +385,12 @@ async fn get_death(
         .death(&death_id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let may = |g| {
-        state
-            .authorizer
-            .may_read_fields(&user.principal, g, &resource)
-            .allowed
-    };
     let (identity_ok, findings_ok, police_ok) = (
-        may(FieldGroup::Identity),
-        may(FieldGroup::ForensicFindings),
-        may(FieldGroup::PoliceCircumstances),
+        permit.may_read(FieldGroup::Identity),
+        permit.may_read(FieldGroup::ForensicFindings),
+        permit.may_read(FieldGroup::PoliceCircumstances),
     );
-    let (police, forensic) = deaths::open_death(&state.keys.current(), &row)?;
+    let (police, forensic) = deaths::open_death(&state.keys.current(), &permit, &row)?;
     let identity = forensic
         .as_ref()
         .and_then(|f| f.identity.clone())
@@ -477,7 +468,7 @@ async fn list_deaths(
     permit
         .record_disclosure(
             &state.store,
-            &user,
+            &user.principal,
             rows.iter().map(|r| r.death_id.as_str()),
         )
         .await?;
@@ -544,7 +535,7 @@ async fn record_overdose(
         basics,
         Some(facility),
         user.principal.user_id.clone(),
-        permit.write_event(&user, None),
+        permit.write_event(&user.principal, None),
     )
     .await?;
     Ok((StatusCode::CREATED, ApiJson(Created { id })))
@@ -581,7 +572,7 @@ async fn record_police_overdose(
         basics,
         None,
         user.principal.user_id.clone(),
-        permit.write_event(&user, None),
+        permit.write_event(&user.principal, None),
     )
     .await?;
     Ok((StatusCode::CREATED, ApiJson(Created { id })))
@@ -656,39 +647,12 @@ async fn get_overdose(
         None => true,
     };
     let resource = overdose_resource(row.as_ref(), &user, emergency, &overdose_id);
-    state
+    let permit = state
         .authorize(&user, Action::ReadOverdose, &resource, &headers)
         .await?;
     let row = row.ok_or(ApiError::NotFound)?;
-    let group = if row.source == "police" {
-        FieldGroup::PoliceCircumstances
-    } else {
-        FieldGroup::Clinical
-    };
-    let clinical = state
-        .authorizer
-        .may_read_fields(&user.principal, FieldGroup::Clinical, &resource)
-        .allowed;
-    let details = if state
-        .authorizer
-        .may_read_fields(&user.principal, group, &resource)
-        .allowed
-    {
-        let sealed = deaths::open_overdose(&state.keys.current(), &row)?;
-        let mut details = serde_json::to_value(sealed).ok();
-        // Identity is its own field group: the clinical details never carry it unless
-        // the role may also read identity.
-        let identity_ok = state
-            .authorizer
-            .may_read_fields(&user.principal, FieldGroup::Identity, &resource)
-            .allowed;
-        if let Some(serde_json::Value::Object(map)) = details.as_mut().filter(|_| !identity_ok) {
-            map.remove("identity");
-        }
-        details
-    } else {
-        None
-    };
+    let clinical = permit.may_read(FieldGroup::Clinical);
+    let details = deaths::open_overdose(&state.keys.current(), &permit, &row)?;
     Ok(ApiJson(OverdoseView::of(row, details, clinical)))
 }
 
@@ -715,7 +679,7 @@ async fn list_overdoses(
     permit
         .record_disclosure(
             &state.store,
-            &user,
+            &user.principal,
             rows.iter().map(|r| r.overdose_id.as_str()),
         )
         .await?;

@@ -16,7 +16,7 @@ use crate::authz::{Action, FieldGroup, Resource, ResourceKind};
 use crate::cases::episodes::{self, EpisodeError, OstAnswer, Registered, Registration};
 use crate::domain::episode::{EpisodeCorrection, EpisodeInput, PlainEpisode, apply, validate};
 use crate::identity::subject::{IdentityInput, today_utc};
-use crate::store::episodes::{EpisodeFilter, EpisodeRow};
+use crate::store::episodes::EpisodeFilter;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -42,6 +42,7 @@ impl From<EpisodeError> for ApiError {
             EpisodeError::AlreadyClosed => {
                 Self::conflict("episode_closed", "the episode is already closed")
             }
+            EpisodeError::NotPermitted => Self::Forbidden,
             EpisodeError::Erased => Self::conflict(
                 "subject_erased",
                 "this person's data has been erased; the record can no longer be read or changed",
@@ -56,13 +57,6 @@ fn facility_resource(user: &CurrentUser, id: &str) -> Resource {
     Resource {
         facility: user.principal.facility.clone(),
         ..Resource::national(ResourceKind::Episode, id)
-    }
-}
-
-fn row_resource(row: &EpisodeRow) -> Resource {
-    Resource {
-        facility: Some(row.facility.clone()),
-        ..Resource::national(ResourceKind::Episode, &row.episode_id)
     }
 }
 
@@ -155,7 +149,7 @@ async fn register_allowed(
             centre_type: info.centre_type.clone(),
             idempotency_key: key,
             decision: decision.event(),
-            event: permit.write_event(user, None),
+            event: permit.write_event(&user.principal, None),
         },
     )
     .await?)
@@ -273,7 +267,7 @@ async fn list_episodes(
     permit
         .record_disclosure(
             &state.store,
-            &user,
+            &user.principal,
             rows.iter().map(|r| r.episode_id.as_str()),
         )
         .await?;
@@ -375,14 +369,14 @@ async fn load(
         return Err(ApiError::NotFound);
     };
     let permit = state
-        .authorize(user, action, &row_resource(&row), headers)
+        .authorize(user, action, &episodes::resource(&row), headers)
         .await?;
     let identity = state
         .store
         .sealed_subject(&row.registry_id)
         .await?
         .identity_sealed;
-    let opened = episodes::open(&state.keys.current(), row, identity.as_deref())?;
+    let opened = episodes::open(&state.keys.current(), &permit, row, identity.as_deref())?;
     Ok((opened, permit))
 }
 
@@ -397,18 +391,10 @@ async fn get_episode(
     user: CurrentUser,
     RecordId(episode_id): RecordId,
 ) -> Result<ApiJson<EpisodeView>, ApiError> {
-    let (opened, _) = load(&state, &user, &headers, &episode_id, Action::ReadEpisode).await?;
-    let resource = row_resource(&opened.row);
-    let may = |group| {
-        state
-            .authorizer
-            .may_read_fields(&user.principal, group, &resource)
-            .allowed
-    };
-    let (identity_ok, clinical_ok, sensitive_ok) = (
-        may(FieldGroup::Identity),
-        may(FieldGroup::Clinical),
-        may(FieldGroup::HealthSensitive),
+    let (opened, permit) = load(&state, &user, &headers, &episode_id, Action::ReadEpisode).await?;
+    let (clinical_ok, sensitive_ok) = (
+        permit.may_read(FieldGroup::Clinical),
+        permit.may_read(FieldGroup::HealthSensitive),
     );
     let row = opened.row;
     let sealed = opened.sealed;
@@ -419,19 +405,25 @@ async fn get_episode(
         centre_type: row.centre_type,
         status: row.status,
         link_rule: row.link_rule,
-        identity: identity_ok.then_some(opened.identity),
+        identity: opened.identity,
         tdi: clinical_ok.then_some(row.plain),
-        treatment_start_date: clinical_ok.then(|| sealed.treatment_start_date.clone()),
-        end_date: if clinical_ok { opened.end_date } else { None },
+        treatment_start_date: sealed
+            .as_ref()
+            .filter(|_| clinical_ok)
+            .map(|s| s.treatment_start_date.clone()),
+        end_date: opened.end_date,
         end_reason: row.end_reason,
-        sensitive: sensitive_ok.then(|| SensitiveView {
-            injecting: sealed.injecting.clone(),
-            age_first_injection: sealed.age_first_injection,
-            sharing: sealed.sharing.clone(),
-            hiv_testing: sealed.hiv_testing.clone(),
-            hcv_testing: sealed.hcv_testing.clone(),
-            notes: sealed.notes.clone(),
-        }),
+        sensitive: sealed
+            .as_ref()
+            .filter(|_| sensitive_ok)
+            .map(|sealed| SensitiveView {
+                injecting: sealed.injecting.clone(),
+                age_first_injection: sealed.age_first_injection,
+                sharing: sealed.sharing.clone(),
+                hiv_testing: sealed.hiv_testing.clone(),
+                hcv_testing: sealed.hcv_testing.clone(),
+                notes: sealed.notes.clone(),
+            }),
         created_at: row.created_at,
         updated_at: row.updated_at,
     }))
@@ -452,7 +444,7 @@ async fn correct_episode(
 ) -> Result<StatusCode, ApiError> {
     let (opened, permit) =
         load(&state, &user, &headers, &episode_id, Action::UpdateEpisode).await?;
-    let current = episodes::as_input(&opened);
+    let current = episodes::as_input(&opened)?;
     let (corrected, changed) = apply(&current, &correction);
     if changed.is_empty() {
         return Ok(StatusCode::NO_CONTENT);
@@ -467,7 +459,7 @@ async fn correct_episode(
         valid,
         &changed,
         &user.principal.user_id,
-        permit.write_event(&user, Some(&episode_id)),
+        permit.write_event(&user.principal, Some(&episode_id)),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -505,7 +497,7 @@ async fn close_episode(
         &request.end_date,
         &request.end_reason,
         &user.principal.user_id,
-        permit.write_event(&user, Some(&episode_id)),
+        permit.write_event(&user.principal, Some(&episode_id)),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -585,7 +577,7 @@ async fn ost_check(
     // Which person was asked about is recorded; the answer (health data) is not.
     state
         .store
-        .audit(&permit.write_event(&user, registry_id.as_deref()))
+        .audit(&permit.write_event(&user.principal, registry_id.as_deref()))
         .await?;
     Ok(ApiJson(answer))
 }

@@ -35,7 +35,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::authz::Authorizer;
+use crate::cases::access::Gate;
 use crate::config::Settings;
 use crate::crypto::KeyringHandle;
 use crate::store::Store;
@@ -54,8 +54,8 @@ pub struct AppState {
     pub store: Store,
     /// The keys (master and pseudonym), following the key file.
     pub keys: Arc<KeyringHandle>,
-    /// The access-policy engine (policy files in `policy/`).
-    pub authorizer: Arc<Authorizer>,
+    /// The decision point over the policy files in `policy/`.
+    pub gate: Gate,
     /// The settings the service started with.
     pub settings: Arc<Settings>,
     /// Decoded statistical snapshots (immutable, so safe to keep).

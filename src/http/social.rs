@@ -12,7 +12,7 @@ use super::auth::CurrentUser;
 use super::error::ErrorBody;
 use super::ids::RecordId;
 use super::{ApiError, ApiJson, AppState};
-use crate::authz::{Action, FieldGroup, Resource, ResourceKind};
+use crate::authz::{Action, Resource, ResourceKind};
 use crate::domain::social::{ContactInput, validate};
 use crate::identity::subject::today_utc;
 use crate::store::episodes::ContactRow;
@@ -71,7 +71,7 @@ async fn record_contact(
         valid,
         municipality,
         user.principal.user_id.clone(),
-        permit.write_event(&user, None),
+        permit.write_event(&user.principal, None),
     )
     .await?;
     Ok((
@@ -157,7 +157,7 @@ async fn list_contacts(
     permit
         .record_disclosure(
             &state.store,
-            &user,
+            &user.principal,
             rows.iter().map(|r| r.contact_id.as_str()),
         )
         .await?;
@@ -185,19 +185,11 @@ async fn get_contact(
             .or_else(|| user.principal.municipality.clone()),
         &contact_id,
     );
-    state
+    let permit = state
         .authorize(&user, Action::ReadSocialContact, &target, &headers)
         .await?;
     let row = row.ok_or(ApiError::NotFound)?;
-    let social_ok = state
-        .authorizer
-        .may_read_fields(&user.principal, FieldGroup::Social, &target)
-        .allowed;
-    let sealed = if social_ok {
-        Some(crate::cases::social::open(&state.keys, &row)?)
-    } else {
-        None
-    };
+    let sealed = crate::cases::social::open(&state.keys, &permit, &row)?;
     let mut view = summary(row);
     if let Some(sealed) = sealed {
         view.contact_date = Some(sealed.contact_date);

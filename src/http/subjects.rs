@@ -12,7 +12,7 @@ use super::auth::CurrentUser;
 use super::error::ErrorBody;
 use super::ids::RecordId;
 use super::{ApiError, ApiJson, AppState};
-use crate::authz::{Action, FieldGroup, Resource, ResourceKind};
+use crate::authz::{Action, Resource, ResourceKind};
 use crate::cases::subjects::SubjectError;
 use crate::cases::users::Actor;
 use crate::identity::subject::IdentityInput;
@@ -79,7 +79,7 @@ async fn access_report(
     RecordId(registry_id): RecordId,
 ) -> Result<ApiJson<AccessReport>, ApiError> {
     let resource = Resource::national(ResourceKind::Subject, &registry_id);
-    state
+    let permit = state
         .authorize(&user, Action::SubjectAccessReport, &resource, &headers)
         .await?;
     let row = state.store.sealed_subject(&registry_id).await?;
@@ -101,12 +101,9 @@ async fn access_report(
         deaths: count("death"),
         overdoses: count("overdose"),
     };
-    let may_see_identity = state
-        .authorizer
-        .may_read_fields(&user.principal, FieldGroup::Identity, &resource)
-        .allowed;
-    let identity = if may_see_identity && row.shredded_at.is_none() {
-        Some(crate::cases::subjects::open_identity(&state.store, &state.keys, &registry_id).await?)
+    let identity = if row.shredded_at.is_none() {
+        crate::cases::subjects::open_identity(&state.store, &state.keys, &permit, &registry_id)
+            .await?
     } else {
         None
     };

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use registry::cases::keys;
-use registry::cases::subjects::{SubjectError, link_identity, open_identity, shred};
+use registry::cases::subjects::{SubjectError, link_identity, shred};
 use registry::cases::users::Actor;
 use registry::crypto::KeyringHandle;
 use registry::identity::subject::IdentityInput;
@@ -12,6 +12,27 @@ use registry::store::subjects::LinkRule;
 use sqlx::Connection;
 
 use crate::helpers::TestApp;
+
+/// Opens a subject's identity as the operator at the console would (through the
+/// decision point's audited operator permit).
+async fn open_identity(app: &TestApp, registry_id: &str) -> Result<IdentityInput, SubjectError> {
+    let gate = registry::cases::access::Gate::new(
+        std::sync::Arc::new(registry::authz::Authorizer::new().expect("policies")),
+        app.store.clone(),
+    );
+    let permit = gate
+        .operator(
+            registry::authz::Action::SubjectAccessReport,
+            registry_id,
+            &[registry::authz::FieldGroup::Identity],
+            "data_subject_request",
+        )
+        .await
+        .expect("operator permit");
+    registry::cases::subjects::open_identity(&app.store, &app.keys, &permit, registry_id)
+        .await
+        .map(|identity| identity.expect("the permit allows the identity"))
+}
 
 backend_tests!(
     same_person_with_spelling_variants_links_to_one_subject,
@@ -249,12 +270,8 @@ async fn sealed_identity_moved_to_another_row_fails_to_open(app: TestApp) {
         .execute(&mut conn)
         .await
         .expect("copied");
-    assert!(
-        open_identity(&app.store, &app.keys, &b.registry_id)
-            .await
-            .is_err()
-    );
-    let opened = open_identity(&app.store, &app.keys, &a.registry_id)
+    assert!(open_identity(&app, &b.registry_id).await.is_err());
+    let opened = open_identity(&app, &a.registry_id)
         .await
         .expect("own row opens");
     assert_eq!(opened.last_name, "Berisha");
@@ -272,11 +289,7 @@ async fn sealed_identity_moved_to_another_row_fails_to_open(app: TestApp) {
         .execute(&mut conn)
         .await
         .expect("copied");
-    assert!(
-        open_identity(&app.store, &app.keys, &b.registry_id)
-            .await
-            .is_err()
-    );
+    assert!(open_identity(&app, &b.registry_id).await.is_err());
 }
 
 async fn master_rotation_rewraps_every_subject(app: TestApp) {
@@ -326,7 +339,7 @@ async fn master_rotation_rewraps_every_subject(app: TestApp) {
     .expect("old version retired");
     app.keys.reload_if_changed().expect("reload");
     for id in &ids {
-        open_identity(&app.store, &app.keys, id)
+        open_identity(&app, id)
             .await
             .expect("still opens after rotation and retirement");
     }
@@ -446,10 +459,10 @@ async fn shredding_destroys_identity_and_keeps_counts(app: TestApp) {
         .expect("idempotent")
     );
     assert!(matches!(
-        open_identity(&app.store, &app.keys, &gone.registry_id).await,
+        open_identity(&app, &gone.registry_id).await,
         Err(SubjectError::Keys(_))
     ));
-    open_identity(&app.store, &app.keys, &kept.registry_id)
+    open_identity(&app, &kept.registry_id)
         .await
         .expect("others unaffected");
     let (total, shredded) = app.store.subject_counts().await.expect("counts");

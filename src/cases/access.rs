@@ -1,0 +1,223 @@
+//! The decision point, and the permits it hands out.
+//!
+//! Every request for personal data is decided here, against the policy files, and
+//! the decision is audited. An allowed decision yields a [`Permit`]: the action, the
+//! rules that allowed it, the declared purpose and — for one named record — the
+//! field groups the caller may read. Its fields are private to this module, so no
+//! other code can make one; the use cases that open sealed data require one
+//! (`cases::episodes::open`, `cases::deaths::open_death`, …) and open only the
+//! groups it names. A handler that skipped the decision point has no permit to pass:
+//! the omission is a compile error, not a review comment (lldap's lesson).
+
+use std::sync::Arc;
+
+use crate::audit::{AuditEvent, Outcome};
+use crate::authz::{Action, Authorizer, FieldGroup, Principal, Resource, Scope};
+use crate::store::{Store, StoreError};
+
+/// Proof that the policy engine allowed an action, with what it allows.
+#[derive(Debug, Clone)]
+pub struct Permit {
+    action: Action,
+    rules: String,
+    purpose: String,
+    /// The record decided on, when the request named one.
+    record: Option<String>,
+    /// Field groups of that record the caller may read (empty without a record).
+    groups: Vec<FieldGroup>,
+}
+
+impl Permit {
+    /// The action that was allowed.
+    pub fn action(&self) -> Action {
+        self.action
+    }
+
+    /// The rule(s) that allowed it.
+    pub fn rules(&self) -> &str {
+        &self.rules
+    }
+
+    /// The declared purpose.
+    pub fn purpose(&self) -> &str {
+        &self.purpose
+    }
+
+    /// Whether the caller may read `group` of the record this permit was decided
+    /// for (never for a permit without a record).
+    pub fn may_read(&self, group: FieldGroup) -> bool {
+        self.groups.contains(&group)
+    }
+
+    /// Whether this permit was decided for the record `id`: a permit for one record
+    /// opens no other.
+    pub fn covers(&self, id: &str) -> bool {
+        self.record.as_deref() == Some(id)
+    }
+
+    /// An audit event for a write done under this permit (appended in the write's
+    /// own transaction).
+    pub fn write_event(&self, principal: &Principal, object: Option<&str>) -> AuditEvent {
+        AuditEvent {
+            object: object.map(str::to_owned),
+            rule: Some(self.rules.clone()),
+            purpose: Some(self.purpose.clone()),
+            ..AuditEvent::new(
+                &principal.user_id,
+                principal.role.as_str(),
+                self.action.as_str(),
+                Outcome::Success,
+            )
+        }
+    }
+
+    /// Records, before a listing is answered, each record it discloses: one event
+    /// per record, so "who has seen this record?" finds listings too. All in one
+    /// transaction; if it cannot be written, nothing is shown.
+    pub async fn record_disclosure<'a>(
+        &self,
+        store: &Store,
+        principal: &Principal,
+        ids: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), StoreError> {
+        let events: Vec<AuditEvent> = ids
+            .into_iter()
+            .map(|id| AuditEvent {
+                outcome: Outcome::Allowed,
+                ..self.write_event(principal, Some(id))
+            })
+            .collect();
+        if !events.is_empty() {
+            store.audit_batch(&events).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Why the decision point said no.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    /// The policies refused. `hidden`: the request named a scoped record, so the
+    /// answer must not tell whether it exists (HTTP 404 rather than 403).
+    #[error("access denied")]
+    Denied {
+        /// Whether the refusal must look like "not found".
+        hidden: bool,
+    },
+    /// The decision could not be audited (nothing was allowed).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The decision point: the policies and the audit log they write to.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    authorizer: Arc<Authorizer>,
+    store: Store,
+}
+
+impl Gate {
+    /// A decision point over these policies, auditing into `store`.
+    pub fn new(authorizer: Arc<Authorizer>, store: Store) -> Self {
+        Self { authorizer, store }
+    }
+
+    /// The policies (for the access matrix and the reference routes).
+    pub fn authorizer(&self) -> &Authorizer {
+        &self.authorizer
+    }
+
+    /// A permit for the operator at the console, who holds the key file and so could
+    /// read everything anyway: granted for one record and the named field groups,
+    /// and audited (actor `cli`, role `operator`, rule `cli`) before it is returned.
+    pub async fn operator(
+        &self,
+        action: Action,
+        record: &str,
+        groups: &[FieldGroup],
+        purpose: &str,
+    ) -> Result<Permit, AccessError> {
+        self.store
+            .audit(&AuditEvent {
+                object: Some(record.to_owned()),
+                rule: Some("cli".into()),
+                purpose: Some(purpose.to_owned()),
+                ..AuditEvent::new("cli", "operator", action.as_str(), Outcome::Allowed)
+            })
+            .await?;
+        Ok(Permit {
+            action,
+            rules: "cli".into(),
+            purpose: purpose.to_owned(),
+            record: Some(record.to_owned()),
+            groups: groups.to_vec(),
+        })
+    }
+
+    /// Decides `action` on `resource` for `principal` with a declared `purpose`.
+    /// A denial is audited at once. An allowed decision on personal data returns
+    /// its audit event unwritten, for the caller to append with its write (or
+    /// alone); other allowed decisions return `None`.
+    pub async fn decide(
+        &self,
+        principal: &Principal,
+        action: Action,
+        resource: &Resource,
+        purpose: String,
+    ) -> Result<(Permit, Option<AuditEvent>), AccessError> {
+        let decision = self.authorizer.decide(principal, action, resource);
+        let rules = decision.rules.join(",");
+        let audited = action.is_personal_data() || !decision.allowed;
+        let event = audited.then(|| AuditEvent {
+            object: (!resource.id.is_empty()).then(|| resource.id.clone()),
+            rule: Some(rules.clone()),
+            purpose: Some(purpose.clone()),
+            ..AuditEvent::new(
+                &principal.user_id,
+                principal.role.as_str(),
+                action.as_str(),
+                if decision.allowed {
+                    Outcome::Allowed
+                } else {
+                    Outcome::Denied
+                },
+            )
+        });
+        tracing::info!(
+            user.role = principal.role.as_str(),
+            authz.action = action.as_str(),
+            authz.allowed = decision.allowed,
+            authz.rules = %rules,
+            "access decision"
+        );
+        if !decision.allowed {
+            if let Some(event) = &event {
+                self.store.audit(event).await?;
+            }
+            let hidden = !resource.id.is_empty() && resource.kind.scope() != Scope::National;
+            return Err(AccessError::Denied { hidden });
+        }
+        // Field groups are decided only for a named record: a create or a listing
+        // opens nothing through its permit.
+        let groups = if resource.id.is_empty() {
+            Vec::new()
+        } else {
+            FieldGroup::ALL
+                .into_iter()
+                .filter(|group| {
+                    self.authorizer
+                        .may_read_fields(principal, *group, resource)
+                        .allowed
+                })
+                .collect()
+        };
+        let permit = Permit {
+            action,
+            rules,
+            purpose,
+            record: (!resource.id.is_empty()).then(|| resource.id.clone()),
+            groups,
+        };
+        Ok((permit, event))
+    }
+}

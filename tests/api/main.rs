@@ -18,6 +18,7 @@ mod hostile;
 mod integrity;
 mod matrix;
 mod outage;
+mod permits;
 mod properties;
 mod reference;
 mod storage;

@@ -58,7 +58,7 @@ pub fn build_app(
     Ok(http::app(AppState {
         gate: crate::cases::access::Gate::new(Arc::new(authorizer), store.clone()),
         store,
-        keys,
+        keys: crate::cases::Keys::new(keys),
         settings: Arc::new(settings),
         snapshots: Arc::default(),
     }))

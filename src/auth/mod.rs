@@ -1,7 +1,6 @@
 //! Authentication: passwords, sessions (opaque bearer tokens), login throttling and
 //! the TOTP second factor.
 
-pub mod login;
 pub mod password;
 pub mod token;
 pub mod totp;

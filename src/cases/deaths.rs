@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::audit::AuditEvent;
 use crate::authz::FieldGroup;
 use crate::cases::access::Permit;
-use crate::crypto::{Aad, CryptoError, DataKey, Keyring, KeyringHandle};
+use crate::crypto::{Aad, CryptoError, DataKey, Keyring};
 use crate::domain::death::{
     Basics, ForensicInput, NotificationInput, OverdoseInput, PoliceOverdoseInput, ValidForensic,
 };
@@ -129,10 +129,12 @@ pub fn death_key(keyring: &Keyring, row: &DeathRow) -> Result<DataKey, DeathErro
 /// circumstances or identity may be read, the forensic part when findings or
 /// identity may be read; the identity inside either only when identity may be read.
 pub fn open_death(
-    keyring: &Keyring,
+    keys: &impl super::KeySource,
     permit: &Permit,
     row: &DeathRow,
 ) -> Result<(Option<PoliceSealed>, Option<ForensicSealed>), DeathError> {
+    let keyring = super::keyring(keys);
+    let keyring: &Keyring = &keyring;
     if !permit.covers(&row.death_id) {
         return Err(DeathError::NotPermitted);
     }
@@ -237,12 +239,13 @@ fn police_sealed(input: &NotificationInput) -> PoliceSealed {
 /// Records a police notification; returns the death id.
 pub async fn notify(
     store: &Store,
-    keys: &Arc<KeyringHandle>,
+    keys: &impl super::KeySource,
     input: NotificationInput,
     basics: Basics,
     reporter: String,
     event: AuditEvent,
 ) -> Result<String, DeathError> {
+    let keys = &super::handle(keys);
     let store = store.clone();
     let keys = Arc::clone(keys);
     detached(async move {
@@ -292,12 +295,13 @@ pub async fn notify(
 /// Amends a police notification (only before forensic completion; checked by policy).
 pub async fn amend(
     store: &Store,
-    keys: &Arc<KeyringHandle>,
+    keys: &impl super::KeySource,
     row: DeathRow,
     input: NotificationInput,
     basics: Basics,
     event: AuditEvent,
 ) -> Result<(), DeathError> {
+    let keys = &super::handle(keys);
     let store = store.clone();
     let keys = Arc::clone(keys);
     detached(async move {
@@ -401,12 +405,13 @@ pub enum Target {
 /// `notification_id` in the input, the notification is completed (merged).
 pub async fn record(
     store: &Store,
-    keys: &Arc<KeyringHandle>,
+    keys: &impl super::KeySource,
     input: ForensicInput,
     valid: ValidForensic,
     target: Target,
     event: AuditEvent,
 ) -> Result<String, DeathError> {
+    let keys = &super::handle(keys);
     let store = store.clone();
     let keys = Arc::clone(keys);
     detached(async move {
@@ -557,13 +562,14 @@ impl OverdoseSealed {
 /// Records an overdose (clinical when `facility` is given, else police); returns its id.
 pub async fn record_overdose(
     store: &Store,
-    keys: &Arc<KeyringHandle>,
+    keys: &impl super::KeySource,
     sealed_value: OverdoseSealed,
     basics: Basics,
     facility: Option<String>,
     reporter: String,
     event: AuditEvent,
 ) -> Result<String, DeathError> {
+    let keys = &super::handle(keys);
     let (municipality, codes, outcome, nps) = sealed_value.clear_parts();
     let store = store.clone();
     let keys = Arc::clone(keys);
@@ -619,10 +625,12 @@ pub async fn record_overdose(
 /// circumstances for a police record, clinical for an emergency department's), as
 /// JSON; the identity in them only when identity may be read too.
 pub fn open_overdose(
-    keyring: &Keyring,
+    keys: &impl super::KeySource,
     permit: &Permit,
     row: &crate::store::deaths::OverdoseRow,
 ) -> Result<Option<serde_json::Value>, DeathError> {
+    let keyring = super::keyring(keys);
+    let keyring: &Keyring = &keyring;
     if !permit.covers(&row.overdose_id) {
         return Err(DeathError::NotPermitted);
     }

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use crate::audit::AuditEvent;
 use crate::authz::{FieldGroup, Resource, ResourceKind};
 use crate::cases::access::Permit;
-use crate::crypto::{Aad, CryptoError, DataKey, Keyring, KeyringHandle};
+use crate::crypto::{Aad, CryptoError, DataKey, Keyring};
 use crate::domain::FieldError;
 use crate::domain::episode::{EpisodeInput, PlainEpisode, SealedEpisode, ValidEpisode, quarter};
 use crate::identity::reference::RecordDomain;
@@ -181,11 +181,12 @@ pub struct Registration {
 /// the answer; nothing kept when it is refused).
 pub async fn register(
     store: &Store,
-    keys: &Arc<KeyringHandle>,
+    keys: &impl super::KeySource,
     input: &EpisodeInput,
     valid: ValidEpisode,
     reg: Registration,
 ) -> Result<Registered, EpisodeError> {
+    let keys = &super::handle(keys);
     let prepared = prepare(keys, &input.identity, &valid.identity)?;
     let job = Arc::new(RegistrationJob {
         prepared,
@@ -381,11 +382,13 @@ impl OpenedEpisode {
 /// Opens what `permit` allows of an episode: its sealed items, end date and its
 /// subject's identity, each only when its field group is allowed.
 pub fn open(
-    keyring: &Keyring,
+    keys: &impl super::KeySource,
     permit: &Permit,
     store_row: EpisodeRow,
     identity_sealed: Option<&[u8]>,
 ) -> Result<OpenedEpisode, EpisodeError> {
+    let keyring = super::keyring(keys);
+    let keyring: &Keyring = &keyring;
     if !permit.covers(&store_row.episode_id) {
         return Err(EpisodeError::NotPermitted);
     }
@@ -467,13 +470,15 @@ struct Previous {
 /// Stores a corrected episode and its history entry (previous values sealed).
 pub async fn correct(
     store: &Store,
-    keyring: &Keyring,
+    keys: &impl super::KeySource,
     opened: &OpenedEpisode,
     corrected: ValidEpisode,
     changed: &[&str],
     user_id: &str,
     event: AuditEvent,
 ) -> Result<(), EpisodeError> {
+    let keyring = super::keyring(keys);
+    let keyring: &Keyring = &keyring;
     let key = subject_key(
         keyring,
         &opened.row.registry_id,
@@ -543,13 +548,15 @@ pub const END_REASONS: &[&str] = &["completed", "referred", "dropped_out", "died
 /// Closes an episode with its end date and reason.
 pub async fn close(
     store: &Store,
-    keyring: &Keyring,
+    keys: &impl super::KeySource,
     opened: &OpenedEpisode,
     end_date: &str,
     reason: &str,
     user_id: &str,
     event: AuditEvent,
 ) -> Result<(), EpisodeError> {
+    let keyring = super::keyring(keys);
+    let keyring: &Keyring = &keyring;
     let mut errors = Vec::new();
     let today = today_utc();
     let today = time::Date::from_calendar_date(
@@ -660,10 +667,11 @@ pub struct OstAnswer {
 /// Returns the answer and, for the audit log, the registry id if the person is known.
 pub async fn ost_check(
     store: &Store,
-    keys: &KeyringHandle,
+    keys: &impl super::KeySource,
     identity: &crate::identity::normalize::NormalisedIdentity,
     own_facility: &str,
 ) -> Result<(OstAnswer, Option<String>), EpisodeError> {
+    let keys = &super::handle(keys);
     let keyring = keys.current();
     let lookups = lookups(&keyring, identity);
     let mut conn = store.connection().await?;
@@ -699,6 +707,29 @@ pub async fn ost_check(
         },
         Some(linked.registry_id),
     ))
+}
+
+/// One episode, its person resolved through the key file (the row's sealed parts
+/// stay sealed: [`open`] needs a permit).
+pub async fn find(
+    store: &Store,
+    keys: &impl super::KeySource,
+    episode_id: &str,
+) -> Result<Option<EpisodeRow>, StoreError> {
+    store.episode(&super::keyring(keys), episode_id).await
+}
+
+/// A facility's episodes matching a filter, their people resolved through the key
+/// file.
+pub async fn list(
+    store: &Store,
+    keys: &impl super::KeySource,
+    facility: &str,
+    filter: &crate::store::episodes::EpisodeFilter,
+) -> Result<Vec<EpisodeRow>, StoreError> {
+    store
+        .facility_episodes(&super::keyring(keys), facility, filter)
+        .await
 }
 
 #[cfg(test)]

@@ -3,11 +3,10 @@
 
 use crate::authz::FieldGroup;
 use crate::cases::access::Permit;
-use std::sync::Arc;
 
 use crate::audit::AuditEvent;
 use crate::cases::episodes::{EpisodeError, subject_key};
-use crate::crypto::{Aad, CryptoError, KeyringHandle};
+use crate::crypto::{Aad, CryptoError};
 use crate::domain::social::{ContactInput, SealedContact, ValidContact};
 use crate::identity::reference::RecordDomain;
 use crate::identity::subject::prepare;
@@ -26,13 +25,14 @@ fn contact_aad(contact_id: &str) -> Aad<'_> {
 /// Records a contact; returns its id and the person's registry id.
 pub async fn record(
     store: &Store,
-    keys: &Arc<KeyringHandle>,
+    keys: &impl super::KeySource,
     input: &ContactInput,
     valid: ValidContact,
     municipality: String,
     user_id: String,
     event: AuditEvent,
 ) -> Result<(String, String), EpisodeError> {
+    let keys = &super::handle(keys);
     let prepared = prepare(keys, &input.identity, &valid.identity)?;
     let keyring = keys.current();
     let store = store.clone();
@@ -85,10 +85,11 @@ pub async fn record(
 
 /// Opens a contact's sealed date and notes when `permit` allows the social group.
 pub fn open(
-    keys: &KeyringHandle,
+    keys: &impl super::KeySource,
     permit: &Permit,
     row: &ContactRow,
 ) -> Result<Option<SealedContact>, EpisodeError> {
+    let keys = &super::handle(keys);
     if !permit.covers(&row.contact_id) {
         return Err(EpisodeError::NotPermitted);
     }
@@ -104,4 +105,26 @@ pub fn open(
     serde_json::from_slice(&plain)
         .map(Some)
         .map_err(|_| EpisodeError::Crypto(CryptoError::UnknownFormat))
+}
+
+/// One contact, its person resolved through the key file (sealed parts stay sealed:
+/// [`open`] needs a permit).
+pub async fn find(
+    store: &Store,
+    keys: &impl super::KeySource,
+    contact_id: &str,
+) -> Result<Option<ContactRow>, StoreError> {
+    store.contact(&super::keyring(keys), contact_id).await
+}
+
+/// A municipality's latest contacts, their people resolved through the key file.
+pub async fn list(
+    store: &Store,
+    keys: &impl super::KeySource,
+    municipality: &str,
+    limit: i64,
+) -> Result<Vec<ContactRow>, StoreError> {
+    store
+        .municipality_contacts(&super::keyring(keys), municipality, limit)
+        .await
 }

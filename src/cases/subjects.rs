@@ -51,10 +51,11 @@ pub async fn link_identity(
 /// Opens a subject's sealed identity (for a data-subject access report).
 pub async fn open_identity(
     store: &Store,
-    keys: &KeyringHandle,
+    keys: &impl super::KeySource,
     permit: &Permit,
     registry_id: &str,
 ) -> Result<Option<IdentityInput>, SubjectError> {
+    let keys = &super::handle(keys);
     if !permit.covers(registry_id) || !permit.may_read(FieldGroup::Identity) {
         return Ok(None);
     }
@@ -150,12 +151,13 @@ pub fn is_safe_reference(text: &str) -> bool {
 /// only repeats the removal from deaths and overdoses, unaudited, and returns false.
 pub async fn shred(
     store: &Store,
-    keys: &KeyringHandle,
+    keys: &impl super::KeySource,
     actor: &crate::cases::users::Actor,
     registry_id: &str,
     ground: ErasureGround,
     reference: Option<&str>,
 ) -> Result<bool, SubjectError> {
+    let keys = &super::handle(keys);
     if reference.is_some_and(|r| !is_safe_reference(r)) {
         return Err(SubjectError::Invalid(vec![FieldError::new(
             "reference",
@@ -201,4 +203,16 @@ pub async fn shred(
     }
     tx.commit().await.map_err(StoreError::from)?;
     Ok(shredded.just_now)
+}
+
+/// How many records of each kind name a person: each agency's records name them by
+/// a reference of its own, so counting needs the key file, not a join.
+pub async fn record_counts(
+    store: &Store,
+    keys: &impl super::KeySource,
+    subject: &crate::store::subjects::SealedSubject,
+) -> Result<Vec<(&'static str, i64)>, StoreError> {
+    store
+        .subject_record_counts(&super::keyring(keys), subject)
+        .await
 }

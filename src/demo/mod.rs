@@ -322,15 +322,13 @@ async fn apply(
             summary.slipped += u64::from(slipped);
             summary.linked += u64::from(registered.known_before);
             if let Some((end_date, reason)) = end {
-                let row = store
-                    .episode(&keys.current(), &registered.episode_id)
+                let row = episodes::find(store, keys, &registered.episode_id)
                     .await?
                     .ok_or(EpisodeError::Erased)?;
                 let identity = store
                     .sealed_subject(&registered.registry_id)
                     .await?
                     .identity_sealed;
-                let keyring = keys.current();
                 let (permit, decision) = actors
                     .gate
                     .decide(
@@ -343,10 +341,10 @@ async fn apply(
                 if let Some(decision) = decision {
                     store.audit(&decision).await?;
                 }
-                let opened = episodes::open(&keyring, &permit, row, identity.as_deref())?;
+                let opened = episodes::open(keys, &permit, row, identity.as_deref())?;
                 match episodes::close(
                     store,
-                    &keyring,
+                    keys,
                     &opened,
                     &end_date,
                     reason,

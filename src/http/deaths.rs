@@ -179,7 +179,7 @@ async fn get_notification(
         .await?;
     let row = row.ok_or(ApiError::NotFound)?;
     let circumstances = if permit.may_read(FieldGroup::PoliceCircumstances) {
-        let (police, _) = deaths::open_death(&state.keys.current(), &permit, &row)?;
+        let (police, _) = deaths::open_death(&state.keys, &permit, &row)?;
         police.map(Circumstances::from)
     } else {
         None
@@ -390,7 +390,7 @@ async fn get_death(
         permit.may_read(FieldGroup::ForensicFindings),
         permit.may_read(FieldGroup::PoliceCircumstances),
     );
-    let (police, forensic) = deaths::open_death(&state.keys.current(), &permit, &row)?;
+    let (police, forensic) = deaths::open_death(&state.keys, &permit, &row)?;
     let identity = forensic
         .as_ref()
         .and_then(|f| f.identity.clone())
@@ -652,7 +652,7 @@ async fn get_overdose(
         .await?;
     let row = row.ok_or(ApiError::NotFound)?;
     let clinical = permit.may_read(FieldGroup::Clinical);
-    let details = deaths::open_overdose(&state.keys.current(), &permit, &row)?;
+    let details = deaths::open_overdose(&state.keys, &permit, &row)?;
     Ok(ApiJson(OverdoseView::of(row, details, clinical)))
 }
 

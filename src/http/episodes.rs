@@ -250,20 +250,19 @@ async fn list_episodes(
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
-    let rows = state
-        .store
-        .facility_episodes(
-            &state.keys.current(),
-            &facility,
-            &EpisodeFilter {
-                year: query.year,
-                status: query.status,
-                primary_drug: query.primary_drug,
-                before_id,
-                limit,
-            },
-        )
-        .await?;
+    let rows = episodes::list(
+        &state.store,
+        &state.keys,
+        &facility,
+        &EpisodeFilter {
+            year: query.year,
+            status: query.status,
+            primary_drug: query.primary_drug,
+            before_id,
+            limit,
+        },
+    )
+    .await?;
     permit
         .record_disclosure(
             &state.store,
@@ -357,11 +356,7 @@ async fn load(
     episode_id: &str,
     action: Action,
 ) -> Result<(episodes::OpenedEpisode, Permit), ApiError> {
-    let Some(row) = state
-        .store
-        .episode(&state.keys.current(), episode_id)
-        .await?
-    else {
+    let Some(row) = episodes::find(&state.store, &state.keys, episode_id).await? else {
         // Audit the attempt like a denial would be, so probing is visible.
         state
             .authorize(user, action, &facility_resource(user, episode_id), headers)
@@ -376,7 +371,7 @@ async fn load(
         .sealed_subject(&row.registry_id)
         .await?
         .identity_sealed;
-    let opened = episodes::open(&state.keys.current(), &permit, row, identity.as_deref())?;
+    let opened = episodes::open(&state.keys, &permit, row, identity.as_deref())?;
     Ok((opened, permit))
 }
 
@@ -454,7 +449,7 @@ async fn correct_episode(
     let valid = validate(&corrected, today_utc(), &slugs).map_err(ApiError::Invalid)?;
     episodes::correct(
         &state.store,
-        &state.keys.current(),
+        &state.keys,
         &opened,
         valid,
         &changed,
@@ -492,7 +487,7 @@ async fn close_episode(
         load(&state, &user, &headers, &episode_id, Action::UpdateEpisode).await?;
     episodes::close(
         &state.store,
-        &state.keys.current(),
+        &state.keys,
         &opened,
         &request.end_date,
         &request.end_reason,

@@ -437,9 +437,9 @@ async fn freeze(
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
-    let info = crate::export::freeze(
+    let info = crate::cases::outputs::freeze(
         &state.store,
-        &state.keys.current(),
+        &state.keys,
         &state.snapshots,
         body.year,
         &requester(&user, &body.purpose, permit.rules()),

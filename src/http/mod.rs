@@ -37,7 +37,6 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::cases::access::Gate;
 use crate::config::Settings;
-use crate::crypto::KeyringHandle;
 use crate::store::Store;
 use error::error_response;
 
@@ -53,7 +52,7 @@ pub struct AppState {
     /// The database.
     pub store: Store,
     /// The keys (master and pseudonym), following the key file.
-    pub keys: Arc<KeyringHandle>,
+    pub keys: crate::cases::Keys,
     /// The decision point over the policy files in `policy/`.
     pub gate: Gate,
     /// The settings the service started with.

@@ -13,8 +13,8 @@ use zeroize::Zeroizing;
 use super::auth::CurrentUser;
 use super::error::ErrorBody;
 use super::{ApiError, ApiJson, AppState};
-use crate::auth::login::{self, LoginError};
 use crate::auth::{SESSION_ABSOLUTE_SECS, SESSION_IDLE_SECS};
+use crate::cases::login::{self, LoginError};
 use crate::cases::users::AccountView;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {

@@ -150,10 +150,7 @@ async fn list_contacts(
         .municipality
         .clone()
         .ok_or(ApiError::Forbidden)?;
-    let rows = state
-        .store
-        .municipality_contacts(&state.keys.current(), &municipality, 200)
-        .await?;
+    let rows = crate::cases::social::list(&state.store, &state.keys, &municipality, 200).await?;
     permit
         .record_disclosure(
             &state.store,
@@ -175,10 +172,7 @@ async fn get_contact(
     user: CurrentUser,
     RecordId(contact_id): RecordId,
 ) -> Result<ApiJson<ContactView>, ApiError> {
-    let row = state
-        .store
-        .contact(&state.keys.current(), &contact_id)
-        .await?;
+    let row = crate::cases::social::find(&state.store, &state.keys, &contact_id).await?;
     let target = resource(
         row.as_ref()
             .map(|r| r.municipality.clone())

@@ -85,10 +85,7 @@ async fn access_report(
     let row = state.store.sealed_subject(&registry_id).await?;
     // Each agency's records name the person by their own reference: counting them
     // needs the key file, not a join.
-    let counts = state
-        .store
-        .subject_record_counts(&state.keys.current(), &row)
-        .await?;
+    let counts = crate::cases::subjects::record_counts(&state.store, &state.keys, &row).await?;
     let count = |table: &str| {
         counts
             .iter()

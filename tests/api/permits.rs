@@ -97,7 +97,7 @@ async fn a_permit_opens_only_its_own_record_and_only_the_groups_it_allows(app: T
     }
     assert!(!permit.may_read(FieldGroup::Social));
     assert!(!permit.may_read(FieldGroup::Linkage));
-    let opened = open(&keyring, &permit, first, first_identity.as_deref()).expect("opens");
+    let opened = open(&app.keys, &permit, first, first_identity.as_deref()).expect("opens");
     assert_eq!(
         opened.identity.as_ref().map(|i| i.last_name.as_str()),
         Some("Gashi")
@@ -107,7 +107,7 @@ async fn a_permit_opens_only_its_own_record_and_only_the_groups_it_allows(app: T
     // The same permit does not open the second episode.
     assert!(matches!(
         open(
-            &keyring,
+            &app.keys,
             &permit,
             second.clone(),
             second_identity.as_deref()
@@ -131,7 +131,7 @@ async fn a_permit_opens_only_its_own_record_and_only_the_groups_it_allows(app: T
     assert!(!list_permit.may_read(FieldGroup::Identity));
     assert!(matches!(
         open(
-            &keyring,
+            &app.keys,
             &list_permit,
             second.clone(),
             second_identity.as_deref()
@@ -184,7 +184,6 @@ async fn police_open_their_circumstances_but_never_the_identity_inside(app: Test
     let id = created["id"].as_str().expect("id").to_owned();
     let row = app.store.death(&id).await.expect("read").expect("death");
     let gate = gate(&app);
-    let keyring = app.keys.current();
     let notification = Resource {
         reporter: Some(officer.user_id.clone()),
         ..Resource::national(ResourceKind::DeathNotification, &id)
@@ -200,7 +199,7 @@ async fn police_open_their_circumstances_but_never_the_identity_inside(app: Test
         .expect("own notification");
     assert!(permit.may_read(FieldGroup::PoliceCircumstances));
     assert!(!permit.may_read(FieldGroup::Identity));
-    let (police, forensic) = open_death(&keyring, &permit, &row).expect("opens");
+    let (police, forensic) = open_death(&app.keys, &permit, &row).expect("opens");
     let police = police.expect("police part");
     assert!(
         police.identity.is_none(),
@@ -218,7 +217,7 @@ async fn police_open_their_circumstances_but_never_the_identity_inside(app: Test
         )
         .await
         .expect("forensic");
-    let (police, _) = open_death(&keyring, &permit, &row).expect("opens");
+    let (police, _) = open_death(&app.keys, &permit, &row).expect("opens");
     assert_eq!(
         police
             .and_then(|p| p.identity)
@@ -230,7 +229,7 @@ async fn police_open_their_circumstances_but_never_the_identity_inside(app: Test
     let mut other = row.clone();
     other.death_id = uuid::Uuid::new_v4().to_string();
     assert!(matches!(
-        open_death(&keyring, &permit, &other),
+        open_death(&app.keys, &permit, &other),
         Err(DeathError::NotPermitted)
     ));
 }

@@ -6,11 +6,11 @@
 
 use zeroize::Zeroizing;
 
-use super::{
+use crate::audit::{AuditEvent, Outcome};
+use crate::auth::{
     ACCOUNT_FAILURE_LIMIT, ADDRESS_FAILURE_LIMIT, SESSION_ABSOLUTE_SECS, THROTTLE_WINDOW_SECS,
     password, token, totp, unix_now,
 };
-use crate::audit::{AuditEvent, Outcome};
 use crate::crypto::{Aad, KeyringHandle};
 use crate::domain::FieldError;
 use crate::store::users::{
@@ -66,12 +66,13 @@ const USERNAME_MAX_LENGTH: usize = 64;
 /// Logs in with username, password and (when enabled) a TOTP code.
 pub async fn login(
     store: &Store,
-    keys: &KeyringHandle,
+    keys: &impl super::KeySource,
     username: &str,
     password_text: Zeroizing<String>,
     totp_code: Option<&str>,
     client: &str,
 ) -> Result<LoggedIn, LoginError> {
+    let keys = &super::handle(keys);
     let now = unix_now();
     // The account's throttle key is a hash: any length fits, and the table never
     // holds what people typed as a username (sometimes their password).
@@ -375,10 +376,11 @@ pub struct Enrolment {
 /// Starts TOTP enrolment: a new secret, sealed, not yet required at login.
 pub async fn start_totp(
     store: &Store,
-    keys: &KeyringHandle,
+    keys: &impl super::KeySource,
     user: &UserRecord,
     proof: Option<Reauthentication>,
 ) -> Result<Enrolment, LoginError> {
+    let keys = &super::handle(keys);
     let secret = totp::new_secret().map_err(|_| LoginError::Internal("rng"))?;
     let (version, sealed) = keys
         .current()
@@ -477,10 +479,11 @@ async fn refused_change(store: &Store, user: &UserRecord, field: &'static str) -
 /// Confirms enrolment with a code; from then on login requires a code.
 pub async fn confirm_totp(
     store: &Store,
-    keys: &KeyringHandle,
+    keys: &impl super::KeySource,
     user: &UserRecord,
     code: &str,
 ) -> Result<(), LoginError> {
+    let keys = &super::handle(keys);
     let secret = open_totp_secret(keys, user).map_err(|_| {
         LoginError::Invalid(vec![FieldError::new(
             "code",

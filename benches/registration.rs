@@ -21,8 +21,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Db, Server, env_number, full_run, median, percentile, row, verdict};
-use registry::audit::{AuditEvent, Outcome};
-use registry::cases::episodes::{self, Registration};
+use registry::cases::access::Gate;
+use registry::cases::episodes::{self, Registrar};
 use registry::crypto::{Aad, KeyringHandle};
 use registry::demo::{self, Config, Record};
 use registry::domain::episode::{EpisodeInput, validate};
@@ -97,36 +97,31 @@ fn work(total: usize) -> Work {
     }
 }
 
-fn event(user_id: &str) -> AuditEvent {
-    AuditEvent::new(user_id, "clinician", "create_episode", Outcome::Success)
-}
-
-/// Registers the known people through the domain code (not timed).
+/// Registers the known people through the registration use case (not timed).
 async fn preload(
     store: &Store,
     keys: &Arc<KeyringHandle>,
     clinician: &str,
     known: &[EpisodeInput],
 ) {
-    let slugs = store.municipality_slugs().await.expect("slugs");
-    let slugs: Vec<&str> = slugs.iter().map(String::as_str).collect();
+    let gate = Gate::new(
+        Arc::new(registry::authz::Authorizer::new().expect("policies")),
+        store.clone(),
+    );
+    let who = Registrar::lookup(
+        store,
+        registry::authz::Principal {
+            user_id: clinician.into(),
+            role: registry::authz::Role::Clinician,
+            facility: Some("prison-dubrave".into()),
+            municipality: None,
+        },
+        "treatment",
+    )
+    .await
+    .expect("registrar");
     for input in known {
-        let valid = validate(input, today_utc(), &slugs).expect("generated episodes are valid");
-        let registered = episodes::register(
-            store,
-            keys,
-            input,
-            valid,
-            Registration {
-                decision: None,
-                user_id: clinician.into(),
-                facility: "prison-dubrave".into(),
-                centre_type: "3".into(),
-                idempotency_key: None,
-                event: event(clinician),
-            },
-        )
-        .await;
+        let registered = episodes::register(store, keys, &gate, &who, input, None).await;
         // Two synthetic people can match on name, birth date and sex without personal
         // numbers (as real people do); the second then continues the first's episode.
         match registered {

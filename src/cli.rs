@@ -397,32 +397,37 @@ async fn import_command(
             anyhow::anyhow!("setting --clinician: no active clinician with that username")
         })?;
     let facility = user.facility.clone().unwrap_or_default();
-    let (centre_type, active, _) = store
-        .facility_info(&facility)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("the clinician's facility is not known"))?;
-    if !active {
-        anyhow::bail!("the clinician's facility {facility} is not active");
+    let who = crate::cases::episodes::Registrar::lookup(
+        &store,
+        crate::authz::Principal {
+            user_id: user.user_id.clone(),
+            role: crate::authz::Role::Clinician,
+            facility: user.facility.clone(),
+            municipality: user.municipality.clone(),
+        },
+        "treatment",
+    )
+    .await?;
+    match &who.facility {
+        None => anyhow::bail!("the clinician's facility is not known"),
+        Some(info) if !info.active => {
+            anyhow::bail!("the clinician's facility {facility} is not active")
+        }
+        Some(_) => {}
     }
+    let gate = crate::cases::access::Gate::new(
+        std::sync::Arc::new(crate::authz::Authorizer::new()?),
+        store.clone(),
+    );
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows {elapsed}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let report = crate::cases::import::import(
-        &store,
-        &keys,
-        &crate::cases::import::Importer {
-            user_id: user.user_id.clone(),
-            facility,
-            centre_type,
-        },
-        &text,
-        |done, total| {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        },
-    )
+    let report = crate::cases::import::import(&store, &keys, &gate, &who, &text, |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })
     .await;
     bar.finish_and_clear();
     let report = match report {

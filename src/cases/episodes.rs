@@ -11,11 +11,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::audit::AuditEvent;
-use crate::authz::{FieldGroup, Resource, ResourceKind};
-use crate::cases::access::Permit;
+use crate::authz::{Action, FieldGroup, Principal, Resource, ResourceKind};
+use crate::cases::access::{AccessError, Gate, Permit};
 use crate::crypto::{Aad, CryptoError, DataKey, Keyring};
 use crate::domain::FieldError;
-use crate::domain::episode::{EpisodeInput, PlainEpisode, SealedEpisode, ValidEpisode, quarter};
+use crate::domain::episode::{
+    EpisodeInput, PlainEpisode, SealedEpisode, ValidEpisode, quarter, validate,
+};
 use crate::identity::reference::RecordDomain;
 use crate::identity::subject::{
     DATA_KEY_AAD_COLUMN, IDENTITY_AAD_TABLE, IdentityInput, PreparedSubject, lookups, prepare,
@@ -26,6 +28,7 @@ use crate::store::episodes::{
     subject_data_key, subject_episodes, update_episode,
 };
 use crate::store::subjects::{LinkRule, find_existing, link_or_create};
+use crate::store::users::FacilityInfo;
 use crate::store::writer::Staged;
 use crate::store::{LockKey, Store, StoreError, lock_keys};
 use sqlx::AnyConnection;
@@ -49,12 +52,30 @@ pub enum EpisodeError {
     /// needs.
     #[error("not permitted")]
     NotPermitted,
+    /// The decision point refused (`hidden`: answer as if the record did not exist).
+    #[error("access denied")]
+    Denied {
+        /// Whether the refusal must look like "not found".
+        hidden: bool,
+    },
+    /// The caller's facility may not register (deactivated).
+    #[error("facility not active")]
+    FacilityInactive,
     /// Storage failure.
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Cryptographic failure.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+}
+
+impl From<AccessError> for EpisodeError {
+    fn from(err: AccessError) -> Self {
+        match err {
+            AccessError::Denied { hidden } => Self::Denied { hidden },
+            AccessError::Store(e) => Self::Store(e),
+        }
+    }
 }
 
 /// A warning about the registration that does not stop it.
@@ -158,28 +179,147 @@ fn within_six_months(earlier: time::Date, later: time::Date) -> bool {
     months < 6 || (months == 6 && later.day() < earlier.day())
 }
 
-/// What a registration needs besides the episode.
+/// Who registers: the caller as the policies see them, their facility as the
+/// registry holds it now, and the purpose they declare.
 #[derive(Debug, Clone)]
-pub struct Registration {
+pub struct Registrar {
+    /// The clinician.
+    pub principal: Principal,
+    /// Their facility's centre type and standing (`None`: not a known facility).
+    pub facility: Option<FacilityInfo>,
+    /// The declared purpose (`treatment` unless said otherwise).
+    pub purpose: String,
+}
+
+impl Registrar {
+    /// A registrar whose facility is read from the registry (the command line and
+    /// the demo; the HTTP layer has it from the session).
+    pub async fn lookup(
+        store: &Store,
+        principal: Principal,
+        purpose: &str,
+    ) -> Result<Self, StoreError> {
+        let facility = match &principal.facility {
+            Some(code) => {
+                store
+                    .facility_info(code)
+                    .await?
+                    .map(|(centre_type, active, emergency)| FacilityInfo {
+                        centre_type,
+                        active,
+                        emergency_capable: emergency,
+                    })
+            }
+            None => None,
+        };
+        Ok(Self {
+            principal,
+            facility,
+            purpose: purpose.to_owned(),
+        })
+    }
+}
+
+/// Registers an episode — the one entry point the API, the backlog import and the
+/// demo share: the decision point, the facility's standing, validation against the
+/// municipality list, then linkage, the six-month rule, sealing and the write with
+/// its audit events (the decision's among them). A registration refused after an
+/// allowed decision still records that decision.
+pub async fn register(
+    store: &Store,
+    keys: &impl super::KeySource,
+    gate: &Gate,
+    who: &Registrar,
+    input: &EpisodeInput,
+    idempotency_key: Option<String>,
+) -> Result<Registered, EpisodeError> {
+    let resource = Resource {
+        facility: who.principal.facility.clone(),
+        ..Resource::national(ResourceKind::Episode, "")
+    };
+    let (permit, decision) = gate
+        .decide(
+            &who.principal,
+            Action::CreateEpisode,
+            &resource,
+            who.purpose.clone(),
+        )
+        .await?;
+    let outcome = register_allowed(
+        store,
+        keys,
+        who,
+        &permit,
+        decision.clone(),
+        input,
+        idempotency_key,
+    )
+    .await;
+    if outcome.is_err() {
+        if let Some(decision) = decision {
+            store.audit(&decision).await?;
+        }
+    }
+    outcome
+}
+
+/// The registration once allowed.
+async fn register_allowed(
+    store: &Store,
+    keys: &impl super::KeySource,
+    who: &Registrar,
+    permit: &Permit,
+    decision: Option<AuditEvent>,
+    input: &EpisodeInput,
+    idempotency_key: Option<String>,
+) -> Result<Registered, EpisodeError> {
+    let (Some(facility), Some(info)) = (&who.principal.facility, &who.facility) else {
+        return Err(EpisodeError::Denied { hidden: false });
+    };
+    if !info.active {
+        return Err(EpisodeError::FacilityInactive);
+    }
+    let slugs = store.municipality_slugs().await?;
+    let slugs: Vec<&str> = slugs.iter().map(String::as_str).collect();
+    let valid = validate(input, today_utc(), &slugs).map_err(EpisodeError::Invalid)?;
+    store_registration(
+        store,
+        keys,
+        input,
+        valid,
+        Registration {
+            user_id: who.principal.user_id.clone(),
+            facility: facility.clone(),
+            centre_type: info.centre_type.clone(),
+            idempotency_key,
+            decision,
+            event: permit.write_event(&who.principal, None),
+        },
+    )
+    .await
+}
+
+/// What a registration writes besides the episode.
+#[derive(Debug, Clone)]
+struct Registration {
     /// Registering clinician's user id.
-    pub user_id: String,
+    user_id: String,
     /// Their facility.
-    pub facility: String,
+    facility: String,
     /// The facility's TDI centre type.
-    pub centre_type: String,
+    centre_type: String,
     /// Client-supplied idempotency key.
-    pub idempotency_key: Option<String>,
-    /// The access decision's audit event, when the caller deferred it to this
-    /// transaction (written first).
-    pub decision: Option<AuditEvent>,
+    idempotency_key: Option<String>,
+    /// The access decision's audit event (written first).
+    decision: Option<AuditEvent>,
     /// The audit event to write with the episode (object filled in here).
-    pub event: AuditEvent,
+    event: AuditEvent,
 }
 
 /// Registers an episode: links the person, applies the six-month rule, seals and
 /// stores it with its audit events, through the group-commit writer (durable before
 /// the answer; nothing kept when it is refused).
-pub async fn register(
+async fn store_registration(
     store: &Store,
     keys: &impl super::KeySource,
     input: &EpisodeInput,

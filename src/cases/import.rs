@@ -3,16 +3,13 @@
 //! through the same validation and registration as the API; failures are reported
 //! per row and field, and do not stop the other rows.
 
-use std::sync::Arc;
-
 use serde::Deserialize;
 
-use crate::audit::{AuditEvent, Outcome};
-use crate::cases::episodes::{EpisodeError, Registration, register};
-use crate::crypto::KeyringHandle;
+use crate::cases::access::Gate;
+use crate::cases::episodes::{EpisodeError, Registrar, register};
 use crate::domain::FieldError;
-use crate::domain::episode::{EpisodeInput, validate};
-use crate::identity::subject::{IdentityInput, today_utc};
+use crate::domain::episode::EpisodeInput;
+use crate::identity::subject::IdentityInput;
 use crate::store::Store;
 
 /// The CSV header, in order.
@@ -163,17 +160,6 @@ pub struct ImportReport {
     pub errors: Vec<RowError>,
 }
 
-/// Who the rows are registered for.
-#[derive(Debug, Clone)]
-pub struct Importer {
-    /// The clinician the episodes are registered under (accountability).
-    pub user_id: String,
-    /// Their facility.
-    pub facility: String,
-    /// The facility's centre type.
-    pub centre_type: String,
-}
-
 /// Reads the backlog CSV: the header must be exactly the column list; each row
 /// becomes an episode input or the problems that stop it, without its content.
 pub fn read_rows(
@@ -202,56 +188,32 @@ pub fn read_rows(
         .collect())
 }
 
-/// Imports every row; `progress` is called after each one with (done, total).
+/// Imports every row through the registration use case, as the clinician `who`
+/// (the decision point and the audit log see each row as that clinician's
+/// registration); `progress` is called after each one with (done, total).
 pub async fn import(
     store: &Store,
-    keys: &Arc<KeyringHandle>,
-    who: &Importer,
+    keys: &impl super::KeySource,
+    gate: &Gate,
+    who: &Registrar,
     csv_text: &str,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<ImportReport, EpisodeError> {
     let rows = read_rows(csv_text)?;
     let total = rows.len();
-    let municipalities = store.municipality_slugs().await?;
-    let slugs: Vec<&str> = municipalities.iter().map(String::as_str).collect();
     let mut report = ImportReport::default();
     for (i, input) in rows.into_iter().enumerate() {
         let line = i + 2;
         let outcome = match input {
             Err(problems) => Err(problems),
-            Ok(input) => match validate(&input, today_utc(), &slugs) {
-                Err(problems) => Err(problems),
-                Ok(valid) => {
-                    let event = AuditEvent {
-                        rule: Some("cli-import".into()),
-                        purpose: Some("treatment".into()),
-                        ..AuditEvent::new(
-                            &who.user_id,
-                            "clinician",
-                            "create_episode",
-                            Outcome::Success,
-                        )
-                    };
-                    let registration = Registration {
-                        decision: None,
-                        user_id: who.user_id.clone(),
-                        facility: who.facility.clone(),
-                        centre_type: who.centre_type.clone(),
-                        idempotency_key: None,
-                        event,
-                    };
-                    match register(store, keys, &input, valid, registration).await {
-                        Ok(done) => Ok(done.known_before),
-                        Err(EpisodeError::Invalid(problems)) => Err(problems),
-                        Err(EpisodeError::Continues(id)) => Err(vec![FieldError::new(
-                            "treatment_start_date",
-                            format!(
-                                "continues episode {id} (open, or ended less than six months before)"
-                            ),
-                        )]),
-                        Err(other) => return Err(other),
-                    }
-                }
+            Ok(input) => match register(store, keys, gate, who, &input, None).await {
+                Ok(done) => Ok(done.known_before),
+                Err(EpisodeError::Invalid(problems)) => Err(problems),
+                Err(EpisodeError::Continues(id)) => Err(vec![FieldError::new(
+                    "treatment_start_date",
+                    format!("continues episode {id} (open, or ended less than six months before)"),
+                )]),
+                Err(other) => return Err(other),
             },
         };
         match outcome {

@@ -18,13 +18,14 @@ use zeroize::Zeroizing;
 use crate::audit::{AuditEvent, Outcome};
 use crate::authz::Role;
 use crate::cases::deaths::{self, OverdoseSealed, Target};
-use crate::cases::episodes::{self, EpisodeError, Registration};
+use crate::cases::episodes::{self, EpisodeError};
 use crate::cases::users::{self, Actor, NewAccount, Scope, UserError};
 use crate::crypto::KeyringHandle;
 use crate::domain::death::{
     validate_forensic, validate_notification, validate_overdose, validate_police_overdose,
 };
 use crate::domain::{FieldError, episode, social as social_domain};
+use crate::store::users::FacilityInfo;
 use crate::store::{Store, StoreError};
 pub use plan::{Config, Record, person_records, records};
 
@@ -224,11 +225,20 @@ pub async fn fill(
     }
     let slugs = store.municipality_slugs().await?;
     let slugs: Vec<&str> = slugs.iter().map(String::as_str).collect();
-    let centre_types: BTreeMap<String, String> = store
+    let facilities: BTreeMap<String, FacilityInfo> = store
         .facilities()
         .await?
         .into_iter()
-        .map(|f| (f.code, f.centre_type))
+        .map(|f| {
+            (
+                f.code,
+                FacilityInfo {
+                    centre_type: f.centre_type,
+                    active: f.active,
+                    emergency_capable: f.emergency_capable,
+                },
+            )
+        })
         .collect();
     let actors = Actors {
         users,
@@ -250,7 +260,7 @@ pub async fn fill(
                 config,
                 &actors,
                 &slugs,
-                &centre_types,
+                &facilities,
                 record,
                 &mut summary,
             )
@@ -272,7 +282,7 @@ async fn apply(
     config: &Config,
     actors: &Actors<'_>,
     slugs: &[&str],
-    centre_types: &BTreeMap<String, String>,
+    facilities: &BTreeMap<String, FacilityInfo>,
     record: Record,
     summary: &mut Summary,
 ) -> Result<(), DemoError> {
@@ -285,39 +295,33 @@ async fn apply(
             slipped,
         } => {
             let clinician = actors.find(Role::Clinician, Some(facility));
-            let valid = match episode::validate(&input, today, slugs) {
-                Ok(v) => v,
-                Err(errors) => {
-                    refuse(summary, "episode", &errors);
-                    return Ok(());
-                }
+            // Checked against the plan's own day first, so a refusal is counted the
+            // same way whatever day the fill runs.
+            if let Err(errors) = episode::validate(&input, today, slugs) {
+                refuse(summary, "episode", &errors);
+                return Ok(());
+            }
+            let who = episodes::Registrar {
+                principal: Actors::principal(clinician),
+                facility: facilities.get(facility).cloned(),
+                purpose: "demo_data".into(),
             };
-            let registered = match episodes::register(
-                store,
-                keys,
-                &input,
-                valid,
-                Registration {
-                    decision: None,
-                    user_id: clinician.user_id.clone(),
-                    facility: facility.into(),
-                    centre_type: centre_types.get(facility).cloned().unwrap_or_default(),
-                    idempotency_key: None,
-                    event: actors.event(clinician, "create_episode"),
-                },
-            )
-            .await
-            {
-                Ok(r) => r,
-                // Two synthetic people who match on name, birth date and sex without
-                // personal numbers are one person to the linkage (as real people can
-                // be); the second then "continues" the first's open episode.
-                Err(EpisodeError::Continues(_)) => {
-                    summary.continued += 1;
-                    return Ok(());
-                }
-                Err(e) => return Err(e.into()),
-            };
+            let registered =
+                match episodes::register(store, keys, &actors.gate, &who, &input, None).await {
+                    Ok(r) => r,
+                    Err(EpisodeError::Invalid(errors)) => {
+                        refuse(summary, "episode", &errors);
+                        return Ok(());
+                    }
+                    // Two synthetic people who match on name, birth date and sex without
+                    // personal numbers are one person to the linkage (as real people can
+                    // be); the second then "continues" the first's open episode.
+                    Err(EpisodeError::Continues(_)) => {
+                        summary.continued += 1;
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e.into()),
+                };
             summary.episodes += 1;
             summary.slipped += u64::from(slipped);
             summary.linked += u64::from(registered.known_before);

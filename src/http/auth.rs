@@ -123,39 +123,6 @@ impl FromRequestParts<AppState> for CurrentUser {
 
 pub use crate::cases::access::Permit;
 
-/// An allowed decision's audit event not yet written (see
-/// [`AppState::authorize_deferred`]).
-#[derive(Debug, Clone)]
-#[must_use = "the decision must reach the audit log: pass it to the write or settle it"]
-pub struct Deferred(Option<AuditEvent>);
-
-impl Deferred {
-    /// The event, for the write to append in its transaction.
-    pub fn event(&self) -> Option<AuditEvent> {
-        self.0.clone()
-    }
-
-    /// Writes the event alone unless the write's outcome says it already holds it.
-    pub async fn settle<T, E>(
-        self,
-        store: &crate::store::Store,
-        outcome: Result<T, E>,
-    ) -> Result<T, ApiError>
-    where
-        ApiError: From<E>,
-    {
-        match outcome {
-            Ok(value) => Ok(value),
-            Err(err) => {
-                if let Some(event) = self.0 {
-                    store.audit(&event).await?;
-                }
-                Err(ApiError::from(err))
-            }
-        }
-    }
-}
-
 /// The purpose a request declares in `X-Purpose`, or the action's usual purpose.
 pub fn declared_purpose(headers: &HeaderMap, action: Action) -> Result<String, ApiError> {
     match headers.get("x-purpose") {
@@ -206,22 +173,6 @@ impl AppState {
             self.store.audit(&event).await?;
         }
         Ok(permit)
-    }
-
-    /// The decision point for a write that appends its own audit event: an allowed
-    /// decision's event is returned, not written, so the write can append it in its
-    /// own transaction (one commit, one fsync, instead of two). The caller must
-    /// write it alone when the write does not happen ([`Deferred::settle`]).
-    /// Denials are written at once, as by [`AppState::authorize`].
-    pub async fn authorize_deferred(
-        &self,
-        user: &CurrentUser,
-        action: Action,
-        resource: &Resource,
-        headers: &HeaderMap,
-    ) -> Result<(Permit, Deferred), ApiError> {
-        let (permit, allowed) = self.decide(user, action, resource, headers).await?;
-        Ok((permit, Deferred(allowed)))
     }
 
     /// Decides through the decision point (`cases::access`) with the purpose the

@@ -8,12 +8,12 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::{CurrentUser, Deferred, Permit};
+use super::auth::{CurrentUser, Permit, declared_purpose};
 use super::error::ErrorBody;
 use super::ids::RecordId;
 use super::{ApiError, ApiJson, AppState, FieldError};
 use crate::authz::{Action, FieldGroup, Resource, ResourceKind};
-use crate::cases::episodes::{self, EpisodeError, OstAnswer, Registered, Registration};
+use crate::cases::episodes::{self, EpisodeError, OstAnswer, Registered};
 use crate::domain::episode::{EpisodeCorrection, EpisodeInput, PlainEpisode, apply, validate};
 use crate::identity::subject::{IdentityInput, today_utc};
 use crate::store::episodes::EpisodeFilter;
@@ -42,7 +42,12 @@ impl From<EpisodeError> for ApiError {
             EpisodeError::AlreadyClosed => {
                 Self::conflict("episode_closed", "the episode is already closed")
             }
-            EpisodeError::NotPermitted => Self::Forbidden,
+            EpisodeError::NotPermitted | EpisodeError::Denied { hidden: false } => Self::Forbidden,
+            EpisodeError::Denied { hidden: true } => Self::NotFound,
+            EpisodeError::FacilityInactive => Self::conflict(
+                "facility_inactive",
+                "your facility is not active in the registry",
+            ),
             EpisodeError::Erased => Self::conflict(
                 "subject_erased",
                 "this person's data has been erased; the record can no longer be read or changed",
@@ -99,60 +104,19 @@ async fn register_episode(
     ApiJson(input): ApiJson<EpisodeInput>,
 ) -> Result<(StatusCode, ApiJson<Registered>), ApiError> {
     let key = idempotency_key(&headers)?;
-    let (permit, decision) = state
-        .authorize_deferred(
-            &user,
-            Action::CreateEpisode,
-            &facility_resource(&user, ""),
-            &headers,
-        )
-        .await?;
-    let outcome = register_allowed(&state, &user, &permit, &decision, input, key).await;
-    let registered = decision.settle(&state.store, outcome).await?;
+    let who = episodes::Registrar {
+        principal: user.principal.clone(),
+        facility: user.facility.clone(),
+        purpose: declared_purpose(&headers, Action::CreateEpisode)?,
+    };
+    let registered =
+        episodes::register(&state.store, &state.keys, &state.gate, &who, &input, key).await?;
     let status = if registered.replayed {
         StatusCode::OK
     } else {
         StatusCode::CREATED
     };
     Ok((status, ApiJson(registered)))
-}
-
-/// The registration once allowed; its audit events (the decision's and the write's)
-/// are appended in the registration's transaction.
-async fn register_allowed(
-    state: &AppState,
-    user: &CurrentUser,
-    permit: &Permit,
-    decision: &Deferred,
-    input: EpisodeInput,
-    key: Option<String>,
-) -> Result<Registered, ApiError> {
-    let facility = user.principal.facility.clone().ok_or(ApiError::Forbidden)?;
-    let info = user.facility.as_ref().ok_or(ApiError::Forbidden)?;
-    if !info.active {
-        return Err(ApiError::conflict(
-            "facility_inactive",
-            "your facility is not active in the registry",
-        ));
-    }
-    let slugs = municipalities(state).await?;
-    let slugs: Vec<&str> = slugs.iter().map(String::as_str).collect();
-    let valid = validate(&input, today_utc(), &slugs).map_err(ApiError::Invalid)?;
-    Ok(episodes::register(
-        &state.store,
-        &state.keys,
-        &input,
-        valid,
-        Registration {
-            user_id: user.principal.user_id.clone(),
-            facility,
-            centre_type: info.centre_type.clone(),
-            idempotency_key: key,
-            decision: decision.event(),
-            event: permit.write_event(&user.principal, None),
-        },
-    )
-    .await?)
 }
 
 /// One line of the episode list.

@@ -475,6 +475,46 @@ fn backlog_import_registers_good_rows_and_reports_bad_ones() {
         !stdout.contains("Drita") && !stdout.contains("Krasniqi"),
         "no personal data in the report"
     );
+    // Every row went through the decision point as the importing clinician: an
+    // allowed decision under a policy rule for each row, and a write event for
+    // each registered one.
+    let events: Vec<(String, String, String)> = tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            let url = format!(
+                "sqlite://{}?mode=ro",
+                dir.path().join("registry-data/registry.db").display()
+            );
+            sqlx::any::install_default_drivers();
+            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+                .await
+                .expect("database");
+            sqlx::query_as(
+                "select e.outcome, e.rule, e.purpose from audit_event e \
+                 join app_user u on u.user_id = e.actor \
+                 where u.username = 'dr.import' and e.action = 'create_episode' order by e.seq",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .expect("events")
+        });
+    let count = |outcome: &str| events.iter().filter(|(o, ..)| o == outcome).count();
+    assert_eq!(
+        count("allowed"),
+        3,
+        "one decision per readable row: {events:?}"
+    );
+    assert_eq!(
+        count("success"),
+        2,
+        "one write per registered row: {events:?}"
+    );
+    assert!(
+        events.iter().all(
+            |(_, rule, purpose)| rule == "clinician-episode-own-facility" && purpose == "treatment"
+        ),
+        "{events:?}"
+    );
 }
 
 /// Runs the binary under strace, recording file syscalls; returns the trace.

@@ -10,6 +10,7 @@ pub mod authz;
 pub mod cases;
 pub mod cli;
 pub mod cli_outputs;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod demo;

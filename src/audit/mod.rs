@@ -498,7 +498,7 @@ pub async fn checkpoint(
     let Some(key) = keyring.audit_signer() else {
         return Err(VerifyError::Chain(ChainError::BadCheckpoint(seq)));
     };
-    let checkpoint = sign_checkpoint(key, seq, &hash, &crate::store::now_rfc3339());
+    let checkpoint = sign_checkpoint(key, seq, &hash, &crate::clock::now_rfc3339());
     store.save_checkpoint(&checkpoint).await?;
     Ok(checkpoint)
 }

@@ -109,7 +109,7 @@ impl KeySet {
         versions.insert(
             1,
             KeyVersion {
-                created: crate::store::now_rfc3339(),
+                created: crate::clock::now_rfc3339(),
                 retired: None,
                 secret: Some(Secret32::random()?),
             },
@@ -315,7 +315,7 @@ impl KeyFile {
         set.versions.insert(
             next,
             KeyVersion {
-                created: crate::store::now_rfc3339(),
+                created: crate::clock::now_rfc3339(),
                 retired: None,
                 secret: Some(Secret32::random()?),
             },
@@ -337,7 +337,7 @@ impl KeyFile {
             KeyFileError::Refused(format!("no {} key version {version}", kind.as_str()))
         })?;
         key.secret = None;
-        key.retired.get_or_insert_with(crate::store::now_rfc3339);
+        key.retired.get_or_insert_with(crate::clock::now_rfc3339);
         Ok(())
     }
 }

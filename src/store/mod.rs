@@ -441,8 +441,4 @@ where
 }
 
 /// The current UTC time as RFC 3339 text, the format every timestamp column uses.
-pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
+pub use crate::clock::now_rfc3339;

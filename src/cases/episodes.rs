@@ -642,35 +642,86 @@ pub async fn correct(
             sealed: opened.whole()?.0.clone(),
         },
     )?;
-    let row_id = opened.row.id;
-    let plain = corrected.plain;
-    let user_id = user_id.to_owned();
     let changed = changed.join(",");
     let event = AuditEvent {
         detail: Some(format!("fields={changed}")),
         ..event
     };
+    write_change(
+        store,
+        Change::Correct {
+            plain: Box::new(corrected.plain),
+            sealed,
+        },
+        HistoryEntry {
+            id: history_id,
+            episode: opened.row.id,
+            user_id: user_id.to_owned(),
+            kind: "correct",
+            changed,
+            previous,
+        },
+        event,
+    )
+    .await
+}
+
+/// A change to an episode, written with its history entry.
+#[derive(Debug, Clone)]
+enum Change {
+    /// New values (clear columns and the re-sealed part).
+    Correct {
+        plain: Box<PlainEpisode>,
+        sealed: Vec<u8>,
+    },
+    /// The end: (year, quarter), reason, sealed end date.
+    Close {
+        ended: (u16, u8),
+        reason: String,
+        end_sealed: Vec<u8>,
+    },
+}
+
+/// The history entry kept beside a change: the previous values, sealed.
+#[derive(Debug, Clone)]
+struct HistoryEntry {
+    id: String,
+    episode: i64,
+    user_id: String,
+    kind: &'static str,
+    changed: String,
+    previous: Vec<u8>,
+}
+
+/// Writes a change, its history entry and its audit event through the writer.
+async fn write_change(
+    store: &Store,
+    change: Change,
+    entry: HistoryEntry,
+    event: AuditEvent,
+) -> Result<(), EpisodeError> {
     store
         .write(move |conn| {
-            let (plain, sealed, history_id, user_id, changed, previous, event) = (
-                plain.clone(),
-                sealed.clone(),
-                history_id.clone(),
-                user_id.clone(),
-                changed.clone(),
-                previous.clone(),
-                event.clone(),
-            );
+            let (change, entry, event) = (change.clone(), entry.clone(), event.clone());
             Box::pin(async move {
-                update_episode(conn, row_id, &plain, &sealed).await?;
+                match &change {
+                    Change::Correct { plain, sealed } => {
+                        update_episode(conn, entry.episode, plain, sealed).await?;
+                    }
+                    Change::Close {
+                        ended,
+                        reason,
+                        end_sealed,
+                    } => close_episode(conn, entry.episode, *ended, reason, end_sealed).await?,
+                }
                 insert_history(
                     conn,
-                    &history_id,
-                    row_id,
-                    &user_id,
-                    "correct",
-                    &changed,
-                    &previous,
+                    &entry.id,
+                    entry.episode,
+                    &entry.user_id,
+                    entry.kind,
+                    &entry.changed,
+                    &entry.previous,
                 )
                 .await?;
                 Ok::<_, EpisodeError>(Staged {
@@ -760,37 +811,24 @@ pub async fn close(
     )?;
     let year = u16::try_from(end.year()).unwrap_or(0);
     let ended = (year, quarter(u8::from(end.month())));
-    let row_id = opened.row.id;
-    let (reason, user_id) = (reason.to_owned(), user_id.to_owned());
-    store
-        .write(move |conn| {
-            let (reason, end_sealed, history_id, user_id, previous, event) = (
-                reason.clone(),
-                end_sealed.clone(),
-                history_id.clone(),
-                user_id.clone(),
-                previous.clone(),
-                event.clone(),
-            );
-            Box::pin(async move {
-                close_episode(conn, row_id, ended, &reason, &end_sealed).await?;
-                insert_history(
-                    conn,
-                    &history_id,
-                    row_id,
-                    &user_id,
-                    "close",
-                    "end_date,end_reason",
-                    &previous,
-                )
-                .await?;
-                Ok::<_, EpisodeError>(Staged {
-                    value: (),
-                    events: vec![event],
-                })
-            })
-        })
-        .await
+    write_change(
+        store,
+        Change::Close {
+            ended,
+            reason: reason.to_owned(),
+            end_sealed,
+        },
+        HistoryEntry {
+            id: history_id,
+            episode: opened.row.id,
+            user_id: user_id.to_owned(),
+            kind: "close",
+            changed: "end_date,end_reason".into(),
+            previous,
+        },
+        event,
+    )
+    .await
 }
 
 /// The answer to "is this person in substitution treatment at another facility?":

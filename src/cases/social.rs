@@ -12,7 +12,8 @@ use crate::identity::reference::RecordDomain;
 use crate::identity::subject::prepare;
 use crate::store::episodes::{ContactRow, NewContact, insert_contact, subject_data_key};
 use crate::store::subjects::{LinkRule, link_or_create};
-use crate::store::{Store, StoreError, audit, detached};
+use crate::store::writer::Staged;
+use crate::store::{Store, StoreError};
 
 fn contact_aad(contact_id: &str) -> Aad<'_> {
     Aad {
@@ -34,53 +35,79 @@ pub async fn record(
 ) -> Result<(String, String), EpisodeError> {
     let keys = &super::handle(keys);
     let prepared = prepare(keys, &input.identity, &valid.identity)?;
-    let keyring = keys.current();
-    let store = store.clone();
-    let input = input.clone();
-    detached(async move {
-        let mut tx = store.begin_write().await?;
-        let linked = link_or_create(&mut tx, &prepared.lookups, &prepared.new).await?;
+    let job = std::sync::Arc::new(ContactJob {
+        prepared,
+        input: input.clone(),
+        valid,
+        municipality,
+        user_id,
+        event,
+        keyring: keys.current(),
+    });
+    store
+        .write(move |conn| {
+            let job = std::sync::Arc::clone(&job);
+            Box::pin(async move { job.run(conn).await })
+        })
+        .await
+}
+
+/// Everything one contact writes, prepared before it reaches the writer.
+struct ContactJob {
+    prepared: crate::identity::subject::PreparedSubject,
+    input: ContactInput,
+    valid: ValidContact,
+    municipality: String,
+    user_id: String,
+    event: AuditEvent,
+    keyring: std::sync::Arc<crate::crypto::Keyring>,
+}
+
+impl ContactJob {
+    /// The contact inside the writer's transaction, with its audit event.
+    async fn run(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+    ) -> Result<Staged<(String, String)>, EpisodeError> {
+        let (prepared, keyring, input) = (&self.prepared, &self.keyring, &self.input);
+        let linked = link_or_create(conn, &prepared.lookups, &prepared.new).await?;
         let data_key = if linked.rule == LinkRule::New {
             prepared.data_key.clone()
         } else {
-            let wrapped = subject_data_key(&mut tx, linked.subject_id).await?;
-            subject_key(&keyring, &linked.registry_id, wrapped.as_deref())?
+            let wrapped = subject_data_key(conn, linked.subject_id).await?;
+            subject_key(keyring, &linked.registry_id, wrapped.as_deref())?
         };
         let contact_id = uuid::Uuid::new_v4().to_string();
         let plain = zeroize::Zeroizing::new(
-            serde_json::to_vec(&valid.sealed).map_err(|_| CryptoError::UnknownFormat)?,
+            serde_json::to_vec(&self.valid.sealed).map_err(|_| CryptoError::UnknownFormat)?,
         );
         let sealed = data_key.seal(&contact_aad(&contact_id), &plain)?;
         insert_contact(
-            &mut tx,
+            conn,
             &NewContact {
                 contact_id: &contact_id,
-                subject_ref: linked.reference(&keyring, RecordDomain::SocialWork)?,
-                municipality: &municipality,
+                subject_ref: linked.reference(keyring, RecordDomain::SocialWork)?,
+                municipality: &self.municipality,
                 link_rule: linked.rule.as_str(),
-                when: valid.when,
+                when: self.valid.when,
                 service_type: &input.service_type,
                 referral_to_treatment: input.referral_to_treatment,
                 housing_support: input.housing_support,
                 employment_support: input.employment_support,
                 sealed: &sealed,
-                created_by: &user_id,
+                created_by: &self.user_id,
             },
         )
         .await?;
-        audit::append(
-            &mut tx,
-            store.backend(),
-            &AuditEvent {
-                object: Some(contact_id.clone()),
-                ..event
-            },
-        )
-        .await?;
-        tx.commit().await.map_err(StoreError::from)?;
-        Ok((contact_id, linked.registry_id))
-    })
-    .await
+        let event = AuditEvent {
+            object: Some(contact_id.clone()),
+            ..self.event.clone()
+        };
+        Ok(Staged {
+            value: (contact_id, linked.registry_id),
+            events: vec![event],
+        })
+    }
 }
 
 /// Opens a contact's sealed date and notes when `permit` allows the social group.

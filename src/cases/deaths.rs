@@ -26,7 +26,8 @@ use crate::store::deaths::{
     link_overdose, signal_substance, update_death,
 };
 use crate::store::subjects::find_and_lock;
-use crate::store::{Store, StoreError, audit, detached};
+use crate::store::writer::Staged;
+use crate::store::{Store, StoreError};
 
 /// Why a death or overdose operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -246,50 +247,56 @@ pub async fn notify(
     event: AuditEvent,
 ) -> Result<String, DeathError> {
     let keys = &super::handle(keys);
-    let store = store.clone();
     let keys = Arc::clone(keys);
-    detached(async move {
-        let death_id = uuid::Uuid::new_v4().to_string();
-        let key = DataKey::generate(1)?;
-        let (version, wrapped) = keys.wrap(&key, &key_aad("death", &death_id))?;
-        let sealed = seal(
-            &key,
-            "death",
-            "police_sealed",
-            &death_id,
-            &police_sealed(&input),
-        )?;
-        let stats = police_stats(&input, &basics);
-        let mut tx = store.begin_write().await?;
-        let subject = known_subject(&mut tx, &keys.current(), basics.identity.as_ref()).await?;
-        insert_death(
-            &mut tx,
-            &NewDeath {
-                death_id: &death_id,
-                subject_ref: subject,
-                reporter: Some(&reporter),
-                stats: &stats,
-                forensic_complete: false,
-                overdose_id: None,
-                key: (&wrapped, version),
-                police_sealed: Some(&sealed),
-                forensic_sealed: None,
-            },
-        )
-        .await?;
-        audit::append(
-            &mut tx,
-            store.backend(),
-            &AuditEvent {
-                object: Some(death_id.clone()),
-                ..event
-            },
-        )
-        .await?;
-        tx.commit().await.map_err(StoreError::from)?;
-        Ok(death_id)
-    })
-    .await
+    store
+        .write(move |conn| {
+            let (input, basics, reporter, event, keys) = (
+                input.clone(),
+                basics.clone(),
+                reporter.clone(),
+                event.clone(),
+                keys.clone(),
+            );
+            Box::pin(async move {
+                let death_id = uuid::Uuid::new_v4().to_string();
+                let key = DataKey::generate(1)?;
+                let (version, wrapped) = keys.wrap(&key, &key_aad("death", &death_id))?;
+                let sealed = seal(
+                    &key,
+                    "death",
+                    "police_sealed",
+                    &death_id,
+                    &police_sealed(&input),
+                )?;
+                let stats = police_stats(&input, &basics);
+                let subject =
+                    known_subject(&mut *conn, &keys.current(), basics.identity.as_ref()).await?;
+                insert_death(
+                    &mut *conn,
+                    &NewDeath {
+                        death_id: &death_id,
+                        subject_ref: subject,
+                        reporter: Some(&reporter),
+                        stats: &stats,
+                        forensic_complete: false,
+                        overdose_id: None,
+                        key: (&wrapped, version),
+                        police_sealed: Some(&sealed),
+                        forensic_sealed: None,
+                    },
+                )
+                .await?;
+                let event = AuditEvent {
+                    object: Some(death_id.clone()),
+                    ..event
+                };
+                Ok::<_, DeathError>(Staged {
+                    value: death_id,
+                    events: vec![event],
+                })
+            })
+        })
+        .await
 }
 
 /// Amends a police notification (only before forensic completion; checked by policy).
@@ -302,56 +309,61 @@ pub async fn amend(
     event: AuditEvent,
 ) -> Result<(), DeathError> {
     let keys = &super::handle(keys);
-    let store = store.clone();
     let keys = Arc::clone(keys);
-    detached(async move {
-        let keyring = keys.current();
-        let mut tx = store.begin_write().await?;
-        // The row as it is now, held: the one the caller checked may have changed
-        // since (a forensic record, an erasure, a rotation of its reference).
-        let row = death_in(&mut tx, &row.death_id)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let key = death_key(&keyring, &row)?;
-        let sealed = seal(
-            &key,
-            "death",
-            "police_sealed",
-            &row.death_id,
-            &police_sealed(&input),
-        )?;
-        // A forensic record's statistics win; the police part only fills a bare notification.
-        let stats = if row.has_forensic {
-            row.stats.clone()
-        } else {
-            police_stats(&input, &basics)
-        };
-        // A new match replaces the stored reference; none keeps it.
-        let subject = known_subject(&mut tx, &keyring, basics.identity.as_ref()).await?;
-        update_death(
-            &mut tx,
-            row.id,
-            &stats,
-            subject.as_deref(),
-            row.forensic_complete,
-            row.overdose_id.as_deref(),
-            Some(&sealed),
-            row.forensic_sealed.as_deref(),
-        )
-        .await?;
-        audit::append(
-            &mut tx,
-            store.backend(),
-            &AuditEvent {
-                object: Some(row.death_id.clone()),
-                ..event
-            },
-        )
-        .await?;
-        tx.commit().await.map_err(StoreError::from)?;
-        Ok(())
-    })
-    .await
+    store
+        .write(move |conn| {
+            let (row, input, basics, event, keys) = (
+                row.clone(),
+                input.clone(),
+                basics.clone(),
+                event.clone(),
+                keys.clone(),
+            );
+            Box::pin(async move {
+                let keyring = keys.current();
+                // The row as it is now, held: the one the caller checked may have changed
+                // since (a forensic record, an erasure, a rotation of its reference).
+                let row = death_in(&mut *conn, &row.death_id)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                let key = death_key(&keyring, &row)?;
+                let sealed = seal(
+                    &key,
+                    "death",
+                    "police_sealed",
+                    &row.death_id,
+                    &police_sealed(&input),
+                )?;
+                // A forensic record's statistics win; the police part only fills a bare notification.
+                let stats = if row.has_forensic {
+                    row.stats.clone()
+                } else {
+                    police_stats(&input, &basics)
+                };
+                // A new match replaces the stored reference; none keeps it.
+                let subject = known_subject(&mut *conn, &keyring, basics.identity.as_ref()).await?;
+                update_death(
+                    &mut *conn,
+                    row.id,
+                    &stats,
+                    subject.as_deref(),
+                    row.forensic_complete,
+                    row.overdose_id.as_deref(),
+                    Some(&sealed),
+                    row.forensic_sealed.as_deref(),
+                )
+                .await?;
+                let event = AuditEvent {
+                    object: Some(row.death_id.clone()),
+                    ..event
+                };
+                Ok::<_, DeathError>(Staged {
+                    value: (),
+                    events: vec![event],
+                })
+            })
+        })
+        .await
 }
 
 fn forensic_stats(input: &ForensicInput, valid: &ValidForensic) -> DeathStats {
@@ -412,114 +424,123 @@ pub async fn record(
     event: AuditEvent,
 ) -> Result<String, DeathError> {
     let keys = &super::handle(keys);
-    let store = store.clone();
     let keys = Arc::clone(keys);
-    detached(async move {
-        let keyring = keys.current();
-        let stats = forensic_stats(&input, &valid);
-        let sealed_value = ForensicSealed {
-            date_of_death: input.date_of_death.clone(),
-            identity: input.identity.clone(),
-            substances: input.substances.clone(),
-            circumstances: input.circumstances.clone(),
-        };
-        let mut tx = store.begin_write().await?;
-        let subject = known_subject(&mut tx, &keyring, valid.basics.identity.as_ref()).await?;
-        let existing_id = match (&target, &input.notification_id) {
-            (Target::Existing(id), _) => Some(id.clone()),
-            (Target::New, Some(id)) => Some(id.clone()),
-            (Target::New, None) => None,
-        };
-        let existing = match &existing_id {
-            Some(id) => Some(death_in(&mut tx, id).await?.ok_or_else(|| {
-                DeathError::Invalid(vec![crate::domain::FieldError::new(
-                    "notification_id",
-                    "is not a known death notification",
-                )])
-            })?),
-            None => None,
-        };
-        if matches!(target, Target::New) && existing.as_ref().is_some_and(|e| e.has_forensic) {
-            return Err(DeathError::Invalid(vec![crate::domain::FieldError::new(
-                "notification_id",
-                "already has a forensic record; update that record instead",
-            )]));
-        }
-        let death_id = match existing {
-            Some(row) => {
-                let key = death_key(&keyring, &row)?;
-                let sealed = seal(
-                    &key,
-                    "death",
-                    "forensic_sealed",
-                    &row.death_id,
-                    &sealed_value,
-                )?;
-                let overdose = input.overdose_id.as_deref().or(row.overdose_id.as_deref());
-                update_death(
-                    &mut tx,
-                    row.id,
-                    &stats,
-                    subject.as_deref(),
-                    input.final_status,
-                    overdose,
-                    row.police_sealed.as_deref(),
-                    Some(&sealed),
-                )
-                .await?;
-                row.death_id
-            }
-            None => {
-                let death_id = uuid::Uuid::new_v4().to_string();
-                let key = DataKey::generate(1)?;
-                let (version, wrapped) = keys.wrap(&key, &key_aad("death", &death_id))?;
-                let sealed = seal(&key, "death", "forensic_sealed", &death_id, &sealed_value)?;
-                insert_death(
-                    &mut tx,
-                    &NewDeath {
-                        death_id: &death_id,
-                        subject_ref: subject,
-                        reporter: None,
-                        stats: &stats,
-                        forensic_complete: input.final_status,
-                        overdose_id: input.overdose_id.as_deref(),
-                        key: (&wrapped, version),
-                        police_sealed: None,
-                        forensic_sealed: Some(&sealed),
-                    },
-                )
-                .await?;
-                death_id
-            }
-        };
-        if let Some(overdose) = &input.overdose_id {
-            if !link_overdose(&mut tx, overdose, &death_id).await? {
-                return Err(DeathError::Invalid(vec![crate::domain::FieldError::new(
-                    "overdose_id",
-                    "is not a known overdose presentation",
-                )]));
-            }
-        }
-        for name in valid
-            .substances
-            .iter()
-            .filter_map(|s| s.nps_name.as_deref())
-        {
-            signal_substance(&mut tx, &name.to_lowercase()).await?;
-        }
-        audit::append(
-            &mut tx,
-            store.backend(),
-            &AuditEvent {
-                object: Some(death_id.clone()),
-                ..event
-            },
-        )
-        .await?;
-        tx.commit().await.map_err(StoreError::from)?;
-        Ok(death_id)
-    })
-    .await
+    store
+        .write(move |conn| {
+            let (input, valid, target, event, keys) = (
+                input.clone(),
+                valid.clone(),
+                target.clone(),
+                event.clone(),
+                keys.clone(),
+            );
+            Box::pin(async move {
+                let keyring = keys.current();
+                let stats = forensic_stats(&input, &valid);
+                let sealed_value = ForensicSealed {
+                    date_of_death: input.date_of_death.clone(),
+                    identity: input.identity.clone(),
+                    substances: input.substances.clone(),
+                    circumstances: input.circumstances.clone(),
+                };
+                let subject =
+                    known_subject(&mut *conn, &keyring, valid.basics.identity.as_ref()).await?;
+                let existing_id = match (&target, &input.notification_id) {
+                    (Target::Existing(id), _) => Some(id.clone()),
+                    (Target::New, Some(id)) => Some(id.clone()),
+                    (Target::New, None) => None,
+                };
+                let existing = match &existing_id {
+                    Some(id) => Some(death_in(&mut *conn, id).await?.ok_or_else(|| {
+                        DeathError::Invalid(vec![crate::domain::FieldError::new(
+                            "notification_id",
+                            "is not a known death notification",
+                        )])
+                    })?),
+                    None => None,
+                };
+                if matches!(target, Target::New)
+                    && existing.as_ref().is_some_and(|e| e.has_forensic)
+                {
+                    return Err(DeathError::Invalid(vec![crate::domain::FieldError::new(
+                        "notification_id",
+                        "already has a forensic record; update that record instead",
+                    )]));
+                }
+                let death_id = match existing {
+                    Some(row) => {
+                        let key = death_key(&keyring, &row)?;
+                        let sealed = seal(
+                            &key,
+                            "death",
+                            "forensic_sealed",
+                            &row.death_id,
+                            &sealed_value,
+                        )?;
+                        let overdose = input.overdose_id.as_deref().or(row.overdose_id.as_deref());
+                        update_death(
+                            &mut *conn,
+                            row.id,
+                            &stats,
+                            subject.as_deref(),
+                            input.final_status,
+                            overdose,
+                            row.police_sealed.as_deref(),
+                            Some(&sealed),
+                        )
+                        .await?;
+                        row.death_id
+                    }
+                    None => {
+                        let death_id = uuid::Uuid::new_v4().to_string();
+                        let key = DataKey::generate(1)?;
+                        let (version, wrapped) = keys.wrap(&key, &key_aad("death", &death_id))?;
+                        let sealed =
+                            seal(&key, "death", "forensic_sealed", &death_id, &sealed_value)?;
+                        insert_death(
+                            &mut *conn,
+                            &NewDeath {
+                                death_id: &death_id,
+                                subject_ref: subject,
+                                reporter: None,
+                                stats: &stats,
+                                forensic_complete: input.final_status,
+                                overdose_id: input.overdose_id.as_deref(),
+                                key: (&wrapped, version),
+                                police_sealed: None,
+                                forensic_sealed: Some(&sealed),
+                            },
+                        )
+                        .await?;
+                        death_id
+                    }
+                };
+                if let Some(overdose) = &input.overdose_id {
+                    if !link_overdose(&mut *conn, overdose, &death_id).await? {
+                        return Err(DeathError::Invalid(vec![crate::domain::FieldError::new(
+                            "overdose_id",
+                            "is not a known overdose presentation",
+                        )]));
+                    }
+                }
+                for name in valid
+                    .substances
+                    .iter()
+                    .filter_map(|s| s.nps_name.as_deref())
+                {
+                    signal_substance(&mut *conn, &name.to_lowercase()).await?;
+                }
+                let event = AuditEvent {
+                    object: Some(death_id.clone()),
+                    ..event
+                };
+                Ok::<_, DeathError>(Staged {
+                    value: death_id,
+                    events: vec![event],
+                })
+            })
+        })
+        .await
 }
 
 /// The sealed details of an overdose.
@@ -571,54 +592,76 @@ pub async fn record_overdose(
 ) -> Result<String, DeathError> {
     let keys = &super::handle(keys);
     let (municipality, codes, outcome, nps) = sealed_value.clear_parts();
-    let store = store.clone();
     let keys = Arc::clone(keys);
-    detached(async move {
-        let overdose_id = uuid::Uuid::new_v4().to_string();
-        let key = DataKey::generate(1)?;
-        let (version, wrapped) = keys.wrap(&key, &key_aad("overdose", &overdose_id))?;
-        let sealed = seal(&key, "overdose", "sealed", &overdose_id, &sealed_value)?;
-        let mut tx = store.begin_write().await?;
-        let subject = known_subject(&mut tx, &keys.current(), basics.identity.as_ref()).await?;
-        insert_overdose(
-            &mut tx,
-            &NewOverdose {
-                overdose_id: &overdose_id,
-                subject_ref: subject,
-                source: if facility.is_some() {
-                    "clinical"
-                } else {
-                    "police"
-                },
-                facility: facility.as_deref(),
-                reporter: &reporter,
-                when: basics.when,
-                municipality: &municipality,
-                sex: &basics.sex,
-                age_band: &basics.age_band,
-                substance_codes: &codes,
-                outcome: &outcome,
-                key: (&wrapped, version),
-                sealed: &sealed,
-            },
-        )
-        .await?;
-        for name in &nps {
-            signal_substance(&mut tx, &name.trim().to_lowercase()).await?;
-        }
-        audit::append(
-            &mut tx,
-            store.backend(),
-            &AuditEvent {
-                object: Some(overdose_id.clone()),
-                ..event
-            },
-        )
-        .await?;
-        tx.commit().await.map_err(StoreError::from)?;
-        Ok(overdose_id)
-    })
-    .await
+    store
+        .write(move |conn| {
+            let (
+                sealed_value,
+                basics,
+                facility,
+                reporter,
+                event,
+                keys,
+                municipality,
+                codes,
+                outcome,
+                nps,
+            ) = (
+                sealed_value.clone(),
+                basics.clone(),
+                facility.clone(),
+                reporter.clone(),
+                event.clone(),
+                keys.clone(),
+                municipality.clone(),
+                codes.clone(),
+                outcome.clone(),
+                nps.clone(),
+            );
+            Box::pin(async move {
+                let overdose_id = uuid::Uuid::new_v4().to_string();
+                let key = DataKey::generate(1)?;
+                let (version, wrapped) = keys.wrap(&key, &key_aad("overdose", &overdose_id))?;
+                let sealed = seal(&key, "overdose", "sealed", &overdose_id, &sealed_value)?;
+                let subject =
+                    known_subject(&mut *conn, &keys.current(), basics.identity.as_ref()).await?;
+                insert_overdose(
+                    &mut *conn,
+                    &NewOverdose {
+                        overdose_id: &overdose_id,
+                        subject_ref: subject,
+                        source: if facility.is_some() {
+                            "clinical"
+                        } else {
+                            "police"
+                        },
+                        facility: facility.as_deref(),
+                        reporter: &reporter,
+                        when: basics.when,
+                        municipality: &municipality,
+                        sex: &basics.sex,
+                        age_band: &basics.age_band,
+                        substance_codes: &codes,
+                        outcome: &outcome,
+                        key: (&wrapped, version),
+                        sealed: &sealed,
+                    },
+                )
+                .await?;
+                for name in &nps {
+                    signal_substance(&mut *conn, &name.trim().to_lowercase()).await?;
+                }
+                let event = AuditEvent {
+                    object: Some(overdose_id.clone()),
+                    ..event
+                };
+                Ok::<_, DeathError>(Staged {
+                    value: overdose_id,
+                    events: vec![event],
+                })
+            })
+        })
+        .await
 }
 
 /// Opens an overdose's sealed details when `permit` allows their field group (police

@@ -324,7 +324,7 @@ pub fn validate_notification(
 }
 
 /// A validated forensic record.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ValidForensic {
     /// When, who, where.
     pub basics: Basics,

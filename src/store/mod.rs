@@ -262,19 +262,18 @@ impl Store {
         Ok(())
     }
 
-    /// Checks the write path end to end: takes the writer (on SQLite the write
-    /// lock), writes the readiness row and commits, so a full disk or a stuck writer
-    /// shows here and not only on the next registration.
+    /// Checks the write path end to end: the readiness row goes through the same
+    /// group-commit lanes as the requests' writes (on SQLite the write lock), so a
+    /// full disk, a stuck lane or a held lock shows here and not only on the next
+    /// registration.
     pub async fn check_writable(&self) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
+        self.write_statement(
             "insert into readiness (id, checked_at) values (1, $1) \
-             on conflict (id) do update set checked_at = excluded.checked_at",
+             on conflict (id) do update set checked_at = excluded.checked_at"
+                .into(),
+            vec![writer::Bound::Text(now_rfc3339())],
         )
-        .bind(now_rfc3339())
-        .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 

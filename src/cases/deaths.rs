@@ -26,7 +26,6 @@ use crate::store::deaths::{
     link_overdose, signal_substance, update_death,
 };
 use crate::store::subjects::find_and_lock;
-use crate::store::writer::Staged;
 use crate::store::{Store, StoreError};
 
 /// Why a death or overdose operation failed.
@@ -286,14 +285,7 @@ pub async fn notify(
                     },
                 )
                 .await?;
-                let event = AuditEvent {
-                    object: Some(death_id.clone()),
-                    ..event
-                };
-                Ok::<_, DeathError>(Staged {
-                    value: death_id,
-                    events: vec![event],
-                })
+                Ok::<_, DeathError>(super::recorded(death_id.clone(), death_id, event))
             })
         })
         .await
@@ -353,14 +345,7 @@ pub async fn amend(
                     row.forensic_sealed.as_deref(),
                 )
                 .await?;
-                let event = AuditEvent {
-                    object: Some(row.death_id.clone()),
-                    ..event
-                };
-                Ok::<_, DeathError>(Staged {
-                    value: (),
-                    events: vec![event],
-                })
+                Ok::<_, DeathError>(super::recorded(row.death_id.clone(), (), event))
             })
         })
         .await
@@ -530,14 +515,7 @@ pub async fn record(
                 {
                     signal_substance(&mut *conn, &name.to_lowercase()).await?;
                 }
-                let event = AuditEvent {
-                    object: Some(death_id.clone()),
-                    ..event
-                };
-                Ok::<_, DeathError>(Staged {
-                    value: death_id,
-                    events: vec![event],
-                })
+                Ok::<_, DeathError>(super::recorded(death_id.clone(), death_id, event))
             })
         })
         .await
@@ -651,14 +629,7 @@ pub async fn record_overdose(
                 for name in &nps {
                     signal_substance(&mut *conn, &name.trim().to_lowercase()).await?;
                 }
-                let event = AuditEvent {
-                    object: Some(overdose_id.clone()),
-                    ..event
-                };
-                Ok::<_, DeathError>(Staged {
-                    value: overdose_id,
-                    events: vec![event],
-                })
+                Ok::<_, DeathError>(super::recorded(overdose_id.clone(), overdose_id, event))
             })
         })
         .await

@@ -36,6 +36,21 @@ impl Keys {
     }
 }
 
+/// A write's answer with its audit event, which names the record written.
+fn recorded<T>(
+    object: String,
+    value: T,
+    event: crate::audit::AuditEvent,
+) -> crate::store::writer::Staged<T> {
+    crate::store::writer::Staged {
+        value,
+        events: vec![crate::audit::AuditEvent {
+            object: Some(object),
+            ..event
+        }],
+    }
+}
+
 /// Proof of being a use case: only code in `cases` can make one, so only use cases
 /// can reach the keyring through [`KeySource`].
 #[derive(Debug, Clone, Copy)]

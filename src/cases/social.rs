@@ -99,14 +99,11 @@ impl ContactJob {
             },
         )
         .await?;
-        let event = AuditEvent {
-            object: Some(contact_id.clone()),
-            ..self.event.clone()
-        };
-        Ok(Staged {
-            value: (contact_id, linked.registry_id),
-            events: vec![event],
-        })
+        Ok(super::recorded(
+            contact_id.clone(),
+            (contact_id, linked.registry_id),
+            self.event.clone(),
+        ))
     }
 }
 

@@ -9,10 +9,42 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 use super::normalize::{
     BirthDate, IdentityError, NormalisedIdentity, PersonalNumber, Sex, normalise_full_name,
 };
-use super::pseudonym::Domain;
+use super::pseudonym::{Domain, Pseudonym};
 use crate::crypto::{Aad, CryptoError, DataKey, Keyring, KeyringHandle};
 use crate::domain::FieldError;
-use crate::store::subjects::{NewSubject, SubjectLookup};
+
+/// The pseudonyms of an incoming identity under one pseudonym-key version.
+#[derive(Debug, Clone)]
+pub struct SubjectLookup {
+    /// Pseudonym-key version.
+    pub version: u32,
+    /// Personal-number pseudonym, when the identity has one.
+    pub pn: Option<Pseudonym>,
+    /// Full-attribute pseudonym.
+    pub attr: Pseudonym,
+}
+
+/// Everything needed to insert a new subject (prepared before the transaction so no
+/// cryptography runs while it holds the write lock).
+#[derive(Debug, Clone)]
+pub struct NewSubject {
+    /// Public random id.
+    pub registry_id: String,
+    /// Pseudonyms under the active version.
+    pub lookup: SubjectLookup,
+    /// TDI sex code.
+    pub sex: String,
+    /// Birth year.
+    pub birth_year: i64,
+    /// Whether only the year of birth is known.
+    pub birth_year_only: bool,
+    /// Data key wrapped under the master key.
+    pub data_key_wrapped: Vec<u8>,
+    /// Master-key version of the wrap.
+    pub master_key_version: u32,
+    /// Identity sealed under the data key.
+    pub identity_sealed: Vec<u8>,
+}
 
 /// Identity of a person as submitted. Every field is personal data: it is never
 /// logged (`Debug` is redacted), is zeroised when dropped, and is stored only sealed.

@@ -10,45 +10,13 @@ use sqlx::{AnyConnection, Row};
 
 use super::writer::Bound;
 use super::{LockKey, Store, StoreError, lock_keys, now_rfc3339};
-use crate::identity::pseudonym::Pseudonym;
 
 /// Today's date, `YYYY-MM-DD` (UTC).
 fn today() -> String {
     now_rfc3339().chars().take(10).collect()
 }
 
-/// The pseudonyms of an incoming identity under one pseudonym-key version.
-#[derive(Debug, Clone)]
-pub struct SubjectLookup {
-    /// Pseudonym-key version.
-    pub version: u32,
-    /// Personal-number pseudonym, when the identity has one.
-    pub pn: Option<Pseudonym>,
-    /// Full-attribute pseudonym.
-    pub attr: Pseudonym,
-}
-
-/// Everything needed to insert a new subject (prepared before the transaction so no
-/// cryptography runs while it holds the write lock).
-#[derive(Debug, Clone)]
-pub struct NewSubject {
-    /// Public random id.
-    pub registry_id: String,
-    /// Pseudonyms under the active version.
-    pub lookup: SubjectLookup,
-    /// TDI sex code.
-    pub sex: String,
-    /// Birth year.
-    pub birth_year: i64,
-    /// Whether only the year of birth is known.
-    pub birth_year_only: bool,
-    /// Data key wrapped under the master key.
-    pub data_key_wrapped: Vec<u8>,
-    /// Master-key version of the wrap.
-    pub master_key_version: u32,
-    /// Identity sealed under the data key.
-    pub identity_sealed: Vec<u8>,
-}
+pub use crate::identity::subject::{NewSubject, SubjectLookup};
 
 /// How a record was linked to its subject.
 #[derive(

@@ -8,7 +8,7 @@
 //!   set of the last year (62 protected tables and table 11), timed end to end, with
 //!   the server's peak RSS; against the same counts as plain SQL GROUP BYs;
 //! - at the largest size: the audit log is topped up to BENCH_AUDIT_EVENTS events and
-//!   `audit::verify_store` (what `registry audit verify` runs) is timed; the registry
+//!   `cases::audit::verify_store` (what `registry audit verify` runs) is timed; the registry
 //!   is topped up to BENCH_KEYS subjects and a master-key rotation (what `registry
 //!   keys rotate --master` runs, without the settle wait for running services)
 //!   re-wraps every data key; peak RSS of this process for both.
@@ -419,7 +419,7 @@ async fn size(episodes: u64, largest: bool, knobs: &Knobs) {
         for _ in 0..knobs.runs {
             reset_own_peak();
             let started = Instant::now();
-            let report = registry::audit::verify_store(&store, &[])
+            let report = registry::cases::audit::verify_store(&store, &[])
                 .await
                 .expect("chain intact");
             verify.push(started.elapsed().as_secs_f64());

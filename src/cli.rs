@@ -550,7 +550,7 @@ async fn audit_command(settings: &Settings, command: AuditCommand) -> anyhow::Re
                     })?,
                 );
             }
-            let report = crate::audit::verify_store(&store, &extra).await?;
+            let report = crate::cases::audit::verify_store(&store, &extra).await?;
             println!(
                 "audit chain OK: {} events, head {}, {} checkpoints verified",
                 report.events, report.head_hash, report.checkpoints
@@ -558,7 +558,7 @@ async fn audit_command(settings: &Settings, command: AuditCommand) -> anyhow::Re
         }
         AuditCommand::Checkpoint => {
             let keys = server::prepare_keys(settings, &store).await?;
-            let checkpoint = crate::audit::checkpoint(&store, &keys.current()).await?;
+            let checkpoint = crate::cases::audit::checkpoint(&store, &keys.current()).await?;
             println!("{}", serde_json::to_string_pretty(&checkpoint)?);
         }
     }

@@ -3,6 +3,7 @@
 //! rules, identity, crypto and the store; above them only `http` and `cli`.
 
 pub mod access;
+pub mod audit;
 pub mod deaths;
 pub mod episodes;
 pub mod import;

@@ -10,8 +10,9 @@ use utoipa_axum::routes;
 use super::auth::CurrentUser;
 use super::error::ErrorBody;
 use super::{ApiError, ApiJson, AppState, FieldError};
-use crate::audit::{StoredEvent, VerifyError, verify_store};
+use crate::audit::StoredEvent;
 use crate::authz::{Action, Resource, ResourceKind};
+use crate::cases::audit::{VerifyError, verify_store};
 use crate::store::audit::AuditFilter;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {

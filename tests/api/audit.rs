@@ -4,7 +4,8 @@
 use reqwest::Method;
 use sqlx::Connection;
 
-use registry::audit::{ChainError, VerifyError, checkpoint, verify_store};
+use registry::audit::ChainError;
+use registry::cases::audit::{VerifyError, checkpoint, verify_store};
 
 use crate::helpers::{TestApp, error_code};
 

@@ -84,7 +84,7 @@ async fn demo_fill_loads_a_usable_registry_once(app: TestApp) {
         .unwrap_or_default();
     assert!(total.as_i64().unwrap_or(0) > 0, "{total}");
 
-    registry::audit::verify_store(&app.store, &[])
+    registry::cases::audit::verify_store(&app.store, &[])
         .await
         .expect("audit chain intact after the fill");
 

@@ -101,7 +101,7 @@ async fn a_refused_write_in_a_group_leaves_nothing_and_the_others_stay(app: Test
     objects.sort_unstable();
     assert_eq!(objects, expected);
     assert_eq!(after - before, page.len() as i64);
-    registry::audit::verify_store(&app.store, &[])
+    registry::cases::audit::verify_store(&app.store, &[])
         .await
         .expect("chain intact");
 }

@@ -131,9 +131,9 @@ pub async fn freeze_command(settings: &Settings, args: FreezeArgs) -> anyhow::Re
     } else if let Some(year) = args.year {
         let keys = server::prepare_keys(settings, &store).await?;
         let cache = crate::export::snapshot::Cache::default();
-        let info = crate::export::freeze(
+        let info = crate::cases::outputs::freeze(
             &store,
-            &keys.current(),
+            &keys,
             &cache,
             year,
             &operator(&args.purpose),

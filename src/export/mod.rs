@@ -138,11 +138,18 @@ static STATUTORY_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(()
 /// guards several instances).
 static FREEZE_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// Opens an entrant's sealed TDI items from (registry id, wrapped data key, episode
+/// id, sealed part); `None` when they cannot be opened (counted as not known). The
+/// use case that freezes supplies it: opening sealed data is not this module's.
+pub type OpenSealed<'a> =
+    dyn Fn(&str, &[u8], &str, &[u8]) -> Option<crate::domain::episode::SealedEpisode> + Sync + 'a;
+
 /// Freezes `year`: builds a new snapshot version from the live records, writes it
 /// with its audit event, and returns its header.
 pub async fn freeze(
     store: &Store,
     keyring: &Arc<Keyring>,
+    open: &OpenSealed<'_>,
     cache: &Cache,
     year: i64,
     who: &Requester,
@@ -165,7 +172,7 @@ pub async fn freeze(
     }
     let snapshot_id = uuid::Uuid::new_v4().to_string();
     let started = std::time::Instant::now();
-    let builder = gather(store, keyring, year, &snapshot_id).await?;
+    let builder = gather(store, keyring, open, year, &snapshot_id).await?;
     let gathered = started.elapsed();
     let mut frozen = builder.finish(SnapshotInfo {
         snapshot_id,
@@ -229,6 +236,7 @@ pub async fn freeze(
 async fn gather(
     store: &Store,
     keyring: &Arc<Keyring>,
+    open: &OpenSealed<'_>,
     year: i64,
     snapshot_id: &str,
 ) -> Result<Builder, ExportError> {
@@ -286,14 +294,7 @@ async fn gather(
                     fact.sealed
                         .as_ref()
                         .and_then(|(registry_id, wrapped, episode, blob)| {
-                            crate::cases::episodes::open_sealed(
-                                keyring,
-                                registry_id,
-                                wrapped,
-                                episode,
-                                blob,
-                            )
-                            .ok()
+                            open(registry_id, wrapped, episode, blob)
                         });
                 let codes = snapshot::episode_codes(&fact, sealed.as_ref());
                 rows.push(row(Population::Entrants, fact.person, codes)?);

@@ -325,9 +325,9 @@ struct Owners {
 impl Owners {
     async fn new(app: &TestApp) -> Self {
         // Outputs read frozen years only: freeze last year for the export routes.
-        registry::export::freeze(
+        registry::cases::outputs::freeze(
             &app.store,
-            &app.keys.current(),
+            &app.keys,
             &registry::export::snapshot::Cache::default(),
             registry::export::current_year() - 1,
             &registry::export::Requester {

@@ -28,11 +28,6 @@ pub struct Permit {
 }
 
 impl Permit {
-    /// The action that was allowed.
-    pub fn action(&self) -> Action {
-        self.action
-    }
-
     /// The rule(s) that allowed it.
     pub fn rules(&self) -> &str {
         &self.rules
@@ -120,11 +115,6 @@ impl Gate {
     /// A decision point over these policies, auditing into `store`.
     pub fn new(authorizer: Arc<Authorizer>, store: Store) -> Self {
         Self { authorizer, store }
-    }
-
-    /// The policies (for the access matrix and the reference routes).
-    pub fn authorizer(&self) -> &Authorizer {
-        &self.authorizer
     }
 
     /// A permit for the operator at the console, who holds the key file and so could

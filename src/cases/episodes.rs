@@ -200,16 +200,7 @@ impl Registrar {
         purpose: &str,
     ) -> Result<Self, StoreError> {
         let facility = match &principal.facility {
-            Some(code) => {
-                store
-                    .facility_info(code)
-                    .await?
-                    .map(|(centre_type, active, emergency)| FacilityInfo {
-                        centre_type,
-                        active,
-                        emergency_capable: emergency,
-                    })
-            }
+            Some(code) => store.facility_info(code).await?,
             None => None,
         };
         Ok(Self {

@@ -229,16 +229,7 @@ pub async fn fill(
         .facilities()
         .await?
         .into_iter()
-        .map(|f| {
-            (
-                f.code,
-                FacilityInfo {
-                    centre_type: f.centre_type,
-                    active: f.active,
-                    emergency_capable: f.emergency_capable,
-                },
-            )
-        })
+        .map(|f| (f.code.clone(), FacilityInfo::from(f)))
         .collect();
     let actors = Actors {
         users,

@@ -643,7 +643,7 @@ async fn get_overdose(
             .store
             .facility_info(&f)
             .await?
-            .is_some_and(|(_, _, e)| e),
+            .is_some_and(|f| f.emergency_capable),
         None => true,
     };
     let resource = overdose_resource(row.as_ref(), &user, emergency, &overdose_id);

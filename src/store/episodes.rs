@@ -5,6 +5,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::refs::{RecordSubject, resolve};
 use super::subjects::Linked;
+use super::users::FacilityInfo;
 use super::{Store, StoreError, get_bool, now_rfc3339};
 use crate::crypto::Keyring;
 use crate::domain::episode::PlainEpisode;
@@ -677,11 +678,8 @@ impl Store {
         .await
     }
 
-    /// A facility's TDI centre type and whether it is active and emergency-capable.
-    pub async fn facility_info(
-        &self,
-        code: &str,
-    ) -> Result<Option<(String, bool, bool)>, StoreError> {
+    /// A facility's centre type and standing.
+    pub async fn facility_info(&self, code: &str) -> Result<Option<FacilityInfo>, StoreError> {
         let row = sqlx::query(
             "select centre_type, active, emergency_capable from facility where code = $1",
         )
@@ -689,11 +687,11 @@ impl Store {
         .fetch_optional(self.pool())
         .await?;
         row.map(|r| {
-            Ok((
-                r.try_get("centre_type")?,
-                get_bool(&r, "active")?,
-                get_bool(&r, "emergency_capable")?,
-            ))
+            Ok(FacilityInfo {
+                centre_type: r.try_get("centre_type")?,
+                active: get_bool(&r, "active")?,
+                emergency_capable: get_bool(&r, "emergency_capable")?,
+            })
         })
         .transpose()
         .map_err(|e: sqlx::Error| StoreError::from(e))

@@ -72,6 +72,16 @@ pub struct Facility {
     pub active: bool,
 }
 
+impl From<Facility> for super::users::FacilityInfo {
+    fn from(f: Facility) -> Self {
+        Self {
+            centre_type: f.centre_type,
+            active: f.active,
+            emergency_capable: f.emergency_capable,
+        }
+    }
+}
+
 impl<'r> FromRow<'r, AnyRow> for Facility {
     fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
         Ok(Self {

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use crate::audit::{AuditEvent, Outcome};
-use crate::authz::{Action, Authorizer, FieldGroup, Principal, Resource, Scope};
+use crate::authz::{Action, Authorizer, FieldGroup, Principal, Resource, ResourceKind, Scope};
 use crate::store::{Store, StoreError};
 
 /// Proof that the policy engine allowed an action, with what it allows.
@@ -86,6 +86,21 @@ impl Permit {
             store.audit_batch(&events).await?;
         }
         Ok(())
+    }
+}
+
+/// The field groups a kind of record holds sealed parts of.
+fn groups_held(kind: ResourceKind) -> &'static [FieldGroup] {
+    use FieldGroup as G;
+    match kind {
+        ResourceKind::Episode => &[G::Identity, G::Clinical, G::HealthSensitive],
+        ResourceKind::SocialContact => &[G::Identity, G::Social],
+        ResourceKind::DeathNotification | ResourceKind::DeathRecord => {
+            &[G::Identity, G::ForensicFindings, G::PoliceCircumstances]
+        }
+        ResourceKind::Overdose => &[G::Identity, G::Clinical, G::PoliceCircumstances],
+        ResourceKind::Subject => &[G::Identity],
+        _ => &[],
     }
 }
 
@@ -187,13 +202,15 @@ impl Gate {
             let hidden = !resource.id.is_empty() && resource.kind.scope() != Scope::National;
             return Err(AccessError::Denied { hidden });
         }
-        // Field groups are decided only for a named record: a create or a listing
-        // opens nothing through its permit.
+        // Field groups are decided only for a named record, and only those its kind
+        // of record holds (each decision is a policy evaluation on the request
+        // path): a create or a listing opens nothing through its permit.
         let groups = if resource.id.is_empty() {
             Vec::new()
         } else {
-            FieldGroup::ALL
-                .into_iter()
+            groups_held(resource.kind)
+                .iter()
+                .copied()
                 .filter(|group| {
                     self.authorizer
                         .may_read_fields(principal, *group, resource)

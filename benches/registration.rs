@@ -23,11 +23,12 @@ use std::time::{Duration, Instant};
 use common::{Db, Server, env_number, full_run, median, percentile, row, verdict};
 use registry::cases::access::Gate;
 use registry::cases::episodes::{self, Registrar};
+use registry::clock::today_utc;
 use registry::crypto::{Aad, KeyringHandle};
 use registry::demo::{self, Config, Record};
 use registry::domain::episode::{EpisodeInput, validate};
 use registry::identity::reference::RecordDomain;
-use registry::identity::subject::{prepare, today_utc};
+use registry::identity::subject::prepare;
 use registry::store::Store;
 use registry::store::episodes::{NewEpisode, insert_episode};
 use registry::store::subjects::link_or_create;
@@ -65,8 +66,9 @@ fn first_episode(index: u64) -> EpisodeInput {
 fn repeat_episode(index: u64) -> EpisodeInput {
     let mut input = first_episode(index);
     input.treatment_status = "2".into();
-    let (y, m, _) = today_utc();
-    input.treatment_start_date = format!("{y:04}-{:02}-01", m.max(2) - 1);
+    let today = today_utc();
+    let month = u8::from(today.month()).max(2) - 1;
+    input.treatment_start_date = format!("{:04}-{month:02}-01", today.year());
     input
 }
 

@@ -27,12 +27,13 @@ use common::{
     Db, Server, env_number, full_run, median, own_peak_rss_mib, reset_own_peak, row, verdict,
 };
 use registry::audit::{AuditEvent, Outcome};
+use registry::clock::today_utc;
 use registry::crypto::{Aad, KeyringHandle};
 use registry::demo::{Config, Record, person_records};
 use registry::domain::episode::validate;
 use registry::export::tables::Dim;
 use registry::identity::reference::RecordDomain;
-use registry::identity::subject::{prepare, today_utc};
+use registry::identity::subject::prepare;
 use registry::store::Store;
 use registry::store::episodes::{NewEpisode, insert_episode, subject_data_key};
 use registry::store::subjects::{LinkRule, link_or_create};

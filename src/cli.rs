@@ -304,7 +304,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 persons,
                 years,
                 seed,
-                today: crate::identity::subject::today_utc(),
+                today: crate::clock::today_utc(),
             },
         )),
     }

@@ -13,15 +13,13 @@ use utoipa::ToSchema;
 use crate::audit::AuditEvent;
 use crate::authz::{Action, FieldGroup, Principal, Resource, ResourceKind};
 use crate::cases::access::{AccessError, Gate, Permit};
+use crate::clock::today_utc;
 use crate::crypto::{Aad, CryptoError, DataKey, Keyring};
 use crate::domain::FieldError;
-use crate::domain::episode::{
-    EpisodeInput, PlainEpisode, SealedEpisode, ValidEpisode, quarter, validate,
-};
+use crate::domain::episode::{EpisodeInput, PlainEpisode, SealedEpisode, ValidEpisode, validate};
 use crate::identity::reference::RecordDomain;
 use crate::identity::subject::{
     DATA_KEY_AAD_COLUMN, IDENTITY_AAD_TABLE, IdentityInput, PreparedSubject, lookups, prepare,
-    today_utc,
 };
 use crate::store::episodes::{
     EpisodeRow, NewEpisode, close_episode, episode_by_idempotency, insert_episode, insert_history,
@@ -164,11 +162,7 @@ struct SealedEnd {
 
 /// Parses `YYYY-MM-DD` into a date.
 fn date(text: &str) -> Option<time::Date> {
-    time::Date::parse(
-        text,
-        &time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .ok()
+    crate::clock::parse_iso_date(text).ok()
 }
 
 /// Whether `later` is less than six calendar months after `earlier` (TDI: a return
@@ -741,17 +735,11 @@ pub async fn close(
     let keyring: &Keyring = &keyring;
     let mut errors = Vec::new();
     let today = today_utc();
-    let today = time::Date::from_calendar_date(
-        i32::from(today.0),
-        time::Month::try_from(today.1).unwrap_or(time::Month::January),
-        today.2,
-    )
-    .ok();
     let (sealed_now, _) = opened.whole()?;
     match (date(end_date), date(&sealed_now.treatment_start_date)) {
         (None, _) => errors.push(FieldError::new("end_date", "must be a date YYYY-MM-DD")),
         (Some(end), start) => {
-            if today.is_some_and(|t| end > t) {
+            if end > today {
                 errors.push(FieldError::new("end_date", "must not be in the future"));
             }
             if start.is_some_and(|s| end < s) {
@@ -800,8 +788,7 @@ pub async fn close(
             sealed: opened.whole()?.0.clone(),
         },
     )?;
-    let year = u16::try_from(end.year()).unwrap_or(0);
-    let ended = (year, quarter(u8::from(end.month())));
+    let ended = (crate::clock::year(end), crate::clock::quarter(end));
     write_change(
         store,
         Change::Close {

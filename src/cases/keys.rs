@@ -6,11 +6,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::audit::{AuditEvent, Outcome};
+use crate::clock::today_utc;
 use crate::crypto::keyfile::{KeyFile, KeyFileError, KeyKind};
 use crate::crypto::{Aad, CryptoError, KeyringHandle};
 use crate::identity::subject::{
-    DATA_KEY_AAD_COLUMN, IDENTITY_AAD_COLUMN, IDENTITY_AAD_TABLE, IdentityInput, lookups,
-    today_utc, validate,
+    DATA_KEY_AAD_COLUMN, IDENTITY_AAD_COLUMN, IDENTITY_AAD_TABLE, IdentityInput, lookups, validate,
 };
 use crate::store::subjects::{KeyedTable, Rewrap};
 use crate::store::{Store, StoreError};

@@ -5,10 +5,11 @@ use crate::audit::{AuditEvent, Outcome};
 use crate::authz::FieldGroup;
 use crate::cases::access::Permit;
 use crate::cases::keys::{KeysError, open_identity_row};
+use crate::clock::today_utc;
 use crate::crypto::KeyringHandle;
 use crate::domain::FieldError;
 use crate::identity::reference::RecordDomain;
-use crate::identity::subject::{IdentityInput, prepare, today_utc, validate};
+use crate::identity::subject::{IdentityInput, prepare, validate};
 use crate::store::subjects::{Linked, shred_in};
 use crate::store::{Store, StoreError, detached};
 

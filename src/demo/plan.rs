@@ -28,14 +28,14 @@ pub struct Config {
     pub years: u16,
     /// Seed; the same seed gives the same records.
     pub seed: u64,
-    /// Today, `(year, month, day)`; the period ends on 31 December of the year before.
-    pub today: (u16, u8, u8),
+    /// Today; the period ends on 31 December of the year before.
+    pub today: crate::clock::Date,
 }
 
 impl Config {
     /// First and last calendar year covered.
     pub fn period(&self) -> (i32, i32) {
-        let last = i32::from(self.today.0) - 1;
+        let last = self.today.year() - 1;
         (last - i32::from(self.years.max(1)) + 1, last)
     }
 }
@@ -680,7 +680,7 @@ mod tests {
     };
     use crate::domain::{episode, social};
 
-    const TODAY: (u16, u8, u8) = (2026, 11, 24);
+    const TODAY: crate::clock::Date = time::macros::date!(2026 - 11 - 24);
 
     fn config(seed: u64, persons: u64) -> Config {
         Config {

@@ -7,7 +7,6 @@ use utoipa::ToSchema;
 use super::FieldError;
 use super::codes::{SUBSTANCE, age_band};
 use super::drd::{Icd10, Manner, Substance};
-use super::episode::quarter;
 use crate::identity::normalize::NormalisedIdentity;
 use crate::identity::subject::{IdentityInput, validate as validate_identity};
 
@@ -181,35 +180,6 @@ pub struct Basics {
     pub age_band: String,
 }
 
-fn parse_date(
-    text: &str,
-    field: &str,
-    today: (u16, u8, u8),
-    errors: &mut Vec<FieldError>,
-) -> Option<(u16, u8, u8)> {
-    let Ok(d) = time::Date::parse(
-        text,
-        &time::macros::format_description!("[year]-[month]-[day]"),
-    ) else {
-        errors.push(FieldError::new(field, "must be a date YYYY-MM-DD"));
-        return None;
-    };
-    let key = (
-        u16::try_from(d.year()).unwrap_or(0),
-        u8::from(d.month()),
-        d.day(),
-    );
-    if key > today {
-        errors.push(FieldError::new(field, "must not be in the future"));
-        return None;
-    }
-    if key.0 < 1990 {
-        errors.push(FieldError::new(field, "must be in 1990 or later"));
-        return None;
-    }
-    Some(key)
-}
-
 fn one_of(value: &str, list: &[&str], field: &str, errors: &mut Vec<FieldError>) {
     if !list.contains(&value) {
         errors.push(FieldError::new(
@@ -231,7 +201,7 @@ fn basics(
     date_field: &str,
     municipality: &str,
     municipalities: &[&str],
-    today: (u16, u8, u8),
+    today: crate::clock::Date,
     errors: &mut Vec<FieldError>,
 ) -> Option<Basics> {
     let identity = identity.and_then(|i| {
@@ -239,7 +209,7 @@ fn basics(
             .map_err(|e| errors.extend(e))
             .ok()
     });
-    let date = parse_date(date, date_field, today, errors);
+    let date = super::record_date(date, date_field, today, errors);
     if !municipalities.contains(&municipality) {
         errors.push(FieldError::new(
             "municipality",
@@ -265,11 +235,11 @@ fn basics(
     let age = age.or_else(|| {
         identity
             .as_ref()
-            .map(|i| date.0.saturating_sub(i.birth.year()))
+            .map(|i| crate::clock::year(date).saturating_sub(i.birth.year()))
     });
     Some(Basics {
         identity,
-        when: (date.0, quarter(date.1)),
+        when: (crate::clock::year(date), crate::clock::quarter(date)),
         sex,
         age_band: age.map_or("99", age_band).to_owned(),
     })
@@ -295,7 +265,7 @@ fn text_limit(text: Option<&String>, field: &str, errors: &mut Vec<FieldError>) 
 /// Validates a police notification.
 pub fn validate_notification(
     input: &NotificationInput,
-    today: (u16, u8, u8),
+    today: crate::clock::Date,
     municipalities: &[&str],
 ) -> Result<Basics, Vec<FieldError>> {
     let mut errors = Vec::new();
@@ -341,7 +311,7 @@ pub struct ValidForensic {
 /// Validates a forensic record.
 pub fn validate_forensic(
     input: &ForensicInput,
-    today: (u16, u8, u8),
+    today: crate::clock::Date,
     municipalities: &[&str],
 ) -> Result<ValidForensic, Vec<FieldError>> {
     let mut errors = Vec::new();
@@ -533,7 +503,7 @@ fn nps(names: &[String], errors: &mut Vec<FieldError>) {
 /// Validates a clinical overdose record.
 pub fn validate_overdose(
     input: &OverdoseInput,
-    today: (u16, u8, u8),
+    today: crate::clock::Date,
     municipalities: &[&str],
 ) -> Result<Basics, Vec<FieldError>> {
     let mut errors = Vec::new();
@@ -599,7 +569,7 @@ pub fn validate_overdose(
 /// Validates a police overdose record.
 pub fn validate_police_overdose(
     input: &PoliceOverdoseInput,
-    today: (u16, u8, u8),
+    today: crate::clock::Date,
     municipalities: &[&str],
 ) -> Result<Basics, Vec<FieldError>> {
     let mut errors = Vec::new();

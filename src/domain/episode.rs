@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 
 use super::FieldError;
 use super::codes;
+use crate::clock::{self, Date, DateProblem};
 use crate::identity::normalize::{BirthDate, NormalisedIdentity};
 use crate::identity::subject::{self, IdentityInput};
 
@@ -240,26 +241,13 @@ impl std::fmt::Debug for SealedEpisode {
     }
 }
 
-/// The quarter (1-4) of a month (1-12). A month of 0 counts as quarter 1 and
-/// anything above 12 as quarter 4.
-#[must_use]
-pub fn quarter(month: u8) -> u8 {
-    match month {
-        0..=3 => 1,
-        4..=6 => 2,
-        7..=9 => 3,
-        _ => 4,
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Validation
 // ---------------------------------------------------------------------------
 
 /// Validates an episode, reporting every problem at once.
 ///
-/// `today` is `(year, month, day)`; `municipalities` are the known municipality
-/// slugs. Field names in errors are spelled as in the JSON (`identity.birth_date`,
+/// `municipalities` are the known municipality slugs. Field names in errors are spelled as in the JSON (`identity.birth_date`,
 /// `secondary_drugs[2]`); messages never contain a submitted value. Codes may carry
 /// surrounding whitespace, which is dropped.
 ///
@@ -269,7 +257,7 @@ pub fn quarter(month: u8) -> u8 {
 /// list, dates, ages, secondary drugs, notes and the consistency rules between them.
 pub fn validate(
     input: &EpisodeInput,
-    today: (u16, u8, u8),
+    today: Date,
     municipalities: &[&str],
 ) -> Result<ValidEpisode, Vec<FieldError>> {
     let mut errors = Vec::new();
@@ -413,11 +401,10 @@ pub fn validate(
     ] = social;
     let [primary_drug, route, frequency, polydrug] = drug;
     let [injecting, sharing, hiv_testing, hcv_testing] = risk;
-    let (start_year, start_month, start_day) = start;
 
     let plain = PlainEpisode {
-        start_year,
-        start_quarter: quarter(start_month),
+        start_year: clock::year(start),
+        start_quarter: clock::quarter(start),
         sex: identity.sex.code().to_owned(),
         birth_year: identity.birth.year(),
         age_at_start,
@@ -440,7 +427,7 @@ pub fn validate(
         ost_first_year: input.ost_first_year,
     };
     let sealed = SealedEpisode {
-        treatment_start_date: format!("{start_year:04}-{start_month:02}-{start_day:02}"),
+        treatment_start_date: iso(start),
         injecting: injecting.to_owned(),
         age_first_injection: input.age_first_injection,
         sharing: sharing.to_owned(),
@@ -508,30 +495,30 @@ fn check_municipality(
     None
 }
 
-/// Checks the treatment start date; `Some((year, month, day))` only when valid.
+/// Checks the treatment start date; `Some` only when valid.
 fn check_start_date(
     errors: &mut Vec<FieldError>,
     value: &str,
-    today: (u16, u8, u8),
+    today: Date,
     birth: Option<BirthDate>,
-) -> Option<(u16, u8, u8)> {
+) -> Option<Date> {
     const FIELD: &str = "treatment_start_date";
     let value = value.trim();
     let problem = if value.is_empty() {
         "is required: a date YYYY-MM-DD"
     } else {
-        match parse_date(value) {
-            DateParse::BadFormat => "must be a date YYYY-MM-DD",
-            DateParse::NotADate => "is not a valid calendar date (YYYY-MM-DD)",
-            DateParse::Date(date) => {
+        match clock::parse_iso_date(value) {
+            Err(DateProblem::BadFormat) => "must be a date YYYY-MM-DD",
+            Err(DateProblem::NotADate) => "is not a valid calendar date (YYYY-MM-DD)",
+            Ok(date) => {
                 let before_birth = match birth {
-                    Some(BirthDate::Full { year, month, day }) => date < (year, month, day),
-                    Some(BirthDate::YearOnly { year }) => date.0 < year,
+                    Some(BirthDate::Full(birth)) => date < birth,
+                    Some(BirthDate::YearOnly { year }) => clock::year(date) < year,
                     None => false,
                 };
                 if date > today {
                     "must not be in the future"
-                } else if date.0 < MIN_START_YEAR {
+                } else if clock::year(date) < MIN_START_YEAR {
                     "must not be before 1990-01-01"
                 } else if before_birth {
                     "must not be before the date of birth"
@@ -545,62 +532,28 @@ fn check_start_date(
     None
 }
 
-enum DateParse {
-    BadFormat,
-    NotADate,
-    Date((u16, u8, u8)),
-}
-
-/// Parses exactly `YYYY-MM-DD` (ASCII digits) into a real calendar date.
-fn parse_date(s: &str) -> DateParse {
-    let [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1] = *s.as_bytes() else {
-        return DateParse::BadFormat;
-    };
-    let (Some(year), Some(month), Some(day)) = (
-        digits(&[y0, y1, y2, y3]),
-        digits(&[m0, m1]),
-        digits(&[d0, d1]),
-    ) else {
-        return DateParse::BadFormat;
-    };
-    let (Ok(month), Ok(day)) = (u8::try_from(month), u8::try_from(day)) else {
-        return DateParse::NotADate;
-    };
-    let valid = time::Month::try_from(month)
-        .ok()
-        .and_then(|m| time::Date::from_calendar_date(i32::from(year), m, day).ok())
-        .is_some();
-    if valid {
-        DateParse::Date((year, month, day))
-    } else {
-        DateParse::NotADate
-    }
-}
-
-fn digits(bytes: &[u8]) -> Option<u16> {
-    bytes.iter().try_fold(0u16, |acc, &b| {
-        b.is_ascii_digit()
-            .then(|| acc.checked_mul(10)?.checked_add(u16::from(b - b'0')))
-            .flatten()
-    })
+/// A date as `YYYY-MM-DD`.
+fn iso(date: Date) -> String {
+    format!(
+        "{:04}-{:02}-{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    )
 }
 
 /// Age in completed years on `date` (which is not before the birth date).
-fn age_at(birth: BirthDate, (year, month, day): (u16, u8, u8)) -> u16 {
+fn age_at(birth: BirthDate, date: Date) -> u16 {
     match birth {
-        BirthDate::Full {
-            year: by,
-            month: bm,
-            day: bd,
-        } => {
-            let years = year.saturating_sub(by);
-            if (month, day) < (bm, bd) {
+        BirthDate::Full(birth) => {
+            let years = clock::year(date).saturating_sub(clock::year(birth));
+            if (date.month(), date.day()) < (birth.month(), birth.day()) {
                 years.saturating_sub(1)
             } else {
                 years
             }
         }
-        BirthDate::YearOnly { year: by } => year.saturating_sub(by),
+        BirthDate::YearOnly { year } => clock::year(date).saturating_sub(year),
     }
 }
 
@@ -660,8 +613,8 @@ fn check_ost_first_year(
     value: Option<u16>,
     ost_status: Option<&'static str>,
     birth: Option<BirthDate>,
-    start: Option<(u16, u8, u8)>,
-    today: (u16, u8, u8),
+    start: Option<Date>,
+    today: Date,
 ) {
     const FIELD: &str = "ost_first_year";
     let problem = match (value, ost_status) {
@@ -673,9 +626,9 @@ fn check_ost_first_year(
         (Some(year), _) => {
             if birth.is_some_and(|b| year < b.year()) {
                 "must not be before the year of birth"
-            } else if start.is_some_and(|s| year > s.0) {
+            } else if start.is_some_and(|s| year > clock::year(s)) {
                 "must not be after the year of treatment start"
-            } else if year > today.0 {
+            } else if year > clock::year(today) {
                 "must not be in the future"
             } else if year < crate::identity::normalize::MIN_BIRTH_YEAR {
                 "must be a year from 1900 on"
@@ -870,7 +823,7 @@ pub fn apply(
 mod tests {
     use super::*;
 
-    const TODAY: (u16, u8, u8) = (2026, 11, 24);
+    const TODAY: Date = time::macros::date!(2026 - 11 - 24);
     const MUNICIPALITIES: &[&str] = &["prishtine", "prizren", "peje", "gjakove"];
 
     /// A complete valid episode: born 1990-04-07, treatment start 2026-05-20 (age 36).
@@ -1008,14 +961,6 @@ mod tests {
             assert_eq!(v.plain.age_band, band, "{birth} {start}");
             assert_eq!(v.plain.start_quarter, q, "{birth} {start}");
             assert_eq!(v.plain.birth_year.to_string(), birth[..4], "{birth}");
-        }
-    }
-
-    #[test]
-    fn quarters() {
-        let expected = [1, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 4];
-        for (month, q) in (0u8..=13).zip(expected) {
-            assert_eq!(quarter(month), q, "month {month}");
         }
     }
 

@@ -70,37 +70,14 @@ pub struct ValidContact {
 /// Validates a contact, reporting every problem at once.
 pub fn validate(
     input: &ContactInput,
-    today: (u16, u8, u8),
+    today: crate::clock::Date,
 ) -> Result<ValidContact, Vec<FieldError>> {
     let mut errors = Vec::new();
     let identity = validate_identity(&input.identity, today, "identity.")
         .map_err(|e| errors.extend(e))
         .ok();
-    let when = match time::Date::parse(
-        &input.contact_date,
-        &time::macros::format_description!("[year]-[month]-[day]"),
-    ) {
-        Ok(d) => {
-            let key = (d.year(), u8::from(d.month()), d.day());
-            let today_key = (i32::from(today.0), today.1, today.2);
-            if key > today_key {
-                errors.push(FieldError::new("contact_date", "must not be in the future"));
-                None
-            } else if d.year() < 1990 {
-                errors.push(FieldError::new("contact_date", "must be in 1990 or later"));
-                None
-            } else {
-                Some((
-                    u16::try_from(d.year()).unwrap_or(0),
-                    super::episode::quarter(u8::from(d.month())),
-                ))
-            }
-        }
-        Err(_) => {
-            errors.push(FieldError::new("contact_date", "must be a date YYYY-MM-DD"));
-            None
-        }
-    };
+    let when = super::record_date(&input.contact_date, "contact_date", today, &mut errors)
+        .map(|d| (crate::clock::year(d), crate::clock::quarter(d)));
     if !SERVICE_TYPES.contains(&input.service_type.as_str()) {
         errors.push(FieldError::new(
             "service_type",

@@ -17,11 +17,12 @@ use super::ids::RecordId;
 use super::{ApiError, ApiJson, AppState};
 use crate::authz::{Action, FieldGroup, Resource, ResourceKind};
 use crate::cases::deaths::{self, OverdoseSealed, Target};
+use crate::clock::today_utc;
 use crate::domain::death::{
     ForensicInput, NotificationInput, OverdoseInput, PoliceOverdoseInput, SubstanceInput,
     validate_forensic, validate_notification, validate_overdose, validate_police_overdose,
 };
-use crate::identity::subject::{IdentityInput, today_utc};
+use crate::identity::subject::IdentityInput;
 use crate::store::deaths::{DeathRow, OverdoseRow};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {

@@ -14,8 +14,9 @@ use super::ids::RecordId;
 use super::{ApiError, ApiJson, AppState, FieldError};
 use crate::authz::{Action, FieldGroup, Resource, ResourceKind};
 use crate::cases::episodes::{self, EpisodeError, OstAnswer, Registered};
+use crate::clock::today_utc;
 use crate::domain::episode::{EpisodeCorrection, EpisodeInput, PlainEpisode, apply, validate};
-use crate::identity::subject::{IdentityInput, today_utc};
+use crate::identity::subject::IdentityInput;
 use crate::store::episodes::EpisodeFilter;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {

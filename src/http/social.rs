@@ -13,8 +13,8 @@ use super::error::ErrorBody;
 use super::ids::RecordId;
 use super::{ApiError, ApiJson, AppState};
 use crate::authz::{Action, Resource, ResourceKind};
+use crate::clock::today_utc;
 use crate::domain::social::{ContactInput, validate};
-use crate::identity::subject::today_utc;
 use crate::store::episodes::ContactRow;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {

@@ -20,11 +20,14 @@
 //! `Debug` output of this module contains an input value; errors only name the
 //! field and the rule that was broken.
 //!
-//! The module is `std`-only on purpose: it sits in front of the pseudonym MAC
-//! and must be deterministic across builds and platforms, so it avoids Unicode
-//! normalisation tables whose behaviour could shift with a dependency update.
+//! The module uses no Unicode library on purpose: it sits in front of the pseudonym
+//! MAC and must be deterministic across builds and platforms, so it avoids Unicode
+//! normalisation tables whose behaviour could shift with a dependency update (dates
+//! are checked against the proleptic Gregorian calendar of `time`, which cannot).
 
 use std::fmt;
+
+use crate::clock::{self, Date, DateProblem, digits as parse_digits, parse_iso_date};
 
 /// Maximum accepted length of one name field, in Unicode scalar values.
 ///
@@ -559,15 +562,8 @@ impl Sex {
 /// link it to someone genuinely born on 1 January. `Debug` is redacted.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub enum BirthDate {
-    /// A complete, valid calendar date.
-    Full {
-        /// Four-digit year, at least [`MIN_BIRTH_YEAR`].
-        year: u16,
-        /// Month, 1–12.
-        month: u8,
-        /// Day of month, valid for the month and year.
-        day: u8,
-    },
+    /// A complete, valid calendar date, its year at least [`MIN_BIRTH_YEAR`].
+    Full(Date),
     /// Only the year is known.
     YearOnly {
         /// Four-digit year, at least [`MIN_BIRTH_YEAR`].
@@ -579,7 +575,7 @@ impl BirthDate {
     /// Parses `"YYYY-MM-DD"` (a real calendar date, leap years included) or
     /// `"YYYY"` (year only).
     ///
-    /// `today` is `(year, month, day)` and is passed in rather than read from
+    /// `today` is passed in rather than read from
     /// the clock so that parsing is deterministic and testable. Dates after
     /// `today` and years before [`MIN_BIRTH_YEAR`] are rejected. Surrounding
     /// whitespace is ignored; no other format is accepted.
@@ -589,7 +585,7 @@ impl BirthDate {
     /// [`IdentityError::Missing`] for blank input, otherwise
     /// [`IdentityError::Invalid`] with field `birth_date` for a bad format, an
     /// impossible date, a year before 1900 or a date after `today`.
-    pub fn parse(input: &str, today: (u16, u8, u8)) -> Result<BirthDate, IdentityError> {
+    pub fn parse(input: &str, today: Date) -> Result<BirthDate, IdentityError> {
         let s = input.trim();
         if s.is_empty() {
             return Err(IdentityError::Missing {
@@ -603,36 +599,22 @@ impl BirthDate {
         // Slice patterns pin the exact shape (4 bytes, or 4-2-2 with dashes)
         // without any indexing that could panic; digits are checked by
         // `parse_digits`, which also rejects non-ASCII bytes.
+        // Four ASCII digits are a year; anything else must be a full date.
         let date = match s.as_bytes() {
             [y0, y1, y2, y3] => {
                 let year = parse_digits(&[*y0, *y1, *y2, *y3]).ok_or(bad_format)?;
                 BirthDate::YearOnly { year }
             }
-            [y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1] => {
-                let (Some(year), Some(month), Some(day)) = (
-                    parse_digits(&[*y0, *y1, *y2, *y3]),
-                    parse_digits(&[*m0, *m1]),
-                    parse_digits(&[*d0, *d1]),
-                ) else {
-                    return Err(bad_format);
-                };
-                // Two digits always fit in a u8; `try_from` keeps that
-                // explicit instead of relying on an `as` cast.
-                let (Ok(month), Ok(day)) = (u8::try_from(month), u8::try_from(day)) else {
-                    return Err(IdentityError::Invalid {
-                        field: F_BIRTH_DATE,
-                        problem: "is not a valid calendar date",
-                    });
-                };
-                if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+            _ => match parse_iso_date(s) {
+                Ok(date) => BirthDate::Full(date),
+                Err(DateProblem::BadFormat) => return Err(bad_format),
+                Err(DateProblem::NotADate) => {
                     return Err(IdentityError::Invalid {
                         field: F_BIRTH_DATE,
                         problem: "is not a valid calendar date",
                     });
                 }
-                BirthDate::Full { year, month, day }
-            }
-            _ => return Err(bad_format),
+            },
         };
         if date.year() < MIN_BIRTH_YEAR {
             return Err(IdentityError::Invalid {
@@ -641,8 +623,8 @@ impl BirthDate {
             });
         }
         let in_future = match date {
-            BirthDate::Full { year, month, day } => (year, month, day) > today,
-            BirthDate::YearOnly { year } => year > today.0,
+            BirthDate::Full(date) => date > today,
+            BirthDate::YearOnly { year } => year > clock::year(today),
         };
         if in_future {
             return Err(IdentityError::Invalid {
@@ -657,7 +639,8 @@ impl BirthDate {
     #[must_use]
     pub fn year(&self) -> u16 {
         match self {
-            BirthDate::Full { year, .. } | BirthDate::YearOnly { year } => *year,
+            BirthDate::Full(date) => clock::year(*date),
+            BirthDate::YearOnly { year } => *year,
         }
     }
 
@@ -673,7 +656,12 @@ impl BirthDate {
     #[must_use]
     pub fn canonical(&self) -> String {
         match self {
-            BirthDate::Full { year, month, day } => format!("{year:04}-{month:02}-{day:02}"),
+            BirthDate::Full(date) => format!(
+                "{:04}-{:02}-{:02}",
+                date.year(),
+                u8::from(date.month()),
+                date.day()
+            ),
             BirthDate::YearOnly { year } => format!("{year:04}"),
         }
     }
@@ -683,41 +671,9 @@ impl fmt::Debug for BirthDate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // A date of birth is personal data; reveal only its precision.
         match self {
-            BirthDate::Full { .. } => f.write_str("BirthDate::Full { .. }"),
+            BirthDate::Full(_) => f.write_str("BirthDate::Full { .. }"),
             BirthDate::YearOnly { .. } => f.write_str("BirthDate::YearOnly { .. }"),
         }
-    }
-}
-
-// Parses a short run of ASCII digits. Returns `None` on any non-digit and on
-// overflow, so no user input can cause a panic.
-fn parse_digits(bytes: &[u8]) -> Option<u16> {
-    if bytes.is_empty() {
-        return None;
-    }
-    bytes.iter().try_fold(0u16, |acc, &b| {
-        if b.is_ascii_digit() {
-            acc.checked_mul(10)?.checked_add(u16::from(b - b'0'))
-        } else {
-            None
-        }
-    })
-}
-
-// Gregorian rule. `u16::is_multiple_of` would read better but is only stable
-// since Rust 1.87 and the crate's MSRV is 1.85.
-#[allow(clippy::manual_is_multiple_of)]
-fn is_leap_year(year: u16) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-fn days_in_month(year: u16, month: u8) -> u8 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap_year(year) => 29,
-        2 => 28,
-        _ => 0,
     }
 }
 
@@ -763,7 +719,7 @@ impl NormalisedIdentity {
         last_name: &str,
         birth_date: &str,
         sex_code: &str,
-        today: (u16, u8, u8),
+        today: Date,
     ) -> Result<NormalisedIdentity, IdentityError> {
         let personal_number = match personal_number {
             Some(pn) if !pn.trim().is_empty() => Some(PersonalNumber::parse(pn)?),
@@ -821,7 +777,7 @@ impl fmt::Debug for NormalisedIdentity {
 mod tests {
     use super::*;
 
-    const TODAY: (u16, u8, u8) = (2025, 6, 15);
+    const TODAY: Date = time::macros::date!(2025 - 06 - 15);
 
     fn key(first: &str, last: &str) -> String {
         match normalise_full_name(first, last) {
@@ -1118,14 +1074,7 @@ mod tests {
     #[test]
     fn birth_date_leap_years() {
         let d = BirthDate::parse("2000-02-29", TODAY);
-        assert_eq!(
-            d,
-            Ok(BirthDate::Full {
-                year: 2000,
-                month: 2,
-                day: 29
-            })
-        );
+        assert_eq!(d, Ok(BirthDate::Full(time::macros::date!(2000 - 02 - 29))));
         assert!(BirthDate::parse("1996-02-29", TODAY).is_ok());
         let invalid = Err(IdentityError::Invalid {
             field: "birth_date",

@@ -83,7 +83,7 @@ fn field_error(err: IdentityError, prefix: &str) -> FieldError {
 /// `prefix` is prepended to field names (e.g. `identity.`).
 pub fn validate(
     input: &IdentityInput,
-    today: (u16, u8, u8),
+    today: crate::clock::Date,
     prefix: &str,
 ) -> Result<NormalisedIdentity, Vec<FieldError>> {
     let mut errors = Vec::new();
@@ -229,16 +229,6 @@ pub fn prepare(
     })
 }
 
-/// Today's date in UTC as `(year, month, day)`.
-pub fn today_utc() -> (u16, u8, u8) {
-    let now = time::OffsetDateTime::now_utc();
-    (
-        u16::try_from(now.year()).unwrap_or(u16::MAX),
-        u8::from(now.month()),
-        now.day(),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,7 +246,7 @@ mod tests {
     #[test]
     fn every_bad_field_is_reported_at_once() {
         let bad = input(Some("12345"), "", "123", "2999-01-01", "M");
-        let errors = validate(&bad, (2026, 11, 24), "identity.").unwrap_err();
+        let errors = validate(&bad, time::macros::date!(2026 - 11 - 24), "identity.").unwrap_err();
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         for f in [
             "identity.personal_number",
@@ -278,7 +268,7 @@ mod tests {
     #[test]
     fn control_and_bidirectional_characters_are_refused_in_names() {
         let bad = input(None, "Ardita\u{202e}", "Ga\u{0}shi", "1990-04-07", "2");
-        let errors = validate(&bad, (2026, 11, 24), "").unwrap_err();
+        let errors = validate(&bad, time::macros::date!(2026 - 11 - 24), "").unwrap_err();
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert!(
             fields.contains(&"first_name") && fields.contains(&"last_name"),
@@ -289,7 +279,7 @@ mod tests {
     #[test]
     fn a_valid_identity_normalises() {
         let ok = input(None, "Ardita", "Gashi", "1990-04-07", "2");
-        let identity = validate(&ok, (2026, 11, 24), "").expect("valid");
+        let identity = validate(&ok, time::macros::date!(2026 - 11 - 24), "").expect("valid");
         assert_eq!(identity.birth.year(), 1990);
         assert!(format!("{ok:?}").contains(".."), "debug is redacted");
     }

@@ -19,7 +19,7 @@ async fn demo_fill_loads_a_usable_registry_once(app: TestApp) {
         persons: 120,
         years: 2,
         seed: 99,
-        today: (2026, 11, 24),
+        today: time::macros::date!(2026 - 11 - 24),
     };
     let mut seen = 0;
     let summary = demo::fill(&app.store, &app.keys, &config, &users, |done| seen = done)

@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use crate::helpers::TestApp;
 
-const TODAY: (u16, u8, u8) = (2026, 12, 1);
+const TODAY: time::Date = time::macros::date!(2026 - 12 - 01);
 
 /// Any JSON value, a few levels deep, with strings that include Albanian, Serbian
 /// Cyrillic, control-free punctuation and very long text.

@@ -555,34 +555,12 @@ pub fn open(
 
 /// The full input an opened episode corresponds to (the base for a correction).
 pub fn as_input(opened: &OpenedEpisode) -> Result<EpisodeInput, EpisodeError> {
-    let p = &opened.row.plain;
-    let (s, identity) = opened.whole()?;
-    Ok(EpisodeInput {
-        identity: identity.clone(),
-        municipality: p.municipality.clone(),
-        treatment_start_date: s.treatment_start_date.clone(),
-        treatment_status: p.treatment_status.clone(),
-        referral_source: p.referral_source.clone(),
-        living_with: p.living_with.clone(),
-        living_with_children: p.living_with_children.clone(),
-        living_where: p.living_where.clone(),
-        labour_status: p.labour_status.clone(),
-        education: p.education.clone(),
-        primary_drug: p.primary_drug.clone(),
-        route: p.route.clone(),
-        frequency: p.frequency.clone(),
-        age_first_use: p.age_first_use,
-        secondary_drugs: p.secondary_drugs.clone(),
-        polydrug: p.polydrug.clone(),
-        ost_status: p.ost_status.clone(),
-        ost_first_year: p.ost_first_year,
-        injecting: s.injecting.clone(),
-        age_first_injection: s.age_first_injection,
-        sharing: s.sharing.clone(),
-        hiv_testing: s.hiv_testing.clone(),
-        hcv_testing: s.hcv_testing.clone(),
-        notes: s.notes.clone(),
-    })
+    let (sealed, identity) = opened.whole()?;
+    Ok(EpisodeInput::from_parts(
+        identity.clone(),
+        &opened.row.plain,
+        sealed,
+    ))
 }
 
 /// Previous values kept (sealed) in the history of a correction or closure.

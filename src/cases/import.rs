@@ -3,8 +3,6 @@
 //! through the same validation and registration as the API; failures are reported
 //! per row and field, and do not stop the other rows.
 
-use serde::Deserialize;
-
 use crate::cases::access::Gate;
 use crate::cases::episodes::{EpisodeError, Registrar, register};
 use crate::domain::FieldError;
@@ -12,132 +10,50 @@ use crate::domain::episode::EpisodeInput;
 use crate::identity::subject::IdentityInput;
 use crate::store::Store;
 
-/// The CSV header, in order.
-pub const COLUMNS: &[&str] = &[
+/// The identity columns that open the CSV header; the episode's items follow in
+/// table order (`EpisodeInput::ITEMS`).
+const IDENTITY_COLUMNS: &[&str] = &[
     "personal_number",
     "first_name",
     "last_name",
     "birth_date",
     "sex",
-    "municipality",
-    "treatment_start_date",
-    "treatment_status",
-    "referral_source",
-    "living_with",
-    "living_with_children",
-    "living_where",
-    "labour_status",
-    "education",
-    "primary_drug",
-    "route",
-    "frequency",
-    "age_first_use",
-    "secondary_drugs",
-    "polydrug",
-    "ost_status",
-    "ost_first_year",
-    "injecting",
-    "age_first_injection",
-    "sharing",
-    "hiv_testing",
-    "hcv_testing",
-    "notes",
 ];
 
-#[derive(Deserialize)]
-struct Row {
-    personal_number: String,
-    first_name: String,
-    last_name: String,
-    birth_date: String,
-    sex: String,
-    municipality: String,
-    treatment_start_date: String,
-    treatment_status: String,
-    referral_source: String,
-    living_with: String,
-    living_with_children: String,
-    living_where: String,
-    labour_status: String,
-    education: String,
-    primary_drug: String,
-    route: String,
-    frequency: String,
-    age_first_use: String,
-    secondary_drugs: String,
-    polydrug: String,
-    ost_status: String,
-    ost_first_year: String,
-    injecting: String,
-    age_first_injection: String,
-    sharing: String,
-    hiv_testing: String,
-    hcv_testing: String,
-    notes: String,
+/// The CSV header, in order.
+pub fn columns() -> Vec<&'static str> {
+    IDENTITY_COLUMNS
+        .iter()
+        .chain(EpisodeInput::ITEMS)
+        .copied()
+        .collect()
 }
 
-fn number(text: &str, field: &str, errors: &mut Vec<FieldError>) -> Option<u16> {
-    let text = text.trim();
-    if text.is_empty() || text == "99" {
-        return None;
-    }
-    text.parse()
-        .map_err(|_| {
-            errors.push(FieldError::new(
-                field,
-                "must be a whole number of years, or empty when not known",
-            ))
-        })
-        .ok()
-}
-
-fn to_input(row: Row) -> Result<EpisodeInput, Vec<FieldError>> {
+/// The input of one row, or the problems that stop it (no value echoed).
+fn to_input(record: &csv::StringRecord, columns: &[&str]) -> Result<EpisodeInput, Vec<FieldError>> {
+    let cell = |name: &str| {
+        columns
+            .iter()
+            .position(|c| *c == name)
+            .and_then(|i| record.get(i))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let personal_number = cell("personal_number");
+    let identity = IdentityInput {
+        personal_number: (!personal_number.trim().is_empty()).then_some(personal_number),
+        first_name: cell("first_name"),
+        last_name: cell("last_name"),
+        birth_date: cell("birth_date"),
+        sex: cell("sex"),
+    };
     let mut errors = Vec::new();
-    let age_first_use = number(&row.age_first_use, "age_first_use", &mut errors);
-    let ost_first_year = number(&row.ost_first_year, "ost_first_year", &mut errors);
-    let age_first_injection = number(&row.age_first_injection, "age_first_injection", &mut errors);
-    if !errors.is_empty() {
-        return Err(errors);
+    let input = EpisodeInput::from_csv(identity, cell, &mut errors);
+    if errors.is_empty() {
+        Ok(input)
+    } else {
+        Err(errors)
     }
-    let optional = |s: String| (!s.trim().is_empty()).then_some(s);
-    Ok(EpisodeInput {
-        identity: IdentityInput {
-            personal_number: optional(row.personal_number),
-            first_name: row.first_name,
-            last_name: row.last_name,
-            birth_date: row.birth_date,
-            sex: row.sex,
-        },
-        municipality: row.municipality,
-        treatment_start_date: row.treatment_start_date,
-        treatment_status: row.treatment_status,
-        referral_source: row.referral_source,
-        living_with: row.living_with,
-        living_with_children: row.living_with_children,
-        living_where: row.living_where,
-        labour_status: row.labour_status,
-        education: row.education,
-        primary_drug: row.primary_drug,
-        route: row.route,
-        frequency: row.frequency,
-        age_first_use,
-        secondary_drugs: row
-            .secondary_drugs
-            .split(';')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        polydrug: row.polydrug,
-        ost_status: row.ost_status,
-        ost_first_year,
-        injecting: row.injecting,
-        age_first_injection,
-        sharing: row.sharing,
-        hiv_testing: row.hiv_testing,
-        hcv_testing: row.hcv_testing,
-        notes: optional(row.notes),
-    })
 }
 
 /// One row that was not registered.
@@ -165,21 +81,22 @@ pub struct ImportReport {
 pub fn read_rows(
     csv_text: &str,
 ) -> Result<Vec<Result<EpisodeInput, Vec<FieldError>>>, EpisodeError> {
+    let columns = columns();
     let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
     let header_ok = reader
         .headers()
-        .map(|h| h.iter().eq(COLUMNS.iter().copied()))
+        .map(|h| h.iter().eq(columns.iter().copied()))
         .unwrap_or(false);
     if !header_ok {
         return Err(EpisodeError::Invalid(vec![FieldError::new(
             "header",
-            format!("the first line must be exactly: {}", COLUMNS.join(",")),
+            format!("the first line must be exactly: {}", columns.join(",")),
         )]));
     }
     Ok(reader
-        .deserialize::<Row>()
-        .map(|row| match row {
-            Ok(row) => to_input(row),
+        .records()
+        .map(|record| match record {
+            Ok(record) => to_input(&record, &columns),
             Err(e) => Err(vec![FieldError::new(
                 "row",
                 format!("cannot be read: {}", e.kind_name()),

@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 
 use super::FieldError;
 use super::codes;
+use super::items::{Cell, Column, Correctable, FromCsv, episode_items};
 use crate::clock::{self, Date, DateProblem};
 use crate::identity::normalize::{BirthDate, NormalisedIdentity};
 use crate::identity::subject::{self, IdentityInput};
@@ -42,105 +43,110 @@ const OST_NEVER: &str = "1";
 const OST_EVER: &[&str] = &["2", "3"];
 
 // ---------------------------------------------------------------------------
-// Input
+// The item table
 // ---------------------------------------------------------------------------
 
-/// A treatment episode as a clinician submits it (all TDI 3.0 items; the centre type
-/// comes from the submitting facility). `Debug` is redacted.
-#[derive(Clone, Default, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EpisodeInput {
-    /// The person treated: TDI sex and date of birth, plus the names and personal
-    /// number used only to link episodes of the same person.
-    pub identity: IdentityInput,
+// One row per item the clinician submits, in TDI order. Adding a TDI item is a row
+// here (with its code list in `seeds/tdi_codes.csv` and `codes.rs`, and, for a
+// clear item, a migration adding its column); everything else — the input,
+// correction, clear and sealed structs, validation in table order, the store's
+// columns and binds, the backlog CSV columns — is derived (see `items.rs`).
+episode_items! {
     /// TDI municipality of residence: a municipality slug (e.g. `prishtine`).
-    pub municipality: String,
+    municipality: text(known_municipality), clear;
     /// TDI date of treatment start, `YYYY-MM-DD` (not in the future, not before 1990,
     /// not before the date of birth).
-    pub treatment_start_date: String,
+    treatment_start_date: text(start_date), sealed;
     /// TDI ever previously treated (list `treatment_status`): `1` never previously
     /// treated, `2` previously treated, `99` not known.
-    pub treatment_status: String,
+    treatment_status: code("treatment_status"), clear;
     /// TDI source of referral (list `referral_source`): `1` court/probation/police,
     /// `2` general practitioner, `3` other drug centre, `4` other
     /// health/medical/social service, `5` educational services, `6`
     /// self/family/friends, `7` other, `99` not known.
-    pub referral_source: String,
+    referral_source: code("referral_source"), clear;
     /// TDI living status, with whom (list `living_with`): `1` alone, `2` family of
     /// origin, `3` partner and/or children, `4` friends/others, `5` detention, `6`
     /// institution/shelter, `7` other, `99` not known.
-    pub living_with: String,
+    living_with: code("living_with"), clear;
     /// TDI living with children (list `living_with_children`): `1` no, `2` yes, `99`
     /// not known.
-    pub living_with_children: String,
+    living_with_children: code("living_with_children"), clear;
     /// TDI living status, where (list `living_where`): `1` stable, `2`
     /// unstable/homeless, `3` detention, `4` other, `99` not known.
-    pub living_where: String,
+    living_where: code("living_where"), clear;
     /// TDI labour status (list `labour_status`): `1` occasionally employed, `2`
     /// regularly employed, `3` student, `4` unemployed, `5`
     /// benefits/pensioner/house-maker/disabled, `6` other, `99` not known.
-    pub labour_status: String,
+    labour_status: code("labour_status"), clear;
     /// TDI highest educational level completed (list `education`): `1` none or
     /// primary not completed, `2` primary, `3` secondary, `4` higher, `99` not known.
-    pub education: String,
+    education: code("education"), clear;
     /// TDI primary drug, the drug causing the most problems (list `substance`, e.g.
     /// `1.1` heroin, `2.1` powder cocaine, `7.1` herbal cannabis or resin). Alcohol
     /// (`8`) is not accepted as the primary drug.
-    pub primary_drug: String,
+    primary_drug: code("substance") + not_alcohol, clear;
     /// TDI usual route of administration of the primary drug (list `route`): `1`
     /// inject, `2` smoke/inhale, `3` eat/drink, `4` sniff, `5` other, `99` not known.
-    pub route: String,
+    route: code("route"), clear;
     /// TDI frequency of use of the primary drug in the last 30 days (list
     /// `frequency`): `1` daily, `2` 4-6 days/week, `3` 2-3 days/week, `4` once a
     /// week or less, `5` not used, `99` not known.
-    pub frequency: String,
+    frequency: code("frequency"), clear;
     /// TDI age at first use of the primary drug, in years (0-100, at most the age at
     /// treatment start). Leave out when not known.
-    #[serde(default)]
-    pub age_first_use: Option<u16>,
+    age_first_use: number(age_until_start), clear;
     /// TDI secondary drugs: up to 4 codes of the list `substance` (alcohol `8`
     /// allowed), none equal to the primary drug, no repeats. Order: clinical
     /// relevance, then injected, then frequency, then list order.
-    #[serde(default)]
-    pub secondary_drugs: Vec<String>,
+    secondary_drugs: list(secondary_drugs), clear;
     /// TDI polydrug problem (list `polydrug`): `1` yes, `2` no, `99` not known.
-    pub polydrug: String,
+    polydrug: code("polydrug"), clear;
     /// TDI opioid substitution treatment (list `ost_status`): `1` never, `2` ever,
     /// not currently, `3` currently, `99` not known.
-    pub ost_status: String,
+    ost_status: code("ost_status"), clear;
     /// TDI year of first opioid substitution treatment: required when `ost_status`
     /// is `2` or `3`, left out when it is `1`; not before the year of birth and not
     /// after the year of treatment start.
-    #[serde(default)]
-    pub ost_first_year: Option<u16>,
+    ost_first_year: number(ost_first_year), clear;
     /// TDI injecting, any drug (list `injecting`): `1` never, `2` ever (timing
     /// unknown), `2.1` not in last 12 months, `2.2` last 12 months but not last 30
     /// days, `2.3` last 30 days, `3` refused, `99` not known. Must not be `1` when
     /// `route` is `1` (inject).
-    pub injecting: String,
+    injecting: code("injecting") + injected_means_ever, sealed;
     /// TDI age at first injection, in years (0-100, at most the age at treatment
     /// start). Leave out when not known.
-    #[serde(default)]
-    pub age_first_injection: Option<u16>,
+    age_first_injection: number(age_until_start), sealed;
     /// TDI needle/syringe sharing (list `sharing`): `1` never, `2` ever, `2.1` not in
     /// last 12 months, `2.2` last 12 months but not last 30 days, `2.3` last 30 days,
     /// `3` refused, `99` not known.
-    pub sharing: String,
+    sharing: code("sharing"), sealed;
     /// TDI HIV testing (list `hiv_testing`): `1` never, `2` ever, `2.1` not in last
     /// 12 months, `2.2` in last 12 months, `3` refused, `99` not known.
-    pub hiv_testing: String,
+    hiv_testing: code("hiv_testing"), sealed;
     /// TDI HCV testing (list `hcv_testing`): `1` never, `2` ever, `2.1` not in last
     /// 12 months, `2.2` in last 12 months, `3` refused, `99` not known.
-    pub hcv_testing: String,
+    hcv_testing: code("hcv_testing"), sealed;
     /// Free-text clinical notes (not a TDI item), at most 2000 characters. Stored
     /// sealed; blank is the same as absent.
-    #[serde(default)]
-    pub notes: Option<String>,
+    notes: note(notes), sealed;
 }
 
 impl std::fmt::Debug for EpisodeInput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("EpisodeInput { .. }")
+    }
+}
+
+impl std::fmt::Debug for EpisodeCorrection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EpisodeCorrection { .. }")
+    }
+}
+
+impl std::fmt::Debug for SealedEpisode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealedEpisode { .. }")
     }
 }
 
@@ -165,106 +171,53 @@ impl std::fmt::Debug for ValidEpisode {
     }
 }
 
-/// The statistical columns of an episode, stored in clear (TDI codes, years, ages).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct PlainEpisode {
-    /// Year of treatment start.
-    pub start_year: u16,
-    /// Quarter of treatment start, 1-4.
-    pub start_quarter: u8,
-    /// TDI sex code (list `sex`).
-    pub sex: String,
-    /// Year of birth.
-    pub birth_year: u16,
-    /// Age in completed years at treatment start (from the full date of birth when
-    /// known, otherwise start year minus birth year).
-    pub age_at_start: u16,
-    /// TDI reporting age band of `age_at_start` (list `age_band`).
-    pub age_band: String,
-    /// Municipality of residence (slug).
-    pub municipality: String,
-    /// TDI ever previously treated (list `treatment_status`).
-    pub treatment_status: String,
-    /// TDI source of referral (list `referral_source`).
-    pub referral_source: String,
-    /// TDI living status, with whom (list `living_with`).
-    pub living_with: String,
-    /// TDI living with children (list `living_with_children`).
-    pub living_with_children: String,
-    /// TDI living status, where (list `living_where`).
-    pub living_where: String,
-    /// TDI labour status (list `labour_status`).
-    pub labour_status: String,
-    /// TDI education (list `education`).
-    pub education: String,
-    /// TDI primary drug (list `substance`, never alcohol).
-    pub primary_drug: String,
-    /// TDI route of administration of the primary drug (list `route`).
-    pub route: String,
-    /// TDI frequency of use in the last 30 days (list `frequency`).
-    pub frequency: String,
-    /// TDI age at first use of the primary drug, when known.
-    pub age_first_use: Option<u16>,
-    /// TDI secondary drugs (list `substance`), at most 4, in the order given.
-    pub secondary_drugs: Vec<String>,
-    /// TDI polydrug problem (list `polydrug`).
-    pub polydrug: String,
-    /// TDI opioid substitution treatment (list `ost_status`).
-    pub ost_status: String,
-    /// TDI year of first opioid substitution treatment, when given.
-    pub ost_first_year: Option<u16>,
-}
-
-/// The sensitive fields of an episode, stored encrypted under the subject's data key.
-/// `Debug` is redacted.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct SealedEpisode {
-    /// Exact date of treatment start, `YYYY-MM-DD`.
-    pub treatment_start_date: String,
-    /// TDI injecting, any drug (list `injecting`).
-    pub injecting: String,
-    /// TDI age at first injection, when known.
-    pub age_first_injection: Option<u16>,
-    /// TDI needle/syringe sharing (list `sharing`).
-    pub sharing: String,
-    /// TDI HIV testing (list `hiv_testing`).
-    pub hiv_testing: String,
-    /// TDI HCV testing (list `hcv_testing`).
-    pub hcv_testing: String,
-    /// Free-text clinical notes (never blank: blank notes become `None`).
-    pub notes: Option<String>,
-}
-
-impl std::fmt::Debug for SealedEpisode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SealedEpisode { .. }")
-    }
+/// The clear columns computed at validation rather than submitted.
+struct Derived {
+    start_year: u16,
+    start_quarter: u8,
+    sex: String,
+    birth_year: u16,
+    age_at_start: u16,
+    age_band: String,
 }
 
 // ---------------------------------------------------------------------------
 // Validation
 // ---------------------------------------------------------------------------
 
+/// What the item checks and rules see besides their own value: worked out once,
+/// silently, before the items are checked in table order (each item reports only
+/// its own problems, so every problem is reported once, in table order).
+struct Context<'a> {
+    today: Date,
+    municipalities: &'a [&'a str],
+    birth: Option<BirthDate>,
+    start: Option<Date>,
+    age_at_start: Option<u16>,
+    primary_drug: Option<&'static str>,
+    route: Option<&'static str>,
+    ost_status: Option<&'static str>,
+}
+
 /// Validates an episode, reporting every problem at once.
 ///
-/// `municipalities` are the known municipality slugs. Field names in errors are spelled as in the JSON (`identity.birth_date`,
-/// `secondary_drugs[2]`); messages never contain a submitted value. Codes may carry
-/// surrounding whitespace, which is dropped.
+/// `municipalities` are the known municipality slugs. Field names in errors are
+/// spelled as in the JSON (`identity.birth_date`, `secondary_drugs[2]`); messages
+/// never contain a submitted value. Codes may carry surrounding whitespace, which
+/// is dropped.
 ///
 /// # Errors
 ///
-/// Every [`FieldError`] found: identity, municipality, every code against its TDI
-/// list, dates, ages, secondary drugs, notes and the consistency rules between them.
+/// Every [`FieldError`] found: identity, then every item in table order (its code
+/// list, dates, ages, secondary drugs, notes and the consistency rules between them).
 pub fn validate(
     input: &EpisodeInput,
     today: Date,
     municipalities: &[&str],
 ) -> Result<ValidEpisode, Vec<FieldError>> {
     let mut errors = Vec::new();
-    let e = &mut errors;
-
     let identity = subject::validate(&input.identity, today, "identity.")
-        .map_err(|errs| e.extend(errs))
+        .map_err(|errs| errors.extend(errs))
         .ok();
     // The birth date on its own, so that the age checks still run when only another
     // identity field (a name, the personal number) is wrong. Its own errors are
@@ -273,168 +226,32 @@ pub fn validate(
         .as_ref()
         .map(|i| i.birth)
         .or_else(|| BirthDate::parse(&input.identity.birth_date, today).ok());
-
-    let municipality = check_municipality(e, &input.municipality, municipalities);
-    let start = check_start_date(e, &input.treatment_start_date, today, birth);
-    let age_at_start = match (birth, start) {
-        (Some(birth), Some(start)) => Some(age_at(birth, start)),
-        _ => None,
-    };
-
-    let treatment_status = check_code(
-        e,
-        "treatment_status",
-        "treatment_status",
-        &input.treatment_status,
-    );
-    let referral_source = check_code(
-        e,
-        "referral_source",
-        "referral_source",
-        &input.referral_source,
-    );
-    let living_with = check_code(e, "living_with", "living_with", &input.living_with);
-    let living_with_children = check_code(
-        e,
-        "living_with_children",
-        "living_with_children",
-        &input.living_with_children,
-    );
-    let living_where = check_code(e, "living_where", "living_where", &input.living_where);
-    let labour_status = check_code(e, "labour_status", "labour_status", &input.labour_status);
-    let education = check_code(e, "education", "education", &input.education);
-
-    let primary_drug = check_code(e, "primary_drug", "substance", &input.primary_drug);
-    if primary_drug == Some(ALCOHOL) {
-        e.push(FieldError::new(
-            "primary_drug",
-            "must not be alcohol (8): alcohol is recorded only as a secondary drug; \
-             give the other drug causing the most problems",
-        ));
-    }
-    let route = check_code(e, "route", "route", &input.route);
-    let frequency = check_code(e, "frequency", "frequency", &input.frequency);
-    check_age(e, "age_first_use", input.age_first_use, age_at_start);
-    let secondary_drugs = check_secondary_drugs(e, &input.secondary_drugs, primary_drug);
-    let polydrug = check_code(e, "polydrug", "polydrug", &input.polydrug);
-
-    let ost_status = check_code(e, "ost_status", "ost_status", &input.ost_status);
-    check_ost_first_year(e, input.ost_first_year, ost_status, birth, start, today);
-
-    let injecting = check_code(e, "injecting", "injecting", &input.injecting);
-    if route == Some(ROUTE_INJECT) && injecting == Some(INJECTING_NEVER) {
-        e.push(FieldError::new(
-            "injecting",
-            "must not be 1 (never) when route is 1 (inject): a primary drug that is \
-             injected means the person has injected",
-        ));
-    }
-    check_age(
-        e,
-        "age_first_injection",
-        input.age_first_injection,
-        age_at_start,
-    );
-    let sharing = check_code(e, "sharing", "sharing", &input.sharing);
-    let hiv_testing = check_code(e, "hiv_testing", "hiv_testing", &input.hiv_testing);
-    let hcv_testing = check_code(e, "hcv_testing", "hcv_testing", &input.hcv_testing);
-
-    let notes = input
-        .notes
-        .as_deref()
-        .filter(|n| !n.trim().is_empty())
-        .map(str::to_owned);
-    if notes
-        .as_deref()
-        .is_some_and(|n| n.chars().nth(MAX_NOTES_CHARS).is_some())
-    {
-        e.push(FieldError::new(
-            "notes",
-            format!("must be at most {MAX_NOTES_CHARS} characters"),
-        ));
-    }
-
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    let (
-        Some(identity),
-        Some(municipality),
-        Some(start),
-        Some(age_at_start),
-        Some(social),
-        Some(drug),
-        Some(secondary_drugs),
-        Some(ost_status),
-        Some(risk),
-    ) = (
-        identity,
-        municipality,
+    let start = start_date_problem(&input.treatment_start_date, today, birth).ok();
+    let ctx = Context {
+        today,
+        municipalities,
+        birth,
         start,
-        age_at_start,
-        all([
-            treatment_status,
-            referral_source,
-            living_with,
-            living_with_children,
-            living_where,
-            labour_status,
-            education,
-        ]),
-        all([primary_drug, route, frequency, polydrug]),
-        secondary_drugs,
-        ost_status,
-        all([injecting, sharing, hiv_testing, hcv_testing]),
-    )
+        age_at_start: birth.zip(start).map(|(b, s)| age_at(b, s)),
+        primary_drug: code_of("substance", &input.primary_drug),
+        route: code_of("route", &input.route),
+        ost_status: code_of("ost_status", &input.ost_status),
+    };
+    let items = check_items(input, &ctx, &mut errors);
+    let (Some(identity), Some(items), Some(start), Some(age_at_start), true) =
+        (identity, items, start, ctx.age_at_start, errors.is_empty())
     else {
-        // Unreachable: every `None` above comes with an error.
         return Err(errors);
     };
-    let [
-        treatment_status,
-        referral_source,
-        living_with,
-        living_with_children,
-        living_where,
-        labour_status,
-        education,
-    ] = social;
-    let [primary_drug, route, frequency, polydrug] = drug;
-    let [injecting, sharing, hiv_testing, hcv_testing] = risk;
-
-    let plain = PlainEpisode {
+    let derived = Derived {
         start_year: clock::year(start),
         start_quarter: clock::quarter(start),
         sex: identity.sex.code().to_owned(),
         birth_year: identity.birth.year(),
         age_at_start,
         age_band: codes::age_band(age_at_start).to_owned(),
-        municipality,
-        treatment_status: treatment_status.to_owned(),
-        referral_source: referral_source.to_owned(),
-        living_with: living_with.to_owned(),
-        living_with_children: living_with_children.to_owned(),
-        living_where: living_where.to_owned(),
-        labour_status: labour_status.to_owned(),
-        education: education.to_owned(),
-        primary_drug: primary_drug.to_owned(),
-        route: route.to_owned(),
-        frequency: frequency.to_owned(),
-        age_first_use: input.age_first_use,
-        secondary_drugs: secondary_drugs.into_iter().map(str::to_owned).collect(),
-        polydrug: polydrug.to_owned(),
-        ost_status: ost_status.to_owned(),
-        ost_first_year: input.ost_first_year,
     };
-    let sealed = SealedEpisode {
-        treatment_start_date: iso(start),
-        injecting: injecting.to_owned(),
-        age_first_injection: input.age_first_injection,
-        sharing: sharing.to_owned(),
-        hiv_testing: hiv_testing.to_owned(),
-        hcv_testing: hcv_testing.to_owned(),
-        notes,
-    };
+    let (plain, sealed) = split(items, derived);
     Ok(ValidEpisode {
         identity,
         plain,
@@ -442,13 +259,10 @@ pub fn validate(
     })
 }
 
-/// `Some` of all values when none is `None`.
-fn all<const N: usize>(values: [Option<&'static str>; N]) -> Option<[&'static str; N]> {
-    let mut out = [""; N];
-    for (slot, value) in out.iter_mut().zip(values) {
-        *slot = value?;
-    }
-    Some(out)
+/// The code of the TDI list `list` that `value` is (ignoring surrounding space).
+fn code_of(list: &str, value: &str) -> Option<&'static str> {
+    let value = value.trim();
+    codes::list(list)?.iter().copied().find(|c| *c == value)
 }
 
 /// Checks `value` against the TDI list `list`; returns the list's own code.
@@ -458,15 +272,14 @@ fn check_code(
     list: &'static str,
     value: &str,
 ) -> Option<&'static str> {
-    let codes = codes::list(list).unwrap_or_default();
-    let value = value.trim();
-    if let Some(code) = codes.iter().copied().find(|c| *c == value) {
+    if let Some(code) = code_of(list, value) {
         return Some(code);
     }
+    let codes = codes::list(list).unwrap_or_default();
     let expected = format!("a code of the {list} list: {}", codes.join(", "));
     errors.push(FieldError::new(
         field,
-        if value.is_empty() {
+        if value.trim().is_empty() {
             format!("is required: {expected}")
         } else {
             format!("must be {expected}")
@@ -475,17 +288,40 @@ fn check_code(
     None
 }
 
-fn check_municipality(
+/// Rule of `primary_drug`.
+fn not_alcohol(_: &Context<'_>, code: &str) -> Result<(), &'static str> {
+    if code == ALCOHOL {
+        return Err(
+            "must not be alcohol (8): alcohol is recorded only as a secondary drug; \
+             give the other drug causing the most problems",
+        );
+    }
+    Ok(())
+}
+
+/// Rule of `injecting`.
+fn injected_means_ever(ctx: &Context<'_>, code: &str) -> Result<(), &'static str> {
+    if ctx.route == Some(ROUTE_INJECT) && code == INJECTING_NEVER {
+        return Err(
+            "must not be 1 (never) when route is 1 (inject): a primary drug that is \
+             injected means the person has injected",
+        );
+    }
+    Ok(())
+}
+
+fn known_municipality(
+    ctx: &Context<'_>,
     errors: &mut Vec<FieldError>,
+    field: &'static str,
     value: &str,
-    municipalities: &[&str],
 ) -> Option<String> {
     let value = value.trim();
-    if let Some(slug) = municipalities.iter().find(|m| **m == value) {
+    if let Some(slug) = ctx.municipalities.iter().find(|m| **m == value) {
         return Some((*slug).to_owned());
     }
     errors.push(FieldError::new(
-        "municipality",
+        field,
         if value.is_empty() {
             "is required: the slug of the municipality of residence (e.g. prishtine)"
         } else {
@@ -495,41 +331,49 @@ fn check_municipality(
     None
 }
 
-/// Checks the treatment start date; `Some` only when valid.
-fn check_start_date(
-    errors: &mut Vec<FieldError>,
+/// The treatment start date, or what is wrong with it.
+fn start_date_problem(
     value: &str,
     today: Date,
     birth: Option<BirthDate>,
-) -> Option<Date> {
-    const FIELD: &str = "treatment_start_date";
+) -> Result<Date, &'static str> {
     let value = value.trim();
-    let problem = if value.is_empty() {
-        "is required: a date YYYY-MM-DD"
-    } else {
-        match clock::parse_iso_date(value) {
-            Err(DateProblem::BadFormat) => "must be a date YYYY-MM-DD",
-            Err(DateProblem::NotADate) => "is not a valid calendar date (YYYY-MM-DD)",
-            Ok(date) => {
-                let before_birth = match birth {
-                    Some(BirthDate::Full(birth)) => date < birth,
-                    Some(BirthDate::YearOnly { year }) => clock::year(date) < year,
-                    None => false,
-                };
-                if date > today {
-                    "must not be in the future"
-                } else if clock::year(date) < MIN_START_YEAR {
-                    "must not be before 1990-01-01"
-                } else if before_birth {
-                    "must not be before the date of birth"
-                } else {
-                    return Some(date);
-                }
-            }
-        }
+    if value.is_empty() {
+        return Err("is required: a date YYYY-MM-DD");
+    }
+    let date = clock::parse_iso_date(value).map_err(|problem| match problem {
+        DateProblem::BadFormat => "must be a date YYYY-MM-DD",
+        DateProblem::NotADate => "is not a valid calendar date (YYYY-MM-DD)",
+    })?;
+    let before_birth = match birth {
+        Some(BirthDate::Full(birth)) => date < birth,
+        Some(BirthDate::YearOnly { year }) => clock::year(date) < year,
+        None => false,
     };
-    errors.push(FieldError::new(FIELD, problem));
-    None
+    if date > today {
+        Err("must not be in the future")
+    } else if clock::year(date) < MIN_START_YEAR {
+        Err("must not be before 1990-01-01")
+    } else if before_birth {
+        Err("must not be before the date of birth")
+    } else {
+        Ok(date)
+    }
+}
+
+fn start_date(
+    ctx: &Context<'_>,
+    errors: &mut Vec<FieldError>,
+    field: &'static str,
+    value: &str,
+) -> Option<String> {
+    match start_date_problem(value, ctx.today, ctx.birth) {
+        Ok(date) => Some(iso(date)),
+        Err(problem) => {
+            errors.push(FieldError::new(field, problem));
+            None
+        }
+    }
 }
 
 /// A date as `YYYY-MM-DD`.
@@ -557,45 +401,47 @@ fn age_at(birth: BirthDate, date: Date) -> u16 {
     }
 }
 
-fn check_age(
+/// An age at a first event: at most 100 and at most the age at treatment start.
+fn age_until_start(
+    ctx: &Context<'_>,
     errors: &mut Vec<FieldError>,
     field: &'static str,
-    value: Option<u16>,
-    age_at_start: Option<u16>,
-) {
-    let Some(value) = value else { return };
-    if value > MAX_AGE_FIRST {
-        errors.push(FieldError::new(
-            field,
-            format!("must be an age in years from 0 to {MAX_AGE_FIRST} (leave out when not known)"),
-        ));
-    } else if age_at_start.is_some_and(|age| value > age) {
-        errors.push(FieldError::new(
-            field,
-            "must not be greater than the age at treatment start",
-        ));
-    }
+    value: &Option<u16>,
+) -> Option<Option<u16>> {
+    let problem = match *value {
+        None => return Some(None),
+        Some(age) if age > MAX_AGE_FIRST => {
+            format!("must be an age in years from 0 to {MAX_AGE_FIRST} (leave out when not known)")
+        }
+        Some(age) if ctx.age_at_start.is_some_and(|at_start| age > at_start) => {
+            "must not be greater than the age at treatment start".to_owned()
+        }
+        Some(_) => return Some(*value),
+    };
+    errors.push(FieldError::new(field, problem));
+    None
 }
 
-fn check_secondary_drugs(
+fn secondary_drugs(
+    ctx: &Context<'_>,
     errors: &mut Vec<FieldError>,
+    field: &'static str,
     drugs: &[String],
-    primary: Option<&'static str>,
-) -> Option<Vec<&'static str>> {
+) -> Option<Vec<String>> {
     let before = errors.len();
     if drugs.len() > MAX_SECONDARY_DRUGS {
         errors.push(FieldError::new(
-            "secondary_drugs",
+            field,
             format!("must list at most {MAX_SECONDARY_DRUGS} substances"),
         ));
     }
     let mut seen: Vec<&'static str> = Vec::new();
     for (i, drug) in drugs.iter().enumerate().take(MAX_SECONDARY_CHECKED) {
-        let field = format!("secondary_drugs[{i}]");
+        let field = format!("{field}[{i}]");
         let Some(code) = check_code(errors, &field, "substance", drug) else {
             continue;
         };
-        if Some(code) == primary {
+        if Some(code) == ctx.primary_drug {
             errors.push(FieldError::new(field, "must differ from the primary drug"));
         } else if seen.contains(&code) {
             errors.push(FieldError::new(
@@ -605,216 +451,79 @@ fn check_secondary_drugs(
         }
         seen.push(code);
     }
-    (errors.len() == before).then_some(seen)
+    (errors.len() == before).then(|| seen.into_iter().map(str::to_owned).collect())
 }
 
-fn check_ost_first_year(
+fn ost_first_year(
+    ctx: &Context<'_>,
     errors: &mut Vec<FieldError>,
-    value: Option<u16>,
-    ost_status: Option<&'static str>,
-    birth: Option<BirthDate>,
-    start: Option<Date>,
-    today: Date,
-) {
-    const FIELD: &str = "ost_first_year";
-    let problem = match (value, ost_status) {
+    field: &'static str,
+    value: &Option<u16>,
+) -> Option<Option<u16>> {
+    let problem = match (*value, ctx.ost_status) {
         (None, Some(status)) if OST_EVER.contains(&status) => {
             "is required when ost_status is 2 (ever, not currently) or 3 (currently)"
         }
-        (None, _) => return,
+        (None, _) => return Some(None),
         (Some(_), Some(OST_NEVER)) => "must be left out when ost_status is 1 (never)",
         (Some(year), _) => {
-            if birth.is_some_and(|b| year < b.year()) {
+            if ctx.birth.is_some_and(|b| year < b.year()) {
                 "must not be before the year of birth"
-            } else if start.is_some_and(|s| year > clock::year(s)) {
+            } else if ctx.start.is_some_and(|s| year > clock::year(s)) {
                 "must not be after the year of treatment start"
-            } else if year > clock::year(today) {
+            } else if year > clock::year(ctx.today) {
                 "must not be in the future"
             } else if year < crate::identity::normalize::MIN_BIRTH_YEAR {
                 "must be a year from 1900 on"
             } else {
-                return;
+                return Some(*value);
             }
         }
     };
-    errors.push(FieldError::new(FIELD, problem));
+    errors.push(FieldError::new(field, problem));
+    None
+}
+
+fn notes(
+    _: &Context<'_>,
+    errors: &mut Vec<FieldError>,
+    field: &'static str,
+    value: &Option<String>,
+) -> Option<Option<String>> {
+    let notes = value.as_deref().filter(|n| !n.trim().is_empty());
+    if notes.is_some_and(|n| n.chars().nth(MAX_NOTES_CHARS).is_some()) {
+        errors.push(FieldError::new(
+            field,
+            format!("must be at most {MAX_NOTES_CHARS} characters"),
+        ));
+        return None;
+    }
+    Some(notes.map(str::to_owned))
 }
 
 // ---------------------------------------------------------------------------
 // Corrections
 // ---------------------------------------------------------------------------
 
-/// A correction of an episode by a clinician: every field that is present replaces
-/// the current value; absent fields stay as they are. The identity cannot be
-/// corrected here. `Debug` is redacted.
-///
-/// Clearing: `age_first_use` and `age_first_injection` cannot be cleared back to
-/// "not known" (a present value replaces the current one; absent means unchanged).
-/// `ost_first_year` is cleared automatically when the correction sets `ost_status`
-/// to `1` (never) without giving a year. `notes` set to a blank string clears the
-/// notes.
-#[derive(Clone, Default, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EpisodeCorrection {
-    /// New TDI municipality of residence (slug).
-    #[serde(default)]
-    pub municipality: Option<String>,
-    /// New TDI date of treatment start, `YYYY-MM-DD`.
-    #[serde(default)]
-    pub treatment_start_date: Option<String>,
-    /// New TDI ever previously treated (list `treatment_status`).
-    #[serde(default)]
-    pub treatment_status: Option<String>,
-    /// New TDI source of referral (list `referral_source`).
-    #[serde(default)]
-    pub referral_source: Option<String>,
-    /// New TDI living status, with whom (list `living_with`).
-    #[serde(default)]
-    pub living_with: Option<String>,
-    /// New TDI living with children (list `living_with_children`).
-    #[serde(default)]
-    pub living_with_children: Option<String>,
-    /// New TDI living status, where (list `living_where`).
-    #[serde(default)]
-    pub living_where: Option<String>,
-    /// New TDI labour status (list `labour_status`).
-    #[serde(default)]
-    pub labour_status: Option<String>,
-    /// New TDI education (list `education`).
-    #[serde(default)]
-    pub education: Option<String>,
-    /// New TDI primary drug (list `substance`, not alcohol `8`).
-    #[serde(default)]
-    pub primary_drug: Option<String>,
-    /// New TDI route of administration of the primary drug (list `route`).
-    #[serde(default)]
-    pub route: Option<String>,
-    /// New TDI frequency of use in the last 30 days (list `frequency`).
-    #[serde(default)]
-    pub frequency: Option<String>,
-    /// New TDI age at first use of the primary drug. Cannot be cleared.
-    #[serde(default)]
-    pub age_first_use: Option<u16>,
-    /// New TDI secondary drugs (list `substance`, up to 4); replaces the whole list
-    /// (`[]` clears it).
-    #[serde(default)]
-    pub secondary_drugs: Option<Vec<String>>,
-    /// New TDI polydrug problem (list `polydrug`).
-    #[serde(default)]
-    pub polydrug: Option<String>,
-    /// New TDI opioid substitution treatment (list `ost_status`). Setting `1`
-    /// (never) without `ost_first_year` clears the year.
-    #[serde(default)]
-    pub ost_status: Option<String>,
-    /// New TDI year of first opioid substitution treatment. Cleared only by setting
-    /// `ost_status` to `1`.
-    #[serde(default)]
-    pub ost_first_year: Option<u16>,
-    /// New TDI injecting, any drug (list `injecting`).
-    #[serde(default)]
-    pub injecting: Option<String>,
-    /// New TDI age at first injection. Cannot be cleared.
-    #[serde(default)]
-    pub age_first_injection: Option<u16>,
-    /// New TDI needle/syringe sharing (list `sharing`).
-    #[serde(default)]
-    pub sharing: Option<String>,
-    /// New TDI HIV testing (list `hiv_testing`).
-    #[serde(default)]
-    pub hiv_testing: Option<String>,
-    /// New TDI HCV testing (list `hcv_testing`).
-    #[serde(default)]
-    pub hcv_testing: Option<String>,
-    /// New free-text notes (at most 2000 characters); blank clears them.
-    #[serde(default)]
-    pub notes: Option<String>,
-}
-
-impl std::fmt::Debug for EpisodeCorrection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("EpisodeCorrection { .. }")
-    }
-}
-
 /// Applies a correction: returns the corrected input and the names of the fields
-/// whose value changed, in field order (as the JSON spells them). A value equal to
+/// whose value changed, in table order (as the JSON spells them). A value equal to
 /// the current one (ignoring surrounding whitespace; blank notes equal absent notes)
-/// is not a change. The result is not validated: pass it to [`validate`].
+/// is not a change. Setting `ost_status` to `1` (never) without a year clears
+/// `ost_first_year`. The result is not validated: pass it to [`validate`].
 #[must_use]
 pub fn apply(
     current: &EpisodeInput,
     correction: &EpisodeCorrection,
 ) -> (EpisodeInput, Vec<&'static str>) {
     let mut next = current.clone();
-    let mut changed = Vec::new();
-
-    macro_rules! text {
-        ($($field:ident),+ $(,)?) => {$(
-            if let Some(value) = &correction.$field {
-                if value.trim() != next.$field.trim() {
-                    next.$field.clone_from(value);
-                    changed.push(stringify!($field));
-                }
-            }
-        )+};
-    }
-    macro_rules! number {
-        ($field:ident) => {
-            if let Some(value) = correction.$field {
-                if next.$field != Some(value) {
-                    next.$field = Some(value);
-                    changed.push(stringify!($field));
-                }
-            }
-        };
-    }
-
-    text!(
-        municipality,
-        treatment_start_date,
-        treatment_status,
-        referral_source,
-        living_with,
-        living_with_children,
-        living_where,
-        labour_status,
-        education,
-        primary_drug,
-        route,
-        frequency,
-    );
-    number!(age_first_use);
-    if let Some(drugs) = &correction.secondary_drugs {
-        let same = drugs.len() == next.secondary_drugs.len()
-            && drugs
-                .iter()
-                .zip(&next.secondary_drugs)
-                .all(|(a, b)| a.trim() == b.trim());
-        if !same {
-            next.secondary_drugs.clone_from(drugs);
-            changed.push("secondary_drugs");
-        }
-    }
-    text!(polydrug, ost_status);
-    number!(ost_first_year);
+    let mut changed = apply_items(&mut next, correction);
     let ost_never = correction
         .ost_status
         .as_deref()
         .is_some_and(|s| s.trim() == OST_NEVER);
-    if ost_never && correction.ost_first_year.is_none() && next.ost_first_year.is_some() {
-        next.ost_first_year = None;
+    if ost_never && correction.ost_first_year.is_none() && next.ost_first_year.take().is_some() {
         changed.push("ost_first_year");
-    }
-    text!(injecting);
-    number!(age_first_injection);
-    text!(sharing, hiv_testing, hcv_testing);
-    if let Some(notes) = &correction.notes {
-        let new = Some(notes.as_str()).filter(|n| !n.trim().is_empty());
-        let old = next.notes.as_deref().filter(|n| !n.trim().is_empty());
-        if new != old {
-            next.notes = new.map(str::to_owned);
-            changed.push("notes");
-        }
+        changed.sort_by_key(|name| EpisodeInput::ITEMS.iter().position(|item| item == name));
     }
     (next, changed)
 }

@@ -4,6 +4,7 @@ pub mod codes;
 pub mod death;
 pub mod drd;
 pub mod episode;
+pub mod items;
 pub mod social;
 pub mod text;
 

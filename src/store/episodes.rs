@@ -1,5 +1,7 @@
 //! Treatment episodes and social-work contacts.
 
+use std::sync::LazyLock;
+
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -9,6 +11,7 @@ use super::users::FacilityInfo;
 use super::{Store, StoreError, get_bool, now_rfc3339};
 use crate::crypto::Keyring;
 use crate::domain::episode::PlainEpisode;
+use crate::domain::items::Cell;
 use crate::identity::reference::{RecordDomain, SubjectRef};
 
 /// An episode row to insert.
@@ -73,47 +76,43 @@ pub struct EpisodeRow {
     pub updated_at: String,
 }
 
-fn u16_of(row: &AnyRow, col: &str) -> Result<u16, sqlx::Error> {
-    Ok(u16::try_from(row.try_get::<i64, _>(col)?).unwrap_or(0))
-}
-
-fn opt_u16(row: &AnyRow, col: &str) -> Result<Option<u16>, sqlx::Error> {
-    Ok(row
-        .try_get::<Option<i64>, _>(col)?
-        .and_then(|v| u16::try_from(v).ok()))
+/// The clear columns of an episode (`PlainEpisode::COLUMNS`) as `<prefix>name, …`.
+pub(crate) fn plain_column_list(prefix: &str) -> String {
+    PlainEpisode::COLUMNS
+        .iter()
+        .map(|(name, _)| format!("{prefix}{name}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Reads the statistical columns of an episode row.
 pub(crate) fn plain_from_any(row: &AnyRow) -> Result<PlainEpisode, sqlx::Error> {
-    let secondary: String = row.try_get("secondary_drugs")?;
-    Ok(PlainEpisode {
-        start_year: u16_of(row, "start_year")?,
-        start_quarter: u8::try_from(row.try_get::<i64, _>("start_quarter")?).unwrap_or(0),
-        sex: row.try_get("sex")?,
-        birth_year: u16_of(row, "birth_year")?,
-        age_at_start: u16_of(row, "age_at_start")?,
-        age_band: row.try_get("age_band")?,
-        municipality: row.try_get("municipality")?,
-        treatment_status: row.try_get("treatment_status")?,
-        referral_source: row.try_get("referral_source")?,
-        living_with: row.try_get("living_with")?,
-        living_with_children: row.try_get("living_with_children")?,
-        living_where: row.try_get("living_where")?,
-        labour_status: row.try_get("labour_status")?,
-        education: row.try_get("education")?,
-        primary_drug: row.try_get("primary_drug")?,
-        route: row.try_get("route")?,
-        frequency: row.try_get("frequency")?,
-        age_first_use: opt_u16(row, "age_first_use")?,
-        secondary_drugs: secondary
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        polydrug: row.try_get("polydrug")?,
-        ost_status: row.try_get("ost_status")?,
-        ost_first_year: opt_u16(row, "ost_first_year")?,
-    })
+    let cells = PlainEpisode::COLUMNS
+        .iter()
+        .map(|&(name, numeric)| {
+            Ok(if numeric {
+                Cell::Number(row.try_get(name)?)
+            } else {
+                Cell::Text(row.try_get(name)?)
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    PlainEpisode::from_cells(cells)
+        .ok_or_else(|| sqlx::Error::Decode("an episode row has a bad column".into()))
+}
+
+/// Binds an episode's statistical columns, in `PlainEpisode::COLUMNS` order.
+fn bind_plain<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    plain: &PlainEpisode,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for cell in plain.cells() {
+        query = match cell {
+            Cell::Text(text) => query.bind(text),
+            Cell::Number(number) => query.bind(number),
+        };
+    }
+    query
 }
 
 /// Listed rows with their subjects, found through their references (one subject
@@ -163,64 +162,75 @@ fn episode_from_row(row: &AnyRow, subject: &RecordSubject) -> Result<EpisodeRow,
     })
 }
 
-const EPISODE_SELECT: &str = "select e.id, e.episode_id, e.subject_ref, e.facility, \
-     e.centre_type, e.link_rule, e.status, e.start_year, e.start_quarter, e.sex, e.birth_year, e.age_at_start, e.age_band, e.municipality, \
-     e.treatment_status, e.referral_source, e.living_with, e.living_with_children, \
-     e.living_where, e.labour_status, e.education, e.primary_drug, e.route, e.frequency, \
-     e.age_first_use, e.secondary_drugs, e.polydrug, e.ost_status, e.ost_first_year, e.sealed, \
-     e.end_year, e.end_quarter, e.end_reason, e.end_sealed, e.created_by, e.created_at, \
-     e.updated_at from episode e";
+/// The select of an episode row (`{EPISODE_SELECT} where …`).
+static EPISODE_SELECT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "select e.id, e.episode_id, e.subject_ref, e.facility, e.centre_type, e.link_rule, \
+         e.status, {}, e.sealed, e.end_year, e.end_quarter, e.end_reason, e.end_sealed, \
+         e.created_by, e.created_at, e.updated_at from episode e",
+        plain_column_list("e.")
+    )
+});
+
+/// `$from, $from+1, …` for `count` parameters.
+fn placeholders(from: usize, count: usize) -> String {
+    (from..from + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+static INSERT_EPISODE: LazyLock<String> = LazyLock::new(|| {
+    let n = PlainEpisode::COLUMNS.len();
+    format!(
+        "insert into episode (episode_id, subject_ref, facility, centre_type, link_rule, status, \
+         {}, sealed, created_by, created_at, updated_at, idempotency_key) values \
+         ($1, $2, $3, $4, $5, 'open', {}, ${}, ${}, ${}, ${}, ${}) returning id",
+        plain_column_list(""),
+        placeholders(6, n),
+        n + 6,
+        n + 7,
+        n + 8,
+        n + 8,
+        n + 9
+    )
+});
+
+static UPDATE_EPISODE: LazyLock<String> = LazyLock::new(|| {
+    let n = PlainEpisode::COLUMNS.len();
+    let set = PlainEpisode::COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| format!("{name} = ${}", i + 1))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "update episode set {set}, sealed = ${}, updated_at = ${} where id = ${}",
+        n + 1,
+        n + 2,
+        n + 3
+    )
+});
 
 /// Inserts an episode within the caller's transaction; returns its internal id.
 pub async fn insert_episode(
     conn: &mut AnyConnection,
     e: &NewEpisode<'_>,
 ) -> Result<i64, StoreError> {
-    let p = e.plain;
-    let now = now_rfc3339();
-    let id: i64 = sqlx::query_scalar(
-        "insert into episode (episode_id, subject_ref, facility, centre_type, link_rule, status, \
-         start_year, start_quarter, sex, birth_year, age_at_start, age_band, municipality, \
-         treatment_status, referral_source, living_with, living_with_children, living_where, \
-         labour_status, education, primary_drug, route, frequency, age_first_use, \
-         secondary_drugs, polydrug, ost_status, ost_first_year, sealed, created_by, created_at, \
-         updated_at, idempotency_key) values ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $9, $10, \
-         $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, \
-         $28, $29, $30, $30, $31) returning id",
-    )
-    .bind(e.episode_id)
-    .bind(e.subject_ref.to_vec())
-    .bind(e.facility)
-    .bind(e.centre_type)
-    .bind(e.link_rule)
-    .bind(i64::from(p.start_year))
-    .bind(i64::from(p.start_quarter))
-    .bind(&p.sex)
-    .bind(i64::from(p.birth_year))
-    .bind(i64::from(p.age_at_start))
-    .bind(&p.age_band)
-    .bind(&p.municipality)
-    .bind(&p.treatment_status)
-    .bind(&p.referral_source)
-    .bind(&p.living_with)
-    .bind(&p.living_with_children)
-    .bind(&p.living_where)
-    .bind(&p.labour_status)
-    .bind(&p.education)
-    .bind(&p.primary_drug)
-    .bind(&p.route)
-    .bind(&p.frequency)
-    .bind(p.age_first_use.map(i64::from))
-    .bind(p.secondary_drugs.join(","))
-    .bind(&p.polydrug)
-    .bind(&p.ost_status)
-    .bind(p.ost_first_year.map(i64::from))
-    .bind(e.sealed)
-    .bind(e.created_by)
-    .bind(&now)
-    .bind(e.idempotency_key)
-    .fetch_one(&mut *conn)
-    .await?;
+    let query = sqlx::query(&INSERT_EPISODE)
+        .bind(e.episode_id)
+        .bind(e.subject_ref.to_vec())
+        .bind(e.facility)
+        .bind(e.centre_type)
+        .bind(e.link_rule);
+    let id: i64 = bind_plain(query, e.plain)
+        .bind(e.sealed)
+        .bind(e.created_by)
+        .bind(now_rfc3339())
+        .bind(e.idempotency_key)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?;
     Ok(id)
 }
 
@@ -231,41 +241,12 @@ pub async fn update_episode(
     p: &PlainEpisode,
     sealed: &[u8],
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "update episode set start_year = $1, start_quarter = $2, sex = $3, birth_year = $4, \
-         age_at_start = $5, age_band = $6, municipality = $7, treatment_status = $8, \
-         referral_source = $9, living_with = $10, living_with_children = $11, living_where = $12, \
-         labour_status = $13, education = $14, primary_drug = $15, route = $16, frequency = $17, \
-         age_first_use = $18, secondary_drugs = $19, polydrug = $20, ost_status = $21, \
-         ost_first_year = $22, sealed = $23, updated_at = $24 where id = $25",
-    )
-    .bind(i64::from(p.start_year))
-    .bind(i64::from(p.start_quarter))
-    .bind(&p.sex)
-    .bind(i64::from(p.birth_year))
-    .bind(i64::from(p.age_at_start))
-    .bind(&p.age_band)
-    .bind(&p.municipality)
-    .bind(&p.treatment_status)
-    .bind(&p.referral_source)
-    .bind(&p.living_with)
-    .bind(&p.living_with_children)
-    .bind(&p.living_where)
-    .bind(&p.labour_status)
-    .bind(&p.education)
-    .bind(&p.primary_drug)
-    .bind(&p.route)
-    .bind(&p.frequency)
-    .bind(p.age_first_use.map(i64::from))
-    .bind(p.secondary_drugs.join(","))
-    .bind(&p.polydrug)
-    .bind(&p.ost_status)
-    .bind(p.ost_first_year.map(i64::from))
-    .bind(sealed)
-    .bind(now_rfc3339())
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
+    bind_plain(sqlx::query(&UPDATE_EPISODE), p)
+        .bind(sealed)
+        .bind(now_rfc3339())
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -326,7 +307,8 @@ pub async fn episode_by_idempotency(
     key: &str,
 ) -> Result<Option<EpisodeRow>, StoreError> {
     let row = sqlx::query(&format!(
-        "{EPISODE_SELECT} where e.created_by = $1 and e.idempotency_key = $2"
+        "{} where e.created_by = $1 and e.idempotency_key = $2",
+        *EPISODE_SELECT
     ))
     .bind(created_by)
     .bind(key)
@@ -360,7 +342,8 @@ pub async fn subject_episodes(
         subject.version,
     )?;
     let rows = sqlx::query(&format!(
-        "{EPISODE_SELECT} where e.subject_ref = $1 order by e.id"
+        "{} where e.subject_ref = $1 order by e.id",
+        *EPISODE_SELECT
     ))
     .bind(&reference)
     .fetch_all(&mut *conn)
@@ -535,7 +518,7 @@ impl Store {
         episode_id: &str,
     ) -> Result<Option<EpisodeRow>, StoreError> {
         let mut conn = self.connection().await?;
-        let row = sqlx::query(&format!("{EPISODE_SELECT} where e.episode_id = $1"))
+        let row = sqlx::query(&format!("{} where e.episode_id = $1", *EPISODE_SELECT))
             .bind(episode_id)
             .fetch_optional(&mut *conn)
             .await?;
@@ -560,9 +543,10 @@ impl Store {
     ) -> Result<Vec<EpisodeRow>, StoreError> {
         let mut conn = self.connection().await?;
         let rows = sqlx::query(&format!(
-            "{EPISODE_SELECT} where e.facility = $1 and ($2 is null or e.start_year = $2) \
+            "{} where e.facility = $1 and ($2 is null or e.start_year = $2) \
              and ($3 is null or e.status = $3) and ($4 is null or e.primary_drug = $4) \
-             and ($5 is null or e.id < $5) order by e.id desc limit $6"
+             and ($5 is null or e.id < $5) order by e.id desc limit $6",
+            *EPISODE_SELECT
         ))
         .bind(facility)
         .bind(f.year)

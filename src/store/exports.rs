@@ -3,10 +3,12 @@
 use sqlx::Row;
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use super::{Store, StoreError, get_bool};
 use crate::crypto::Keyring;
 use crate::domain::episode::PlainEpisode;
+use crate::domain::items::Cell;
 use crate::identity::reference::RecordDomain;
 
 /// Registry id and wrapped data key of every live subject, by internal id: what
@@ -110,78 +112,68 @@ pub struct OverdoseFact {
     pub substances: Vec<String>,
 }
 
-/// The statistical columns of an episode as one text line, `|`-separated in
-/// `PLAIN_FIELDS` order. Bulk reads fetch this one column instead of 23: the `Any`
-/// driver's cost is per column and per row, and a year holds a million rows.
-macro_rules! plain_line {
-    () => {
-        "cast(e.start_year as text) || '|' || cast(e.start_quarter as text) || '|' || e.sex \
-         || '|' || cast(e.birth_year as text) || '|' || cast(e.age_at_start as text) || '|' \
-         || e.age_band || '|' || e.municipality || '|' || e.treatment_status || '|' \
-         || e.referral_source || '|' || e.living_with || '|' || e.living_with_children || '|' \
-         || e.living_where || '|' || e.labour_status || '|' || e.education || '|' \
-         || e.primary_drug || '|' || e.route || '|' || e.frequency || '|' \
-         || coalesce(cast(e.age_first_use as text), '') || '|' || e.secondary_drugs || '|' \
-         || e.polydrug || '|' || e.ost_status || '|' \
-         || coalesce(cast(e.ost_first_year as text), '') || '|' || e.centre_type"
-    };
-}
+/// The statistical columns of an episode (`PlainEpisode::COLUMNS`, then the centre
+/// type) as one text line, `|`-separated. Bulk reads fetch this one column instead
+/// of two dozen: the `Any` driver's cost is per column and per row, and a year
+/// holds a million rows.
+static PLAIN_LINE: LazyLock<String> = LazyLock::new(|| {
+    PlainEpisode::COLUMNS
+        .iter()
+        .map(|&(name, numeric)| {
+            if numeric {
+                format!("coalesce(cast(e.{name} as text), '')")
+            } else {
+                format!("e.{name}")
+            }
+        })
+        .chain(std::iter::once("e.centre_type".to_owned()))
+        .collect::<Vec<_>>()
+        .join(" || '|' || ")
+});
 
-/// Fields of `plain_line!`, in order.
-const PLAIN_FIELDS: usize = 23;
+static ENTRANTS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "select e.subject_ref, e.start_year, {} as line, m.district, e.episode_id, e.sealed \
+         from episode e join municipality m on m.slug = e.municipality \
+         where e.start_year = $1 and e.subject_ref >= $2 and e.subject_ref < $3 \
+         order by e.subject_ref, e.start_quarter, e.id",
+        *PLAIN_LINE
+    )
+});
 
-const ENTRANTS: &str = concat!(
-    "select e.subject_ref, e.start_year, ",
-    plain_line!(),
-    " as line, m.district, e.episode_id, e.sealed \
-     from episode e join municipality m on m.slug = e.municipality \
-     where e.start_year = $1 and e.subject_ref >= $2 and e.subject_ref < $3 \
-     order by e.subject_ref, e.start_quarter, e.id"
-);
+static PREVALENCE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "select f.subject_ref, f.line, m.district from (select e.subject_ref, e.municipality, \
+         {} as line, row_number() over (partition by e.subject_ref order by e.start_year desc, \
+         e.id desc) as nth from episode e where e.start_year <= $1 \
+         and (e.end_year is null or e.end_year >= $1) \
+         and e.subject_ref >= $2 and e.subject_ref < $3) f \
+         join municipality m on m.slug = f.municipality where f.nth = 1",
+        *PLAIN_LINE
+    )
+});
 
-/// Parses a `plain_line!` into the episode's statistical columns and its centre type.
+/// Parses a `PLAIN_LINE` into the episode's statistical columns and its centre type.
 fn plain_from_line(line: &str) -> Result<(PlainEpisode, String), sqlx::Error> {
-    let f: Vec<&str> = line.split('|').collect();
     let bad = || sqlx::Error::Decode("an episode line has a bad field".into());
-    if f.len() != PLAIN_FIELDS {
+    let mut fields = line.split('|');
+    let cells = PlainEpisode::COLUMNS
+        .iter()
+        .map(|&(_, numeric)| {
+            let field = fields.next().ok_or_else(bad)?;
+            Ok(match (numeric, field) {
+                (false, text) => Cell::Text(text.to_owned()),
+                (true, "") => Cell::Number(None),
+                (true, number) => Cell::Number(Some(number.parse().map_err(|_| bad())?)),
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let centre_type = fields.next().ok_or_else(bad)?.to_owned();
+    if fields.next().is_some() {
         return Err(bad());
     }
-    let number = |i: usize| f[i].parse::<u16>().map_err(|_| bad());
-    let optional = |i: usize| {
-        if f[i].is_empty() {
-            Ok(None)
-        } else {
-            number(i).map(Some)
-        }
-    };
-    let text = |i: usize| f[i].to_owned();
-    Ok((
-        PlainEpisode {
-            start_year: number(0)?,
-            start_quarter: u8::try_from(number(1)?).map_err(|_| bad())?,
-            sex: text(2),
-            birth_year: number(3)?,
-            age_at_start: number(4)?,
-            age_band: text(5),
-            municipality: text(6),
-            treatment_status: text(7),
-            referral_source: text(8),
-            living_with: text(9),
-            living_with_children: text(10),
-            living_where: text(11),
-            labour_status: text(12),
-            education: text(13),
-            primary_drug: text(14),
-            route: text(15),
-            frequency: text(16),
-            age_first_use: optional(17)?,
-            secondary_drugs: split(f[18]),
-            polydrug: text(19),
-            ost_status: text(20),
-            ost_first_year: optional(21)?,
-        },
-        text(22),
-    ))
+    let plain = PlainEpisode::from_cells(cells).ok_or_else(bad)?;
+    Ok((plain, centre_type))
 }
 
 fn entrant_from_row(
@@ -281,7 +273,7 @@ impl Store {
         use futures_util::StreamExt;
         let (lower, upper) = reference_range(part, parts);
         let mut last: Option<i64> = None;
-        sqlx::query(ENTRANTS)
+        sqlx::query(&ENTRANTS)
             .bind(year)
             .bind(lower)
             .bind(upper)
@@ -334,31 +326,23 @@ impl Store {
         let (lower, upper) = reference_range(part, parts);
         // One reference per person and domain (all of a subject's references move
         // together in a rotation), so partitioning by it is partitioning by person.
-        sqlx::query(concat!(
-            "select f.subject_ref, f.line, m.district from (select e.subject_ref, e.municipality, ",
-            plain_line!(),
-            " as line, row_number() over (partition by e.subject_ref order by e.start_year desc, \
-             e.id desc) as nth from episode e where e.start_year <= $1 \
-             and (e.end_year is null or e.end_year >= $1) \
-             and e.subject_ref >= $2 and e.subject_ref < $3) f \
-             join municipality m on m.slug = f.municipality where f.nth = 1"
-        ))
-        .bind(year)
-        .bind(lower)
-        .bind(upper)
-        .fetch(self.pool())
-        .map(move |row| {
-            let r = row?;
-            let (plain, centre_type) = plain_from_line(&r.try_get::<String, _>("line")?)?;
-            Ok(EntrantFact {
-                person: treated_person(keyring, &r)?,
-                year,
-                plain,
-                centre_type,
-                district: r.try_get("district")?,
-                sealed: None,
+        sqlx::query(&PREVALENCE)
+            .bind(year)
+            .bind(lower)
+            .bind(upper)
+            .fetch(self.pool())
+            .map(move |row| {
+                let r = row?;
+                let (plain, centre_type) = plain_from_line(&r.try_get::<String, _>("line")?)?;
+                Ok(EntrantFact {
+                    person: treated_person(keyring, &r)?,
+                    year,
+                    plain,
+                    centre_type,
+                    district: r.try_get("district")?,
+                    sealed: None,
+                })
             })
-        })
     }
 
     /// Deaths in the years `from..=to`. Whether the person was known to treatment

@@ -444,7 +444,7 @@ fn backlog_import_registers_good_rows_and_reports_bad_ones() {
             .expect("written");
     }
     assert!(add.wait().expect("done").success());
-    let header = registry::cases::import::COLUMNS.join(",");
+    let header = registry::cases::import::columns().join(",");
     let good = "1234567890,Arben,Krasniqi,1990-05-01,1,prizren,2025-03-10,1,6,2,1,1,4,3,1.1,2,1,19,7.1;8,1,1,,2.3,21,1,2.2,2.2,";
     let same_person = ",ARBEN,Krasniqi,1990-05-01,1,prizren,2025-03-10,1,6,2,1,1,4,3,1.1,2,1,19,,1,1,,2.3,21,1,2.2,2.2,";
     let bad = ",Drita,Berisha,1999-01-01,2,atlantis,2025-03-10,1,6,2,1,1,4,3,8,2,1,abc,,1,1,,1,,1,2.2,2.2,";

@@ -74,7 +74,7 @@ proptest! {
         lines in prop::collection::vec("[^\\r\\n]{0,200}", 0..8),
         quoted in "\\PC{0,80}",
     ) {
-        let mut text = registry::cases::import::COLUMNS.join(",");
+        let mut text = registry::cases::import::columns().join(",");
         for line in &lines {
             text.push('\n');
             text.push_str(line);

@@ -643,6 +643,39 @@ mod tests {
     }
 
     #[test]
+    fn the_table_derives_columns_cells_and_the_input_back() {
+        let v = ok(&valid());
+        // Every clear column once, in the order the cells come.
+        let names: Vec<&str> = PlainEpisode::COLUMNS.iter().map(|(n, _)| *n).collect();
+        let mut unique = names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+        assert_eq!(v.plain.cells().len(), names.len());
+        for ((name, numeric), cell) in PlainEpisode::COLUMNS.iter().zip(v.plain.cells()) {
+            assert_eq!(*numeric, matches!(cell, Cell::Number(_)), "{name}");
+        }
+        assert_eq!(PlainEpisode::from_cells(v.plain.cells()), Some(v.plain.clone()));
+        assert_eq!(PlainEpisode::from_cells(v.plain.cells().into_iter().skip(1)), None);
+        // A stored episode gives back the input it was registered from.
+        let back = EpisodeInput::from_parts(valid().identity, &v.plain, &v.sealed);
+        assert_eq!(
+            serde_json::to_value(&back).expect("json"),
+            serde_json::to_value(valid()).expect("json")
+        );
+        // The items are every input field but the identity, in the JSON's order.
+        let json = serde_json::to_value(valid()).expect("json");
+        let fields: Vec<&str> = json
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .filter(|k| *k != "identity")
+            .collect();
+        assert_eq!(fields, EpisodeInput::ITEMS);
+    }
+
+    #[test]
     fn age_quarter_and_band_at_start() {
         // (birth date, start date, age, band, quarter)
         let cases = [

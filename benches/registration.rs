@@ -21,8 +21,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Db, Server, env_number, full_run, median, percentile, row, verdict};
+use registry::cases::access::Caller;
 use registry::cases::access::Gate;
-use registry::cases::episodes::{self, Registrar};
+use registry::cases::episodes;
 use registry::clock::today_utc;
 use registry::crypto::{Aad, KeyringHandle};
 use registry::demo::{self, Config, Record};
@@ -110,7 +111,7 @@ async fn preload(
         Arc::new(registry::authz::Authorizer::new().expect("policies")),
         store.clone(),
     );
-    let who = Registrar::lookup(
+    let who = Caller::lookup(
         store,
         registry::authz::Principal {
             user_id: clinician.into(),

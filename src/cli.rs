@@ -397,7 +397,7 @@ async fn import_command(
             anyhow::anyhow!("setting --clinician: no active clinician with that username")
         })?;
     let facility = user.facility.clone().unwrap_or_default();
-    let who = crate::cases::episodes::Registrar::lookup(
+    let who = crate::cases::access::Caller::lookup(
         &store,
         crate::authz::Principal {
             user_id: user.user_id.clone(),

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::audit::{AuditEvent, Outcome};
 use crate::authz::{Action, Authorizer, FieldGroup, Principal, Resource, ResourceKind, Scope};
+use crate::store::users::FacilityInfo;
 use crate::store::{Store, StoreError};
 
 /// Proof that the policy engine allowed an action, with what it allows.
@@ -119,6 +120,39 @@ pub enum AccessError {
     Store(#[from] StoreError),
 }
 
+/// Who acts, as every use case takes them: the user as the policies see them,
+/// their facility as the registry holds it now (centre type, standing, emergency
+/// department), and the purpose they declare.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The user.
+    pub principal: Principal,
+    /// Their facility's centre type and standing (`None`: not a known facility).
+    pub facility: Option<FacilityInfo>,
+    /// The declared purpose (each action has a default, e.g. `treatment`).
+    pub purpose: String,
+}
+
+impl Caller {
+    /// A caller whose facility is read from the registry (the command line and
+    /// the demo; the HTTP layer has it from the session).
+    pub async fn lookup(
+        store: &Store,
+        principal: Principal,
+        purpose: &str,
+    ) -> Result<Self, StoreError> {
+        let facility = match &principal.facility {
+            Some(code) => store.facility_info(code).await?,
+            None => None,
+        };
+        Ok(Self {
+            principal,
+            facility,
+            purpose: purpose.to_owned(),
+        })
+    }
+}
+
 /// The decision point: the policies and the audit log they write to.
 #[derive(Debug, Clone)]
 pub struct Gate {
@@ -157,6 +191,24 @@ impl Gate {
             record: Some(record.to_owned()),
             groups: groups.to_vec(),
         })
+    }
+
+    /// Decides for `caller` and records an allowed decision in the audit log at
+    /// once (`decide` records a refusal itself): the permit for a use case whose
+    /// write then records its own event.
+    pub async fn allow(
+        &self,
+        caller: &Caller,
+        action: Action,
+        resource: &Resource,
+    ) -> Result<Permit, AccessError> {
+        let (permit, allowed) = self
+            .decide(&caller.principal, action, resource, caller.purpose.clone())
+            .await?;
+        if let Some(event) = allowed {
+            self.store.audit(&event).await?;
+        }
+        Ok(permit)
     }
 
     /// Decides `action` on `resource` for `principal` with a declared `purpose`.

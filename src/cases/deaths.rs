@@ -11,8 +11,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::audit::AuditEvent;
-use crate::authz::FieldGroup;
-use crate::cases::access::Permit;
+use crate::authz::{Action, FieldGroup, Resource, ResourceKind};
+use crate::cases::access::{AccessError, Caller, Gate, Permit};
 use crate::crypto::{Aad, CryptoError, DataKey, Keyring};
 use crate::domain::death::{
     Basics, ForensicInput, NotificationInput, OverdoseInput, PoliceOverdoseInput, ValidForensic,
@@ -43,6 +43,138 @@ pub enum DeathError {
     /// The permit does not cover this record.
     #[error("not permitted")]
     NotPermitted,
+    /// The policies refused (`hidden`: answer as if the record did not exist).
+    #[error("access denied")]
+    Denied {
+        /// Whether the refusal must look like "not found".
+        hidden: bool,
+    },
+}
+
+impl From<AccessError> for DeathError {
+    fn from(err: AccessError) -> Self {
+        match err {
+            AccessError::Denied { hidden } => Self::Denied { hidden },
+            AccessError::Store(e) => Self::Store(e),
+        }
+    }
+}
+
+/// The known municipality slugs and today's date, which every record's validation
+/// needs.
+async fn validation_context(
+    store: &Store,
+) -> Result<(Vec<String>, crate::clock::Date), DeathError> {
+    Ok((store.municipality_slugs().await?, crate::clock::today_utc()))
+}
+
+/// Notifies a suspected drug-related death (police) — the one entry point the API
+/// and the demo share: the decision point, validation and the write. Returns the
+/// death's id.
+pub async fn notify(
+    store: &Store,
+    keys: &impl super::KeySource,
+    gate: &Gate,
+    caller: &Caller,
+    input: NotificationInput,
+) -> Result<String, DeathError> {
+    let resource = Resource {
+        reporter: Some(caller.principal.user_id.clone()),
+        ..Resource::national(ResourceKind::DeathNotification, "")
+    };
+    let permit = gate
+        .allow(caller, Action::CreateDeathNotification, &resource)
+        .await?;
+    let (slugs, today) = validation_context(store).await?;
+    let slugs: Vec<&str> = slugs.iter().map(String::as_str).collect();
+    let basics = crate::domain::death::validate_notification(&input, today, &slugs)
+        .map_err(DeathError::Invalid)?;
+    let event = permit.write_event(&caller.principal, None);
+    notify_allowed(
+        store,
+        keys,
+        input,
+        basics,
+        caller.principal.user_id.clone(),
+        event,
+    )
+    .await
+}
+
+/// Creates a forensic death record, or completes the police notification named in
+/// `notification_id` (forensic medicine) — the one entry point the API and the
+/// demo share. Returns the death's id.
+pub async fn create(
+    store: &Store,
+    keys: &impl super::KeySource,
+    gate: &Gate,
+    caller: &Caller,
+    input: ForensicInput,
+) -> Result<String, DeathError> {
+    let resource = Resource::national(ResourceKind::DeathRecord, "");
+    let permit = gate
+        .allow(caller, Action::CreateDeathRecord, &resource)
+        .await?;
+    let (slugs, today) = validation_context(store).await?;
+    let slugs: Vec<&str> = slugs.iter().map(String::as_str).collect();
+    let valid = crate::domain::death::validate_forensic(&input, today, &slugs)
+        .map_err(DeathError::Invalid)?;
+    let event = permit.write_event(&caller.principal, None);
+    record(store, keys, input, valid, Target::New, event).await
+}
+
+/// Records a non-fatal overdose — the one entry point the API and the demo share:
+/// a clinical report from the caller's emergency department, or a police report
+/// (smaller set; clinicians use the clinical one). Returns the overdose's id.
+pub async fn record_overdose(
+    store: &Store,
+    keys: &impl super::KeySource,
+    gate: &Gate,
+    caller: &Caller,
+    report: OverdoseSealed,
+) -> Result<String, DeathError> {
+    let who = &caller.principal;
+    let resource = Resource {
+        facility: who.facility.clone(),
+        reporter: Some(who.user_id.clone()),
+        emergency_capable: matches!(report, OverdoseSealed::Clinical(_))
+            && caller
+                .facility
+                .as_ref()
+                .is_some_and(|f| f.active && f.emergency_capable),
+        ..Resource::national(ResourceKind::Overdose, "")
+    };
+    let permit = gate
+        .allow(caller, Action::CreateOverdose, &resource)
+        .await?;
+    let facility = match (&report, &who.facility) {
+        (OverdoseSealed::Clinical(_), Some(facility)) => Some(facility.clone()),
+        (OverdoseSealed::Police(_), None) => None,
+        // A clinical report needs a facility; a clinician reports the clinical set.
+        _ => return Err(DeathError::NotPermitted),
+    };
+    let (slugs, today) = validation_context(store).await?;
+    let slugs: Vec<&str> = slugs.iter().map(String::as_str).collect();
+    let basics = match &report {
+        OverdoseSealed::Clinical(input) => {
+            crate::domain::death::validate_overdose(input, today, &slugs)
+        }
+        OverdoseSealed::Police(input) => {
+            crate::domain::death::validate_police_overdose(input, today, &slugs)
+        }
+    }
+    .map_err(DeathError::Invalid)?;
+    let event = permit.write_event(who, None);
+    record_overdose_allowed(
+        store,
+        keys,
+        report,
+        basics,
+        facility,
+        who.user_id.clone(),
+        event,
+    )
+    .await
 }
 
 /// The sealed police part of a death.
@@ -237,7 +369,7 @@ fn police_sealed(input: &NotificationInput) -> PoliceSealed {
 }
 
 /// Records a police notification; returns the death id.
-pub async fn notify(
+async fn notify_allowed(
     store: &Store,
     keys: &impl super::KeySource,
     input: NotificationInput,
@@ -559,7 +691,7 @@ impl OverdoseSealed {
 }
 
 /// Records an overdose (clinical when `facility` is given, else police); returns its id.
-pub async fn record_overdose(
+async fn record_overdose_allowed(
     store: &Store,
     keys: &impl super::KeySource,
     sealed_value: OverdoseSealed,

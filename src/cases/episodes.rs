@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::audit::AuditEvent;
-use crate::authz::{Action, FieldGroup, Principal, Resource, ResourceKind};
-use crate::cases::access::{AccessError, Gate, Permit};
+use crate::authz::{Action, FieldGroup, Resource, ResourceKind};
+use crate::cases::access::{AccessError, Caller, Gate, Permit};
 use crate::clock::today_utc;
 use crate::crypto::{Aad, CryptoError, DataKey, Keyring};
 use crate::domain::FieldError;
@@ -26,7 +26,6 @@ use crate::store::episodes::{
     subject_data_key, subject_episodes, update_episode,
 };
 use crate::store::subjects::{LinkRule, find_existing, link_or_create};
-use crate::store::users::FacilityInfo;
 use crate::store::writer::Staged;
 use crate::store::{LockKey, Store, StoreError, lock_keys};
 use sqlx::AnyConnection;
@@ -173,38 +172,6 @@ fn within_six_months(earlier: time::Date, later: time::Date) -> bool {
     months < 6 || (months == 6 && later.day() < earlier.day())
 }
 
-/// Who registers: the caller as the policies see them, their facility as the
-/// registry holds it now, and the purpose they declare.
-#[derive(Debug, Clone)]
-pub struct Registrar {
-    /// The clinician.
-    pub principal: Principal,
-    /// Their facility's centre type and standing (`None`: not a known facility).
-    pub facility: Option<FacilityInfo>,
-    /// The declared purpose (`treatment` unless said otherwise).
-    pub purpose: String,
-}
-
-impl Registrar {
-    /// A registrar whose facility is read from the registry (the command line and
-    /// the demo; the HTTP layer has it from the session).
-    pub async fn lookup(
-        store: &Store,
-        principal: Principal,
-        purpose: &str,
-    ) -> Result<Self, StoreError> {
-        let facility = match &principal.facility {
-            Some(code) => store.facility_info(code).await?,
-            None => None,
-        };
-        Ok(Self {
-            principal,
-            facility,
-            purpose: purpose.to_owned(),
-        })
-    }
-}
-
 /// Registers an episode — the one entry point the API, the backlog import and the
 /// demo share: the decision point, the facility's standing, validation against the
 /// municipality list, then linkage, the six-month rule, sealing and the write with
@@ -214,7 +181,7 @@ pub async fn register(
     store: &Store,
     keys: &impl super::KeySource,
     gate: &Gate,
-    who: &Registrar,
+    who: &Caller,
     input: &EpisodeInput,
     idempotency_key: Option<String>,
 ) -> Result<Registered, EpisodeError> {
@@ -252,7 +219,7 @@ pub async fn register(
 async fn register_allowed(
     store: &Store,
     keys: &impl super::KeySource,
-    who: &Registrar,
+    who: &Caller,
     permit: &Permit,
     decision: Option<AuditEvent>,
     input: &EpisodeInput,

@@ -3,8 +3,9 @@
 //! through the same validation and registration as the API; failures are reported
 //! per row and field, and do not stop the other rows.
 
+use crate::cases::access::Caller;
 use crate::cases::access::Gate;
-use crate::cases::episodes::{EpisodeError, Registrar, register};
+use crate::cases::episodes::{EpisodeError, register};
 use crate::domain::FieldError;
 use crate::domain::episode::EpisodeInput;
 use crate::identity::subject::IdentityInput;
@@ -112,7 +113,7 @@ pub async fn import(
     store: &Store,
     keys: &impl super::KeySource,
     gate: &Gate,
-    who: &Registrar,
+    who: &Caller,
     csv_text: &str,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<ImportReport, EpisodeError> {

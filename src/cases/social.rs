@@ -1,8 +1,8 @@
 //! Social-work contacts: recorded by a Centre for Social Work for a resident of its
 //! municipality, linked to the same person through the pseudonym.
 
-use crate::authz::FieldGroup;
-use crate::cases::access::Permit;
+use crate::authz::{Action, FieldGroup, Resource, ResourceKind};
+use crate::cases::access::{Caller, Gate, Permit};
 
 use crate::audit::AuditEvent;
 use crate::cases::episodes::{EpisodeError, subject_key};
@@ -23,8 +23,45 @@ fn contact_aad(contact_id: &str) -> Aad<'_> {
     }
 }
 
-/// Records a contact; returns its id and the person's registry id.
+/// Records a contact — the one entry point the API and the demo share: the
+/// decision point (a social worker, for a resident of their own municipality),
+/// validation, linkage and the write. Returns the contact's id and the person's
+/// registry id.
 pub async fn record(
+    store: &Store,
+    keys: &impl super::KeySource,
+    gate: &Gate,
+    caller: &Caller,
+    input: &ContactInput,
+) -> Result<(String, String), EpisodeError> {
+    let resource = Resource {
+        municipality: caller.principal.municipality.clone(),
+        ..Resource::national(ResourceKind::SocialContact, "")
+    };
+    let permit = gate
+        .allow(caller, Action::CreateSocialContact, &resource)
+        .await?;
+    let municipality = caller
+        .principal
+        .municipality
+        .clone()
+        .ok_or(EpisodeError::NotPermitted)?;
+    let valid = crate::domain::social::validate(input, crate::clock::today_utc())
+        .map_err(EpisodeError::Invalid)?;
+    record_allowed(
+        store,
+        keys,
+        input,
+        valid,
+        municipality,
+        caller.principal.user_id.clone(),
+        permit.write_event(&caller.principal, None),
+    )
+    .await
+}
+
+/// The contact once allowed and valid.
+async fn record_allowed(
     store: &Store,
     keys: &impl super::KeySource,
     input: &ContactInput,

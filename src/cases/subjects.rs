@@ -195,7 +195,8 @@ pub async fn shred(
             crate::cases::deaths::DeathError::Crypto(e) => SubjectError::Crypto(e),
             crate::cases::deaths::DeathError::Invalid(fields) => SubjectError::Invalid(fields),
             // Erasure opens through the key file, not a permit.
-            crate::cases::deaths::DeathError::NotPermitted => {
+            crate::cases::deaths::DeathError::NotPermitted
+            | crate::cases::deaths::DeathError::Denied { .. } => {
                 SubjectError::Crypto(crate::crypto::CryptoError::UnknownFormat)
             }
         })?;

@@ -15,9 +15,8 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
-use crate::audit::{AuditEvent, Outcome};
 use crate::authz::Role;
-use crate::cases::deaths::{self, OverdoseSealed, Target};
+use crate::cases::deaths::{self, OverdoseSealed};
 use crate::cases::episodes::{self, EpisodeError};
 use crate::cases::users::{self, Actor, NewAccount, Scope, UserError};
 use crate::crypto::KeyringHandle;
@@ -186,11 +185,21 @@ impl Actors<'_> {
         }
     }
 
-    fn event(&self, user: &DemoUser, action: &str) -> AuditEvent {
-        AuditEvent {
-            rule: Some("demo".into()),
-            purpose: Some("demo_data".into()),
-            ..AuditEvent::new(&user.user_id, user.role.as_str(), action, Outcome::Success)
+    /// The demo user as a use case takes them, declaring the purpose `demo_data`.
+    fn caller(
+        &self,
+        user: &DemoUser,
+        facilities: &BTreeMap<String, FacilityInfo>,
+    ) -> crate::cases::access::Caller {
+        let principal = Self::principal(user);
+        crate::cases::access::Caller {
+            facility: principal
+                .facility
+                .as_ref()
+                .and_then(|code| facilities.get(code))
+                .cloned(),
+            principal,
+            purpose: "demo_data".into(),
         }
     }
 }
@@ -292,11 +301,7 @@ async fn apply(
                 refuse(summary, "episode", &errors);
                 return Ok(());
             }
-            let who = episodes::Registrar {
-                principal: Actors::principal(clinician),
-                facility: facilities.get(facility).cloned(),
-                purpose: "demo_data".into(),
-            };
+            let who = actors.caller(clinician, facilities);
             let registered =
                 match episodes::register(store, keys, &actors.gate, &who, &input, None).await {
                     Ok(r) => r,
@@ -324,18 +329,9 @@ async fn apply(
                     .sealed_subject(&registered.registry_id)
                     .await?
                     .identity_sealed;
-                let (permit, decision) = actors
-                    .gate
-                    .decide(
-                        &Actors::principal(clinician),
-                        crate::authz::Action::UpdateEpisode,
-                        &episodes::resource(&row),
-                        "demo_data".into(),
-                    )
-                    .await?;
-                if let Some(decision) = decision {
-                    store.audit(&decision).await?;
-                }
+                let action = crate::authz::Action::UpdateEpisode;
+                let resource = episodes::resource(&row);
+                let permit = actors.gate.allow(&who, action, &resource).await?;
                 let opened = episodes::open(keys, &permit, row, identity.as_deref())?;
                 match episodes::close(
                     store,
@@ -344,7 +340,7 @@ async fn apply(
                     &end_date,
                     reason,
                     &clinician.user_id,
-                    actors.event(clinician, "update_episode"),
+                    permit.write_event(&who.principal, Some(&registered.episode_id)),
                 )
                 .await
                 {
@@ -360,17 +356,10 @@ async fn apply(
         } => {
             let worker = actors.find(Role::SocialWorker, Some(municipality));
             match social_domain::validate(&input, today) {
-                Ok(valid) => {
-                    crate::cases::social::record(
-                        store,
-                        keys,
-                        &input,
-                        valid,
-                        municipality.into(),
-                        worker.user_id.clone(),
-                        actors.event(worker, "create_social_contact"),
-                    )
-                    .await?;
+                Ok(_) => {
+                    let caller = actors.caller(worker, facilities);
+                    crate::cases::social::record(store, keys, &actors.gate, &caller, &input)
+                        .await?;
                     summary.contacts += 1;
                 }
                 Err(errors) => refuse(summary, "contact", &errors),
@@ -379,17 +368,10 @@ async fn apply(
         Record::Overdose { facility, input } => {
             let clinician = actors.find(Role::Clinician, Some(facility));
             match validate_overdose(&input, today, slugs) {
-                Ok(basics) => {
-                    deaths::record_overdose(
-                        store,
-                        keys,
-                        OverdoseSealed::Clinical(*input),
-                        basics,
-                        Some(facility.into()),
-                        clinician.user_id.clone(),
-                        actors.event(clinician, "create_overdose"),
-                    )
-                    .await?;
+                Ok(_) => {
+                    let caller = actors.caller(clinician, facilities);
+                    let report = OverdoseSealed::Clinical(*input);
+                    deaths::record_overdose(store, keys, &actors.gate, &caller, report).await?;
                     summary.overdoses += 1;
                 }
                 Err(errors) => refuse(summary, "overdose", &errors),
@@ -398,17 +380,10 @@ async fn apply(
         Record::PoliceOverdose(input) => {
             let police = actors.find(Role::Police, None);
             match validate_police_overdose(&input, today, slugs) {
-                Ok(basics) => {
-                    deaths::record_overdose(
-                        store,
-                        keys,
-                        OverdoseSealed::Police(*input),
-                        basics,
-                        None,
-                        police.user_id.clone(),
-                        actors.event(police, "create_overdose"),
-                    )
-                    .await?;
+                Ok(_) => {
+                    let caller = actors.caller(police, facilities);
+                    let report = OverdoseSealed::Police(*input);
+                    deaths::record_overdose(store, keys, &actors.gate, &caller, report).await?;
                     summary.police_overdoses += 1;
                 }
                 Err(errors) => refuse(summary, "police_overdose", &errors),
@@ -421,16 +396,10 @@ async fn apply(
             if let Some(notification) = notification {
                 let police = actors.find(Role::Police, None);
                 match validate_notification(&notification, today, slugs) {
-                    Ok(basics) => {
-                        let id = deaths::notify(
-                            store,
-                            keys,
-                            *notification,
-                            basics,
-                            police.user_id.clone(),
-                            actors.event(police, "create_death_notification"),
-                        )
-                        .await?;
+                    Ok(_) => {
+                        let caller = actors.caller(police, facilities);
+                        let id = deaths::notify(store, keys, &actors.gate, &caller, *notification)
+                            .await?;
                         summary.notifications += 1;
                         forensic.notification_id = Some(id);
                     }
@@ -439,16 +408,9 @@ async fn apply(
             }
             let doctor = actors.find(Role::Forensic, None);
             match validate_forensic(&forensic, today, slugs) {
-                Ok(valid) => {
-                    deaths::record(
-                        store,
-                        keys,
-                        *forensic,
-                        valid,
-                        Target::New,
-                        actors.event(doctor, "create_death_record"),
-                    )
-                    .await?;
+                Ok(_) => {
+                    let caller = actors.caller(doctor, facilities);
+                    deaths::create(store, keys, &actors.gate, &caller, *forensic).await?;
                     summary.deaths += 1;
                 }
                 Err(errors) => refuse(summary, "death", &errors),

@@ -655,8 +655,14 @@ mod tests {
         for ((name, numeric), cell) in PlainEpisode::COLUMNS.iter().zip(v.plain.cells()) {
             assert_eq!(*numeric, matches!(cell, Cell::Number(_)), "{name}");
         }
-        assert_eq!(PlainEpisode::from_cells(v.plain.cells()), Some(v.plain.clone()));
-        assert_eq!(PlainEpisode::from_cells(v.plain.cells().into_iter().skip(1)), None);
+        assert_eq!(
+            PlainEpisode::from_cells(v.plain.cells()),
+            Some(v.plain.clone())
+        );
+        assert_eq!(
+            PlainEpisode::from_cells(v.plain.cells().into_iter().skip(1)),
+            None
+        );
         // A stored episode gives back the input it was registered from.
         let back = EpisodeInput::from_parts(valid().identity, &v.plain, &v.sealed);
         assert_eq!(

@@ -158,6 +158,22 @@ fn default_purpose(action: Action) -> &'static str {
     }
 }
 
+impl CurrentUser {
+    /// The caller a use case takes: this user, their facility and the purpose the
+    /// request declares for `action`.
+    pub fn caller(
+        &self,
+        headers: &HeaderMap,
+        action: Action,
+    ) -> Result<crate::cases::access::Caller, ApiError> {
+        Ok(crate::cases::access::Caller {
+            principal: self.principal.clone(),
+            facility: self.facility.clone(),
+            purpose: declared_purpose(headers, action)?,
+        })
+    }
+}
+
 impl AppState {
     /// The single decision point. Denials answer 404 for a specific scoped record
     /// (so existence is not revealed) and 403 otherwise.

@@ -20,7 +20,7 @@ use crate::cases::deaths::{self, OverdoseSealed, Target};
 use crate::clock::today_utc;
 use crate::domain::death::{
     ForensicInput, NotificationInput, OverdoseInput, PoliceOverdoseInput, SubstanceInput,
-    validate_forensic, validate_notification, validate_overdose, validate_police_overdose,
+    validate_forensic, validate_notification,
 };
 use crate::identity::subject::IdentityInput;
 use crate::store::deaths::{DeathRow, OverdoseRow};
@@ -54,7 +54,10 @@ impl From<deaths::DeathError> for ApiError {
             deaths::DeathError::Invalid(fields) => Self::Invalid(fields),
             deaths::DeathError::Store(e) => e.into(),
             deaths::DeathError::Crypto(e) => Self::Internal(e.into()),
-            deaths::DeathError::NotPermitted => Self::Forbidden,
+            deaths::DeathError::NotPermitted | deaths::DeathError::Denied { hidden: false } => {
+                Self::Forbidden
+            }
+            deaths::DeathError::Denied { hidden: true } => Self::NotFound,
         }
     }
 }
@@ -80,26 +83,8 @@ async fn notify(
     user: CurrentUser,
     ApiJson(input): ApiJson<NotificationInput>,
 ) -> Result<(StatusCode, ApiJson<Created>), ApiError> {
-    let permit = state
-        .authorize(
-            &user,
-            Action::CreateDeathNotification,
-            &notification_resource(None, &user, ""),
-            &headers,
-        )
-        .await?;
-    let municipalities = slugs(&state).await?;
-    let list: Vec<&str> = municipalities.iter().map(String::as_str).collect();
-    let basics = validate_notification(&input, today_utc(), &list).map_err(ApiError::Invalid)?;
-    let id = deaths::notify(
-        &state.store,
-        &state.keys,
-        input,
-        basics,
-        user.principal.user_id.clone(),
-        permit.write_event(&user.principal, None),
-    )
-    .await?;
+    let caller = user.caller(&headers, Action::CreateDeathNotification)?;
+    let id = deaths::notify(&state.store, &state.keys, &state.gate, &caller, input).await?;
     Ok((StatusCode::CREATED, ApiJson(Created { id })))
 }
 
@@ -248,26 +233,8 @@ async fn create_death(
     user: CurrentUser,
     ApiJson(input): ApiJson<ForensicInput>,
 ) -> Result<(StatusCode, ApiJson<Created>), ApiError> {
-    let permit = state
-        .authorize(
-            &user,
-            Action::CreateDeathRecord,
-            &national(ResourceKind::DeathRecord, ""),
-            &headers,
-        )
-        .await?;
-    let municipalities = slugs(&state).await?;
-    let list: Vec<&str> = municipalities.iter().map(String::as_str).collect();
-    let valid = validate_forensic(&input, today_utc(), &list).map_err(ApiError::Invalid)?;
-    let id = deaths::record(
-        &state.store,
-        &state.keys,
-        input,
-        valid,
-        Target::New,
-        permit.write_event(&user.principal, None),
-    )
-    .await?;
+    let caller = user.caller(&headers, Action::CreateDeathRecord)?;
+    let id = deaths::create(&state.store, &state.keys, &state.gate, &caller, input).await?;
     Ok((StatusCode::CREATED, ApiJson(Created { id })))
 }
 
@@ -513,32 +480,10 @@ async fn record_overdose(
     user: CurrentUser,
     ApiJson(input): ApiJson<OverdoseInput>,
 ) -> Result<(StatusCode, ApiJson<Created>), ApiError> {
-    let emergency = user
-        .facility
-        .as_ref()
-        .is_some_and(|f| f.active && f.emergency_capable);
-    let permit = state
-        .authorize(
-            &user,
-            Action::CreateOverdose,
-            &overdose_resource(None, &user, emergency, ""),
-            &headers,
-        )
-        .await?;
-    let facility = user.principal.facility.clone().ok_or(ApiError::Forbidden)?;
-    let municipalities = slugs(&state).await?;
-    let list: Vec<&str> = municipalities.iter().map(String::as_str).collect();
-    let basics = validate_overdose(&input, today_utc(), &list).map_err(ApiError::Invalid)?;
-    let id = deaths::record_overdose(
-        &state.store,
-        &state.keys,
-        OverdoseSealed::Clinical(input),
-        basics,
-        Some(facility),
-        user.principal.user_id.clone(),
-        permit.write_event(&user.principal, None),
-    )
-    .await?;
+    let caller = user.caller(&headers, Action::CreateOverdose)?;
+    let report = OverdoseSealed::Clinical(input);
+    let id =
+        deaths::record_overdose(&state.store, &state.keys, &state.gate, &caller, report).await?;
     Ok((StatusCode::CREATED, ApiJson(Created { id })))
 }
 
@@ -552,30 +497,10 @@ async fn record_police_overdose(
     user: CurrentUser,
     ApiJson(input): ApiJson<PoliceOverdoseInput>,
 ) -> Result<(StatusCode, ApiJson<Created>), ApiError> {
-    let resource = Resource {
-        reporter: Some(user.principal.user_id.clone()),
-        ..Resource::national(ResourceKind::Overdose, "")
-    };
-    let permit = state
-        .authorize(&user, Action::CreateOverdose, &resource, &headers)
-        .await?;
-    if user.principal.facility.is_some() {
-        // Clinicians use POST /overdoses with the full clinical record.
-        return Err(ApiError::Forbidden);
-    }
-    let municipalities = slugs(&state).await?;
-    let list: Vec<&str> = municipalities.iter().map(String::as_str).collect();
-    let basics = validate_police_overdose(&input, today_utc(), &list).map_err(ApiError::Invalid)?;
-    let id = deaths::record_overdose(
-        &state.store,
-        &state.keys,
-        OverdoseSealed::Police(input),
-        basics,
-        None,
-        user.principal.user_id.clone(),
-        permit.write_event(&user.principal, None),
-    )
-    .await?;
+    let caller = user.caller(&headers, Action::CreateOverdose)?;
+    let report = OverdoseSealed::Police(input);
+    let id =
+        deaths::record_overdose(&state.store, &state.keys, &state.gate, &caller, report).await?;
     Ok((StatusCode::CREATED, ApiJson(Created { id })))
 }
 

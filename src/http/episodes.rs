@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::{CurrentUser, Permit, declared_purpose};
+use super::auth::{CurrentUser, Permit};
 use super::error::ErrorBody;
 use super::ids::RecordId;
 use super::{ApiError, ApiJson, AppState, FieldError};
@@ -105,11 +105,7 @@ async fn register_episode(
     ApiJson(input): ApiJson<EpisodeInput>,
 ) -> Result<(StatusCode, ApiJson<Registered>), ApiError> {
     let key = idempotency_key(&headers)?;
-    let who = episodes::Registrar {
-        principal: user.principal.clone(),
-        facility: user.facility.clone(),
-        purpose: declared_purpose(&headers, Action::CreateEpisode)?,
-    };
+    let who = user.caller(&headers, Action::CreateEpisode)?;
     let registered =
         episodes::register(&state.store, &state.keys, &state.gate, &who, &input, key).await?;
     let status = if registered.replayed {

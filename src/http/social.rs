@@ -13,8 +13,7 @@ use super::error::ErrorBody;
 use super::ids::RecordId;
 use super::{ApiError, ApiJson, AppState};
 use crate::authz::{Action, Resource, ResourceKind};
-use crate::clock::today_utc;
-use crate::domain::social::{ContactInput, validate};
+use crate::domain::social::ContactInput;
 use crate::store::episodes::ContactRow;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -50,30 +49,10 @@ async fn record_contact(
     user: CurrentUser,
     ApiJson(input): ApiJson<ContactInput>,
 ) -> Result<(StatusCode, ApiJson<ContactCreated>), ApiError> {
-    let permit = state
-        .authorize(
-            &user,
-            Action::CreateSocialContact,
-            &resource(user.principal.municipality.clone(), ""),
-            &headers,
-        )
-        .await?;
-    let municipality = user
-        .principal
-        .municipality
-        .clone()
-        .ok_or(ApiError::Forbidden)?;
-    let valid = validate(&input, today_utc()).map_err(ApiError::Invalid)?;
-    let (contact_id, registry_id) = crate::cases::social::record(
-        &state.store,
-        &state.keys,
-        &input,
-        valid,
-        municipality,
-        user.principal.user_id.clone(),
-        permit.write_event(&user.principal, None),
-    )
-    .await?;
+    let caller = user.caller(&headers, Action::CreateSocialContact)?;
+    let (contact_id, registry_id) =
+        crate::cases::social::record(&state.store, &state.keys, &state.gate, &caller, &input)
+            .await?;
     Ok((
         StatusCode::CREATED,
         ApiJson(ContactCreated {

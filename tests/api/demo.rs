@@ -84,6 +84,39 @@ async fn demo_fill_loads_a_usable_registry_once(app: TestApp) {
         .unwrap_or_default();
     assert!(total.as_i64().unwrap_or(0) > 0, "{total}");
 
+    // Every demo record went through the decision point as its demo user: one
+    // allowed decision under a real policy rule, then one write, per record.
+    let events = app.store.audit_page(0, i64::MAX).await.expect("events");
+    let demo: Vec<_> = events
+        .iter()
+        .filter(|e| e.purpose.as_deref() == Some("demo_data"))
+        .collect();
+    assert!(
+        demo.iter().all(|e| e
+            .rule
+            .as_deref()
+            .is_some_and(|r| !r.is_empty() && r != "demo")),
+        "every demo event names the policy rule that decided it"
+    );
+    let count = |action: &str, outcome: &str| {
+        demo.iter()
+            .filter(|e| e.action == action && e.outcome == outcome)
+            .count() as u64
+    };
+    assert!(summary.contacts > 0 && summary.overdoses > 0, "{summary:?}");
+    for (action, recorded) in [
+        ("create_social_contact", summary.contacts),
+        (
+            "create_overdose",
+            summary.overdoses + summary.police_overdoses,
+        ),
+        ("create_death_notification", summary.notifications),
+        ("create_death_record", summary.deaths),
+    ] {
+        assert_eq!(count(action, "allowed"), recorded, "{action} decisions");
+        assert_eq!(count(action, "success"), recorded, "{action} writes");
+    }
+
     registry::cases::audit::verify_store(&app.store, &[])
         .await
         .expect("audit chain intact after the fill");

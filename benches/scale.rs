@@ -28,11 +28,11 @@ use common::{
 };
 use registry::audit::{AuditEvent, Outcome};
 use registry::clock::today_utc;
+use registry::crypto::reference::RecordDomain;
 use registry::crypto::{Aad, KeyringHandle};
 use registry::demo::{Config, Record, person_records};
 use registry::domain::episode::validate;
 use registry::export::tables::Dim;
-use registry::identity::reference::RecordDomain;
 use registry::identity::subject::prepare;
 use registry::store::Store;
 use registry::store::episodes::{NewEpisode, insert_episode, subject_data_key};

@@ -16,6 +16,7 @@ pub mod crypto;
 pub mod demo;
 pub mod domain;
 pub mod export;
+pub mod field;
 pub mod files;
 pub mod http;
 pub mod identity;

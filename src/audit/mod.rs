@@ -359,14 +359,6 @@ impl Verifier {
     }
 }
 
-/// Generates a new Ed25519 signing key (PKCS#8 document) for checkpoints.
-pub fn new_signing_key() -> Result<Vec<u8>, crate::crypto::CryptoError> {
-    let rng = ring::rand::SystemRandom::new();
-    Ed25519KeyPair::generate_pkcs8(&rng)
-        .map(|doc| doc.as_ref().to_vec())
-        .map_err(|_| crate::crypto::CryptoError::Rng)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,8 +416,9 @@ mod tests {
 
     #[test]
     fn checkpoint_signatures_verify_and_detect_forgery() {
-        let pkcs8 = new_signing_key().expect("key");
-        let key = Ed25519KeyPair::from_pkcs8(&pkcs8).expect("parses");
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).expect("key");
+        let key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("parses");
         let cp = sign_checkpoint(&key, 5, &[7u8; 32], "2026-11-24T10:00:00Z");
         assert!(checkpoint_signature_ok(
             &cp,

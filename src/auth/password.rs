@@ -6,7 +6,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 use zeroize::Zeroizing;
 
-use crate::domain::FieldError;
+use crate::field::FieldError;
 
 /// Minimum password length in characters (this registry's rule, above ASVS's 8).
 pub const MIN_LENGTH: usize = 12;

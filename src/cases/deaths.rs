@@ -13,13 +13,13 @@ use serde::{Deserialize, Serialize};
 use crate::audit::AuditEvent;
 use crate::authz::{Action, FieldGroup, Resource, ResourceKind};
 use crate::cases::access::{AccessError, Caller, Gate, Permit};
+use crate::crypto::reference::RecordDomain;
 use crate::crypto::{Aad, CryptoError, DataKey, Keyring};
 use crate::domain::death::{
     Basics, ForensicInput, NotificationInput, OverdoseInput, PoliceOverdoseInput, ValidForensic,
 };
 use crate::domain::drd::classify;
 use crate::identity::normalize::NormalisedIdentity;
-use crate::identity::reference::RecordDomain;
 use crate::identity::subject::{IdentityInput, lookups};
 use crate::store::deaths::{
     DeathRow, DeathStats, NewDeath, NewOverdose, death_in, insert_death, insert_overdose,
@@ -33,7 +33,7 @@ use crate::store::{Store, StoreError};
 pub enum DeathError {
     /// Invalid input; every problem listed.
     #[error("invalid record")]
-    Invalid(Vec<crate::domain::FieldError>),
+    Invalid(Vec<crate::field::FieldError>),
     /// Storage failure.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -569,7 +569,7 @@ pub async fn record(
                 };
                 let existing = match &existing_id {
                     Some(id) => Some(death_in(&mut *conn, id).await?.ok_or_else(|| {
-                        DeathError::Invalid(vec![crate::domain::FieldError::new(
+                        DeathError::Invalid(vec![crate::field::FieldError::new(
                             "notification_id",
                             "is not a known death notification",
                         )])
@@ -579,7 +579,7 @@ pub async fn record(
                 if matches!(target, Target::New)
                     && existing.as_ref().is_some_and(|e| e.has_forensic)
                 {
-                    return Err(DeathError::Invalid(vec![crate::domain::FieldError::new(
+                    return Err(DeathError::Invalid(vec![crate::field::FieldError::new(
                         "notification_id",
                         "already has a forensic record; update that record instead",
                     )]));
@@ -634,7 +634,7 @@ pub async fn record(
                 };
                 if let Some(overdose) = &input.overdose_id {
                     if !link_overdose(&mut *conn, overdose, &death_id).await? {
-                        return Err(DeathError::Invalid(vec![crate::domain::FieldError::new(
+                        return Err(DeathError::Invalid(vec![crate::field::FieldError::new(
                             "overdose_id",
                             "is not a known overdose presentation",
                         )]));

@@ -14,10 +14,10 @@ use crate::audit::AuditEvent;
 use crate::authz::{Action, FieldGroup, Resource, ResourceKind};
 use crate::cases::access::{AccessError, Caller, Gate, Permit};
 use crate::clock::today_utc;
+use crate::crypto::reference::RecordDomain;
 use crate::crypto::{Aad, CryptoError, DataKey, Keyring};
-use crate::domain::FieldError;
 use crate::domain::episode::{EpisodeInput, PlainEpisode, SealedEpisode, ValidEpisode, validate};
-use crate::identity::reference::RecordDomain;
+use crate::field::FieldError;
 use crate::identity::subject::{
     DATA_KEY_AAD_COLUMN, IDENTITY_AAD_TABLE, IdentityInput, PreparedSubject, lookups, prepare,
 };

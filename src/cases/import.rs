@@ -6,8 +6,8 @@
 use crate::cases::access::Caller;
 use crate::cases::access::Gate;
 use crate::cases::episodes::{EpisodeError, register};
-use crate::domain::FieldError;
 use crate::domain::episode::EpisodeInput;
+use crate::field::FieldError;
 use crate::identity::subject::IdentityInput;
 use crate::store::Store;
 

@@ -12,7 +12,7 @@ use crate::auth::{
     password, token, totp, unix_now,
 };
 use crate::crypto::{Aad, KeyringHandle};
-use crate::domain::FieldError;
+use crate::field::FieldError;
 use crate::store::users::{
     UserRecord, accept_totp_step, insert_session, revoke_session, set_password, set_totp_secret,
 };

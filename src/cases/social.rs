@@ -6,9 +6,9 @@ use crate::cases::access::{Caller, Gate, Permit};
 
 use crate::audit::AuditEvent;
 use crate::cases::episodes::{EpisodeError, subject_key};
+use crate::crypto::reference::RecordDomain;
 use crate::crypto::{Aad, CryptoError};
 use crate::domain::social::{ContactInput, SealedContact, ValidContact};
-use crate::identity::reference::RecordDomain;
 use crate::identity::subject::prepare;
 use crate::store::episodes::{ContactRow, NewContact, insert_contact, subject_data_key};
 use crate::store::subjects::{LinkRule, link_or_create};

@@ -6,7 +6,7 @@ use zeroize::Zeroizing;
 use crate::audit::{AuditEvent, Outcome};
 use crate::auth::password;
 use crate::authz::Role;
-use crate::domain::FieldError;
+use crate::field::FieldError;
 use crate::store::users::{
     NewUser, UserRecord, active_admins, disable_user, insert_user, rescope_user,
 };

@@ -176,13 +176,21 @@ struct DiskKey {
     secret: Option<String>,
 }
 
+/// A new Ed25519 signing key (PKCS#8 document) for the audit log's checkpoints.
+fn new_signing_key() -> Result<Vec<u8>, CryptoError> {
+    let rng = ring::rand::SystemRandom::new();
+    ring::signature::Ed25519KeyPair::generate_pkcs8(&rng)
+        .map(|doc| doc.as_ref().to_vec())
+        .map_err(|_| CryptoError::Rng)
+}
+
 impl KeyFile {
     /// New keys: version 1 of each, from the OS RNG.
     pub fn generate() -> Result<Self, KeyFileError> {
         Ok(Self {
             master: KeySet::generate()?,
             pseudonym: KeySet::generate()?,
-            audit_signing_key: Zeroizing::new(crate::audit::new_signing_key()?),
+            audit_signing_key: Zeroizing::new(new_signing_key()?),
         })
     }
 

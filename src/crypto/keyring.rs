@@ -14,8 +14,8 @@ use ring::hmac;
 
 use super::keyfile::{KeyFile, KeyFileError, KeyKind};
 use super::{Aad, CryptoError, DataKey, Secret32};
-use crate::identity::pseudonym::{Domain, Pseudonym, PseudonymKeys};
-use crate::identity::reference::{RecordDomain, SubjectRef};
+use crate::crypto::pseudonym::{Domain, Pseudonym, PseudonymKeys};
+use crate::crypto::reference::{RecordDomain, SubjectRef};
 
 /// Encryptions under one key before the service warns (NIST SP 800-38D §8.3 allows
 /// 2^32 with random nonces; warn well before).

@@ -6,9 +6,15 @@
 //!   those data keys under a master key; associated data binds every ciphertext to its
 //!   table, column, record id and key version (NIST SP 800-38D, ASVS 11.3).
 //! - `keyring`: the loaded keys, derived pseudonym keys and per-version usage counters.
+//! - `pseudonym`: keyed pseudonyms (HMAC-SHA-256 under versioned keys derived from the
+//!   key file), the only form in which an identity is looked up.
+//! - `reference`: the per-domain encrypted references records carry instead of a
+//!   subject id, so that no join across agencies is possible without the keys.
 
 pub mod keyfile;
 pub mod keyring;
+pub mod pseudonym;
+pub mod reference;
 pub mod seal;
 
 use std::fmt;

@@ -23,7 +23,8 @@ use crate::crypto::KeyringHandle;
 use crate::domain::death::{
     validate_forensic, validate_notification, validate_overdose, validate_police_overdose,
 };
-use crate::domain::{FieldError, episode, social as social_domain};
+use crate::domain::{episode, social as social_domain};
+use crate::field::FieldError;
 use crate::store::users::FacilityInfo;
 use crate::store::{Store, StoreError};
 pub use plan::{Config, Record, person_records, records};

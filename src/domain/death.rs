@@ -4,9 +4,9 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::FieldError;
 use super::codes::{SUBSTANCE, age_band};
 use super::drd::{Icd10, Manner, Substance};
+use crate::field::FieldError;
 use crate::identity::normalize::NormalisedIdentity;
 use crate::identity::subject::{IdentityInput, validate as validate_identity};
 

@@ -25,7 +25,7 @@ use std::sync::LazyLock;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::FieldError;
+use crate::field::FieldError;
 
 /// Longest text `Icd10::parse` looks at, in characters; anything longer is rejected
 /// as malformed without further work (the longest ICD-10-CM code has 8).

@@ -11,10 +11,10 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::FieldError;
 use super::codes;
 use super::items::{Cell, Column, Correctable, FromCsv, episode_items};
 use crate::clock::{self, Date, DateProblem};
+use crate::field::FieldError;
 use crate::identity::normalize::{BirthDate, NormalisedIdentity};
 use crate::identity::subject::{self, IdentityInput};
 

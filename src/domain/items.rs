@@ -10,7 +10,7 @@
 //! plain function in `episode.rs`, and the value types know how to be stored,
 //! corrected and read from CSV through the three small traits below.
 
-use super::FieldError;
+use crate::field::FieldError;
 
 /// One stored column's value, as the store binds and reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]

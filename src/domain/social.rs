@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::FieldError;
+use crate::field::FieldError;
 use crate::identity::normalize::NormalisedIdentity;
 use crate::identity::subject::{IdentityInput, validate as validate_identity};
 

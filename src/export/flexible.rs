@@ -19,7 +19,7 @@ use super::ptable::{PTable, Params};
 use super::snapshot::Cache;
 use super::tables::{CUSTOM_DIMS, Dim, Population, TableDef, catalogue};
 use super::{ExportError, Format, Geography, Output, Requester, Rules};
-use crate::domain::FieldError;
+use crate::field::FieldError;
 use crate::store::Store;
 
 /// A cell-key profile.

@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::crypto::Keyring;
-use crate::domain::FieldError;
+use crate::field::FieldError;
 use crate::store::exports::LedgerEntry;
 use crate::store::{Store, StoreError};
 use snapshot::{Builder, Cache, Frozen, Population, SnapshotInfo};

@@ -440,7 +440,7 @@ pub fn record_key(
     let input = format!("{snapshot_id}|{}|{person}", population.as_str());
     let tag = keyring
         .active_pseudonym(
-            crate::identity::pseudonym::Domain::RecordKey,
+            crate::crypto::pseudonym::Domain::RecordKey,
             input.as_bytes(),
         )
         .ok_or("no active pseudonym key to derive record keys from; nothing was frozen")?;

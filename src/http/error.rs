@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-pub use crate::domain::FieldError;
+pub use crate::field::FieldError;
 use crate::store::{StoreError, Unique};
 
 /// Everything a handler can fail with.

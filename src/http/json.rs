@@ -131,7 +131,7 @@ fn check_strings(value: &serde_json::Value, path: &str, errors: &mut Vec<FieldEr
     };
     match value {
         Value::String(text) => {
-            if let Some(problem) = crate::domain::text::forbidden_characters(text) {
+            if let Some(problem) = crate::field::forbidden_characters(text) {
                 errors.push(FieldError::new(field(path), problem));
             }
         }
@@ -142,7 +142,7 @@ fn check_strings(value: &serde_json::Value, path: &str, errors: &mut Vec<FieldEr
         }
         Value::Object(map) => {
             for (key, item) in map {
-                if let Some(problem) = crate::domain::text::forbidden_characters(key) {
+                if let Some(problem) = crate::field::forbidden_characters(key) {
                     // The key is not repeated: name the object that has it.
                     errors.push(FieldError::new(
                         field(path),
@@ -192,7 +192,7 @@ fn json_error(inner: serde_json::Error, path: String) -> ApiError {
 /// and what was expected, never the submitted value.
 pub fn parse_query<T: DeserializeOwned>(raw: Option<&str>) -> Result<T, ApiError> {
     let pairs = form_urlencoded::parse(raw.unwrap_or_default().as_bytes());
-    use crate::domain::text::forbidden_in_line;
+    use crate::field::forbidden_in_line;
     let errors: Vec<FieldError> = pairs
         .filter_map(|(key, value)| match forbidden_in_line(&key) {
             // The name is not repeated.

@@ -1,6 +1,6 @@
-//! Identity handling: normalisation of Kosovo identities and keyed pseudonyms.
+//! Identity handling: normalisation of Kosovo identities, and the subject a
+//! registration links to (its pseudonyms and sealed identity, computed with the
+//! keyed primitives of `crate::crypto`).
 
 pub mod normalize;
-pub mod pseudonym;
-pub mod reference;
 pub mod subject;

@@ -9,9 +9,9 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 use super::normalize::{
     BirthDate, IdentityError, NormalisedIdentity, PersonalNumber, Sex, normalise_full_name,
 };
-use super::pseudonym::{Domain, Pseudonym};
+use crate::crypto::pseudonym::{Domain, Pseudonym};
 use crate::crypto::{Aad, CryptoError, DataKey, Keyring, KeyringHandle};
-use crate::domain::FieldError;
+use crate::field::FieldError;
 
 /// The pseudonyms of an incoming identity under one pseudonym-key version.
 #[derive(Debug, Clone)]
@@ -98,7 +98,7 @@ pub fn validate(
             "personal_number",
         ),
     ] {
-        if let Some(problem) = crate::domain::text::forbidden_in_line(value) {
+        if let Some(problem) = crate::field::forbidden_in_line(value) {
             errors.push(FieldError::new(format!("{prefix}{field}"), problem));
         }
     }

@@ -10,9 +10,9 @@ use super::subjects::Linked;
 use super::users::FacilityInfo;
 use super::{Store, StoreError, get_bool, now_rfc3339};
 use crate::crypto::Keyring;
+use crate::crypto::reference::{RecordDomain, SubjectRef};
 use crate::domain::episode::PlainEpisode;
 use crate::domain::items::Cell;
-use crate::identity::reference::{RecordDomain, SubjectRef};
 
 /// An episode row to insert.
 #[derive(Debug, Clone)]

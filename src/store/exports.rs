@@ -7,9 +7,9 @@ use std::sync::LazyLock;
 
 use super::{Store, StoreError, get_bool};
 use crate::crypto::Keyring;
+use crate::crypto::reference::RecordDomain;
 use crate::domain::episode::PlainEpisode;
 use crate::domain::items::Cell;
-use crate::identity::reference::RecordDomain;
 
 /// Registry id and wrapped data key of every live subject, by internal id: what
 /// opening entrants' sealed items needs (records name subjects only by reference).

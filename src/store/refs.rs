@@ -8,7 +8,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::{Store, StoreError};
 use crate::crypto::Keyring;
-use crate::identity::reference::RecordDomain;
+use crate::crypto::reference::RecordDomain;
 
 /// The subject a record names.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -67,8 +67,8 @@ impl Linked {
     pub fn reference(
         &self,
         keyring: &crate::crypto::Keyring,
-        domain: crate::identity::reference::RecordDomain,
-    ) -> Result<crate::identity::reference::SubjectRef, crate::crypto::CryptoError> {
+        domain: crate::crypto::reference::RecordDomain,
+    ) -> Result<crate::crypto::reference::SubjectRef, crate::crypto::CryptoError> {
         keyring.subject_ref(domain, self.subject_id, self.version)
     }
 }

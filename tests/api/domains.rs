@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use registry::identity::reference::RecordDomain;
+use registry::crypto::reference::RecordDomain;
 
 use crate::helpers::{TestApp, TestUser};
 

@@ -1,8 +1,34 @@
+//! Submitted input, below every layer that checks it: [`FieldError`], the problem
+//! with one field that every 4xx names, and the characters no text field may hold.
+//! (Identity validation and domain validation both report with them.)
+//!
 //! Characters no text input may hold, wherever it comes from (JSON, query strings,
 //! the backlog CSV): C0 controls other than tab, line feed and carriage return, DEL,
 //! C1 controls, and the bidirectional controls that make a name display as another
 //! (U+202E turns "Gashi" into text that reads differently on screen). NUL also
 //! breaks PostgreSQL text columns.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A problem with one input field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// The field's name as the request spells it (dotted for nested fields).
+    pub field: String,
+    /// What is wrong with it. Never echoes personal data.
+    pub problem: String,
+}
+
+impl FieldError {
+    /// A problem with `field`.
+    pub fn new(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
 
 /// What is wrong with `text`, or `None` when every character may be stored.
 pub fn forbidden_characters(text: &str) -> Option<&'static str> {

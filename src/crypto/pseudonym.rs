@@ -6,7 +6,7 @@
 
 use ring::hmac;
 
-use crate::crypto::Secret32;
+use super::Secret32;
 
 const SALT: &[u8] = b"kosovo-drug-registry/pseudonym-key/v1";
 

@@ -21,7 +21,7 @@ use aes_gcm::aes::Aes256;
 use aes_gcm::aes::cipher::{BlockDecrypt, BlockEncrypt, KeyInit};
 use ring::hkdf;
 
-use crate::crypto::Secret32;
+use super::Secret32;
 
 /// The agencies whose records are kept apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -341,9 +341,21 @@ async fn size(episodes: u64, largest: bool, knobs: &Knobs) {
     let mut next_person = 0;
     let load = load_episodes(&store, &keys, episodes, &mut next_person).await;
     let subjects = store.subject_counts().await.expect("counts").0;
+    let permit = registry::cases::access::Gate::new(
+        std::sync::Arc::new(registry::authz::Authorizer::new().expect("policies")),
+        store.clone(),
+    )
+    .operator(
+        registry::authz::Action::ManageUsers,
+        "",
+        &[],
+        "administration",
+    )
+    .await
+    .expect("operator permit");
     registry::cases::users::create(
         &store,
-        &registry::cases::users::Actor::cli(),
+        &permit,
         registry::cases::users::NewAccount {
             username: "bench.analyst".into(),
             scope: registry::cases::users::Scope {

@@ -415,10 +415,7 @@ async fn import_command(
         }
         Some(_) => {}
     }
-    let gate = crate::cases::access::Gate::new(
-        std::sync::Arc::new(crate::authz::Authorizer::new()?),
-        store.clone(),
-    );
+    let gate = console_gate(&store)?;
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows {elapsed}")
@@ -465,6 +462,15 @@ async fn import_command(
     }
 }
 
+/// The decision point for a console command, over the policy files, auditing into
+/// `store`.
+fn console_gate(store: &crate::store::Store) -> anyhow::Result<crate::cases::access::Gate> {
+    Ok(crate::cases::access::Gate::new(
+        std::sync::Arc::new(crate::authz::Authorizer::new()?),
+        store.clone(),
+    ))
+}
+
 async fn users_command(settings: &Settings, command: UsersCommand) -> anyhow::Result<()> {
     let store = server::prepare_store(settings).await?;
     match command {
@@ -486,9 +492,12 @@ async fn users_command(settings: &Settings, command: UsersCommand) -> anyhow::Re
             } else {
                 None
             };
+            let permit = console_gate(&store)?
+                .operator(crate::authz::Action::ManageUsers, "", &[], "administration")
+                .await?;
             let created = crate::cases::users::create(
                 &store,
-                &crate::cases::users::Actor::cli(),
+                &permit,
                 crate::cases::users::NewAccount {
                     username: username.clone(),
                     scope: crate::cases::users::Scope {
@@ -639,10 +648,18 @@ async fn subjects_command(settings: &Settings, command: SubjectsCommand) -> anyh
             legal_basis,
             reference,
         } => {
+            let permit = console_gate(&store)?
+                .operator(
+                    crate::authz::Action::ShredSubject,
+                    &registry_id,
+                    &[],
+                    "erasure",
+                )
+                .await?;
             let shredded = match crate::cases::subjects::shred(
                 &store,
                 &keys,
-                &crate::cases::users::Actor::cli(),
+                &permit,
                 &registry_id,
                 legal_basis,
                 reference.as_deref(),
@@ -662,11 +679,7 @@ async fn subjects_command(settings: &Settings, command: SubjectsCommand) -> anyh
         }
         SubjectsCommand::AccessReport { registry_id } => {
             let row = store.sealed_subject(&registry_id).await?;
-            let gate = crate::cases::access::Gate::new(
-                std::sync::Arc::new(crate::authz::Authorizer::new()?),
-                store.clone(),
-            );
-            let permit = gate
+            let permit = console_gate(&store)?
                 .operator(
                     crate::authz::Action::SubjectAccessReport,
                     &registry_id,

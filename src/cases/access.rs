@@ -19,6 +19,9 @@ use crate::store::{Store, StoreError};
 /// Proof that the policy engine allowed an action, with what it allows.
 #[derive(Debug, Clone)]
 pub struct Permit {
+    /// Who it was decided for (user id and role; `cli`/`operator` at the console).
+    actor: String,
+    role: String,
     action: Action,
     rules: String,
     purpose: String,
@@ -29,6 +32,11 @@ pub struct Permit {
 }
 
 impl Permit {
+    /// The user it was decided for (`cli` at the console).
+    pub fn actor(&self) -> &str {
+        &self.actor
+    }
+
     /// The rule(s) that allowed it.
     pub fn rules(&self) -> &str {
         &self.rules
@@ -51,19 +59,21 @@ impl Permit {
         self.record.as_deref() == Some(id)
     }
 
-    /// An audit event for a write done under this permit (appended in the write's
-    /// own transaction).
-    pub fn write_event(&self, principal: &Principal, object: Option<&str>) -> AuditEvent {
+    /// The audit event of a write done under this permit, named after the action
+    /// decided (appended in the write's own transaction).
+    pub fn write_event(&self, object: Option<&str>) -> AuditEvent {
+        self.event(self.action.as_str(), object)
+    }
+
+    /// The audit event of a write done under this permit that names its own step
+    /// (`create_user`, `shred_subject`): who, under which rule and purpose, all
+    /// from the decision.
+    pub fn event(&self, action: &str, object: Option<&str>) -> AuditEvent {
         AuditEvent {
             object: object.map(str::to_owned),
             rule: Some(self.rules.clone()),
             purpose: Some(self.purpose.clone()),
-            ..AuditEvent::new(
-                &principal.user_id,
-                principal.role.as_str(),
-                self.action.as_str(),
-                Outcome::Success,
-            )
+            ..AuditEvent::new(&self.actor, &self.role, action, Outcome::Success)
         }
     }
 
@@ -73,14 +83,13 @@ impl Permit {
     pub async fn record_disclosure<'a>(
         &self,
         store: &Store,
-        principal: &Principal,
         ids: impl IntoIterator<Item = &'a str>,
     ) -> Result<(), StoreError> {
         let events: Vec<AuditEvent> = ids
             .into_iter()
             .map(|id| AuditEvent {
                 outcome: Outcome::Allowed,
-                ..self.write_event(principal, Some(id))
+                ..self.write_event(Some(id))
             })
             .collect();
         if !events.is_empty() {
@@ -167,8 +176,9 @@ impl Gate {
     }
 
     /// A permit for the operator at the console, who holds the key file and so could
-    /// read everything anyway: granted for one record and the named field groups,
-    /// and audited (actor `cli`, role `operator`, rule `cli`) before it is returned.
+    /// read everything anyway: granted for one record (or none: `""`) and the named
+    /// field groups, and audited (actor `cli`, role `operator`, rule `cli`) before it
+    /// is returned.
     pub async fn operator(
         &self,
         action: Action,
@@ -178,17 +188,19 @@ impl Gate {
     ) -> Result<Permit, AccessError> {
         self.store
             .audit(&AuditEvent {
-                object: Some(record.to_owned()),
+                object: (!record.is_empty()).then(|| record.to_owned()),
                 rule: Some("cli".into()),
                 purpose: Some(purpose.to_owned()),
                 ..AuditEvent::new("cli", "operator", action.as_str(), Outcome::Allowed)
             })
             .await?;
         Ok(Permit {
+            actor: "cli".into(),
+            role: "operator".into(),
             action,
             rules: "cli".into(),
             purpose: purpose.to_owned(),
-            record: Some(record.to_owned()),
+            record: (!record.is_empty()).then(|| record.to_owned()),
             groups: groups.to_vec(),
         })
     }
@@ -271,6 +283,8 @@ impl Gate {
                 .collect()
         };
         let permit = Permit {
+            actor: principal.user_id.clone(),
+            role: principal.role.as_str().to_owned(),
             action,
             rules,
             purpose,

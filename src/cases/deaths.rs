@@ -89,7 +89,7 @@ pub async fn notify(
     let slugs: Vec<&str> = slugs.iter().map(String::as_str).collect();
     let basics = crate::domain::death::validate_notification(&input, today, &slugs)
         .map_err(DeathError::Invalid)?;
-    let event = permit.write_event(&caller.principal, None);
+    let event = permit.write_event(None);
     notify_allowed(
         store,
         keys,
@@ -119,7 +119,7 @@ pub async fn create(
     let slugs: Vec<&str> = slugs.iter().map(String::as_str).collect();
     let valid = crate::domain::death::validate_forensic(&input, today, &slugs)
         .map_err(DeathError::Invalid)?;
-    let event = permit.write_event(&caller.principal, None);
+    let event = permit.write_event(None);
     record(store, keys, input, valid, Target::New, event).await
 }
 
@@ -164,7 +164,7 @@ pub async fn record_overdose(
         }
     }
     .map_err(DeathError::Invalid)?;
-    let event = permit.write_event(who, None);
+    let event = permit.write_event(None);
     record_overdose_allowed(
         store,
         keys,

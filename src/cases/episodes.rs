@@ -245,7 +245,7 @@ async fn register_allowed(
             centre_type: info.centre_type.clone(),
             idempotency_key,
             decision,
-            event: permit.write_event(&who.principal, None),
+            event: permit.write_event(None),
         },
     )
     .await

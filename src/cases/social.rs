@@ -55,7 +55,7 @@ pub async fn record(
         valid,
         municipality,
         caller.principal.user_id.clone(),
-        permit.write_event(&caller.principal, None),
+        permit.write_event(None),
     )
     .await
 }

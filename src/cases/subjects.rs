@@ -1,7 +1,7 @@
 //! The subject registry: link an identity to its subject (creating one if new), open
 //! a subject's identity for a data-subject access report, and crypto-shred a subject.
 
-use crate::audit::{AuditEvent, Outcome};
+use crate::audit::AuditEvent;
 use crate::authz::FieldGroup;
 use crate::cases::access::Permit;
 use crate::cases::keys::{KeysError, open_identity_row};
@@ -153,7 +153,7 @@ pub fn is_safe_reference(text: &str) -> bool {
 pub async fn shred(
     store: &Store,
     keys: &impl super::KeySource,
-    actor: &crate::cases::users::Actor,
+    permit: &super::access::Permit,
     registry_id: &str,
     ground: ErasureGround,
     reference: Option<&str>,
@@ -171,11 +171,9 @@ pub async fn shred(
         None => format!("legal_basis={}", ground.as_str()),
     };
     let event = AuditEvent {
-        object: Some(registry_id.to_owned()),
-        rule: Some(actor.rule.clone()),
         purpose: Some("erasure".into()),
         detail: Some(detail),
-        ..AuditEvent::new(&actor.id, &actor.role, "shred_subject", Outcome::Success)
+        ..permit.event("shred_subject", Some(registry_id))
     };
     let keyring = keys.current();
     let mut tx = store.begin_write().await?;

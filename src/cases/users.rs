@@ -1,50 +1,18 @@
 //! User accounts: creation (CLI and admin API), re-scoping and disabling, each change
-//! written to the audit log in the same transaction.
+//! written to the audit log in the same transaction, under the permit that allowed
+//! it (an administrator's decision, or the console's operator permit).
 
 use zeroize::Zeroizing;
 
-use crate::audit::{AuditEvent, Outcome};
+use crate::audit::AuditEvent;
 use crate::auth::password;
 use crate::authz::Role;
+use crate::cases::access::Permit;
 use crate::field::FieldError;
 use crate::store::users::{
     NewUser, UserRecord, active_admins, disable_user, insert_user, rescope_user,
 };
 use crate::store::{LockKey, Store, StoreError, audit, lock_keys};
-
-/// Who is making a change, for the audit log.
-#[derive(Debug, Clone)]
-pub struct Actor {
-    /// User id, or `cli` for the command line.
-    pub id: String,
-    /// Role name, or `operator` for the command line.
-    pub role: String,
-    /// Rule that allowed it (`cli` for the command line).
-    pub rule: String,
-    /// Declared purpose.
-    pub purpose: String,
-}
-
-impl Actor {
-    /// The operator at the command line (who has the database and key file anyway).
-    pub fn cli() -> Self {
-        Self {
-            id: "cli".into(),
-            role: "operator".into(),
-            rule: "cli".into(),
-            purpose: "administration".into(),
-        }
-    }
-
-    fn event(&self, action: &str, object: &str) -> AuditEvent {
-        AuditEvent {
-            object: Some(object.to_owned()),
-            rule: Some(self.rule.clone()),
-            purpose: Some(self.purpose.clone()),
-            ..AuditEvent::new(&self.id, &self.role, action, Outcome::Success)
-        }
-    }
-}
 
 /// Why a user operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -178,7 +146,7 @@ async fn check_scope(
 /// Creates an account (audited in the same transaction).
 pub async fn create(
     store: &Store,
-    actor: &Actor,
+    permit: &Permit,
     account: NewAccount,
 ) -> Result<Created, UserError> {
     let mut errors = Vec::new();
@@ -219,7 +187,7 @@ pub async fn create(
     .await?;
     let event = AuditEvent {
         detail: Some(format!("role={}", account.scope.role)),
-        ..actor.event("create_user", &user_id)
+        ..permit.event("create_user", Some(&user_id))
     };
     audit::append(&mut tx, store.backend(), &event).await?;
     tx.commit().await.map_err(StoreError::from)?;
@@ -245,7 +213,7 @@ fn admins_lock() -> LockKey {
 /// Changes a user's role and scope; applies on the user's next request.
 pub async fn rescope(
     store: &Store,
-    actor: &Actor,
+    permit: &Permit,
     user_id: &str,
     scope: Scope,
 ) -> Result<(), UserError> {
@@ -269,7 +237,7 @@ pub async fn rescope(
     }
     let event = AuditEvent {
         detail: Some(format!("role={}", scope.role)),
-        ..actor.event("rescope_user", user_id)
+        ..permit.event("rescope_user", Some(user_id))
     };
     audit::append(&mut tx, store.backend(), &event).await?;
     tx.commit().await.map_err(StoreError::from)?;
@@ -277,8 +245,8 @@ pub async fn rescope(
 }
 
 /// Disables a user and revokes every session of theirs at once.
-pub async fn disable(store: &Store, actor: &Actor, user_id: &str) -> Result<bool, UserError> {
-    if actor.id == user_id {
+pub async fn disable(store: &Store, permit: &Permit, user_id: &str) -> Result<bool, UserError> {
+    if permit.actor() == user_id {
         return Err(UserError::Refused(
             "own_account",
             "you cannot disable your own account; another administrator can",
@@ -293,7 +261,7 @@ pub async fn disable(store: &Store, actor: &Actor, user_id: &str) -> Result<bool
     audit::append(
         &mut tx,
         store.backend(),
-        &actor.event("disable_user", user_id),
+        &permit.event("disable_user", Some(user_id)),
     )
     .await?;
     tx.commit().await.map_err(StoreError::from)?;

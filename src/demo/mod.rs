@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 use crate::authz::Role;
 use crate::cases::deaths::{self, OverdoseSealed};
 use crate::cases::episodes::{self, EpisodeError};
-use crate::cases::users::{self, Actor, NewAccount, Scope, UserError};
+use crate::cases::users::{self, NewAccount, Scope, UserError};
 use crate::crypto::KeyringHandle;
 use crate::domain::death::{
     validate_forensic, validate_notification, validate_overdose, validate_police_overdose,
@@ -90,6 +90,15 @@ pub async fn create_users(store: &Store) -> Result<Vec<DemoUser>, DemoError> {
     ] {
         wanted.push((role, None));
     }
+    // The accounts are made as the console's operator would make them: under an
+    // audited operator permit, through the same use case as the admin API.
+    let gate = crate::cases::access::Gate::new(
+        std::sync::Arc::new(crate::authz::Authorizer::new()?),
+        store.clone(),
+    );
+    let permit = gate
+        .operator(crate::authz::Action::ManageUsers, "", &[], "demo_data")
+        .await?;
     let mut out = Vec::new();
     for (role, scope) in wanted {
         let username = match &scope {
@@ -100,7 +109,7 @@ pub async fn create_users(store: &Store) -> Result<Vec<DemoUser>, DemoError> {
             crate::auth::password::generate().map_err(|_| DemoError::User(UserError::Hashing))?;
         let created = users::create(
             store,
-            &Actor::cli(),
+            &permit,
             NewAccount {
                 username: username.clone(),
                 scope: Scope {
@@ -341,7 +350,7 @@ async fn apply(
                     &end_date,
                     reason,
                     &clinician.user_id,
-                    permit.write_event(&who.principal, Some(&registered.episode_id)),
+                    permit.write_event(Some(&registered.episode_id)),
                 )
                 .await
                 {

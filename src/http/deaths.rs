@@ -212,7 +212,7 @@ async fn amend_notification(
         row,
         input,
         basics,
-        permit.write_event(&user.principal, Some(&death_id)),
+        permit.write_event(Some(&death_id)),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -272,7 +272,7 @@ async fn update_death(
         input,
         valid,
         Target::Existing(death_id.clone()),
-        permit.write_event(&user.principal, Some(&death_id)),
+        permit.write_event(Some(&death_id)),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -434,11 +434,7 @@ async fn list_deaths(
         .await?;
     let rows = state.store.deaths(500).await?;
     permit
-        .record_disclosure(
-            &state.store,
-            &user.principal,
-            rows.iter().map(|r| r.death_id.as_str()),
-        )
+        .record_disclosure(&state.store, rows.iter().map(|r| r.death_id.as_str()))
         .await?;
     Ok(ApiJson(
         rows.into_iter()
@@ -603,11 +599,7 @@ async fn list_overdoses(
     let facility = user.principal.facility.clone().ok_or(ApiError::Forbidden)?;
     let rows = state.store.facility_overdoses(&facility, 500).await?;
     permit
-        .record_disclosure(
-            &state.store,
-            &user.principal,
-            rows.iter().map(|r| r.overdose_id.as_str()),
-        )
+        .record_disclosure(&state.store, rows.iter().map(|r| r.overdose_id.as_str()))
         .await?;
     Ok(ApiJson(
         rows.into_iter()

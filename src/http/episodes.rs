@@ -225,11 +225,7 @@ async fn list_episodes(
     )
     .await?;
     permit
-        .record_disclosure(
-            &state.store,
-            &user.principal,
-            rows.iter().map(|r| r.episode_id.as_str()),
-        )
+        .record_disclosure(&state.store, rows.iter().map(|r| r.episode_id.as_str()))
         .await?;
     let next_cursor = (i64::try_from(rows.len()).unwrap_or(0) == limit)
         .then(|| rows.last().map(|r| r.id.to_string()))
@@ -415,7 +411,7 @@ async fn correct_episode(
         valid,
         &changed,
         &user.principal.user_id,
-        permit.write_event(&user.principal, Some(&episode_id)),
+        permit.write_event(Some(&episode_id)),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -453,7 +449,7 @@ async fn close_episode(
         &request.end_date,
         &request.end_reason,
         &user.principal.user_id,
-        permit.write_event(&user.principal, Some(&episode_id)),
+        permit.write_event(Some(&episode_id)),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -533,7 +529,7 @@ async fn ost_check(
     // Which person was asked about is recorded; the answer (health data) is not.
     state
         .store
-        .audit(&permit.write_event(&user.principal, registry_id.as_deref()))
+        .audit(&permit.write_event(registry_id.as_deref()))
         .await?;
     Ok(ApiJson(answer))
 }

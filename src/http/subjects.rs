@@ -14,7 +14,6 @@ use super::ids::RecordId;
 use super::{ApiError, ApiJson, AppState};
 use crate::authz::{Action, Resource, ResourceKind};
 use crate::cases::subjects::SubjectError;
-use crate::cases::users::Actor;
 use crate::identity::subject::IdentityInput;
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
@@ -149,16 +148,10 @@ async fn shred_subject(
             &headers,
         )
         .await?;
-    let actor = Actor {
-        id: user.principal.user_id.clone(),
-        role: user.principal.role.as_str().to_owned(),
-        rule: permit.rules().to_owned(),
-        purpose: permit.purpose().to_owned(),
-    };
     crate::cases::subjects::shred(
         &state.store,
         &state.keys,
-        &actor,
+        &permit,
         &registry_id,
         request.legal_basis,
         request.reference.as_deref(),

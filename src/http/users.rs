@@ -14,7 +14,7 @@ use super::ids::RecordId;
 use super::reference::Items;
 use super::{ApiError, ApiJson, AppState};
 use crate::authz::{Action, Resource, ResourceKind};
-use crate::cases::users::{self, AccountView, Actor, NewAccount, Scope, UserError};
+use crate::cases::users::{self, AccountView, NewAccount, Scope, UserError};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -35,15 +35,6 @@ impl From<UserError> for ApiError {
             UserError::Store(e) => e.into(),
             UserError::Hashing => Self::Internal(anyhow::anyhow!("password hashing failed")),
         }
-    }
-}
-
-fn actor(user: &CurrentUser, permit: &Permit) -> Actor {
-    Actor {
-        id: user.principal.user_id.clone(),
-        role: user.principal.role.as_str().to_owned(),
-        rule: permit.rules().to_owned(),
-        purpose: permit.purpose().to_owned(),
     }
 }
 
@@ -125,7 +116,7 @@ async fn create_user(
     let permit = permit(&state, &user, &headers, "").await?;
     let created = users::create(
         &state.store,
-        &actor(&user, &permit),
+        &permit,
         NewAccount {
             username: request.username,
             scope: Scope {
@@ -176,7 +167,7 @@ async fn rescope_user(
     let permit = permit(&state, &user, &headers, &user_id).await?;
     users::rescope(
         &state.store,
-        &actor(&user, &permit),
+        &permit,
         &user_id,
         Scope {
             role: request.role,
@@ -200,6 +191,6 @@ async fn disable_user(
     RecordId(user_id): RecordId,
 ) -> Result<StatusCode, ApiError> {
     let permit = permit(&state, &user, &headers, &user_id).await?;
-    users::disable(&state.store, &actor(&user, &permit), &user_id).await?;
+    users::disable(&state.store, &permit, &user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -519,7 +519,8 @@ async fn the_last_active_administrator_stays(app: TestApp) {
     assert_eq!(error_code(&body), "last_admin");
     let cli = registry::cases::users::disable(
         &app.store,
-        &registry::cases::users::Actor::cli(),
+        &app.operator(registry::authz::Action::ManageUsers, &first.user_id)
+            .await,
         &first.user_id,
     )
     .await;

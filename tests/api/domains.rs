@@ -660,7 +660,8 @@ async fn records_follow_their_person_through_a_pseudonym_rotation(app: TestApp) 
         registry::cases::subjects::shred(
             &app.store,
             &app.keys,
-            &registry::cases::users::Actor::cli(),
+            &app.operator(registry::authz::Action::ShredSubject, erased_id)
+                .await,
             erased_id,
             registry::cases::subjects::ErasureGround::NoLongerNecessary,
             None,
@@ -826,7 +827,8 @@ async fn erasure_reaches_the_persons_deaths_and_overdoses(app: TestApp) {
         registry::cases::subjects::shred(
             &app.store,
             &app.keys,
-            &registry::cases::users::Actor::cli(),
+            &app.operator(registry::authz::Action::ShredSubject, &records[0].0)
+                .await,
             &records[0].0,
             registry::cases::subjects::ErasureGround::NoLongerNecessary,
             None,

@@ -793,7 +793,8 @@ async fn releases_of_a_version_do_not_move_after_the_freeze(app: TestApp) {
         registry::cases::subjects::shred(
             &app.store,
             &app.keys,
-            &registry::cases::users::Actor::cli(),
+            &app.operator(registry::authz::Action::ShredSubject, besa)
+                .await,
             besa,
             registry::cases::subjects::ErasureGround::NoLongerNecessary,
             None,

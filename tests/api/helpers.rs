@@ -111,6 +111,22 @@ pub fn with_database(url: &str, name: &str) -> String {
 }
 
 impl TestApp {
+    /// An audited operator permit from the console's decision point (what the
+    /// command line uses), for `action` on `record` (`""`: none).
+    pub async fn operator(
+        &self,
+        action: registry::authz::Action,
+        record: &str,
+    ) -> registry::cases::access::Permit {
+        registry::cases::access::Gate::new(
+            std::sync::Arc::new(registry::authz::Authorizer::new().expect("policies")),
+            self.store.clone(),
+        )
+        .operator(action, record, &[], "administration")
+        .await
+        .expect("operator permit")
+    }
+
     /// Starts the service on a fresh database of the given backend.
     pub async fn spawn(backend: Backend) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
@@ -186,7 +202,9 @@ impl TestApp {
             format!("{role}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]).replace('_', "-");
         let created = registry::cases::users::create(
             &self.store,
-            &registry::cases::users::Actor::cli(),
+            &self
+                .operator(registry::authz::Action::ManageUsers, "")
+                .await,
             registry::cases::users::NewAccount {
                 username: username.clone(),
                 scope: registry::cases::users::Scope {

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use registry::cases::keys;
 use registry::cases::subjects::{SubjectError, link_identity, shred};
-use registry::cases::users::Actor;
 use registry::crypto::KeyringHandle;
 use registry::identity::subject::IdentityInput;
 use registry::store::subjects::LinkRule;
@@ -438,7 +437,8 @@ async fn shredding_destroys_identity_and_keeps_counts(app: TestApp) {
         shred(
             &app.store,
             &app.keys,
-            &Actor::cli(),
+            &app.operator(registry::authz::Action::ShredSubject, &gone.registry_id)
+                .await,
             &gone.registry_id,
             registry::cases::subjects::ErasureGround::NoLongerNecessary,
             None,
@@ -450,7 +450,8 @@ async fn shredding_destroys_identity_and_keeps_counts(app: TestApp) {
         !shred(
             &app.store,
             &app.keys,
-            &Actor::cli(),
+            &app.operator(registry::authz::Action::ShredSubject, &gone.registry_id)
+                .await,
             &gone.registry_id,
             registry::cases::subjects::ErasureGround::NoLongerNecessary,
             None,
@@ -485,7 +486,11 @@ async fn shredding_destroys_identity_and_keeps_counts(app: TestApp) {
         shred(
             &app.store,
             &app.keys,
-            &Actor::cli(),
+            &app.operator(
+                registry::authz::Action::ShredSubject,
+                "00000000-0000-0000-0000-000000000000"
+            )
+            .await,
             "00000000-0000-0000-0000-000000000000",
             registry::cases::subjects::ErasureGround::NoLongerNecessary,
             None,

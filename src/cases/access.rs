@@ -8,6 +8,38 @@
 //! (`cases::episodes::open`, `cases::deaths::open_death`, …) and open only the
 //! groups it names. A handler that skipped the decision point has no permit to pass:
 //! the omission is a compile error, not a review comment (lldap's lesson).
+//!
+//! These are checked by `cargo test --doc` (part of `.ci/test`): each snippet must
+//! fail to compile.
+//!
+//! ```compile_fail
+//! // No code outside this module can make a permit.
+//! use registry::authz::Action;
+//! let forged = registry::cases::access::Permit {
+//!     actor: String::new(),
+//!     role: String::new(),
+//!     action: Action::ReadEpisode,
+//!     rules: String::new(),
+//!     purpose: String::new(),
+//!     record: None,
+//!     groups: Vec::new(),
+//! };
+//! ```
+//!
+//! ```compile_fail
+//! // An opener of sealed data takes a permit, not the keys alone.
+//! async fn read(keys: &registry::cases::Keys, row: registry::store::episodes::EpisodeRow) {
+//!     let _ = registry::cases::episodes::open(keys, row, None);
+//! }
+//! ```
+//!
+//! ```compile_fail
+//! // The keys a handler holds reach no key: only use cases can make the token.
+//! fn peek(keys: &registry::cases::Keys) {
+//!     use registry::cases::KeySource;
+//!     let _ = keys.handle(registry::cases::InCases(()));
+//! }
+//! ```
 
 use std::sync::Arc;
 

@@ -60,12 +60,18 @@ impl From<AccessError> for DeathError {
     }
 }
 
-/// The known municipality slugs and today's date, which every record's validation
-/// needs.
-async fn validation_context(
+/// The decision on a new record, then what its validation needs: the permit, the
+/// known municipality slugs and today's date.
+async fn admit(
     store: &Store,
-) -> Result<(Vec<String>, crate::clock::Date), DeathError> {
-    Ok((store.municipality_slugs().await?, crate::clock::today_utc()))
+    gate: &Gate,
+    caller: &Caller,
+    action: Action,
+    resource: &Resource,
+) -> Result<(Permit, Vec<String>, crate::clock::Date), DeathError> {
+    let permit = gate.allow(caller, action, resource).await?;
+    let slugs = store.municipality_slugs().await?;
+    Ok((permit, slugs, crate::clock::today_utc()))
 }
 
 /// Notifies a suspected drug-related death (police) — the one entry point the API
@@ -82,10 +88,14 @@ pub async fn notify(
         reporter: Some(caller.principal.user_id.clone()),
         ..Resource::national(ResourceKind::DeathNotification, "")
     };
-    let permit = gate
-        .allow(caller, Action::CreateDeathNotification, &resource)
-        .await?;
-    let (slugs, today) = validation_context(store).await?;
+    let (permit, slugs, today) = admit(
+        store,
+        gate,
+        caller,
+        Action::CreateDeathNotification,
+        &resource,
+    )
+    .await?;
     let slugs: Vec<&str> = slugs.iter().map(String::as_str).collect();
     let basics = crate::domain::death::validate_notification(&input, today, &slugs)
         .map_err(DeathError::Invalid)?;
@@ -112,10 +122,8 @@ pub async fn create(
     input: ForensicInput,
 ) -> Result<String, DeathError> {
     let resource = Resource::national(ResourceKind::DeathRecord, "");
-    let permit = gate
-        .allow(caller, Action::CreateDeathRecord, &resource)
-        .await?;
-    let (slugs, today) = validation_context(store).await?;
+    let (permit, slugs, today) =
+        admit(store, gate, caller, Action::CreateDeathRecord, &resource).await?;
     let slugs: Vec<&str> = slugs.iter().map(String::as_str).collect();
     let valid = crate::domain::death::validate_forensic(&input, today, &slugs)
         .map_err(DeathError::Invalid)?;
@@ -144,16 +152,14 @@ pub async fn record_overdose(
                 .is_some_and(|f| f.active && f.emergency_capable),
         ..Resource::national(ResourceKind::Overdose, "")
     };
-    let permit = gate
-        .allow(caller, Action::CreateOverdose, &resource)
-        .await?;
+    let (permit, slugs, today) =
+        admit(store, gate, caller, Action::CreateOverdose, &resource).await?;
     let facility = match (&report, &who.facility) {
         (OverdoseSealed::Clinical(_), Some(facility)) => Some(facility.clone()),
         (OverdoseSealed::Police(_), None) => None,
         // A clinical report needs a facility; a clinician reports the clinical set.
         _ => return Err(DeathError::NotPermitted),
     };
-    let (slugs, today) = validation_context(store).await?;
     let slugs: Vec<&str> = slugs.iter().map(String::as_str).collect();
     let basics = match &report {
         OverdoseSealed::Clinical(input) => {

@@ -300,7 +300,7 @@ async fn floor(store: &Store, keys: &KeyringHandle, rows: Vec<FloorRow>, clients
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(row) = rows.get(i) else { break };
-                    let mut tx = store.begin_write().await.expect("tx");
+                    let mut tx = store.begin_raw_write().await.expect("tx");
                     let linked = link_or_create(&mut tx, &row.prepared.lookups, &row.prepared.new)
                         .await
                         .expect("linked");

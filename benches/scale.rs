@@ -70,7 +70,7 @@ async fn load_episodes(
         .collect();
     let keyring = keys.current();
     let started = Instant::now();
-    let mut tx = store.begin_write().await.expect("tx");
+    let mut tx = store.begin_raw_write().await.expect("tx");
     let mut loaded = 0;
     while loaded < target {
         let (_, records) = person_records(&plan(), *next_person);
@@ -134,7 +134,7 @@ async fn load_episodes(
             loaded += 1;
             if loaded % BATCH == 0 {
                 tx.commit().await.expect("commit");
-                tx = store.begin_write().await.expect("tx");
+                tx = store.begin_raw_write().await.expect("tx");
             }
         }
     }
@@ -150,7 +150,7 @@ async fn top_up_subjects(
     next_person: &mut u64,
 ) {
     let mut have = store.subject_counts().await.expect("counts").0;
-    let mut tx = store.begin_write().await.expect("tx");
+    let mut tx = store.begin_raw_write().await.expect("tx");
     while have < target {
         let (_, records) = person_records(&plan(), *next_person);
         *next_person += 1;
@@ -167,7 +167,7 @@ async fn top_up_subjects(
             have += 1;
             if have % BATCH as i64 == 0 {
                 tx.commit().await.expect("commit");
-                tx = store.begin_write().await.expect("tx");
+                tx = store.begin_raw_write().await.expect("tx");
             }
         }
     }
@@ -178,7 +178,7 @@ async fn top_up_subjects(
 async fn top_up_audit(store: &Store, target: i64) {
     let mut have = store.audit_head().await.expect("head").0;
     while have < target {
-        let mut tx = store.begin_write().await.expect("tx");
+        let mut tx = store.begin_raw_write().await.expect("tx");
         for _ in 0..BATCH.min((target - have) as u64) {
             let event = AuditEvent {
                 object: Some(uuid::Uuid::new_v4().to_string()),

@@ -26,6 +26,7 @@ use crate::store::deaths::{
     link_overdose, signal_substance, update_death,
 };
 use crate::store::subjects::find_and_lock;
+use crate::store::writer::Staged;
 use crate::store::{Store, StoreError};
 
 /// Why a death or overdose operation failed.
@@ -870,15 +871,27 @@ pub async fn erase_identities(
 /// upgrade that introduced it runs this once).
 pub async fn erase_identities_of_erased(
     store: &Store,
-    keyring: &Keyring,
+    keyring: Arc<Keyring>,
 ) -> Result<u64, DeathError> {
-    let erased = store.shredded_subjects().await?;
-    let mut tx = store.begin_write().await?;
-    let mut changed = 0;
-    for (subject, version) in erased {
-        let reference = keyring.subject_ref(RecordDomain::Mortality, subject, version)?;
-        changed += erase_identities(&mut tx, keyring, &reference).await?;
-    }
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(changed)
+    let references = store
+        .shredded_subjects()
+        .await?
+        .into_iter()
+        .map(|(subject, version)| keyring.subject_ref(RecordDomain::Mortality, subject, version))
+        .collect::<Result<Vec<_>, _>>()?;
+    let job = (references, keyring);
+    store
+        .write_with(job, |conn, (references, keyring)| {
+            Box::pin(async move {
+                let mut changed = 0;
+                for reference in references {
+                    changed += erase_identities(conn, keyring, reference).await?;
+                }
+                Ok(Staged {
+                    value: changed,
+                    events: Vec::new(),
+                })
+            })
+        })
+        .await
 }

@@ -89,10 +89,10 @@ pub async fn open(path: &Path, store: &Store) -> Result<(KeyringHandle, bool), K
     }
     let handle = KeyringHandle::load(path)?;
     register_and_verify(&handle, store).await?;
-    let converted = store.upgrade_references(&handle.current()).await?;
+    let converted = store.upgrade_references(handle.current()).await?;
     if converted > 0 {
         // People erased before erasure reached deaths and overdoses: reach them now.
-        let erased = crate::cases::deaths::erase_identities_of_erased(store, &handle.current())
+        let erased = crate::cases::deaths::erase_identities_of_erased(store, handle.current())
             .await
             .map_err(|e| KeysError::Refused(format!("upgrade: {e}")))?;
         store.compact_after_upgrade().await?;
@@ -399,7 +399,7 @@ pub async fn rotate_pseudonym(
                 };
                 if store
                     .repseudonymise_subject(
-                        &keyring,
+                        std::sync::Arc::clone(&keyring),
                         row.subject_id,
                         (row.pseudonym_version, target),
                         lookup.as_ref(),

@@ -16,7 +16,8 @@ use crate::field::FieldError;
 use crate::store::users::{
     UserRecord, accept_totp_step, insert_session, revoke_session, set_password, set_totp_secret,
 };
-use crate::store::{Store, StoreError, audit};
+use crate::store::writer::Staged;
+use crate::store::{Store, StoreError};
 
 /// Why a login did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -194,12 +195,15 @@ pub async fn login(
         );
         let accepted = match step {
             Some(step) => {
-                let mut tx = store.begin_write().await?;
-                let ok =
-                    accept_totp_step(&mut tx, user.id, i64::try_from(step).unwrap_or(i64::MAX))
-                        .await?;
-                tx.commit().await.map_err(StoreError::from)?;
-                ok
+                let step = i64::try_from(step).unwrap_or(i64::MAX);
+                store
+                    .write_with((user.id, step), |conn, (id, step)| {
+                        Box::pin(async move {
+                            let accepted = accept_totp_step(conn, *id, *step).await?;
+                            Ok::<_, StoreError>(Staged::unaudited(accepted))
+                        })
+                    })
+                    .await?
             }
             None => false,
         };
@@ -222,20 +226,24 @@ pub async fn login(
     store.throttle_reset(&account_key).await?;
     let (token, token_hash) = token::new_token().map_err(|_| LoginError::Internal("rng"))?;
     let expires_at = now + SESSION_ABSOLUTE_SECS;
-    let mut tx = store.begin_write().await?;
-    insert_session(&mut tx, &token_hash, user.id, now, expires_at).await?;
-    audit::append(
-        &mut tx,
-        store.backend(),
-        &login_event(
-            &user.user_id,
-            &user.role,
-            Outcome::Success,
-            "session_created",
-        ),
-    )
-    .await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    let event = login_event(
+        &user.user_id,
+        &user.role,
+        Outcome::Success,
+        "session_created",
+    );
+    let job = (token_hash, user.id, now, expires_at, event);
+    store
+        .write_with(job, |conn, (token_hash, id, now, expires_at, event)| {
+            Box::pin(async move {
+                insert_session(conn, token_hash, *id, *now, *expires_at).await?;
+                Ok::<_, StoreError>(Staged {
+                    value: (),
+                    events: vec![event.clone()],
+                })
+            })
+        })
+        .await?;
     Ok(LoggedIn {
         token,
         expires_at,
@@ -288,19 +296,21 @@ pub async fn logout(
     user_id: &str,
     role: &str,
 ) -> Result<(), StoreError> {
-    let mut tx = store.begin_write().await?;
-    revoke_session(&mut tx, token_hash, unix_now()).await?;
-    audit::append(
-        &mut tx,
-        store.backend(),
-        &AuditEvent {
-            purpose: Some("authentication".into()),
-            ..AuditEvent::new(user_id, role, "logout", Outcome::Success)
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    let event = AuditEvent {
+        purpose: Some("authentication".into()),
+        ..AuditEvent::new(user_id, role, "logout", Outcome::Success)
+    };
+    store
+        .write_with((*token_hash, event), |conn, (token_hash, event)| {
+            Box::pin(async move {
+                revoke_session(conn, token_hash, unix_now()).await?;
+                Ok::<_, StoreError>(Staged {
+                    value: (),
+                    events: vec![event.clone()],
+                })
+            })
+        })
+        .await
 }
 
 /// Changes the caller's password after checking the current one.
@@ -322,24 +332,26 @@ pub async fn change_password(
     let hash = password::hash(new)
         .await
         .map_err(|_| LoginError::Internal("hashing"))?;
-    let mut tx = store.begin_write().await?;
-    set_password(&mut tx, user.id, &hash).await?;
-    audit::append(
-        &mut tx,
-        store.backend(),
-        &AuditEvent {
-            purpose: Some("authentication".into()),
-            ..AuditEvent::new(
-                &user.user_id,
-                &user.role,
-                "change_password",
-                Outcome::Success,
-            )
-        },
-    )
-    .await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(())
+    let event = AuditEvent {
+        purpose: Some("authentication".into()),
+        ..AuditEvent::new(
+            &user.user_id,
+            &user.role,
+            "change_password",
+            Outcome::Success,
+        )
+    };
+    store
+        .write_with((user.id, hash, event), |conn, (id, hash, event)| {
+            Box::pin(async move {
+                set_password(conn, *id, hash).await?;
+                Ok::<_, LoginError>(Staged {
+                    value: (),
+                    events: vec![event.clone()],
+                })
+            })
+        })
+        .await
 }
 
 fn totp_aad(user_id: &str) -> Aad<'_> {
@@ -394,24 +406,31 @@ pub async fn start_totp(
     } else {
         None
     };
-    let mut tx = store.begin_write().await?;
-    if let Some(step) = proven_step {
-        if !accept_totp_step(&mut tx, user.id, step).await? {
-            drop(tx);
-            return Err(refused_change(store, user, "code").await);
-        }
+    let event = AuditEvent {
+        purpose: Some("authentication".into()),
+        ..AuditEvent::new(&user.user_id, &user.role, "start_totp", Outcome::Success)
+    };
+    let job = (user.id, proven_step, sealed, version, event);
+    let started = store
+        .write_with(job, |conn, (id, proven_step, sealed, version, event)| {
+            Box::pin(async move {
+                if let Some(step) = proven_step {
+                    // The code was used meanwhile: nothing is changed.
+                    if !accept_totp_step(conn, *id, *step).await? {
+                        return Ok::<_, StoreError>(Staged::unaudited(false));
+                    }
+                }
+                set_totp_secret(conn, *id, sealed, *version).await?;
+                Ok(Staged {
+                    value: true,
+                    events: vec![event.clone()],
+                })
+            })
+        })
+        .await?;
+    if !started {
+        return Err(refused_change(store, user, "code").await);
     }
-    set_totp_secret(&mut tx, user.id, &sealed, version).await?;
-    audit::append(
-        &mut tx,
-        store.backend(),
-        &AuditEvent {
-            purpose: Some("authentication".into()),
-            ..AuditEvent::new(&user.user_id, &user.role, "start_totp", Outcome::Success)
-        },
-    )
-    .await?;
-    tx.commit().await.map_err(StoreError::from)?;
     Ok(Enrolment {
         secret_base32: totp::base32(&secret),
         uri: totp::provisioning_uri(&secret, &user.username),
@@ -497,28 +516,33 @@ pub async fn confirm_totp(
         now,
         u64::try_from(user.totp_last_step).unwrap_or(0),
     );
-    let mut tx = store.begin_write().await?;
-    let accepted = match step {
-        Some(step) => {
-            accept_totp_step(&mut tx, user.id, i64::try_from(step).unwrap_or(i64::MAX)).await?
-        }
-        None => false,
+    let Some(step) = step else {
+        return Err(wrong_code());
     };
-    if !accepted {
-        return Err(LoginError::Invalid(vec![FieldError::new(
-            "code",
-            "is not the current code of your authenticator app",
-        )]));
-    }
-    audit::append(
-        &mut tx,
-        store.backend(),
-        &AuditEvent {
-            purpose: Some("authentication".into()),
-            ..AuditEvent::new(&user.user_id, &user.role, "enable_totp", Outcome::Success)
-        },
-    )
-    .await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(())
+    let event = AuditEvent {
+        purpose: Some("authentication".into()),
+        ..AuditEvent::new(&user.user_id, &user.role, "enable_totp", Outcome::Success)
+    };
+    let step = i64::try_from(step).unwrap_or(i64::MAX);
+    store
+        .write_with((user.id, step, event), |conn, (id, step, event)| {
+            Box::pin(async move {
+                if !accept_totp_step(conn, *id, *step).await? {
+                    return Err(wrong_code());
+                }
+                Ok(Staged {
+                    value: (),
+                    events: vec![event.clone()],
+                })
+            })
+        })
+        .await
+}
+
+/// Refused: the code given is not the authenticator's current one.
+fn wrong_code() -> LoginError {
+    LoginError::Invalid(vec![FieldError::new(
+        "code",
+        "is not the current code of your authenticator app",
+    )])
 }

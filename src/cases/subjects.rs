@@ -11,6 +11,7 @@ use crate::crypto::reference::RecordDomain;
 use crate::field::FieldError;
 use crate::identity::subject::{IdentityInput, prepare, validate};
 use crate::store::subjects::{Linked, shred_in};
+use crate::store::writer::Staged;
 use crate::store::{Store, StoreError, detached};
 
 /// Why a subject operation failed.
@@ -175,34 +176,49 @@ pub async fn shred(
         detail: Some(detail),
         ..permit.event("shred_subject", Some(registry_id))
     };
-    let keyring = keys.current();
-    let mut tx = store.begin_write().await?;
-    let shredded = shred_in(&mut tx, registry_id).await?;
-    // The person's deaths and overdoses have keys of their own: their identity is
-    // removed through the mortality reference, in the same transaction — again for a
-    // person erased before, whose records may predate this step.
-    let reference = keyring.subject_ref(
-        RecordDomain::Mortality,
-        shredded.subject_id,
-        shredded.version,
-    )?;
-    crate::cases::deaths::erase_identities(&mut tx, &keyring, &reference)
+    let job = (registry_id.to_owned(), event, keys.current());
+    store
+        .write_with(job, |conn, (registry_id, event, keyring)| {
+            Box::pin(async move {
+                let shredded = shred_in(conn, registry_id).await?;
+                // The person's deaths and overdoses have keys of their own: their
+                // identity is removed through the mortality reference, in the same
+                // transaction — again for a person erased before, whose records may
+                // predate this step.
+                let reference = keyring.subject_ref(
+                    RecordDomain::Mortality,
+                    shredded.subject_id,
+                    shredded.version,
+                )?;
+                crate::cases::deaths::erase_identities(conn, keyring, &reference)
+                    .await
+                    .map_err(SubjectError::from)?;
+                Ok(Staged {
+                    value: shredded.just_now,
+                    events: if shredded.just_now {
+                        vec![event.clone()]
+                    } else {
+                        Vec::new()
+                    },
+                })
+            })
+        })
         .await
-        .map_err(|e| match e {
-            crate::cases::deaths::DeathError::Store(e) => SubjectError::Store(e),
-            crate::cases::deaths::DeathError::Crypto(e) => SubjectError::Crypto(e),
-            crate::cases::deaths::DeathError::Invalid(fields) => SubjectError::Invalid(fields),
+}
+
+impl From<crate::cases::deaths::DeathError> for SubjectError {
+    fn from(err: crate::cases::deaths::DeathError) -> Self {
+        use crate::cases::deaths::DeathError;
+        match err {
+            DeathError::Store(e) => Self::Store(e),
+            DeathError::Crypto(e) => Self::Crypto(e),
+            DeathError::Invalid(fields) => Self::Invalid(fields),
             // Erasure opens through the key file, not a permit.
-            crate::cases::deaths::DeathError::NotPermitted
-            | crate::cases::deaths::DeathError::Denied { .. } => {
-                SubjectError::Crypto(crate::crypto::CryptoError::UnknownFormat)
+            DeathError::NotPermitted | DeathError::Denied { .. } => {
+                Self::Crypto(crate::crypto::CryptoError::UnknownFormat)
             }
-        })?;
-    if shredded.just_now {
-        crate::store::audit::append(&mut tx, store.backend(), &event).await?;
+        }
     }
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(shredded.just_now)
 }
 
 /// How many records of each kind name a person: each agency's records name them by

@@ -12,7 +12,8 @@ use crate::field::FieldError;
 use crate::store::users::{
     NewUser, UserRecord, active_admins, disable_user, insert_user, rescope_user,
 };
-use crate::store::{LockKey, Store, StoreError, audit, lock_keys};
+use crate::store::writer::Staged;
+use crate::store::{LockKey, Store, StoreError, lock_keys};
 
 /// Why a user operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -171,26 +172,41 @@ pub async fn create(
         .await
         .map_err(|_| UserError::Hashing)?;
     let user_id = uuid::Uuid::new_v4().to_string();
-    let mut tx = store.begin_write().await?;
-    insert_user(
-        &mut tx,
-        &NewUser {
-            user_id: &user_id,
-            username: &account.username,
-            role: &account.scope.role,
-            facility: account.scope.facility.as_deref(),
-            municipality: account.scope.municipality.as_deref(),
-            password_hash: &hash,
-            must_change_password: generated.is_some(),
-        },
-    )
-    .await?;
     let event = AuditEvent {
         detail: Some(format!("role={}", account.scope.role)),
         ..permit.event("create_user", Some(&user_id))
     };
-    audit::append(&mut tx, store.backend(), &event).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    let job = (
+        user_id.clone(),
+        account.username,
+        account.scope,
+        hash,
+        generated.is_some(),
+        event,
+    );
+    store
+        .write_with(
+            job,
+            |conn, (user_id, username, scope, hash, one_time, event)| {
+                Box::pin(async move {
+                    let user = NewUser {
+                        user_id,
+                        username,
+                        role: &scope.role,
+                        facility: scope.facility.as_deref(),
+                        municipality: scope.municipality.as_deref(),
+                        password_hash: hash,
+                        must_change_password: *one_time,
+                    };
+                    insert_user(conn, &user).await?;
+                    Ok::<_, UserError>(Staged {
+                        value: (),
+                        events: vec![event.clone()],
+                    })
+                })
+            },
+        )
+        .await?;
     Ok(Created {
         user_id,
         initial_password: generated,
@@ -222,26 +238,28 @@ pub async fn rescope(
     if !errors.is_empty() {
         return Err(UserError::Invalid(errors));
     }
-    let mut tx = store.begin_write().await?;
-    lock_keys(&mut tx, [admins_lock()]).await?;
-    rescope_user(
-        &mut tx,
-        user_id,
-        &scope.role,
-        scope.facility.as_deref(),
-        scope.municipality.as_deref(),
-    )
-    .await?;
-    if active_admins(&mut tx).await? == 0 {
-        return Err(LAST_ADMIN);
-    }
     let event = AuditEvent {
         detail: Some(format!("role={}", scope.role)),
         ..permit.event("rescope_user", Some(user_id))
     };
-    audit::append(&mut tx, store.backend(), &event).await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(())
+    let job = (user_id.to_owned(), scope, event);
+    store
+        .write_with(job, |conn, (user_id, scope, event)| {
+            Box::pin(async move {
+                lock_keys(conn, [admins_lock()]).await?;
+                let (facility, municipality) =
+                    (scope.facility.as_deref(), scope.municipality.as_deref());
+                rescope_user(conn, user_id, &scope.role, facility, municipality).await?;
+                if active_admins(conn).await? == 0 {
+                    return Err(LAST_ADMIN);
+                }
+                Ok(Staged {
+                    value: (),
+                    events: vec![event.clone()],
+                })
+            })
+        })
+        .await
 }
 
 /// Disables a user and revokes every session of theirs at once.
@@ -252,20 +270,25 @@ pub async fn disable(store: &Store, permit: &Permit, user_id: &str) -> Result<bo
             "you cannot disable your own account; another administrator can",
         ));
     }
-    let mut tx = store.begin_write().await?;
-    lock_keys(&mut tx, [admins_lock()]).await?;
-    let changed = disable_user(&mut tx, user_id, crate::auth::unix_now()).await?;
-    if active_admins(&mut tx).await? == 0 {
-        return Err(LAST_ADMIN);
-    }
-    audit::append(
-        &mut tx,
-        store.backend(),
-        &permit.event("disable_user", Some(user_id)),
-    )
-    .await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(changed)
+    let job = (
+        user_id.to_owned(),
+        permit.event("disable_user", Some(user_id)),
+    );
+    store
+        .write_with(job, |conn, (user_id, event)| {
+            Box::pin(async move {
+                lock_keys(conn, [admins_lock()]).await?;
+                let changed = disable_user(conn, user_id, crate::auth::unix_now()).await?;
+                if active_admins(conn).await? == 0 {
+                    return Err(LAST_ADMIN);
+                }
+                Ok(Staged {
+                    value: changed,
+                    events: vec![event.clone()],
+                })
+            })
+        })
+        .await
 }
 
 /// The public view of an account (no hash, no secrets).

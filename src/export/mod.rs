@@ -201,7 +201,8 @@ pub async fn freeze(
         )
     };
     let compared = started.elapsed();
-    match store.insert_snapshot(&frozen, &event).await {
+    let frozen = Arc::new(frozen);
+    match store.insert_snapshot(Arc::clone(&frozen), event).await {
         Ok(()) => {
             tracing::info!(
                 year,
@@ -224,7 +225,7 @@ pub async fn freeze(
         }
         Err(e) => return Err(e.into()),
     }
-    cache.put(Arc::new(frozen));
+    cache.put(frozen);
     Ok(info)
 }
 

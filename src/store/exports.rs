@@ -480,26 +480,31 @@ impl Store {
         entry: &LedgerEntry,
         event: &crate::audit::AuditEvent,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "insert into release_ledger (release_id, kind, year_from, year_to, snapshots, request, \
-             purpose, requester, output_hash, created_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&entry.release_id)
-        .bind(&entry.kind)
-        .bind(entry.year_from)
-        .bind(entry.year_to)
-        .bind(&entry.snapshots)
-        .bind(&entry.request)
-        .bind(&entry.purpose)
-        .bind(&entry.requester)
-        .bind(&entry.output_hash)
-        .bind(&entry.created_at)
-        .execute(&mut *tx)
-        .await?;
-        super::audit::append(&mut tx, self.backend(), event).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write_with((entry.clone(), event.clone()), |conn, (entry, event)| {
+            Box::pin(async move {
+                sqlx::query(
+                    "insert into release_ledger (release_id, kind, year_from, year_to, \
+                     snapshots, request, purpose, requester, output_hash, created_at) \
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(&entry.release_id)
+                .bind(&entry.kind)
+                .bind(entry.year_from)
+                .bind(entry.year_to)
+                .bind(&entry.snapshots)
+                .bind(&entry.request)
+                .bind(&entry.purpose)
+                .bind(&entry.requester)
+                .bind(&entry.output_hash)
+                .bind(&entry.created_at)
+                .execute(&mut *conn)
+                .await?;
+                Ok::<_, StoreError>(super::writer::Staged {
+                    value: (),
+                    events: vec![event.clone()],
+                })
+            })
+        })
+        .await
     }
 }

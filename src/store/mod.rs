@@ -277,10 +277,15 @@ impl Store {
         Ok(())
     }
 
-    /// Begins a transaction that will write. On SQLite it takes the write lock at
+    /// Begins a transaction that will write, outside the writer's groups. Only the
+    /// writer's lanes (`writer.rs`) use it in the service, so that every write is
+    /// grouped, audited and durable the same way (a test keeps it so); benchmark
+    /// floors and bulk loaders use it directly. On SQLite it takes the write lock at
     /// once (`BEGIN IMMEDIATE`), so a read-then-write transaction never fails with
-    /// "database is locked" half-way; the busy timeout queues writers instead.
-    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+    /// "database is locked" half-way.
+    pub async fn begin_raw_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
         Ok(match (&self.writer, self.backend) {
             (Some(writer), _) => writer.begin_with("begin immediate").await?,
             (None, Backend::Sqlite) => self.pool.begin_with("begin immediate").await?,

@@ -3,6 +3,7 @@
 //! subject: the service decrypts the reference, then reads the subject by id.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use sqlx::{AnyConnection, Row};
 
@@ -192,69 +193,78 @@ impl Store {
     /// Converts the links an older schema kept in clear (moved to `reference_upgrade`
     /// by the migration) into references, with the key file; returns how many. Runs
     /// at every start and does nothing once the table is empty.
-    pub async fn upgrade_references(&self, keyring: &Keyring) -> Result<u64, StoreError> {
+    pub async fn upgrade_references(&self, keyring: Arc<Keyring>) -> Result<u64, StoreError> {
         let mut converted = 0;
         loop {
-            let mut tx = self.begin_write().await?;
-            let rows = sqlx::query(
-                "select u.record_table, u.row_id, u.subject_id, s.pseudonym_version, \
-                 s.shredded_at from reference_upgrade u join subject s on s.id = u.subject_id \
-                 order by u.record_table, u.row_id limit $1",
-            )
-            .bind(UPGRADE_BATCH)
-            .fetch_all(&mut *tx)
-            .await?;
-            if rows.is_empty() {
+            let batch = self
+                .write_with(Arc::clone(&keyring), |conn, keyring| {
+                    Box::pin(async move {
+                        let done = upgrade_batch(conn, keyring).await?;
+                        Ok::<_, StoreError>(super::writer::Staged::unaudited(done))
+                    })
+                })
+                .await?;
+            if batch == 0 {
                 return Ok(converted);
             }
-            for row in &rows {
-                let table: String = row.try_get("record_table")?;
-                let row_id: i64 = row.try_get("row_id")?;
-                let subject_id: i64 = row.try_get("subject_id")?;
-                let mut version = u32::try_from(row.try_get::<i64, _>("pseudonym_version")?)
-                    .map_err(|_| StoreError::Unresolvable)?;
-                let shredded = row.try_get::<Option<String>, _>("shredded_at")?.is_some();
-                if shredded && version != keyring.active_pseudonym_version() {
-                    // Rotations before references existed left erased subjects on their
-                    // version, which may since be retired: they move to the active one
-                    // (nothing else of theirs uses a pseudonym).
-                    version = keyring.active_pseudonym_version();
-                    let moved = sqlx::query(
-                        "update subject set pseudonym_version = $1 \
-                         where id = $2 and shredded_at is not null",
-                    )
-                    .bind(i64::from(version))
-                    .bind(subject_id)
-                    .execute(&mut *tx)
-                    .await?;
-                    if moved.rows_affected() != 1 {
-                        return Err(StoreError::Unresolvable);
-                    }
-                }
-                let (domain, table) = match table.as_str() {
-                    "episode" => (RecordDomain::Treatment, "episode"),
-                    "social_contact" => (RecordDomain::SocialWork, "social_contact"),
-                    "death" => (RecordDomain::Mortality, "death"),
-                    _ => (RecordDomain::Mortality, "overdose"),
-                };
-                let reference = reference(keyring, domain, subject_id, version)?;
-                sqlx::query(&format!(
-                    "update {table} set subject_ref = $1 where id = $2"
-                ))
-                .bind(&reference)
-                .bind(row_id)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "delete from reference_upgrade where record_table = $1 and row_id = $2",
-                )
-                .bind(table)
-                .bind(row_id)
-                .execute(&mut *tx)
-                .await?;
-            }
-            tx.commit().await?;
-            converted += rows.len() as u64;
+            converted += batch;
         }
     }
+}
+
+/// Converts one batch of the links an older schema kept in clear; how many.
+async fn upgrade_batch(conn: &mut AnyConnection, keyring: &Keyring) -> Result<u64, StoreError> {
+    let rows = sqlx::query(
+        "select u.record_table, u.row_id, u.subject_id, s.pseudonym_version, \
+             s.shredded_at from reference_upgrade u join subject s on s.id = u.subject_id \
+             order by u.record_table, u.row_id limit $1",
+    )
+    .bind(UPGRADE_BATCH)
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in &rows {
+        let table: String = row.try_get("record_table")?;
+        let row_id: i64 = row.try_get("row_id")?;
+        let subject_id: i64 = row.try_get("subject_id")?;
+        let mut version = u32::try_from(row.try_get::<i64, _>("pseudonym_version")?)
+            .map_err(|_| StoreError::Unresolvable)?;
+        let shredded = row.try_get::<Option<String>, _>("shredded_at")?.is_some();
+        if shredded && version != keyring.active_pseudonym_version() {
+            // Rotations before references existed left erased subjects on their
+            // version, which may since be retired: they move to the active one
+            // (nothing else of theirs uses a pseudonym).
+            version = keyring.active_pseudonym_version();
+            let moved = sqlx::query(
+                "update subject set pseudonym_version = $1 \
+                     where id = $2 and shredded_at is not null",
+            )
+            .bind(i64::from(version))
+            .bind(subject_id)
+            .execute(&mut *conn)
+            .await?;
+            if moved.rows_affected() != 1 {
+                return Err(StoreError::Unresolvable);
+            }
+        }
+        let (domain, table) = match table.as_str() {
+            "episode" => (RecordDomain::Treatment, "episode"),
+            "social_contact" => (RecordDomain::SocialWork, "social_contact"),
+            "death" => (RecordDomain::Mortality, "death"),
+            _ => (RecordDomain::Mortality, "overdose"),
+        };
+        let reference = reference(keyring, domain, subject_id, version)?;
+        sqlx::query(&format!(
+            "update {table} set subject_ref = $1 where id = $2"
+        ))
+        .bind(&reference)
+        .bind(row_id)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query("delete from reference_upgrade where record_table = $1 and row_id = $2")
+            .bind(table)
+            .bind(row_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(rows.len() as u64)
 }

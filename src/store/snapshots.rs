@@ -2,10 +2,12 @@
 //! stored in chunks of up to a thousand person rows.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use futures_util::TryStreamExt;
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
+use super::writer::Staged;
 use super::{Store, StoreError};
 use crate::export::snapshot::{Builder, Frozen, Population, SnapshotInfo};
 
@@ -128,64 +130,75 @@ impl Store {
     /// Writes a new snapshot (header, rows and the audit event) in one transaction.
     pub async fn insert_snapshot(
         &self,
-        frozen: &Frozen,
-        event: &crate::audit::AuditEvent,
+        frozen: Arc<Frozen>,
+        event: crate::audit::AuditEvent,
     ) -> Result<(), StoreError> {
-        let info = &frozen.info;
-        let layout: BTreeMap<Population, &Vec<String>> = frozen
-            .parts
-            .iter()
-            .map(|(p, part)| (*p, &part.fields))
-            .collect();
-        let layout = serde_json::to_string(&layout).unwrap_or_default();
-        let counts = serde_json::to_string(&info.rows).unwrap_or_default();
-        let mut tx = self.begin_write().await?;
-        let id: i64 = sqlx::query(
-            "insert into stat_snapshot (snapshot_id, year, version, layout, row_counts, \
-             changed_rows, created_by, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8) \
-             returning id",
-        )
-        .bind(&info.snapshot_id)
-        .bind(info.year)
-        .bind(info.version)
-        .bind(&layout)
-        .bind(&counts)
-        .bind(info.changed_rows)
-        .bind(&info.created_by)
-        .bind(&info.created_at)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("id")?;
-        for (population, part) in &frozen.parts {
-            // Stored in record-key order, not in the order the live tables were read
-            // (by subject or record id), so a row's position says nothing about whom
-            // it came from.
-            let mut order: Vec<usize> = (0..part.len()).collect();
-            order.sort_by_key(|&i| part.rk[i]);
-            for (chunk, start) in (0..part.len()).step_by(CHUNK).enumerate() {
-                let end = (start + CHUNK).min(part.len());
-                let mut data = String::with_capacity((end - start) * 96);
-                for &i in &order[start..end] {
-                    data.push_str(&part.rk[i].to_string());
-                    data.push('|');
-                    data.push_str(&part.codes(i));
-                    data.push('\n');
-                }
-                sqlx::query(
-                    "insert into stat_chunk (snapshot, population, chunk, rows, data) \
-                     values ($1, $2, $3, $4, $5)",
-                )
-                .bind(id)
-                .bind(population.as_str())
-                .bind(chunk as i64)
-                .bind((end - start) as i64)
-                .bind(data)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        super::audit::append(&mut tx, self.backend(), event).await?;
-        tx.commit().await?;
-        Ok(())
+        self.write_with((frozen, event), |conn, (frozen, event)| {
+            Box::pin(async move {
+                insert_snapshot_in(conn, frozen).await?;
+                Ok(Staged {
+                    value: (),
+                    events: vec![event.clone()],
+                })
+            })
+        })
+        .await
     }
+}
+
+/// The rows of a new snapshot, in the caller's transaction.
+async fn insert_snapshot_in(conn: &mut AnyConnection, frozen: &Frozen) -> Result<(), StoreError> {
+    let info = &frozen.info;
+    let layout: BTreeMap<Population, &Vec<String>> = frozen
+        .parts
+        .iter()
+        .map(|(p, part)| (*p, &part.fields))
+        .collect();
+    let layout = serde_json::to_string(&layout).unwrap_or_default();
+    let counts = serde_json::to_string(&info.rows).unwrap_or_default();
+    let id: i64 = sqlx::query(
+        "insert into stat_snapshot (snapshot_id, year, version, layout, row_counts, \
+         changed_rows, created_by, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8) \
+         returning id",
+    )
+    .bind(&info.snapshot_id)
+    .bind(info.year)
+    .bind(info.version)
+    .bind(&layout)
+    .bind(&counts)
+    .bind(info.changed_rows)
+    .bind(&info.created_by)
+    .bind(&info.created_at)
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get("id")?;
+    for (population, part) in &frozen.parts {
+        // Stored in record-key order, not in the order the live tables were read
+        // (by subject or record id), so a row's position says nothing about whom
+        // it came from.
+        let mut order: Vec<usize> = (0..part.len()).collect();
+        order.sort_by_key(|&i| part.rk[i]);
+        for (chunk, start) in (0..part.len()).step_by(CHUNK).enumerate() {
+            let end = (start + CHUNK).min(part.len());
+            let mut data = String::with_capacity((end - start) * 96);
+            for &i in &order[start..end] {
+                data.push_str(&part.rk[i].to_string());
+                data.push('|');
+                data.push_str(&part.codes(i));
+                data.push('\n');
+            }
+            sqlx::query(
+                "insert into stat_chunk (snapshot, population, chunk, rows, data) \
+                 values ($1, $2, $3, $4, $5)",
+            )
+            .bind(id)
+            .bind(population.as_str())
+            .bind(chunk as i64)
+            .bind((end - start) as i64)
+            .bind(data)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
 }

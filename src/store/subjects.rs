@@ -8,7 +8,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::writer::Bound;
+use super::writer::{Bound, Staged};
 use super::{LockKey, Store, StoreError, lock_keys, now_rfc3339};
 
 /// Today's date, `YYYY-MM-DD` (UTC).
@@ -420,10 +420,14 @@ impl Store {
         lookups: &[SubjectLookup],
         new: &NewSubject,
     ) -> Result<Linked, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let linked = link_or_create(&mut tx, lookups, new).await?;
-        tx.commit().await?;
-        Ok(linked)
+        let job = (lookups.to_vec(), new.clone());
+        self.write_with(job, |conn, (lookups, new)| {
+            Box::pin(async move {
+                let linked = link_or_create(conn, lookups, new).await?;
+                Ok::<_, StoreError>(Staged::unaudited(linked))
+            })
+        })
+        .await
     }
 
     /// The sealed parts of a subject by its public id.
@@ -461,23 +465,26 @@ impl Store {
     pub async fn rewrap_subjects(&self, rows: &[Rewrap]) -> Result<u64, StoreError> {
         // One transaction per batch: a commit per row made rotating a million keys
         // take minutes.
-        let mut tx = self.begin_write().await?;
-        let mut moved = 0;
-        for row in rows {
-            let done = sqlx::query(
-                "update subject set data_key_wrapped = $1, master_key_version = $2 \
-                 where id = $3 and data_key_wrapped = $4",
-            )
-            .bind(&row.new_wrapped)
-            .bind(i64::from(row.new_version))
-            .bind(row.subject_id)
-            .bind(&row.old_wrapped)
-            .execute(&mut *tx)
-            .await?;
-            moved += done.rows_affected();
-        }
-        tx.commit().await?;
-        Ok(moved)
+        self.write_with(rows.to_vec(), |conn, rows| {
+            Box::pin(async move {
+                let mut moved = 0;
+                for row in rows {
+                    let done = sqlx::query(
+                        "update subject set data_key_wrapped = $1, master_key_version = $2 \
+                         where id = $3 and data_key_wrapped = $4",
+                    )
+                    .bind(&row.new_wrapped)
+                    .bind(i64::from(row.new_version))
+                    .bind(row.subject_id)
+                    .bind(&row.old_wrapped)
+                    .execute(&mut *conn)
+                    .await?;
+                    moved += done.rows_affected();
+                }
+                Ok::<_, StoreError>(Staged::unaudited(moved))
+            })
+        })
+        .await
     }
 
     /// Records with their own data key (deaths, overdoses) wrapped under a master
@@ -559,7 +566,7 @@ impl Store {
     /// which has none) and the references of all its records, in one transaction.
     pub async fn repseudonymise_subject(
         &self,
-        keyring: &crate::crypto::Keyring,
+        keyring: std::sync::Arc<crate::crypto::Keyring>,
         subject_id: i64,
         (old, new): (u32, u32),
         lookup: Option<&SubjectLookup>,
@@ -569,41 +576,46 @@ impl Store {
         // one arriving later finds the row under the new version; one holding the
         // subject's row lock finishes before this update, and the references it
         // wrote under the old version move below.
-        let mut tx = self.begin_write().await?;
-        let done = match lookup {
-            Some(lookup) => {
-                lock_keys(&mut tx, pseudonym_locks(lookup)).await?;
-                sqlx::query(
-                    "update subject set pn_pseudonym = $1, attr_pseudonym = $2, \
-                     pseudonym_version = $3 \
-                     where id = $4 and pseudonym_version = $5 and shredded_at is null",
-                )
-                .bind(lookup.pn.map(|p| p.to_vec()))
-                .bind(lookup.attr.to_vec())
-                .bind(i64::from(new))
-                .bind(subject_id)
-                .bind(i64::from(old))
-                .execute(&mut *tx)
-                .await?
-            }
-            None => {
-                sqlx::query(
-                    "update subject set pseudonym_version = $1 \
-                     where id = $2 and pseudonym_version = $3 and shredded_at is not null",
-                )
-                .bind(i64::from(new))
-                .bind(subject_id)
-                .bind(i64::from(old))
-                .execute(&mut *tx)
-                .await?
-            }
-        };
-        if done.rows_affected() != 1 {
-            return Ok(false);
-        }
-        super::refs::rekey(&mut tx, keyring, subject_id, old, new).await?;
-        tx.commit().await?;
-        Ok(true)
+        let job = (keyring, subject_id, (old, new), lookup.cloned());
+        self.write_with(job, |conn, (keyring, subject_id, (old, new), lookup)| {
+            Box::pin(async move {
+                let (subject_id, old, new, lookup) = (*subject_id, *old, *new, lookup.as_ref());
+                let done = match lookup {
+                    Some(lookup) => {
+                        lock_keys(conn, pseudonym_locks(lookup)).await?;
+                        sqlx::query(
+                            "update subject set pn_pseudonym = $1, attr_pseudonym = $2, \
+                             pseudonym_version = $3 \
+                             where id = $4 and pseudonym_version = $5 and shredded_at is null",
+                        )
+                        .bind(lookup.pn.map(|p| p.to_vec()))
+                        .bind(lookup.attr.to_vec())
+                        .bind(i64::from(new))
+                        .bind(subject_id)
+                        .bind(i64::from(old))
+                        .execute(&mut *conn)
+                        .await?
+                    }
+                    None => {
+                        sqlx::query(
+                            "update subject set pseudonym_version = $1 \
+                             where id = $2 and pseudonym_version = $3 and shredded_at is not null",
+                        )
+                        .bind(i64::from(new))
+                        .bind(subject_id)
+                        .bind(i64::from(old))
+                        .execute(&mut *conn)
+                        .await?
+                    }
+                };
+                if done.rows_affected() != 1 {
+                    return Ok(Staged::unaudited(false));
+                }
+                super::refs::rekey(conn, keyring, subject_id, old, new).await?;
+                Ok(Staged::unaudited(true))
+            })
+        })
+        .await
     }
 
     /// How many records of each table name a subject (for the access report).

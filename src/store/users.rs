@@ -384,39 +384,45 @@ impl Store {
         window: i64,
         limit: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let row =
-            sqlx::query("select failures, window_started_at from login_throttle where key = $1")
+        let job = (key.to_owned(), now, window, limit);
+        self.write_with(job, |conn, (key, now, window, limit)| {
+            Box::pin(async move {
+                let (now, window, limit) = (*now, *window, *limit);
+                let row = sqlx::query(
+                    "select failures, window_started_at from login_throttle where key = $1",
+                )
                 .bind(key)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut *conn)
                 .await?;
-        let (failures, started) = match row {
-            Some(r) => {
-                let failures: i64 = r.try_get("failures")?;
-                let started: i64 = r.try_get("window_started_at")?;
-                if now - started > window {
-                    (1, now)
-                } else {
-                    (failures + 1, started)
-                }
-            }
-            None => (1, now),
-        };
-        let locked_until = (failures >= limit).then_some(now + window);
-        sqlx::query(
-            "insert into login_throttle (key, failures, window_started_at, locked_until) \
-             values ($1, $2, $3, $4) on conflict (key) do update set \
-             failures = excluded.failures, window_started_at = excluded.window_started_at, \
-             locked_until = excluded.locked_until",
-        )
-        .bind(key)
-        .bind(failures)
-        .bind(started)
-        .bind(locked_until)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(locked_until.is_some())
+                let (failures, started) = match row {
+                    Some(r) => {
+                        let failures: i64 = r.try_get("failures")?;
+                        let started: i64 = r.try_get("window_started_at")?;
+                        if now - started > window {
+                            (1, now)
+                        } else {
+                            (failures + 1, started)
+                        }
+                    }
+                    None => (1, now),
+                };
+                let locked_until = (failures >= limit).then_some(now + window);
+                sqlx::query(
+                    "insert into login_throttle (key, failures, window_started_at, locked_until) \
+                     values ($1, $2, $3, $4) on conflict (key) do update set \
+                     failures = excluded.failures, window_started_at = excluded.window_started_at, \
+                     locked_until = excluded.locked_until",
+                )
+                .bind(key)
+                .bind(failures)
+                .bind(started)
+                .bind(locked_until)
+                .execute(&mut *conn)
+                .await?;
+                Ok(super::writer::Staged::unaudited(locked_until.is_some()))
+            })
+        })
+        .await
     }
 
     /// Clears the failure count of a key after a successful login.

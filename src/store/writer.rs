@@ -32,6 +32,17 @@ pub struct Staged<T> {
     pub events: Vec<AuditEvent>,
 }
 
+impl<T> Staged<T> {
+    /// A write's answer that records no audit event of its own (a step of a larger
+    /// act that is audited elsewhere, or nothing changed).
+    pub fn unaudited(value: T) -> Self {
+        Self {
+            value,
+            events: Vec::new(),
+        }
+    }
+}
+
 /// Most writes one group takes: enough to amortise the fsync under load, few enough
 /// that a group's first caller does not wait long for its last.
 const GROUP: usize = 64;
@@ -201,7 +212,7 @@ async fn commit_alone(store: &Store, job: &dyn Job) {
 }
 
 async fn try_alone(store: &Store, job: &dyn Job) -> Result<(), StoreError> {
-    let mut tx = store.begin_write().await?;
+    let mut tx = store.begin_raw_write().await?;
     match job.run(&mut tx).await {
         Some(events) => {
             if !events.is_empty() {
@@ -224,7 +235,7 @@ async fn commit_group(
     batch: &[Box<dyn Job>],
     isolation: Isolation,
 ) -> Result<bool, StoreError> {
-    let mut tx = store.begin_write().await?;
+    let mut tx = store.begin_raw_write().await?;
     let mut events = Vec::new();
     for job in batch {
         if isolation == Isolation::Savepoints {
@@ -291,6 +302,33 @@ impl Store {
     }
 }
 
+/// A write given its transaction and its input (see [`Store::write_with`]).
+pub type WorkOn<I, T, E> =
+    for<'c> fn(&'c mut AnyConnection, &'c I) -> BoxFuture<'c, Result<Staged<T>, E>>;
+
+impl Store {
+    /// [`Store::write`] for work that reads what it writes from `input`, kept for a
+    /// second run: `work` is a plain function (it captures nothing), given the
+    /// transaction and the input.
+    pub async fn write_with<I, T, E>(
+        &self,
+        input: I,
+        work: WorkOn<I, T, E>,
+    ) -> Result<T, E>
+    where
+        I: Send + Sync + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let input = std::sync::Arc::new(input);
+        self.write(move |conn| {
+            let input = std::sync::Arc::clone(&input);
+            Box::pin(async move { work(conn, &input).await })
+        })
+        .await
+    }
+}
+
 /// A value bound to a one-statement write, owned because the write may run twice.
 #[derive(Debug, Clone)]
 pub(crate) enum Bound {
@@ -329,5 +367,36 @@ impl Store {
             })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every write of the service goes through the lanes: no module but this one
+    /// opens a write transaction of its own (benchmarks' floors and bulk loaders,
+    /// outside `src`, may).
+    #[test]
+    fn only_the_writer_opens_write_transactions() {
+        fn visit(dir: &std::path::Path, found: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).expect("src is readable") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    visit(&path, found);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).expect("source is text");
+                    if text.contains(".begin_raw_write()") {
+                        found.push(path.display().to_string());
+                    }
+                }
+            }
+        }
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut found = Vec::new();
+        visit(&src, &mut found);
+        assert_eq!(
+            found,
+            [src.join("store/writer.rs").display().to_string()],
+            "write transactions opened outside the writer"
+        );
     }
 }

@@ -405,7 +405,7 @@ async fn an_older_database_has_its_clear_links_converted_at_start(app: TestApp) 
     old.load_seeds().await.expect("seeds");
     let now = "2025-01-01T00:00:00Z";
     let registry_id = uuid::Uuid::new_v4().to_string();
-    let mut tx = old.begin_write().await.expect("tx");
+    let mut tx = old.begin_raw_write().await.expect("tx");
     let subject: i64 = sqlx::query_scalar(
         "insert into subject (registry_id, attr_pseudonym, pseudonym_version, sex, birth_year, \
          birth_year_only, data_key_wrapped, master_key_version, identity_sealed, created_at) \

@@ -310,11 +310,7 @@ impl Store {
     /// [`Store::write`] for work that reads what it writes from `input`, kept for a
     /// second run: `work` is a plain function (it captures nothing), given the
     /// transaction and the input.
-    pub async fn write_with<I, T, E>(
-        &self,
-        input: I,
-        work: WorkOn<I, T, E>,
-    ) -> Result<T, E>
+    pub async fn write_with<I, T, E>(&self, input: I, work: WorkOn<I, T, E>) -> Result<T, E>
     where
         I: Send + Sync + 'static,
         T: Send + 'static,

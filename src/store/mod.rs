@@ -173,6 +173,12 @@ pub struct Store {
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
+/// Every SQLite connection's settings. WAL: readers never block the writer. FULL:
+/// the WAL is synced at every commit, so an acknowledged write survives power loss
+/// (NORMAL could lose the last commits).
+const SQLITE_PRAGMAS: &str = "pragma journal_mode = wal; pragma foreign_keys = on; \
+     pragma busy_timeout = 5000; pragma synchronous = full;";
+
 impl Store {
     /// Opens a pool. For SQLite the file (and its directory) is created on first use;
     /// every connection runs in WAL mode with foreign keys on and a busy timeout.
@@ -191,6 +197,17 @@ impl Store {
             Backend::Sqlite => Some(
                 Self::pool_options(backend, 1)
                     .acquire_timeout(Duration::from_secs(10))
+                    // The WAL is copied back into the database by the writer's
+                    // checkpointer (`writer.rs`) on a reader connection, not by the
+                    // commit that happens to cross the page limit, which would stall
+                    // the one write lane while it copies.
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            conn.execute(SQLITE_PRAGMAS).await?;
+                            conn.execute("pragma wal_autocheckpoint = 0").await?;
+                            Ok(())
+                        })
+                    })
                     .connect_with(options)
                     .await?,
             ),
@@ -217,14 +234,7 @@ impl Store {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        // WAL: readers never block the writer. FULL: the WAL is synced
-                        // at every commit, so an acknowledged write survives power loss
-                        // (NORMAL could lose the last commits).
-                        conn.execute(
-                            "pragma journal_mode = wal; pragma foreign_keys = on; \
-                             pragma busy_timeout = 5000; pragma synchronous = full;",
-                        )
-                        .await?;
+                        conn.execute(SQLITE_PRAGMAS).await?;
                     }
                     Ok(())
                 })

@@ -138,7 +138,35 @@ impl Writer {
         for _ in 0..lanes {
             tokio::spawn(supervise(store.clone(), Arc::clone(&receiver)));
         }
+        if store.backend() == Backend::Sqlite {
+            tokio::spawn(checkpoint(store.clone(), queue.downgrade()));
+        }
         Self { queue }
+    }
+}
+
+/// How often the WAL is checkpointed on SQLite.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Copies committed WAL pages back into the SQLite database twice a second, on a
+/// reader connection and without waiting for readers or the writer (`PASSIVE`), for
+/// as long as the store can still write. The write lane's commits never stop to
+/// checkpoint (its connection has `wal_autocheckpoint = 0`); durability is the
+/// WAL's fsync at every commit either way.
+async fn checkpoint(store: Store, alive: mpsc::WeakSender<Box<dyn Job>>) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if alive.upgrade().is_none() {
+            return;
+        }
+        if let Err(err) = sqlx::query("pragma wal_checkpoint(passive)")
+            .execute(store.pool())
+            .await
+        {
+            tracing::warn!(error = %err, "WAL checkpoint failed; the next one retries");
+        }
     }
 }
 

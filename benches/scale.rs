@@ -235,11 +235,11 @@ async fn raw_group_by(store: &Store, year: i64) -> f64 {
             Some("prev") => " and treatment_status = '2'",
             _ => "",
         };
-        sqlx::query(&format!(
+        registry::store::db::query(&format!(
             "select {r} as a, {c} as b, count(distinct subject_ref) as n from episode \
              where start_year = {year}{status} group by {r}, {c}"
         ))
-        .fetch_all(&mut *conn)
+        .fetch_all(&mut conn)
         .await
         .expect("group by");
     }

@@ -323,7 +323,7 @@ fn open_parts(
 
 /// The mortality-domain reference of the known person an identity names, if any.
 async fn known_subject(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut crate::store::db::Conn,
     keyring: &Keyring,
     identity: Option<&NormalisedIdentity>,
 ) -> Result<Option<Vec<u8>>, StoreError> {
@@ -818,7 +818,7 @@ pub fn open_overdose(
 /// and the reference stay, as they do for the person's other records. Returns how
 /// many records changed.
 pub async fn erase_identities(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut crate::store::db::Conn,
     keyring: &Keyring,
     reference: &[u8],
 ) -> Result<u64, DeathError> {

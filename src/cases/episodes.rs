@@ -21,6 +21,7 @@ use crate::field::FieldError;
 use crate::identity::subject::{
     DATA_KEY_AAD_COLUMN, IDENTITY_AAD_TABLE, IdentityInput, PreparedSubject, lookups, prepare,
 };
+use crate::store::db::Conn;
 use crate::store::episodes::{
     EpisodeRow, NewEpisode, close_episode, episode_by_idempotency, insert_episode, insert_history,
     subject_data_key, subject_episodes, update_episode,
@@ -28,7 +29,6 @@ use crate::store::episodes::{
 use crate::store::subjects::{LinkRule, find_existing, link_or_create};
 use crate::store::writer::Staged;
 use crate::store::{LockKey, Store, StoreError, lock_keys};
-use sqlx::AnyConnection;
 
 /// Why an episode operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -308,7 +308,7 @@ struct RegistrationJob {
 impl RegistrationJob {
     /// The registration inside the writer's transaction; its events (the decision
     /// that allowed it, then the write) go into the group's chain step.
-    async fn run(&self, conn: &mut AnyConnection) -> Result<Staged<Registered>, EpisodeError> {
+    async fn run(&self, conn: &mut Conn) -> Result<Staged<Registered>, EpisodeError> {
         let reg = &self.reg;
         let keyring = &self.keyring;
         let decision: Vec<AuditEvent> = reg.decision.iter().cloned().collect();

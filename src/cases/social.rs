@@ -104,7 +104,7 @@ impl ContactJob {
     /// The contact inside the writer's transaction, with its audit event.
     async fn run(
         &self,
-        conn: &mut sqlx::AnyConnection,
+        conn: &mut crate::store::db::Conn,
     ) -> Result<Staged<(String, String)>, EpisodeError> {
         let (prepared, keyring, input) = (&self.prepared, &self.keyring, &self.input);
         let linked = link_or_create(conn, &prepared.lookups, &prepared.new).await?;

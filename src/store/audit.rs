@@ -5,8 +5,7 @@
 //! transactions are already exclusive), so concurrent writers from several service
 //! instances append one after another and the chain stays a single line.
 
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use crate::store::db::{self, Conn, Row};
 
 use super::writer::{Bound, Staged};
 use super::{Backend, Store, StoreError, now_rfc3339};
@@ -22,7 +21,7 @@ fn hash32(bytes: &[u8]) -> [u8; 32] {
 
 /// Appends an event within the caller's transaction; returns its sequence number.
 pub async fn append(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     backend: Backend,
     event: &AuditEvent,
 ) -> Result<i64, StoreError> {
@@ -33,7 +32,7 @@ pub async fn append(
 /// Appends events in order within the caller's transaction, reading and moving the
 /// chain head once; returns their sequence numbers.
 pub async fn append_all(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     backend: Backend,
     events: &[AuditEvent],
 ) -> Result<Vec<i64>, StoreError> {
@@ -41,7 +40,7 @@ pub async fn append_all(
         Backend::Postgres => "select seq, hash from audit_head where id = 1 for update",
         Backend::Sqlite => "select seq, hash from audit_head where id = 1",
     };
-    let head = sqlx::query(head_query).fetch_one(&mut *conn).await?;
+    let head = db::query(head_query).fetch_one(&mut *conn).await?;
     let mut seq: i64 = head.try_get("seq")?;
     let mut prev_hash = hash32(&head.try_get::<Vec<u8>, _>("hash")?);
     let mut rows = Vec::with_capacity(events.len());
@@ -78,7 +77,7 @@ pub async fn append_all(
              rule, purpose, detail, prev_hash, hash) values {}",
             values.join(", ")
         );
-        let mut query = sqlx::query(&sql);
+        let mut query = db::query(&sql);
         for (seq, occurred_at, event, prev_hash, hash) in chunk {
             query = query
                 .bind(*seq)
@@ -97,7 +96,7 @@ pub async fn append_all(
         query.execute(&mut *conn).await?;
     }
     let seqs = rows.iter().map(|(seq, ..)| *seq).collect();
-    sqlx::query("update audit_head set seq = $1, hash = $2 where id = 1")
+    db::query("update audit_head set seq = $1, hash = $2 where id = 1")
         .bind(seq)
         .bind(prev_hash.to_vec())
         .execute(&mut *conn)
@@ -105,7 +104,7 @@ pub async fn append_all(
     Ok(seqs)
 }
 
-fn event_from_row(row: &AnyRow) -> Result<StoredEvent, sqlx::Error> {
+fn event_from_row(row: &Row) -> Result<StoredEvent, sqlx::Error> {
     Ok(StoredEvent {
         seq: row.try_get("seq")?,
         occurred_at: row.try_get("occurred_at")?,
@@ -161,7 +160,7 @@ impl Store {
 
     /// Events with `seq > after`, in order, at most `limit` (verification pages).
     pub async fn audit_page(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let rows = db::query(&format!(
             "select {EVENT_COLUMNS} from audit_event where seq > $1 order by seq limit $2"
         ))
         .bind(after)
@@ -173,7 +172,7 @@ impl Store {
 
     /// Events matching a filter, oldest first.
     pub async fn audit_query(&self, filter: &AuditFilter) -> Result<Vec<StoredEvent>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let rows = db::query(&format!(
             "select {EVENT_COLUMNS} from audit_event where seq > $1 \
              and ($2 is null or actor = $2) and ($3 is null or object = $3) \
              and ($4 is null or occurred_at >= $4) and ($5 is null or occurred_at < $5) \
@@ -192,7 +191,7 @@ impl Store {
 
     /// The recorded head `(seq, hash)`.
     pub async fn audit_head(&self) -> Result<(i64, [u8; 32]), StoreError> {
-        let row = sqlx::query("select seq, hash from audit_head where id = 1")
+        let row = db::query("select seq, hash from audit_head where id = 1")
             .fetch_one(self.pool())
             .await?;
         Ok((
@@ -221,7 +220,7 @@ impl Store {
 
     /// Every stored checkpoint, oldest first.
     pub async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "select seq, hash, signed_at, public_key, signature from audit_checkpoint order by seq",
         )
         .fetch_all(self.pool())

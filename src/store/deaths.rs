@@ -1,9 +1,8 @@
 //! Deaths, overdoses and new-substance signals.
 
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use crate::store::db::{self, Conn, Row};
 
-use super::{Store, StoreError, get_bool, now_rfc3339};
+use super::{Store, StoreError, now_rfc3339};
 
 /// The statistical (clear) columns of a death, recomputed on every change.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -73,7 +72,7 @@ pub struct DeathRow {
     pub updated_at: String,
 }
 
-fn opt_bool(row: &AnyRow, col: &str) -> Result<Option<bool>, sqlx::Error> {
+fn opt_bool(row: &Row, col: &str) -> Result<Option<bool>, sqlx::Error> {
     let present: Option<i64> = match row.try_get::<Option<bool>, _>(col) {
         Ok(v) => return Ok(v),
         Err(_) => row.try_get(col)?,
@@ -81,15 +80,15 @@ fn opt_bool(row: &AnyRow, col: &str) -> Result<Option<bool>, sqlx::Error> {
     Ok(present.map(|v| v != 0))
 }
 
-fn death_from_row(row: &AnyRow) -> Result<DeathRow, sqlx::Error> {
+fn death_from_row(row: &Row) -> Result<DeathRow, sqlx::Error> {
     Ok(DeathRow {
         id: row.try_get("id")?,
         death_id: row.try_get("death_id")?,
         subject_ref: row.try_get("subject_ref")?,
         reporter: row.try_get("reporter")?,
-        has_notification: get_bool(row, "has_notification")?,
-        has_forensic: get_bool(row, "has_forensic")?,
-        forensic_complete: get_bool(row, "forensic_complete")?,
+        has_notification: row.try_get::<bool, _>("has_notification")?,
+        has_forensic: row.try_get::<bool, _>("has_forensic")?,
+        forensic_complete: row.try_get::<bool, _>("forensic_complete")?,
         stats: DeathStats {
             year: row.try_get("death_year")?,
             quarter: row.try_get("death_quarter")?,
@@ -105,11 +104,11 @@ fn death_from_row(row: &AnyRow) -> Result<DeathRow, sqlx::Error> {
             suspected_substances: row.try_get("suspected_substances")?,
             substance_codes: row.try_get("substance_codes")?,
             selection_b: (
-                get_bool(row, "selection_b")?,
+                row.try_get::<bool, _>("selection_b")?,
                 row.try_get("selection_b_rule")?,
             ),
             selection_d: (
-                get_bool(row, "selection_d")?,
+                row.try_get::<bool, _>("selection_d")?,
                 row.try_get("selection_d_rule")?,
             ),
         },
@@ -146,10 +145,10 @@ pub struct NewDeath<'a> {
 }
 
 /// Inserts a death within the caller's transaction.
-pub async fn insert_death(conn: &mut AnyConnection, d: &NewDeath<'_>) -> Result<(), StoreError> {
+pub async fn insert_death(conn: &mut Conn, d: &NewDeath<'_>) -> Result<(), StoreError> {
     let s = d.stats;
     let now = now_rfc3339();
-    sqlx::query(
+    db::query(
         "insert into death (death_id, subject_ref, reporter, has_notification, has_forensic, \
          forensic_complete, death_year, death_quarter, municipality, place_type, sex, age_band, \
          manner, autopsy_done, toxicology_done, underlying_cause, multiple_causes, \
@@ -200,7 +199,7 @@ pub async fn insert_death(conn: &mut AnyConnection, d: &NewDeath<'_>) -> Result<
     reason = "one argument per column group that changes"
 )]
 pub async fn update_death(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     id: i64,
     stats: &DeathStats,
     subject_ref: Option<&[u8]>,
@@ -209,7 +208,7 @@ pub async fn update_death(
     police_sealed: Option<&[u8]>,
     forensic_sealed: Option<&[u8]>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    db::query(
         "update death set subject_ref = coalesce($1, subject_ref), has_notification = $2, has_forensic = $3, \
          forensic_complete = $4, death_year = $5, death_quarter = $6, municipality = $7, \
          place_type = $8, sex = $9, age_band = $10, manner = $11, autopsy_done = $12, \
@@ -250,8 +249,8 @@ pub async fn update_death(
 }
 
 /// Counts a report of a substance not in the code list.
-pub async fn signal_substance(conn: &mut AnyConnection, name: &str) -> Result<(), StoreError> {
-    sqlx::query(
+pub async fn signal_substance(conn: &mut Conn, name: &str) -> Result<(), StoreError> {
+    db::query(
         "insert into substance_signal (name, first_seen, reports) values ($1, $2, 1) \
          on conflict (name) do update set reports = substance_signal.reports + 1",
     )
@@ -328,7 +327,7 @@ pub struct OverdoseRow {
     pub created_at: String,
 }
 
-fn overdose_from_row(r: &AnyRow) -> Result<OverdoseRow, sqlx::Error> {
+fn overdose_from_row(r: &Row) -> Result<OverdoseRow, sqlx::Error> {
     Ok(OverdoseRow {
         overdose_id: r.try_get("overdose_id")?,
         source: r.try_get("source")?,
@@ -353,11 +352,8 @@ const OVERDOSE_COLUMNS: &str = "overdose_id, source, facility, reporter, event_y
      data_key_wrapped, sealed, created_at";
 
 /// Inserts an overdose within the caller's transaction.
-pub async fn insert_overdose(
-    conn: &mut AnyConnection,
-    o: &NewOverdose<'_>,
-) -> Result<(), StoreError> {
-    sqlx::query(
+pub async fn insert_overdose(conn: &mut Conn, o: &NewOverdose<'_>) -> Result<(), StoreError> {
+    db::query(
         "insert into overdose (overdose_id, subject_ref, source, facility, reporter, event_year, \
          event_quarter, municipality, sex, age_band, substance_codes, outcome, data_key_wrapped, \
          master_key_version, sealed, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
@@ -386,11 +382,11 @@ pub async fn insert_overdose(
 
 /// Links an overdose presentation to the death that followed it.
 pub async fn link_overdose(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     overdose_id: &str,
     death_id: &str,
 ) -> Result<bool, StoreError> {
-    let done = sqlx::query("update overdose set death_id = $1 where overdose_id = $2")
+    let done = db::query("update overdose set death_id = $1 where overdose_id = $2")
         .bind(death_id)
         .bind(overdose_id)
         .execute(&mut *conn)
@@ -399,14 +395,11 @@ pub async fn link_overdose(
 }
 
 /// A death by public id, inside a transaction.
-pub async fn death_in(
-    conn: &mut AnyConnection,
-    death_id: &str,
-) -> Result<Option<DeathRow>, StoreError> {
+pub async fn death_in(conn: &mut Conn, death_id: &str) -> Result<Option<DeathRow>, StoreError> {
     // Held until the transaction ends on PostgreSQL: an amendment rewrites the row
     // from what it read here.
     let lock = super::for_update(conn);
-    let row = sqlx::query(&format!("select * from death where death_id = $1{lock}"))
+    let row = db::query(&format!("select * from death where death_id = $1{lock}"))
         .bind(death_id)
         .fetch_optional(&mut *conn)
         .await?;
@@ -416,15 +409,15 @@ pub async fn death_in(
 /// The deaths and overdoses that name one person (a mortality-domain reference),
 /// their rows held until the transaction ends on PostgreSQL.
 pub async fn records_naming(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     reference: &[u8],
 ) -> Result<(Vec<DeathRow>, Vec<OverdoseRow>), StoreError> {
     let lock = super::for_update(conn);
-    let deaths = sqlx::query(&format!("select * from death where subject_ref = $1{lock}"))
+    let deaths = db::query(&format!("select * from death where subject_ref = $1{lock}"))
         .bind(reference)
         .fetch_all(&mut *conn)
         .await?;
-    let overdoses = sqlx::query(&format!(
+    let overdoses = db::query(&format!(
         "select {OVERDOSE_COLUMNS} from overdose where subject_ref = $1{lock}"
     ))
     .bind(reference)
@@ -444,14 +437,14 @@ pub async fn records_naming(
 
 /// Replaces the sealed parts of a death (same presence as before: the flags stay).
 pub async fn reseal_death(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     id: i64,
     police_sealed: Option<&[u8]>,
     forensic_sealed: Option<&[u8]>,
 ) -> Result<(), StoreError> {
     // updated_at stays: set now, it would match the erasure's time in the subject
     // row and the audit log, a join through a dump.
-    sqlx::query("update death set police_sealed = $1, forensic_sealed = $2 where id = $3")
+    db::query("update death set police_sealed = $1, forensic_sealed = $2 where id = $3")
         .bind(police_sealed)
         .bind(forensic_sealed)
         .bind(id)
@@ -462,11 +455,11 @@ pub async fn reseal_death(
 
 /// Replaces the sealed details of an overdose.
 pub async fn reseal_overdose(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     overdose_id: &str,
     sealed: &[u8],
 ) -> Result<(), StoreError> {
-    sqlx::query("update overdose set sealed = $1 where overdose_id = $2")
+    db::query("update overdose set sealed = $1 where overdose_id = $2")
         .bind(sealed)
         .bind(overdose_id)
         .execute(&mut *conn)
@@ -483,7 +476,7 @@ impl Store {
 
     /// Deaths, newest first.
     pub async fn deaths(&self, limit: i64) -> Result<Vec<DeathRow>, StoreError> {
-        let rows = sqlx::query("select * from death order by id desc limit $1")
+        let rows = db::query("select * from death order by id desc limit $1")
             .bind(limit)
             .fetch_all(self.pool())
             .await?;
@@ -492,7 +485,7 @@ impl Store {
 
     /// Deaths in a year (for aggregates and tests).
     pub async fn deaths_in_year(&self, year: i64) -> Result<Vec<DeathRow>, StoreError> {
-        let rows = sqlx::query("select * from death where death_year = $1 order by id")
+        let rows = db::query("select * from death where death_year = $1 order by id")
             .bind(year)
             .fetch_all(self.pool())
             .await?;
@@ -501,7 +494,7 @@ impl Store {
 
     /// An overdose by public id.
     pub async fn overdose(&self, overdose_id: &str) -> Result<Option<OverdoseRow>, StoreError> {
-        let row = sqlx::query(&format!(
+        let row = db::query(&format!(
             "select {OVERDOSE_COLUMNS} from overdose where overdose_id = $1"
         ))
         .bind(overdose_id)
@@ -516,7 +509,7 @@ impl Store {
         facility: &str,
         limit: i64,
     ) -> Result<Vec<OverdoseRow>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let rows = db::query(&format!(
             "select {OVERDOSE_COLUMNS} from overdose where facility = $1 order by id desc limit $2"
         ))
         .bind(facility)
@@ -531,7 +524,7 @@ impl Store {
 
     /// New-substance signals: `(name, first seen, reports)`, most reported first.
     pub async fn substance_signals(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "select name, first_seen, reports from substance_signal order by reports desc, name",
         )
         .fetch_all(self.pool())

@@ -2,13 +2,12 @@
 
 use std::sync::LazyLock;
 
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use crate::store::db::{self, Conn, Row};
 
 use super::refs::{RecordSubject, resolve};
 use super::subjects::Linked;
 use super::users::FacilityInfo;
-use super::{Store, StoreError, get_bool, now_rfc3339};
+use super::{Store, StoreError, now_rfc3339};
 use crate::crypto::Keyring;
 use crate::crypto::reference::{RecordDomain, SubjectRef};
 use crate::domain::episode::PlainEpisode;
@@ -86,7 +85,7 @@ pub(crate) fn plain_column_list(prefix: &str) -> String {
 }
 
 /// Reads the statistical columns of an episode row.
-pub(crate) fn plain_from_any(row: &AnyRow) -> Result<PlainEpisode, sqlx::Error> {
+pub(crate) fn plain_from_any(row: &Row) -> Result<PlainEpisode, sqlx::Error> {
     let cells = PlainEpisode::COLUMNS
         .iter()
         .map(|&(name, numeric)| {
@@ -102,10 +101,7 @@ pub(crate) fn plain_from_any(row: &AnyRow) -> Result<PlainEpisode, sqlx::Error> 
 }
 
 /// Binds an episode's statistical columns, in `PlainEpisode::COLUMNS` order.
-fn bind_plain<'q>(
-    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-    plain: &PlainEpisode,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+fn bind_plain<'q>(mut query: db::Query<'q>, plain: &PlainEpisode) -> db::Query<'q> {
     for cell in plain.cells() {
         query = match cell {
             Cell::Text(text) => query.bind(text),
@@ -118,11 +114,11 @@ fn bind_plain<'q>(
 /// Listed rows with their subjects, found through their references (one subject
 /// query for the page), each built by `build`.
 async fn with_subjects<T>(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     keyring: &Keyring,
     domain: RecordDomain,
-    rows: &[AnyRow],
-    build: fn(&AnyRow, &RecordSubject) -> Result<T, sqlx::Error>,
+    rows: &[Row],
+    build: fn(&Row, &RecordSubject) -> Result<T, sqlx::Error>,
 ) -> Result<Vec<T>, StoreError> {
     let refs = rows
         .iter()
@@ -138,7 +134,7 @@ async fn with_subjects<T>(
         .collect()
 }
 
-fn episode_from_row(row: &AnyRow, subject: &RecordSubject) -> Result<EpisodeRow, sqlx::Error> {
+fn episode_from_row(row: &Row, subject: &RecordSubject) -> Result<EpisodeRow, sqlx::Error> {
     let end_year: Option<i64> = row.try_get("end_year")?;
     let end_quarter: Option<i64> = row.try_get("end_quarter")?;
     Ok(EpisodeRow {
@@ -213,11 +209,8 @@ static UPDATE_EPISODE: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// Inserts an episode within the caller's transaction; returns its internal id.
-pub async fn insert_episode(
-    conn: &mut AnyConnection,
-    e: &NewEpisode<'_>,
-) -> Result<i64, StoreError> {
-    let query = sqlx::query(&INSERT_EPISODE)
+pub async fn insert_episode(conn: &mut Conn, e: &NewEpisode<'_>) -> Result<i64, StoreError> {
+    let query = db::query(&INSERT_EPISODE)
         .bind(e.episode_id)
         .bind(e.subject_ref.to_vec())
         .bind(e.facility)
@@ -236,12 +229,12 @@ pub async fn insert_episode(
 
 /// Replaces an episode's statistical and sealed columns (a correction).
 pub async fn update_episode(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     id: i64,
     p: &PlainEpisode,
     sealed: &[u8],
 ) -> Result<(), StoreError> {
-    bind_plain(sqlx::query(&UPDATE_EPISODE), p)
+    bind_plain(db::query(&UPDATE_EPISODE), p)
         .bind(sealed)
         .bind(now_rfc3339())
         .bind(id)
@@ -252,13 +245,13 @@ pub async fn update_episode(
 
 /// Closes an episode.
 pub async fn close_episode(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     id: i64,
     end: (u16, u8),
     reason: &str,
     end_sealed: &[u8],
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    db::query(
         "update episode set status = 'closed', end_year = $1, end_quarter = $2, end_reason = $3, \
          end_sealed = $4, updated_at = $5 where id = $6",
     )
@@ -275,7 +268,7 @@ pub async fn close_episode(
 
 /// Records a change in the history (previous values sealed).
 pub async fn insert_history(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     history_id: &str,
     episode: i64,
     changed_by: &str,
@@ -283,7 +276,7 @@ pub async fn insert_history(
     fields: &str,
     previous_sealed: &[u8],
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    db::query(
         "insert into episode_history (history_id, episode_id, changed_by, changed_at, change, \
          fields, previous_sealed) values ($1, $2, $3, $4, $5, $6, $7)",
     )
@@ -301,12 +294,12 @@ pub async fn insert_history(
 
 /// The episode a user created with an idempotency key, if any.
 pub async fn episode_by_idempotency(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     keyring: &Keyring,
     created_by: &str,
     key: &str,
 ) -> Result<Option<EpisodeRow>, StoreError> {
-    let row = sqlx::query(&format!(
+    let row = db::query(&format!(
         "{} where e.created_by = $1 and e.idempotency_key = $2",
         *EPISODE_SELECT
     ))
@@ -314,7 +307,7 @@ pub async fn episode_by_idempotency(
     .bind(key)
     .fetch_optional(&mut *conn)
     .await?;
-    let rows: Vec<AnyRow> = row.into_iter().collect();
+    let rows: Vec<Row> = row.into_iter().collect();
     Ok(with_subjects(
         conn,
         keyring,
@@ -330,7 +323,7 @@ pub async fn episode_by_idempotency(
 /// read its wrapped data key (`subject_data_key`): the rows are found by its
 /// reference, so none is decrypted or looked up again.
 pub async fn subject_episodes(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     keyring: &Keyring,
     subject: &Linked,
     data_key_wrapped: Option<&[u8]>,
@@ -341,7 +334,7 @@ pub async fn subject_episodes(
         subject.subject_id,
         subject.version,
     )?;
-    let rows = sqlx::query(&format!(
+    let rows = db::query(&format!(
         "{} where e.subject_ref = $1 order by e.id",
         *EPISODE_SELECT
     ))
@@ -361,11 +354,11 @@ pub async fn subject_episodes(
 
 /// The wrapped data key of a subject.
 pub async fn subject_data_key(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     subject_id: i64,
 ) -> Result<Option<Vec<u8>>, StoreError> {
     Ok(
-        sqlx::query_scalar("select data_key_wrapped from subject where id = $1")
+        db::query_scalar("select data_key_wrapped from subject where id = $1")
             .bind(subject_id)
             .fetch_one(&mut *conn)
             .await?,
@@ -445,7 +438,7 @@ pub struct ContactRow {
     pub created_at: String,
 }
 
-fn contact_from_row(row: &AnyRow, subject: &RecordSubject) -> Result<ContactRow, sqlx::Error> {
+fn contact_from_row(row: &Row, subject: &RecordSubject) -> Result<ContactRow, sqlx::Error> {
     Ok(ContactRow {
         contact_id: row.try_get("contact_id")?,
         registry_id: subject.registry_id.clone(),
@@ -454,9 +447,9 @@ fn contact_from_row(row: &AnyRow, subject: &RecordSubject) -> Result<ContactRow,
         contact_year: row.try_get("contact_year")?,
         contact_quarter: row.try_get("contact_quarter")?,
         service_type: row.try_get("service_type")?,
-        referral_to_treatment: get_bool(row, "referral_to_treatment")?,
-        housing_support: get_bool(row, "housing_support")?,
-        employment_support: get_bool(row, "employment_support")?,
+        referral_to_treatment: row.try_get::<bool, _>("referral_to_treatment")?,
+        housing_support: row.try_get::<bool, _>("housing_support")?,
+        employment_support: row.try_get::<bool, _>("employment_support")?,
         sealed: row.try_get("sealed")?,
         created_by: row.try_get("created_by")?,
         created_at: row.try_get("created_at")?,
@@ -468,11 +461,8 @@ const CONTACT_SELECT: &str = "select c.contact_id, c.subject_ref, c.municipality
      from social_contact c";
 
 /// Inserts a social-work contact within the caller's transaction.
-pub async fn insert_contact(
-    conn: &mut AnyConnection,
-    c: &NewContact<'_>,
-) -> Result<(), StoreError> {
-    sqlx::query(
+pub async fn insert_contact(conn: &mut Conn, c: &NewContact<'_>) -> Result<(), StoreError> {
+    db::query(
         "insert into social_contact (contact_id, subject_ref, municipality, link_rule, \
          contact_year, contact_quarter, service_type, referral_to_treatment, housing_support, \
          employment_support, sealed, created_by, created_at) \
@@ -518,11 +508,11 @@ impl Store {
         episode_id: &str,
     ) -> Result<Option<EpisodeRow>, StoreError> {
         let mut conn = self.connection().await?;
-        let row = sqlx::query(&format!("{} where e.episode_id = $1", *EPISODE_SELECT))
+        let row = db::query(&format!("{} where e.episode_id = $1", *EPISODE_SELECT))
             .bind(episode_id)
-            .fetch_optional(&mut *conn)
+            .fetch_optional(&mut conn)
             .await?;
-        let rows: Vec<AnyRow> = row.into_iter().collect();
+        let rows: Vec<Row> = row.into_iter().collect();
         Ok(with_subjects(
             &mut conn,
             keyring,
@@ -542,7 +532,7 @@ impl Store {
         f: &EpisodeFilter,
     ) -> Result<Vec<EpisodeRow>, StoreError> {
         let mut conn = self.connection().await?;
-        let rows = sqlx::query(&format!(
+        let rows = db::query(&format!(
             "{} where e.facility = $1 and ($2 is null or e.start_year = $2) \
              and ($3 is null or e.status = $3) and ($4 is null or e.primary_drug = $4) \
              and ($5 is null or e.id < $5) order by e.id desc limit $6",
@@ -554,7 +544,7 @@ impl Store {
         .bind(f.primary_drug.as_deref())
         .bind(f.before_id)
         .bind(f.limit)
-        .fetch_all(&mut *conn)
+        .fetch_all(&mut conn)
         .await?;
         with_subjects(
             &mut conn,
@@ -568,7 +558,7 @@ impl Store {
 
     /// TDI entrants of a year: each person once, with their first episode of the year.
     pub async fn tdi_entrants(&self, year: i64) -> Result<Vec<EntrantRow>, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "select * from (select e.*, row_number() over \
              (partition by e.subject_ref order by e.start_quarter, e.id) as nth \
              from episode e where e.start_year = $1) first_of_year where nth = 1 order by id",
@@ -594,7 +584,7 @@ impl Store {
         &self,
         episode: i64,
     ) -> Result<Vec<(String, String, String, String)>, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "select changed_by, changed_at, change, fields from episode_history \
              where episode_id = $1 order by id",
         )
@@ -621,11 +611,11 @@ impl Store {
         contact_id: &str,
     ) -> Result<Option<ContactRow>, StoreError> {
         let mut conn = self.connection().await?;
-        let row = sqlx::query(&format!("{CONTACT_SELECT} where c.contact_id = $1"))
+        let row = db::query(&format!("{CONTACT_SELECT} where c.contact_id = $1"))
             .bind(contact_id)
-            .fetch_optional(&mut *conn)
+            .fetch_optional(&mut conn)
             .await?;
-        let rows: Vec<AnyRow> = row.into_iter().collect();
+        let rows: Vec<Row> = row.into_iter().collect();
         Ok(with_subjects(
             &mut conn,
             keyring,
@@ -645,12 +635,12 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<ContactRow>, StoreError> {
         let mut conn = self.connection().await?;
-        let rows = sqlx::query(&format!(
+        let rows = db::query(&format!(
             "{CONTACT_SELECT} where c.municipality = $1 order by c.id desc limit $2"
         ))
         .bind(municipality)
         .bind(limit)
-        .fetch_all(&mut *conn)
+        .fetch_all(&mut conn)
         .await?;
         with_subjects(
             &mut conn,
@@ -664,7 +654,7 @@ impl Store {
 
     /// A facility's centre type and standing.
     pub async fn facility_info(&self, code: &str) -> Result<Option<FacilityInfo>, StoreError> {
-        let row = sqlx::query(
+        let row = db::query(
             "select centre_type, active, emergency_capable from facility where code = $1",
         )
         .bind(code)
@@ -673,8 +663,8 @@ impl Store {
         row.map(|r| {
             Ok(FacilityInfo {
                 centre_type: r.try_get("centre_type")?,
-                active: get_bool(&r, "active")?,
-                emergency_capable: get_bool(&r, "emergency_capable")?,
+                active: r.try_get::<bool, _>("active")?,
+                emergency_capable: r.try_get::<bool, _>("emergency_capable")?,
             })
         })
         .transpose()
@@ -686,7 +676,7 @@ impl Store {
         if let Some(slugs) = self.slugs.get() {
             return Ok(slugs.clone());
         }
-        let slugs: Vec<String> = sqlx::query_scalar("select slug from municipality order by slug")
+        let slugs: Vec<String> = db::query_scalar("select slug from municipality order by slug")
             .fetch_all(self.pool())
             .await?;
         // Municipalities are seeded before the service starts and never change while

@@ -1,11 +1,11 @@
 //! Data for aggregate exports, and the release ledger.
 
-use sqlx::Row;
+use crate::store::db::{self, Row};
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use super::{Store, StoreError, get_bool};
+use super::{Store, StoreError};
 use crate::crypto::Keyring;
 use crate::crypto::reference::RecordDomain;
 use crate::domain::episode::PlainEpisode;
@@ -28,7 +28,7 @@ fn reference_range(part: i64, parts: i64) -> (Vec<u8>, Vec<u8>) {
 }
 
 /// The person a treatment reference names.
-fn treated_person(keyring: &Keyring, r: &sqlx::any::AnyRow) -> Result<i64, StoreError> {
+fn treated_person(keyring: &Keyring, r: &Row) -> Result<i64, StoreError> {
     let reference: Vec<u8> = r.try_get("subject_ref")?;
     keyring
         .subject_of(RecordDomain::Treatment, &reference)
@@ -177,7 +177,7 @@ fn plain_from_line(line: &str) -> Result<(PlainEpisode, String), sqlx::Error> {
 }
 
 fn entrant_from_row(
-    r: &sqlx::any::AnyRow,
+    r: &Row,
     person: i64,
     subjects: &SubjectKeys,
 ) -> Result<EntrantFact, sqlx::Error> {
@@ -201,11 +201,7 @@ fn entrant_from_row(
     })
 }
 
-fn death_fact(
-    r: &sqlx::any::AnyRow,
-    known: bool,
-    left_recently: bool,
-) -> Result<DeathFact, sqlx::Error> {
+fn death_fact(r: &Row, known: bool, left_recently: bool) -> Result<DeathFact, sqlx::Error> {
     Ok(DeathFact {
         person: r.try_get("id")?,
         year: r.try_get("death_year")?,
@@ -217,8 +213,8 @@ fn death_fact(
         manner: r
             .try_get::<Option<String>, _>("manner")?
             .unwrap_or_else(|| "99".into()),
-        selection_b: get_bool(r, "selection_b")?,
-        selection_d: get_bool(r, "selection_d")?,
+        selection_b: r.try_get::<bool, _>("selection_b")?,
+        selection_d: r.try_get::<bool, _>("selection_d")?,
         substances: split(&r.try_get::<String, _>("substance_codes")?),
         known_to_treatment: known,
         left_treatment_12m: left_recently,
@@ -273,7 +269,7 @@ impl Store {
         use futures_util::StreamExt;
         let (lower, upper) = reference_range(part, parts);
         let mut last: Option<i64> = None;
-        sqlx::query(&ENTRANTS)
+        db::query(&ENTRANTS)
             .bind(year)
             .bind(lower)
             .bind(upper)
@@ -296,7 +292,7 @@ impl Store {
 
     /// Registry id and wrapped data key of every live subject.
     pub async fn subject_keys(&self) -> Result<SubjectKeys, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "select id, registry_id, data_key_wrapped from subject \
              where data_key_wrapped is not null",
         )
@@ -326,7 +322,7 @@ impl Store {
         let (lower, upper) = reference_range(part, parts);
         // One reference per person and domain (all of a subject's references move
         // together in a rotation), so partitioning by it is partitioning by person.
-        sqlx::query(&PREVALENCE)
+        db::query(&PREVALENCE)
             .bind(year)
             .bind(lower)
             .bind(upper)
@@ -355,13 +351,13 @@ impl Store {
         to: i64,
     ) -> Result<Vec<DeathFact>, StoreError> {
         let mut conn = self.connection().await?;
-        let rows = sqlx::query(
+        let rows = db::query(
             "select d.*, m.district from death d join municipality m on m.slug = d.municipality \
              where d.death_year between $1 and $2 order by d.id",
         )
         .bind(from)
         .bind(to)
-        .fetch_all(&mut *conn)
+        .fetch_all(&mut conn)
         .await?;
         let mut facts = Vec::with_capacity(rows.len());
         for r in &rows {
@@ -375,11 +371,11 @@ impl Store {
                     .ok_or(StoreError::Unresolvable)?;
                 let treatment =
                     super::refs::reference(keyring, RecordDomain::Treatment, subject, version)?;
-                let episodes = sqlx::query(
+                let episodes = db::query(
                     "select start_year, end_year, end_quarter from episode where subject_ref = $1",
                 )
                 .bind(&treatment)
-                .fetch_all(&mut *conn)
+                .fetch_all(&mut conn)
                 .await?;
                 for e in &episodes {
                     known |= e.try_get::<i64, _>("start_year")? <= year;
@@ -402,7 +398,7 @@ impl Store {
         from: i64,
         to: i64,
     ) -> Result<Vec<OverdoseFact>, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "select o.*, m.district from overdose o join municipality m on m.slug = o.municipality \
              where o.event_year between $1 and $2 order by o.id",
         )
@@ -431,7 +427,7 @@ impl Store {
 
     /// The ledger, newest first.
     pub async fn ledger(&self, limit: i64) -> Result<Vec<LedgerEntry>, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "select release_id, kind, year_from, year_to, snapshots, request, purpose, requester, \
              output_hash, created_at from release_ledger order by id desc limit $1",
         )
@@ -459,7 +455,7 @@ impl Store {
 
     /// Every snapshot version of `year` already released statutorily.
     pub async fn statutory_versions(&self, year: i64) -> Result<Vec<i64>, StoreError> {
-        let rows: Vec<String> = sqlx::query_scalar(
+        let rows: Vec<String> = db::query_scalar(
             "select snapshots from release_ledger where kind = 'statutory' and year_from = $1",
         )
         .bind(year)
@@ -482,7 +478,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.write_with((entry.clone(), event.clone()), |conn, (entry, event)| {
             Box::pin(async move {
-                sqlx::query(
+                db::query(
                     "insert into release_ledger (release_id, kind, year_from, year_to, \
                      snapshots, request, purpose, requester, output_hash, created_at) \
                      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",

@@ -2,6 +2,7 @@
 //! SQLite file or PostgreSQL; query texts use `$n` placeholders, which both accept.
 
 pub mod audit;
+pub mod db;
 pub mod deaths;
 pub mod episodes;
 pub mod exports;
@@ -16,8 +17,11 @@ pub mod writer;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyConnection, AnyPool, Connection, Executor};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sqlx::{Connection, Executor};
+
+use db::{Conn, Pool, Tx};
 
 /// Which database engine a `Store` talks to (DDL and a few statements differ).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,12 +161,12 @@ impl Unique {
 /// The connection pool and the backend it talks to.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: AnyPool,
+    pool: Pool,
     /// SQLite allows one writer at a time: write transactions queue for this single
     /// connection in the pool's fair wait list instead of sleeping in SQLite's busy
     /// handler (measured faster and with a far shorter p99 tail). PostgreSQL writes
     /// use the main pool.
-    writer: Option<AnyPool>,
+    writer: Option<sqlx::SqlitePool>,
     backend: Backend,
     /// Writes that go through the group-commit lanes (`writer`).
     writes: Option<writer::Writer>,
@@ -183,35 +187,37 @@ impl Store {
     /// Opens a pool. For SQLite the file (and its directory) is created on first use;
     /// every connection runs in WAL mode with foreign keys on and a busy timeout.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
-        sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
-        if backend == Backend::Sqlite {
-            ensure_sqlite_dir(url)?;
-        }
-        let options = AnyConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Config(format!("database URL is not valid: {e}")))?;
-        let pool = Self::pool_options(backend, max_connections)
-            .connect_with(options.clone())
-            .await?;
-        let writer = match backend {
-            Backend::Sqlite => Some(
-                Self::pool_options(backend, 1)
+        let invalid =
+            |e: sqlx::Error| StoreError::Config(format!("database URL is not valid: {e}"));
+        let (pool, writer) = match backend {
+            Backend::Sqlite => {
+                ensure_sqlite_dir(url)?;
+                let options = SqliteConnectOptions::from_str(url).map_err(invalid)?;
+                let pool = Self::sqlite_pool(max_connections, false)
+                    .connect_with(options.clone())
+                    .await?;
+                // The WAL is copied back into the database by the writer's
+                // checkpointer (`writer.rs`) on a reader connection, not by the
+                // commit that happens to cross the page limit, which would stall
+                // the one write lane while it copies.
+                let writer = Self::sqlite_pool(1, true)
                     .acquire_timeout(Duration::from_secs(10))
-                    // The WAL is copied back into the database by the writer's
-                    // checkpointer (`writer.rs`) on a reader connection, not by the
-                    // commit that happens to cross the page limit, which would stall
-                    // the one write lane while it copies.
-                    .after_connect(|conn, _meta| {
-                        Box::pin(async move {
-                            conn.execute(SQLITE_PRAGMAS).await?;
-                            conn.execute("pragma wal_autocheckpoint = 0").await?;
-                            Ok(())
-                        })
-                    })
                     .connect_with(options)
-                    .await?,
-            ),
-            Backend::Postgres => None,
+                    .await?;
+                (Pool::Sqlite(pool), Some(writer))
+            }
+            Backend::Postgres => {
+                let options = PgConnectOptions::from_str(url).map_err(invalid)?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(max_connections)
+                    // Fail fast when the database is down so clients get a 503 promptly.
+                    .acquire_timeout(Duration::from_secs(3))
+                    .before_acquire(|conn, _meta| Box::pin(async move { Ok(clean(conn)) }))
+                    .connect_with(options)
+                    .await?;
+                (Pool::Postgres(pool), None)
+            }
         };
         let mut store = Self {
             pool,
@@ -226,49 +232,35 @@ impl Store {
         Ok(store)
     }
 
-    fn pool_options(backend: Backend, max_connections: u32) -> AnyPoolOptions {
-        AnyPoolOptions::new()
+    /// A SQLite pool's options; `writer` turns automatic checkpoints off.
+    fn sqlite_pool(max_connections: u32, writer: bool) -> SqlitePoolOptions {
+        SqlitePoolOptions::new()
             .max_connections(max_connections)
-            // Fail fast when the database is down so clients get a 503 promptly.
             .acquire_timeout(Duration::from_secs(3))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        conn.execute(SQLITE_PRAGMAS).await?;
+                    conn.execute(SQLITE_PRAGMAS).await?;
+                    if writer {
+                        conn.execute("pragma wal_autocheckpoint = 0").await?;
                     }
                     Ok(())
                 })
             })
-            // A connection whose COMMIT or ROLLBACK failed (a full disk: SQLite has
-            // already rolled back, so sqlx's own ROLLBACK fails too) still counts as
-            // inside a transaction and would refuse every later BEGIN. It is closed
-            // here and the pool opens a fresh one.
-            .before_acquire(|conn, _meta| {
-                Box::pin(async move {
-                    let clean = !conn.is_in_transaction();
-                    if !clean {
-                        tracing::warn!(
-                            "discarding a database connection left inside a failed transaction"
-                        );
-                    }
-                    Ok(clean)
-                })
-            })
+            .before_acquire(|conn, _meta| Box::pin(async move { Ok(clean(conn)) }))
     }
 
     /// Applies every pending migration for this backend.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let migrator = match self.backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator.run(&self.pool).await?;
+        match &self.pool {
+            Pool::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Pool::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        }
         Ok(())
     }
 
     /// Checks that the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("select 1").execute(&self.pool).await?;
+        db::query("select 1").execute(&self.pool).await?;
         Ok(())
     }
 
@@ -293,24 +285,26 @@ impl Store {
     /// floors and bulk loaders use it directly. On SQLite it takes the write lock at
     /// once (`BEGIN IMMEDIATE`), so a read-then-write transaction never fails with
     /// "database is locked" half-way.
-    pub async fn begin_raw_write(
-        &self,
-    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+    pub async fn begin_raw_write(&self) -> Result<Tx, StoreError> {
         Ok(match (&self.writer, self.backend) {
-            (Some(writer), _) => writer.begin_with("begin immediate").await?,
-            (None, Backend::Sqlite) => self.pool.begin_with("begin immediate").await?,
-            (None, Backend::Postgres) => self.pool.begin().await?,
+            (Some(writer), _) => {
+                Pool::Sqlite(writer.clone())
+                    .begin(Some("begin immediate"))
+                    .await?
+            }
+            (None, Backend::Sqlite) => self.pool.begin(Some("begin immediate")).await?,
+            (None, Backend::Postgres) => self.pool.begin(None).await?,
         })
     }
 
     /// A pooled connection for a sequence of reads.
-    pub async fn connection(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, StoreError> {
+    pub async fn connection(&self) -> Result<Conn, StoreError> {
         Ok(self.pool.acquire().await?)
     }
 
     /// Size of the connection pool.
     pub fn max_connections(&self) -> u32 {
-        self.pool.options().get_max_connections()
+        self.pool.max_connections()
     }
 
     /// Which backend this store uses.
@@ -319,7 +313,7 @@ impl Store {
     }
 
     /// The underlying pool (for the store's own modules).
-    pub(crate) fn pool(&self) -> &AnyPool {
+    pub(crate) fn pool(&self) -> &Pool {
         &self.pool
     }
 
@@ -339,10 +333,10 @@ impl Store {
 /// instances — see each other's subject, while different people never wait. SQLite
 /// needs nothing: its write transactions already run one at a time.
 pub(crate) async fn lock_keys(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     keys: impl IntoIterator<Item = LockKey>,
 ) -> Result<(), StoreError> {
-    if !is_postgres(conn) {
+    if !conn.is_postgres() {
         return Ok(());
     }
     let mut keys: Vec<i64> = keys.into_iter().map(|k| k.0).collect();
@@ -356,7 +350,7 @@ pub(crate) async fn lock_keys(
         .map(|n| format!("pg_advisory_xact_lock(${n})"))
         .collect();
     let sql = format!("select {}", calls.join(", "));
-    let mut query = sqlx::query(&sql);
+    let mut query = db::query(&sql);
     for key in keys {
         query = query.bind(key);
     }
@@ -364,16 +358,26 @@ pub(crate) async fn lock_keys(
     Ok(())
 }
 
-/// Whether a connection (inside a transaction, where no `Store` is at hand) talks to
-/// PostgreSQL, whose row and advisory locks SQLite has no use for.
 /// `" for update"` on PostgreSQL, nothing on SQLite (whose write transactions run
 /// one at a time anyway): appended to a select whose rows the transaction rewrites.
-pub(crate) fn for_update(conn: &AnyConnection) -> &'static str {
-    if is_postgres(conn) { " for update" } else { "" }
+pub(crate) fn for_update(conn: &Conn) -> &'static str {
+    if conn.is_postgres() {
+        " for update"
+    } else {
+        ""
+    }
 }
 
-pub(crate) fn is_postgres(conn: &AnyConnection) -> bool {
-    conn.backend_name() == "PostgreSQL"
+/// A connection whose COMMIT or ROLLBACK failed (a full disk: SQLite has already
+/// rolled back, so sqlx's own ROLLBACK fails too) still counts as inside a
+/// transaction and would refuse every later BEGIN. The pool closes it and opens a
+/// fresh one.
+fn clean(conn: &mut impl Connection) -> bool {
+    let clean = !conn.is_in_transaction();
+    if !clean {
+        tracing::warn!("discarding a database connection left inside a failed transaction");
+    }
+    clean
 }
 
 /// A 64-bit advisory-lock key: the first bytes of SHA-256 over the parts, so keys of
@@ -428,15 +432,6 @@ fn ensure_sqlite_dir(url: &str) -> Result<(), StoreError> {
             path.display()
         ))
     })
-}
-
-/// Reads a boolean column: PostgreSQL returns a boolean, SQLite an integer 0/1.
-pub(crate) fn get_bool(row: &sqlx::any::AnyRow, column: &str) -> Result<bool, sqlx::Error> {
-    use sqlx::Row;
-    match row.try_get::<bool, _>(column) {
-        Ok(value) => Ok(value),
-        Err(_) => Ok(row.try_get::<i64, _>(column)? != 0),
-    }
 }
 
 /// Runs a write in its own task: axum drops a handler's future when the client goes

@@ -1,16 +1,14 @@
 //! Read-only queries over the reference data (geography, code lists, facilities).
 
 use serde::Serialize;
-use sqlx::FromRow;
 use utoipa::ToSchema;
 
-use sqlx::Row;
-use sqlx::any::AnyRow;
+use crate::store::db::{self, FromRow, Row};
 
-use super::{Store, StoreError, get_bool};
+use super::{Store, StoreError};
 
 /// A district (one of Kosovo's seven).
-#[derive(Debug, Clone, Serialize, FromRow, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct District {
     /// Stable identifier, e.g. `prishtina`.
     pub slug: String,
@@ -21,7 +19,7 @@ pub struct District {
 }
 
 /// A municipality and the district it belongs to.
-#[derive(Debug, Clone, Serialize, FromRow, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Municipality {
     /// Stable identifier, e.g. `prishtine`.
     pub slug: String,
@@ -34,7 +32,7 @@ pub struct Municipality {
 }
 
 /// One code of a TDI 3.0 code list.
-#[derive(Debug, Clone, Serialize, FromRow, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Code {
     /// The code as the protocol writes it, e.g. `1.1` or `99`.
     pub code: String,
@@ -45,7 +43,7 @@ pub struct Code {
 }
 
 /// An ICD-10 code the death registry accepts.
-#[derive(Debug, Clone, Serialize, FromRow, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Icd10Code {
     /// WHO ICD-10 code, e.g. `F11.2`, `X42`.
     pub code: String,
@@ -82,24 +80,46 @@ impl From<Facility> for super::users::FacilityInfo {
     }
 }
 
-impl<'r> FromRow<'r, AnyRow> for Facility {
-    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
+impl FromRow for Facility {
+    fn from_row(row: &Row) -> Result<Self, sqlx::Error> {
         Ok(Self {
             code: row.try_get("code")?,
             name: row.try_get("name")?,
             municipality: row.try_get("municipality")?,
             centre_type: row.try_get("centre_type")?,
-            emergency_capable: get_bool(row, "emergency_capable")?,
-            active: get_bool(row, "active")?,
+            emergency_capable: row.try_get::<bool, _>("emergency_capable")?,
+            active: row.try_get::<bool, _>("active")?,
         })
     }
 }
+
+db::from_row!(District {
+    slug,
+    name_sq,
+    name_sr
+});
+db::from_row!(Municipality {
+    slug,
+    name_sq,
+    name_sr,
+    district
+});
+db::from_row!(Code {
+    code,
+    label,
+    parent
+});
+db::from_row!(Icd10Code {
+    code,
+    label,
+    family
+});
 
 impl Store {
     /// All districts, by slug.
     pub async fn districts(&self) -> Result<Vec<District>, StoreError> {
         Ok(
-            sqlx::query_as("select slug, name_sq, name_sr from district order by slug")
+            db::query_as("select slug, name_sq, name_sr from district order by slug")
                 .fetch_all(self.pool())
                 .await?,
         )
@@ -107,17 +127,17 @@ impl Store {
 
     /// All municipalities, by slug.
     pub async fn municipalities(&self) -> Result<Vec<Municipality>, StoreError> {
-        Ok(sqlx::query_as(
-            "select slug, name_sq, name_sr, district from municipality order by slug",
+        Ok(
+            db::query_as("select slug, name_sq, name_sr, district from municipality order by slug")
+                .fetch_all(self.pool())
+                .await?,
         )
-        .fetch_all(self.pool())
-        .await?)
     }
 
     /// Names of the code lists that exist.
     pub async fn code_list_names(&self) -> Result<Vec<String>, StoreError> {
         Ok(
-            sqlx::query_scalar("select distinct list from code_list_item order by list")
+            db::query_scalar("select distinct list from code_list_item order by list")
                 .fetch_all(self.pool())
                 .await?,
         )
@@ -125,7 +145,7 @@ impl Store {
 
     /// The codes of one list in protocol order; empty when the list does not exist.
     pub async fn code_list(&self, list: &str) -> Result<Vec<Code>, StoreError> {
-        Ok(sqlx::query_as(
+        Ok(db::query_as(
             "select code, label, parent from code_list_item where list = $1 order by position",
         )
         .bind(list)
@@ -136,7 +156,7 @@ impl Store {
     /// All ICD-10 codes, by code.
     pub async fn icd10_codes(&self) -> Result<Vec<Icd10Code>, StoreError> {
         Ok(
-            sqlx::query_as("select code, label, family from icd10_code order by code")
+            db::query_as("select code, label, family from icd10_code order by code")
                 .fetch_all(self.pool())
                 .await?,
         )
@@ -144,7 +164,7 @@ impl Store {
 
     /// All facilities, by code.
     pub async fn facilities(&self) -> Result<Vec<Facility>, StoreError> {
-        Ok(sqlx::query_as(
+        Ok(db::query_as(
             "select code, name, municipality, centre_type, emergency_capable, active \
              from facility order by code",
         )
@@ -156,7 +176,7 @@ impl Store {
 impl Store {
     /// Whether an active facility with this code exists.
     pub async fn facility_exists(&self, code: &str) -> Result<bool, StoreError> {
-        let n: i64 = sqlx::query_scalar("select count(*) from facility where code = $1")
+        let n: i64 = db::query_scalar("select count(*) from facility where code = $1")
             .bind(code)
             .fetch_one(self.pool())
             .await?;
@@ -165,7 +185,7 @@ impl Store {
 
     /// Whether a municipality with this slug exists.
     pub async fn municipality_exists(&self, slug: &str) -> Result<bool, StoreError> {
-        let n: i64 = sqlx::query_scalar("select count(*) from municipality where slug = $1")
+        let n: i64 = db::query_scalar("select count(*) from municipality where slug = $1")
             .bind(slug)
             .fetch_one(self.pool())
             .await?;

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sqlx::{AnyConnection, Row};
+use crate::store::db::{self, Conn};
 
 use super::{Store, StoreError};
 use crate::crypto::Keyring;
@@ -43,7 +43,7 @@ const CHUNK: usize = 500;
 /// no available key decodes is an error: rotation re-keys every reference before a
 /// pseudonym-key version may be retired.
 pub async fn resolve<'r>(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     keyring: &Keyring,
     domain: RecordDomain,
     refs: impl IntoIterator<Item = &'r [u8]>,
@@ -67,7 +67,7 @@ pub async fn resolve<'r>(
             "select id, registry_id, data_key_wrapped from subject where id in ({})",
             placeholders.join(", ")
         );
-        let mut query = sqlx::query(&sql);
+        let mut query = db::query(&sql);
         for id in chunk {
             query = query.bind(*id);
         }
@@ -90,7 +90,7 @@ pub async fn resolve<'r>(
 
 /// How many records each domain holds of one subject (the access report).
 pub async fn record_counts(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     keyring: &Keyring,
     subject_id: i64,
     version: u32,
@@ -99,7 +99,7 @@ pub async fn record_counts(
     for domain in RecordDomain::ALL {
         let reference = reference(keyring, domain, subject_id, version)?;
         for table in domain.tables() {
-            let count: i64 = sqlx::query_scalar(&format!(
+            let count: i64 = db::query_scalar(&format!(
                 "select count(*) from {table} where subject_ref = $1"
             ))
             .bind(&reference)
@@ -114,7 +114,7 @@ pub async fn record_counts(
 /// Moves every reference of one subject from `old` to `new` keys (a pseudonym-key
 /// rotation), inside the caller's transaction.
 pub async fn rekey(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     keyring: &Keyring,
     subject_id: i64,
     old: u32,
@@ -124,7 +124,7 @@ pub async fn rekey(
         let from = reference(keyring, domain, subject_id, old)?;
         let to = reference(keyring, domain, subject_id, new)?;
         for table in domain.tables() {
-            sqlx::query(&format!(
+            db::query(&format!(
                 "update {table} set subject_ref = $1 where subject_ref = $2"
             ))
             .bind(&to)
@@ -144,7 +144,7 @@ impl Store {
     /// rotation to `version` moves people (or to another version, started since).
     pub async fn subjects_not_on(&self, version: u32) -> Result<i64, StoreError> {
         Ok(
-            sqlx::query_scalar("select count(*) from subject where pseudonym_version <> $1")
+            db::query_scalar("select count(*) from subject where pseudonym_version <> $1")
                 .bind(i64::from(version))
                 .fetch_one(self.pool())
                 .await?,
@@ -153,7 +153,7 @@ impl Store {
 
     /// Internal id and pseudonym version of every erased subject.
     pub async fn shredded_subjects(&self) -> Result<Vec<(i64, u32)>, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "select id, pseudonym_version from subject where shredded_at is not null order by id",
         )
         .fetch_all(self.pool())
@@ -185,7 +185,7 @@ impl Store {
             ],
         };
         for sql in statements {
-            sqlx::query(sql).execute(self.pool()).await?;
+            db::query(sql).execute(self.pool()).await?;
         }
         Ok(())
     }
@@ -213,8 +213,8 @@ impl Store {
 }
 
 /// Converts one batch of the links an older schema kept in clear; how many.
-async fn upgrade_batch(conn: &mut AnyConnection, keyring: &Keyring) -> Result<u64, StoreError> {
-    let rows = sqlx::query(
+async fn upgrade_batch(conn: &mut Conn, keyring: &Keyring) -> Result<u64, StoreError> {
+    let rows = db::query(
         "select u.record_table, u.row_id, u.subject_id, s.pseudonym_version, \
              s.shredded_at from reference_upgrade u join subject s on s.id = u.subject_id \
              order by u.record_table, u.row_id limit $1",
@@ -234,7 +234,7 @@ async fn upgrade_batch(conn: &mut AnyConnection, keyring: &Keyring) -> Result<u6
             // version, which may since be retired: they move to the active one
             // (nothing else of theirs uses a pseudonym).
             version = keyring.active_pseudonym_version();
-            let moved = sqlx::query(
+            let moved = db::query(
                 "update subject set pseudonym_version = $1 \
                      where id = $2 and shredded_at is not null",
             )
@@ -253,14 +253,14 @@ async fn upgrade_batch(conn: &mut AnyConnection, keyring: &Keyring) -> Result<u6
             _ => (RecordDomain::Mortality, "overdose"),
         };
         let reference = reference(keyring, domain, subject_id, version)?;
-        sqlx::query(&format!(
+        db::query(&format!(
             "update {table} set subject_ref = $1 where id = $2"
         ))
         .bind(&reference)
         .bind(row_id)
         .execute(&mut *conn)
         .await?;
-        sqlx::query("delete from reference_upgrade where record_table = $1 and row_id = $2")
+        db::query("delete from reference_upgrade where record_table = $1 and row_id = $2")
             .bind(table)
             .bind(row_id)
             .execute(&mut *conn)

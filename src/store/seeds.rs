@@ -7,8 +7,8 @@
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use sqlx::{Any, Transaction};
 
+use super::db::{self, Tx};
 use super::{Store, StoreError, now_rfc3339};
 
 /// One embedded seed file: its name and its text, compiled into the binary so a
@@ -113,7 +113,7 @@ impl Store {
             .load_file(&DISTRICTS, n, |tx| {
                 Box::pin(async move {
                     for r in &rows {
-                        sqlx::query(
+                        db::query(
                             "insert into district (slug, name_sq, name_sr) values ($1, $2, $3) \
                              on conflict (slug) do update set name_sq = excluded.name_sq, \
                              name_sr = excluded.name_sr",
@@ -136,7 +136,7 @@ impl Store {
             .load_file(&MUNICIPALITIES, n, |tx| {
                 Box::pin(async move {
                     for r in &rows {
-                        sqlx::query(
+                        db::query(
                             "insert into municipality (slug, name_sq, name_sr, district) \
                              values ($1, $2, $3, $4) on conflict (slug) do update set \
                              name_sq = excluded.name_sq, name_sr = excluded.name_sr, \
@@ -165,7 +165,7 @@ impl Store {
                 Box::pin(async move {
                     for (position, r) in &rows {
                         let parent = r.parent.as_deref().filter(|p| !p.is_empty());
-                        sqlx::query(
+                        db::query(
                             "insert into code_list_item (list, code, label, parent, position) \
                              values ($1, $2, $3, $4, $5) on conflict (list, code) do update \
                              set label = excluded.label, parent = excluded.parent, \
@@ -191,7 +191,7 @@ impl Store {
             .load_file(&ICD10, n, |tx| {
                 Box::pin(async move {
                     for r in &rows {
-                        sqlx::query(
+                        db::query(
                             "insert into icd10_code (code, label, family) values ($1, $2, $3) \
                              on conflict (code) do update set label = excluded.label, \
                              family = excluded.family",
@@ -214,7 +214,7 @@ impl Store {
             .load_file(&FACILITIES, n, |tx| {
                 Box::pin(async move {
                     for r in &rows {
-                        sqlx::query(
+                        db::query(
                             "insert into facility (code, name, municipality, centre_type, \
                              emergency_capable) values ($1, $2, $3, $4, $5) \
                              on conflict (code) do nothing",
@@ -246,15 +246,15 @@ impl Store {
     ) -> Result<bool, StoreError>
     where
         F: for<'t> FnOnce(
-            &'t mut Transaction<'static, Any>,
+            &'t mut Tx,
         ) -> std::pin::Pin<
             Box<dyn std::future::Future<Output = Result<(), sqlx::Error>> + Send + 't>,
         >,
     {
         let hash = sha256_hex(file.text);
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin(None).await?;
         let recorded: Option<String> =
-            sqlx::query_scalar("select sha256 from seed_file where name = $1")
+            db::query_scalar("select sha256 from seed_file where name = $1")
                 .bind(file.name)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -263,7 +263,7 @@ impl Store {
             return Ok(false);
         }
         upsert(&mut tx).await?;
-        sqlx::query(
+        db::query(
             "insert into seed_file (name, sha256, row_count, loaded_at) values ($1, $2, $3, $4) \
              on conflict (name) do update set sha256 = excluded.sha256, \
              row_count = excluded.row_count, loaded_at = excluded.loaded_at",

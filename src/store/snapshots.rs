@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::store::db::{self, Conn, Row};
 use futures_util::TryStreamExt;
-use sqlx::{AnyConnection, Row};
 
 use super::writer::Staged;
 use super::{Store, StoreError};
@@ -14,7 +14,7 @@ use crate::export::snapshot::{Builder, Frozen, Population, SnapshotInfo};
 /// Person rows per stored chunk (one line each).
 const CHUNK: usize = 1000;
 
-fn info_from_row(r: &sqlx::any::AnyRow) -> Result<(i64, SnapshotInfo, String), StoreError> {
+fn info_from_row(r: &Row) -> Result<(i64, SnapshotInfo, String), StoreError> {
     let counts: String = r.try_get("row_counts")?;
     let rows: BTreeMap<Population, i64> = serde_json::from_str(&counts)
         .map_err(|e| StoreError::Config(format!("a snapshot header is not readable: {e}")))?;
@@ -39,7 +39,7 @@ const HEADER: &str = "select id, snapshot_id, year, version, layout, row_counts,
 impl Store {
     /// Every snapshot header, by year then version.
     pub async fn snapshots(&self) -> Result<Vec<SnapshotInfo>, StoreError> {
-        let rows = sqlx::query(&format!("{HEADER} order by year, version"))
+        let rows = db::query(&format!("{HEADER} order by year, version"))
             .fetch_all(self.pool())
             .await?;
         rows.iter()
@@ -66,14 +66,14 @@ impl Store {
     ) -> Result<Option<(i64, SnapshotInfo, String)>, StoreError> {
         let row = match version {
             Some(v) => {
-                sqlx::query(&format!("{HEADER} where year = $1 and version = $2"))
+                db::query(&format!("{HEADER} where year = $1 and version = $2"))
                     .bind(year)
                     .bind(v)
                     .fetch_optional(self.pool())
                     .await?
             }
             None => {
-                sqlx::query(&format!(
+                db::query(&format!(
                     "{HEADER} where year = $1 order by version desc limit 1"
                 ))
                 .bind(year)
@@ -96,7 +96,7 @@ impl Store {
         let layout: BTreeMap<Population, Vec<String>> = serde_json::from_str(&layout)
             .map_err(|e| StoreError::Config(format!("a snapshot layout is not readable: {e}")))?;
         let mut builder = Builder::with_layout(&layout);
-        let mut chunks = sqlx::query(
+        let mut chunks = db::query(
             "select population, rows, data from stat_chunk where snapshot = $1 \
              order by population, chunk",
         )
@@ -147,7 +147,7 @@ impl Store {
 }
 
 /// The rows of a new snapshot, in the caller's transaction.
-async fn insert_snapshot_in(conn: &mut AnyConnection, frozen: &Frozen) -> Result<(), StoreError> {
+async fn insert_snapshot_in(conn: &mut Conn, frozen: &Frozen) -> Result<(), StoreError> {
     let info = &frozen.info;
     let layout: BTreeMap<Population, &Vec<String>> = frozen
         .parts
@@ -156,7 +156,7 @@ async fn insert_snapshot_in(conn: &mut AnyConnection, frozen: &Frozen) -> Result
         .collect();
     let layout = serde_json::to_string(&layout).unwrap_or_default();
     let counts = serde_json::to_string(&info.rows).unwrap_or_default();
-    let id: i64 = sqlx::query(
+    let id: i64 = db::query(
         "insert into stat_snapshot (snapshot_id, year, version, layout, row_counts, \
          changed_rows, created_by, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8) \
          returning id",
@@ -187,7 +187,7 @@ async fn insert_snapshot_in(conn: &mut AnyConnection, frozen: &Frozen) -> Result
                 data.push_str(&part.codes(i));
                 data.push('\n');
             }
-            sqlx::query(
+            db::query(
                 "insert into stat_chunk (snapshot, population, chunk, rows, data) \
                  values ($1, $2, $3, $4, $5)",
             )

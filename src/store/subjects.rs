@@ -5,8 +5,7 @@
 //! attribute pseudonym matches a subject that does not hold a *different* personal
 //! number; otherwise a new subject is created. The rule used is recorded.
 
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use crate::store::db::{self, Conn, Row};
 
 use super::writer::{Bound, Staged};
 use super::{LockKey, Store, StoreError, lock_keys, now_rfc3339};
@@ -94,7 +93,7 @@ pub struct SealedSubject {
     pub shredded_at: Option<String>,
 }
 
-fn sealed_from_row(row: &AnyRow) -> Result<SealedSubject, sqlx::Error> {
+fn sealed_from_row(row: &Row) -> Result<SealedSubject, sqlx::Error> {
     Ok(SealedSubject {
         subject_id: row.try_get("id")?,
         registry_id: row.try_get("registry_id")?,
@@ -145,7 +144,7 @@ pub struct VersionCount {
 
 /// Finds or creates the subject for an identity, inside the caller's transaction.
 pub async fn link_or_create(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     lookups: &[SubjectLookup],
     new: &NewSubject,
 ) -> Result<Linked, StoreError> {
@@ -171,7 +170,7 @@ pub async fn link_or_create(
     let linked = match found {
         Some(linked) => linked,
         None => {
-            let subject_id: i64 = sqlx::query_scalar(
+            let subject_id: i64 = db::query_scalar(
                 "insert into subject (registry_id, pn_pseudonym, attr_pseudonym, \
                  pseudonym_version, sex, birth_year, birth_year_only, data_key_wrapped, \
                  master_key_version, identity_sealed, created_at) \
@@ -213,10 +212,7 @@ fn pseudonym_locks(lookup: &SubjectLookup) -> impl Iterator<Item = LockKey> + '_
 /// Holds the subject's row until the transaction ends (PostgreSQL; SQLite write
 /// transactions run one at a time anyway) and reads its pseudonym version under the
 /// lock: a rotation that moved the subject meanwhile has moved its references too.
-async fn lock_subject(
-    conn: &mut AnyConnection,
-    linked: Linked,
-) -> Result<Option<Linked>, StoreError> {
+async fn lock_subject(conn: &mut Conn, linked: Linked) -> Result<Option<Linked>, StoreError> {
     let lock = super::for_update(conn);
     current_version(conn, linked, lock).await
 }
@@ -226,14 +222,14 @@ async fn lock_subject(
 /// `None` when the subject was shredded after the lookup matched it: nothing may
 /// link to an erased person.
 async fn current_version(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     linked: Linked,
     lock: &str,
 ) -> Result<Option<Linked>, StoreError> {
     let sql = format!(
         "select pseudonym_version from subject where id = $1 and shredded_at is null{lock}"
     );
-    let version: Option<i64> = sqlx::query_scalar(&sql)
+    let version: Option<i64> = db::query_scalar(&sql)
         .bind(linked.subject_id)
         .fetch_optional(&mut *conn)
         .await?;
@@ -250,11 +246,11 @@ async fn current_version(
 /// Crypto-shreds a subject inside the caller's transaction: destroys its wrapped
 /// data key, sealed identity and pseudonyms; the coarse statistical attributes stay.
 /// An already shredded subject is left as it is and reported so.
-pub async fn shred_in(conn: &mut AnyConnection, registry_id: &str) -> Result<Shredded, StoreError> {
+pub async fn shred_in(conn: &mut Conn, registry_id: &str) -> Result<Shredded, StoreError> {
     // The row lock keeps a rotation from moving the subject (and its references)
     // between reading its version and erasing the records that name it.
     let lock = super::for_update(conn);
-    let row = sqlx::query(&format!(
+    let row = db::query(&format!(
         "select id, pseudonym_version, shredded_at from subject where registry_id = $1{lock}"
     ))
     .bind(registry_id)
@@ -264,7 +260,7 @@ pub async fn shred_in(conn: &mut AnyConnection, registry_id: &str) -> Result<Shr
     let (id, version): (i64, i64) = (row.try_get("id")?, row.try_get("pseudonym_version")?);
     let already: Option<String> = row.try_get("shredded_at")?;
     if already.is_none() {
-        sqlx::query(
+        db::query(
             "update subject set data_key_wrapped = null, master_key_version = null, \
              identity_sealed = null, pn_pseudonym = null, attr_pseudonym = null, \
              shredded_at = $1 where id = $2",
@@ -296,7 +292,7 @@ pub struct Shredded {
 /// Finds the existing subject of an identity and holds its row (records naming a
 /// person without creating one: deaths, overdoses).
 pub async fn find_and_lock(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     lookups: &[SubjectLookup],
     has_pn: bool,
 ) -> Result<Option<Linked>, StoreError> {
@@ -311,7 +307,7 @@ pub async fn find_and_lock(
 
 /// Finds the existing subject of an identity without creating or changing anything.
 pub async fn find_existing(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     lookups: &[SubjectLookup],
     has_pn: bool,
 ) -> Result<Option<Linked>, StoreError> {
@@ -326,7 +322,7 @@ pub async fn find_existing(
 /// The cascade. With `enrich`, a subject linked by attributes that lacks a personal
 /// number gains the incoming one (under the same key version).
 async fn find_link(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     lookups: &[SubjectLookup],
     has_pn: bool,
     enrich: Option<&SubjectLookup>,
@@ -349,7 +345,7 @@ async fn find_link(
          where {} order by id",
         conditions.join(" or ")
     );
-    let mut query = sqlx::query(&sql);
+    let mut query = db::query(&sql);
     for lookup in lookups {
         query = query
             .bind(lookup.attr.to_vec())
@@ -396,7 +392,7 @@ async fn find_link(
             if let Some(incoming) = enrich.filter(|e| e.pn.is_some() && e.version == lookup.version)
             {
                 // The subject gains the personal number it was missing.
-                sqlx::query("update subject set pn_pseudonym = $1 where id = $2")
+                db::query("update subject set pn_pseudonym = $1 where id = $2")
                     .bind(incoming.pn.map(|p| p.to_vec()))
                     .bind(subject_id)
                     .execute(&mut *conn)
@@ -432,7 +428,7 @@ impl Store {
 
     /// The sealed parts of a subject by its public id.
     pub async fn sealed_subject(&self, registry_id: &str) -> Result<SealedSubject, StoreError> {
-        let row = sqlx::query(&format!(
+        let row = db::query(&format!(
             "select {SEALED_COLUMNS} from subject where registry_id = $1"
         ))
         .bind(registry_id)
@@ -449,7 +445,7 @@ impl Store {
         active: u32,
         limit: i64,
     ) -> Result<Vec<SealedSubject>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let rows = db::query(&format!(
             "select {SEALED_COLUMNS} from subject where master_key_version <> $1 \
              order by id limit $2"
         ))
@@ -469,7 +465,7 @@ impl Store {
             Box::pin(async move {
                 let mut moved = 0;
                 for row in rows {
-                    let done = sqlx::query(
+                    let done = db::query(
                         "update subject set data_key_wrapped = $1, master_key_version = $2 \
                          where id = $3 and data_key_wrapped = $4",
                     )
@@ -496,7 +492,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<(i64, String, Vec<u8>)>, StoreError> {
         let (name, id_column) = table.names();
-        let rows = sqlx::query(&format!(
+        let rows = db::query(&format!(
             "select id, {id_column} as public_id, data_key_wrapped from {name} \
              where master_key_version <> $1 order by id limit $2"
         ))
@@ -550,7 +546,7 @@ impl Store {
         active: u32,
         limit: i64,
     ) -> Result<Vec<SealedSubject>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let rows = db::query(&format!(
             "select {SEALED_COLUMNS} from subject where pseudonym_version <> $1 \
              order by id limit $2"
         ))
@@ -583,7 +579,7 @@ impl Store {
                 let done = match lookup {
                     Some(lookup) => {
                         lock_keys(conn, pseudonym_locks(lookup)).await?;
-                        sqlx::query(
+                        db::query(
                             "update subject set pn_pseudonym = $1, attr_pseudonym = $2, \
                              pseudonym_version = $3 \
                              where id = $4 and pseudonym_version = $5 and shredded_at is null",
@@ -597,7 +593,7 @@ impl Store {
                         .await?
                     }
                     None => {
-                        sqlx::query(
+                        db::query(
                             "update subject set pseudonym_version = $1 \
                              where id = $2 and pseudonym_version = $3 and shredded_at is not null",
                         )
@@ -637,7 +633,7 @@ impl Store {
     /// Rows per master-key version (subjects' data keys and users' TOTP secrets;
     /// one version may appear twice) and live subjects per pseudonym-key version.
     pub async fn key_version_counts(&self) -> Result<Vec<VersionCount>, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "select 'master' as kind, master_key_version as version, count(*) as rows \
              from subject where master_key_version is not null group by master_key_version \
              union all \
@@ -671,7 +667,7 @@ impl Store {
     /// Count of subjects, and of those shredded.
     pub async fn subject_counts(&self) -> Result<(i64, i64), StoreError> {
         let row =
-            sqlx::query("select count(*) as total, count(shredded_at) as shredded from subject")
+            db::query("select count(*) as total, count(shredded_at) as shredded from subject")
                 .fetch_one(self.pool())
                 .await?;
         Ok((row.try_get("total")?, row.try_get("shredded")?))
@@ -679,7 +675,7 @@ impl Store {
 
     /// Registered key-check values: `(kind, version, check value, retired?)`.
     pub async fn key_checks(&self) -> Result<Vec<(String, i64, String, bool)>, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "select kind, version, check_value, retired_at from key_check order by kind, version",
         )
         .fetch_all(self.pool())

@@ -1,10 +1,9 @@
 //! Users, sessions and login throttling.
 
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use crate::store::db::{self, Conn, Row};
 
 use super::writer::Bound;
-use super::{Store, StoreError, get_bool, now_rfc3339};
+use super::{Store, StoreError, now_rfc3339};
 
 /// A user account as the service needs it for authentication and authorisation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +39,7 @@ pub struct UserRecord {
 const USER_COLUMNS: &str = "id, user_id, username, role, facility, municipality, password_hash, \
      must_change_password, totp_sealed, totp_enabled, totp_last_step, created_at, disabled_at";
 
-fn user_from_row(row: &AnyRow) -> Result<UserRecord, sqlx::Error> {
+fn user_from_row(row: &Row) -> Result<UserRecord, sqlx::Error> {
     Ok(UserRecord {
         id: row.try_get("id")?,
         user_id: row.try_get("user_id")?,
@@ -49,9 +48,9 @@ fn user_from_row(row: &AnyRow) -> Result<UserRecord, sqlx::Error> {
         facility: row.try_get("facility")?,
         municipality: row.try_get("municipality")?,
         password_hash: row.try_get("password_hash")?,
-        must_change_password: get_bool(row, "must_change_password")?,
+        must_change_password: row.try_get::<bool, _>("must_change_password")?,
         totp_sealed: row.try_get("totp_sealed")?,
-        totp_enabled: get_bool(row, "totp_enabled")?,
+        totp_enabled: row.try_get::<bool, _>("totp_enabled")?,
         totp_last_step: row.try_get("totp_last_step")?,
         created_at: row.try_get("created_at")?,
         disabled_at: row.try_get("disabled_at")?,
@@ -103,8 +102,8 @@ pub struct FacilityInfo {
 }
 
 /// Inserts a user within the caller's transaction.
-pub async fn insert_user(conn: &mut AnyConnection, user: &NewUser<'_>) -> Result<(), StoreError> {
-    sqlx::query(
+pub async fn insert_user(conn: &mut Conn, user: &NewUser<'_>) -> Result<(), StoreError> {
+    db::query(
         "insert into app_user (user_id, username, role, facility, municipality, password_hash, \
          must_change_password, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
@@ -123,13 +122,13 @@ pub async fn insert_user(conn: &mut AnyConnection, user: &NewUser<'_>) -> Result
 
 /// Changes a user's role and scope within the caller's transaction.
 pub async fn rescope_user(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     user_id: &str,
     role: &str,
     facility: Option<&str>,
     municipality: Option<&str>,
 ) -> Result<(), StoreError> {
-    let done = sqlx::query(
+    let done = db::query(
         "update app_user set role = $1, facility = $2, municipality = $3 where user_id = $4",
     )
     .bind(role)
@@ -145,8 +144,8 @@ pub async fn rescope_user(
 }
 
 /// Active (not disabled) administrators, within the caller's transaction.
-pub async fn active_admins(conn: &mut AnyConnection) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar(
+pub async fn active_admins(conn: &mut Conn) -> Result<i64, StoreError> {
+    Ok(db::query_scalar(
         "select count(*) from app_user where role = 'admin' and disabled_at is null",
     )
     .fetch_one(&mut *conn)
@@ -155,23 +154,19 @@ pub async fn active_admins(conn: &mut AnyConnection) -> Result<i64, StoreError> 
 
 /// Disables a user and revokes all their sessions at once, within the caller's
 /// transaction. Returns false when already disabled.
-pub async fn disable_user(
-    conn: &mut AnyConnection,
-    user_id: &str,
-    now: i64,
-) -> Result<bool, StoreError> {
-    let id: Option<i64> = sqlx::query_scalar("select id from app_user where user_id = $1")
+pub async fn disable_user(conn: &mut Conn, user_id: &str, now: i64) -> Result<bool, StoreError> {
+    let id: Option<i64> = db::query_scalar("select id from app_user where user_id = $1")
         .bind(user_id)
         .fetch_optional(&mut *conn)
         .await?;
     let id = id.ok_or(StoreError::NotFound)?;
     let done =
-        sqlx::query("update app_user set disabled_at = $1 where id = $2 and disabled_at is null")
+        db::query("update app_user set disabled_at = $1 where id = $2 and disabled_at is null")
             .bind(now_rfc3339())
             .bind(id)
             .execute(&mut *conn)
             .await?;
-    sqlx::query("update session set revoked_at = $1 where user_id = $2 and revoked_at is null")
+    db::query("update session set revoked_at = $1 where user_id = $2 and revoked_at is null")
         .bind(now)
         .bind(id)
         .execute(&mut *conn)
@@ -180,12 +175,8 @@ pub async fn disable_user(
 }
 
 /// Sets a new password hash (clearing the must-change flag) within a transaction.
-pub async fn set_password(
-    conn: &mut AnyConnection,
-    id: i64,
-    password_hash: &str,
-) -> Result<(), StoreError> {
-    sqlx::query("update app_user set password_hash = $1, must_change_password = $2 where id = $3")
+pub async fn set_password(conn: &mut Conn, id: i64, password_hash: &str) -> Result<(), StoreError> {
+    db::query("update app_user set password_hash = $1, must_change_password = $2 where id = $3")
         .bind(password_hash)
         .bind(false)
         .bind(id)
@@ -196,12 +187,12 @@ pub async fn set_password(
 
 /// Stores a sealed TOTP secret awaiting confirmation (not yet enabled).
 pub async fn set_totp_secret(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     id: i64,
     sealed: &[u8],
     master_version: u32,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    db::query(
         "update app_user set totp_sealed = $1, totp_master_version = $2, totp_enabled = $3 \
          where id = $4",
     )
@@ -216,12 +207,8 @@ pub async fn set_totp_secret(
 
 /// Records an accepted TOTP step (and enables TOTP); refuses a step not newer than the
 /// last one, so a code is accepted at most once even under concurrent logins.
-pub async fn accept_totp_step(
-    conn: &mut AnyConnection,
-    id: i64,
-    step: i64,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(
+pub async fn accept_totp_step(conn: &mut Conn, id: i64, step: i64) -> Result<bool, StoreError> {
+    let done = db::query(
         "update app_user set totp_last_step = $1, totp_enabled = $2 \
          where id = $3 and totp_last_step < $1",
     )
@@ -235,13 +222,13 @@ pub async fn accept_totp_step(
 
 /// Creates a session within the caller's transaction.
 pub async fn insert_session(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     token_hash: &[u8; 32],
     user: i64,
     now: i64,
     expires_at: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    db::query(
         "insert into session (token_hash, user_id, created_at, last_seen_at, expires_at) \
          values ($1, $2, $3, $3, $4)",
     )
@@ -256,11 +243,11 @@ pub async fn insert_session(
 
 /// Revokes one session within the caller's transaction.
 pub async fn revoke_session(
-    conn: &mut AnyConnection,
+    conn: &mut Conn,
     token_hash: &[u8; 32],
     now: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query("update session set revoked_at = $1 where token_hash = $2 and revoked_at is null")
+    db::query("update session set revoked_at = $1 where token_hash = $2 and revoked_at is null")
         .bind(now)
         .bind(token_hash.to_vec())
         .execute(&mut *conn)
@@ -271,7 +258,7 @@ pub async fn revoke_session(
 impl Store {
     /// A user by login name.
     pub async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
-        let row = sqlx::query(&format!(
+        let row = db::query(&format!(
             "select {USER_COLUMNS} from app_user where username = $1"
         ))
         .bind(username)
@@ -282,7 +269,7 @@ impl Store {
 
     /// A user by public id.
     pub async fn user_by_id(&self, user_id: &str) -> Result<Option<UserRecord>, StoreError> {
-        let row = sqlx::query(&format!(
+        let row = db::query(&format!(
             "select {USER_COLUMNS} from app_user where user_id = $1"
         ))
         .bind(user_id)
@@ -293,7 +280,7 @@ impl Store {
 
     /// All users, by username.
     pub async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let rows = db::query(&format!(
             "select {USER_COLUMNS} from app_user order by username"
         ))
         .fetch_all(self.pool())
@@ -303,7 +290,7 @@ impl Store {
 
     /// Whether any admin account exists.
     pub async fn admin_exists(&self) -> Result<bool, StoreError> {
-        let n: i64 = sqlx::query_scalar("select count(*) from app_user where role = 'admin'")
+        let n: i64 = db::query_scalar("select count(*) from app_user where role = 'admin'")
             .fetch_one(self.pool())
             .await?;
         Ok(n > 0)
@@ -322,7 +309,7 @@ impl Store {
             .map(|c| format!("u.{c}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let row = sqlx::query(&format!(
+        let row = db::query(&format!(
             "select {columns}, s.last_seen_at, s.expires_at, f.centre_type as f_centre_type, \
              f.active as f_active, f.emergency_capable as f_emergency from session s \
              join app_user u on u.id = s.user_id left join facility f on f.code = u.facility \
@@ -339,8 +326,8 @@ impl Store {
             let facility = match centre_type {
                 Some(centre_type) => Some(FacilityInfo {
                     centre_type,
-                    active: get_bool(&r, "f_active")?,
-                    emergency_capable: get_bool(&r, "f_emergency")?,
+                    active: r.try_get::<bool, _>("f_active")?,
+                    emergency_capable: r.try_get::<bool, _>("f_emergency")?,
                 }),
                 None => None,
             };
@@ -368,7 +355,7 @@ impl Store {
     /// Seconds until a throttle key is unlocked (0 when not locked).
     pub async fn throttle_lock(&self, key: &str, now: i64) -> Result<i64, StoreError> {
         let locked: Option<Option<i64>> =
-            sqlx::query_scalar("select locked_until from login_throttle where key = $1")
+            db::query_scalar("select locked_until from login_throttle where key = $1")
                 .bind(key)
                 .fetch_optional(self.pool())
                 .await?;
@@ -388,7 +375,7 @@ impl Store {
         self.write_with(job, |conn, (key, now, window, limit)| {
             Box::pin(async move {
                 let (now, window, limit) = (*now, *window, *limit);
-                let row = sqlx::query(
+                let row = db::query(
                     "select failures, window_started_at from login_throttle where key = $1",
                 )
                 .bind(key)
@@ -407,7 +394,7 @@ impl Store {
                     None => (1, now),
                 };
                 let locked_until = (failures >= limit).then_some(now + window);
-                sqlx::query(
+                db::query(
                     "insert into login_throttle (key, failures, window_started_at, locked_until) \
                      values ($1, $2, $3, $4) on conflict (key) do update set \
                      failures = excluded.failures, window_started_at = excluded.window_started_at, \
@@ -441,7 +428,7 @@ impl Store {
         active: u32,
         limit: i64,
     ) -> Result<Vec<(i64, String, Vec<u8>)>, StoreError> {
-        let rows = sqlx::query(
+        let rows = db::query(
             "select id, user_id, totp_sealed from app_user where totp_sealed is not null \
              and totp_master_version <> $1 order by id limit $2",
         )

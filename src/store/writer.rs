@@ -15,8 +15,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use super::db::{self, Conn};
 use futures_util::future::BoxFuture;
-use sqlx::AnyConnection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Backend, Store, StoreError, audit};
@@ -52,7 +52,7 @@ trait Job: Send + Sync {
     /// Runs the write on the group's connection. `Some(events)` keeps it; `None`
     /// means it failed and its changes must be rolled back (its error is kept for
     /// the answer).
-    fn run<'c>(&'c self, conn: &'c mut AnyConnection) -> BoxFuture<'c, Option<Vec<AuditEvent>>>;
+    fn run<'c>(&'c self, conn: &'c mut Conn) -> BoxFuture<'c, Option<Vec<AuditEvent>>>;
     /// Answers the caller with the write's own result: its group has committed (or
     /// the write failed and was rolled back, which is its answer too).
     fn settle(&self);
@@ -85,9 +85,9 @@ impl<T, E, F> Job for Task<T, E, F>
 where
     T: Send,
     E: From<StoreError> + Send,
-    F: for<'c> Fn(&'c mut AnyConnection) -> BoxFuture<'c, Result<Staged<T>, E>> + Send + Sync,
+    F: for<'c> Fn(&'c mut Conn) -> BoxFuture<'c, Result<Staged<T>, E>> + Send + Sync,
 {
-    fn run<'c>(&'c self, conn: &'c mut AnyConnection) -> BoxFuture<'c, Option<Vec<AuditEvent>>> {
+    fn run<'c>(&'c self, conn: &'c mut Conn) -> BoxFuture<'c, Option<Vec<AuditEvent>>> {
         Box::pin(async move {
             let (kept, result) = match (self.work)(conn).await {
                 Ok(staged) => (Some(staged.events), Ok(staged.value)),
@@ -161,7 +161,7 @@ async fn checkpoint(store: Store, alive: mpsc::WeakSender<Box<dyn Job>>) {
         if alive.upgrade().is_none() {
             return;
         }
-        if let Err(err) = sqlx::query("pragma wal_checkpoint(passive)")
+        if let Err(err) = db::query("pragma wal_checkpoint(passive)")
             .execute(store.pool())
             .await
         {
@@ -267,7 +267,7 @@ async fn commit_group(
     let mut events = Vec::new();
     for job in batch {
         if isolation == Isolation::Savepoints {
-            sqlx::query("savepoint job").execute(&mut *tx).await?;
+            db::query("savepoint job").execute(&mut *tx).await?;
         }
         match (job.run(&mut tx).await, isolation) {
             (Some(staged), _) => events.extend(staged),
@@ -276,15 +276,13 @@ async fn commit_group(
                 return Ok(false);
             }
             (None, Isolation::Savepoints) => {
-                sqlx::query("rollback to savepoint job")
+                db::query("rollback to savepoint job")
                     .execute(&mut *tx)
                     .await?;
             }
         }
         if isolation == Isolation::Savepoints {
-            sqlx::query("release savepoint job")
-                .execute(&mut *tx)
-                .await?;
+            db::query("release savepoint job").execute(&mut *tx).await?;
         }
     }
     if !events.is_empty() {
@@ -308,10 +306,7 @@ impl Store {
     where
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
-        F: for<'c> Fn(&'c mut AnyConnection) -> BoxFuture<'c, Result<Staged<T>, E>>
-            + Send
-            + Sync
-            + 'static,
+        F: for<'c> Fn(&'c mut Conn) -> BoxFuture<'c, Result<Staged<T>, E>> + Send + Sync + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let task = Task {
@@ -331,8 +326,7 @@ impl Store {
 }
 
 /// A write given its transaction and its input (see [`Store::write_with`]).
-pub type WorkOn<I, T, E> =
-    for<'c> fn(&'c mut AnyConnection, &'c I) -> BoxFuture<'c, Result<Staged<T>, E>>;
+pub type WorkOn<I, T, E> = for<'c> fn(&'c mut Conn, &'c I) -> BoxFuture<'c, Result<Staged<T>, E>>;
 
 impl Store {
     /// [`Store::write`] for work that reads what it writes from `input`, kept for a
@@ -375,7 +369,7 @@ impl Store {
         self.write(move |conn| {
             let (sql, values) = (sql.clone(), values.clone());
             Box::pin(async move {
-                let mut query = sqlx::query(&sql);
+                let mut query = db::query(&sql);
                 for value in values {
                     query = match value {
                         Bound::Int(v) => query.bind(v),

@@ -162,9 +162,9 @@ struct Dump {
 }
 
 async fn dump(app: &TestApp, kind: &Kind, person_of: &HashMap<String, usize>) -> Dump {
-    let mut conn = app.store.connection().await.expect("connection");
+    let mut conn = crate::helpers::raw_connection(&app.database_url).await;
     let rows = sqlx::query(&format!("select * from {} order by id", kind.table))
-        .fetch_all(&mut *conn)
+        .fetch_all(&mut conn)
         .await
         .expect("dump");
     let mut columns: BTreeMap<String, Vec<Option<String>>> = BTreeMap::new();
@@ -304,9 +304,9 @@ async fn no_column_of_one_agency_joins_another_agency_without_the_key(app: TestA
 
     // Nor does the registry's own index line up with its first record by time: a
     // subject keeps the day it was created, not the instant.
-    let mut conn = app.store.connection().await.expect("connection");
+    let mut conn = crate::helpers::raw_connection(&app.database_url).await;
     let created: Vec<String> = sqlx::query_scalar("select created_at from subject")
-        .fetch_all(&mut *conn)
+        .fetch_all(&mut conn)
         .await
         .expect("subjects");
     drop(conn);
@@ -399,13 +399,12 @@ async fn an_older_database_has_its_clear_links_converted_at_start(app: TestApp) 
         .cloned()
         .collect::<Vec<_>>()
         .into();
-    let mut conn = old.connection().await.expect("connection");
-    migrator.run(&mut *conn).await.expect("older schema");
-    drop(conn);
+    let mut conn = crate::helpers::raw_connection(&url).await;
+    migrator.run(&mut conn).await.expect("older schema");
     old.load_seeds().await.expect("seeds");
     let now = "2025-01-01T00:00:00Z";
     let registry_id = uuid::Uuid::new_v4().to_string();
-    let mut tx = old.begin_raw_write().await.expect("tx");
+    let mut tx = sqlx::Connection::begin(&mut conn).await.expect("tx");
     let subject: i64 = sqlx::query_scalar(
         "insert into subject (registry_id, attr_pseudonym, pseudonym_version, sex, birth_year, \
          birth_year_only, data_key_wrapped, master_key_version, identity_sealed, created_at) \
@@ -534,9 +533,9 @@ async fn an_older_database_has_its_clear_links_converted_at_start(app: TestApp) 
 
     let upgraded = TestApp::spawn_on(dir, url).await;
     let keyring = upgraded.keys.current();
-    let mut conn = upgraded.store.connection().await.expect("connection");
+    let mut conn = crate::helpers::raw_connection(&upgraded.database_url).await;
     let waiting: i64 = sqlx::query_scalar("select count(*) from reference_upgrade")
-        .fetch_one(&mut *conn)
+        .fetch_one(&mut conn)
         .await
         .expect("count");
     assert_eq!(waiting, 0, "every clear link converted");
@@ -549,7 +548,7 @@ async fn an_older_database_has_its_clear_links_converted_at_start(app: TestApp) 
         let reference: Vec<u8> = sqlx::query_scalar(&format!(
             "select subject_ref from {table} order by id limit 1"
         ))
-        .fetch_one(&mut *conn)
+        .fetch_one(&mut conn)
         .await
         .expect("reference");
         assert_eq!(
@@ -559,7 +558,7 @@ async fn an_older_database_has_its_clear_links_converted_at_start(app: TestApp) 
         );
         assert!(
             sqlx::query(&format!("select subject_id from {table}"))
-                .fetch_all(&mut *conn)
+                .fetch_all(&mut conn)
                 .await
                 .is_err(),
             "{table} keeps no clear subject id"
@@ -567,20 +566,20 @@ async fn an_older_database_has_its_clear_links_converted_at_start(app: TestApp) 
     }
     assert!(
         sqlx::query("select * from subject_link")
-            .fetch_all(&mut *conn)
+            .fetch_all(&mut conn)
             .await
             .is_err(),
         "the registration log is gone"
     );
     let moved: i64 = sqlx::query_scalar("select pseudonym_version from subject where id = $1")
         .bind(erased)
-        .fetch_one(&mut *conn)
+        .fetch_one(&mut conn)
         .await
         .expect("version");
     assert_eq!(moved, 1, "the erased person moved to the active version");
     let reference: Vec<u8> =
         sqlx::query_scalar("select subject_ref from episode order by id desc limit 1")
-            .fetch_one(&mut *conn)
+            .fetch_one(&mut conn)
             .await
             .expect("reference");
     assert_eq!(
@@ -589,7 +588,7 @@ async fn an_older_database_has_its_clear_links_converted_at_start(app: TestApp) 
     );
     if backend == crate::helpers::Backend::Sqlite {
         let broken = sqlx::query("pragma foreign_key_check")
-            .fetch_all(&mut *conn)
+            .fetch_all(&mut conn)
             .await
             .expect("check");
         assert!(broken.is_empty(), "the rebuilt tables keep every reference");
@@ -597,7 +596,7 @@ async fn an_older_database_has_its_clear_links_converted_at_start(app: TestApp) 
     let history: i64 = sqlx::query_scalar(
         "select count(*) from episode_history h join episode e on e.id = h.episode_id",
     )
-    .fetch_one(&mut *conn)
+    .fetch_one(&mut conn)
     .await
     .expect("history");
     assert_eq!(history, 1, "corrections still belong to their episode");
@@ -880,12 +879,12 @@ async fn no_freeze_while_a_rotation_moves_people(app: TestApp) {
         .await;
     assert_eq!(status, 201, "{created}");
     let analyst = app.user("analyst", None, None).await;
-    let mut conn = app.store.connection().await.expect("connection");
+    let mut conn = crate::helpers::raw_connection(&app.database_url).await;
     // As a rotation to version 2 leaves the registry half way, then when it is done.
     for (version, expected) in [(2, 409), (1, 201)] {
         sqlx::query("update subject set pseudonym_version = $1")
             .bind(version)
-            .execute(&mut *conn)
+            .execute(&mut conn)
             .await
             .expect("version");
         let (status, answer) = app

@@ -143,6 +143,9 @@ impl TestApp {
     /// Starts an instance on an existing database (a second instance, a restart);
     /// the key file is `registry.keys` in `dir` (created when the database is new).
     pub async fn spawn_on(dir: tempfile::TempDir, database_url: String) -> Self {
+        // Tests read and tamper with the database through sqlx's `Any` driver, as
+        // someone holding the file or a database login would, outside the store.
+        sqlx::any::install_default_drivers();
         let env: BTreeMap<String, String> = [
             ("REGISTRY_LISTEN", "127.0.0.1:0".to_owned()),
             ("REGISTRY_DATA_DIR", dir.path().display().to_string()),
@@ -357,4 +360,13 @@ pub fn error_code(body: &serde_json::Value) -> &str {
         "error has a message: {body}"
     );
     error["code"].as_str().expect("error code")
+}
+
+/// A connection to a test database outside the store (sqlx's `Any` driver): what
+/// someone holding the database file or a login would have.
+pub async fn raw_connection(url: &str) -> sqlx::AnyConnection {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyConnection::connect(url)
+        .await
+        .expect("raw connection")
 }

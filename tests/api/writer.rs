@@ -51,7 +51,7 @@ async fn a_refused_write_in_a_group_leaves_nothing_and_the_others_stay(app: Test
                             if i == 0 {
                                 tokio::time::sleep(Duration::from_millis(300)).await;
                             }
-                            sqlx::query("insert into writer_probe (id) values ($1)")
+                            registry::store::db::query("insert into writer_probe (id) values ($1)")
                                 .bind(i)
                                 .execute(&mut *conn)
                                 .await

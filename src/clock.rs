@@ -4,7 +4,11 @@
 
 /// The current UTC time as RFC 3339 text.
 pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
+    let now = time::OffsetDateTime::now_utc();
+    // Microseconds: what PostgreSQL's `timestamptz` keeps, so a moment read back
+    // is the text that was written.
+    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(now)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }

@@ -7,7 +7,8 @@
 
 use crate::store::db::{self, Conn, Row};
 
-use super::writer::{Bound, Staged};
+use super::db::Arg;
+use super::writer::Staged;
 use super::{Backend, Store, StoreError, now_rfc3339};
 use crate::audit::{AuditEvent, Checkpoint, StoredEvent, chain_hash};
 
@@ -207,11 +208,13 @@ impl Store {
              values ($1, $2, $3, $4, $5) on conflict (seq) do nothing"
                 .into(),
             vec![
-                Bound::Int(checkpoint.seq),
-                Bound::Bytes(hex::decode(&checkpoint.hash).unwrap_or_default()),
-                Bound::Text(checkpoint.signed_at.clone()),
-                Bound::Bytes(hex::decode(&checkpoint.public_key).unwrap_or_default()),
-                Bound::Bytes(hex::decode(&checkpoint.signature).unwrap_or_default()),
+                Arg::Int(Some(checkpoint.seq)),
+                Arg::Bytes(Some(hex::decode(&checkpoint.hash).unwrap_or_default())),
+                Arg::Text(Some(checkpoint.signed_at.clone())),
+                Arg::Bytes(Some(
+                    hex::decode(&checkpoint.public_key).unwrap_or_default(),
+                )),
+                Arg::Bytes(Some(hex::decode(&checkpoint.signature).unwrap_or_default())),
             ],
         )
         .await?;

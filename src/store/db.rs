@@ -203,6 +203,40 @@ pub enum Arg {
     Text(Option<String>),
     /// Bytes.
     Bytes(Option<Vec<u8>>),
+    /// A public identifier, hyphenated UUID text ([`uuid`]).
+    Uuid(Option<String>),
+    /// A moment, RFC 3339 text ([`stamp`]).
+    Stamp(Option<String>),
+    /// A calendar day, `YYYY-MM-DD` ([`day`]).
+    Day(Option<String>),
+}
+
+/// Binds a public identifier: PostgreSQL `uuid`, SQLite text. Text that is not a
+/// UUID binds as NULL, which equals no row: an id from a URL that is not a UUID is
+/// simply not found, and no column that needs one accepts it.
+pub fn uuid(text: &str) -> Arg {
+    Arg::Uuid(Some(text.to_owned()))
+}
+
+/// Binds a moment given as RFC 3339 text: PostgreSQL `timestamptz`, SQLite text
+/// (which sorts in time order). Not RFC 3339: NULL, as for [`uuid`].
+pub fn stamp(text: &str) -> Arg {
+    Arg::Stamp(Some(text.to_owned()))
+}
+
+/// [`uuid`] of an optional identifier.
+pub fn opt_uuid(text: Option<&str>) -> Arg {
+    Arg::Uuid(text.map(str::to_owned))
+}
+
+/// [`stamp`] of an optional moment.
+pub fn opt_stamp(text: Option<&str>) -> Arg {
+    Arg::Stamp(text.map(str::to_owned))
+}
+
+/// Binds a calendar day given as `YYYY-MM-DD`: PostgreSQL `date`, SQLite text.
+pub fn day(text: &str) -> Arg {
+    Arg::Day(Some(text.to_owned()))
 }
 
 /// A Rust value that can be bound.
@@ -276,6 +310,64 @@ impl<T> Value for T where
 {
 }
 
+/// A public identifier read back as hyphenated lower-case UUID text: PostgreSQL
+/// `uuid`, SQLite text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Id(String);
+
+/// A moment read back as RFC 3339 text: PostgreSQL `timestamptz`, SQLite text. The
+/// service writes microseconds at most (`clock::now_rfc3339`), which PostgreSQL keeps
+/// exactly, so the text read is the text written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp(String);
+
+/// Reads `$name` as text on SQLite and as `$pg` (turned into text by `$to_text`) on
+/// PostgreSQL.
+macro_rules! text_or_native {
+    ($name:ident, $pg:ty, $to_text:expr) => {
+        impl sqlx::Type<Sqlite> for $name {
+            fn type_info() -> sqlx::sqlite::SqliteTypeInfo {
+                <String as sqlx::Type<Sqlite>>::type_info()
+            }
+            fn compatible(ty: &sqlx::sqlite::SqliteTypeInfo) -> bool {
+                <String as sqlx::Type<Sqlite>>::compatible(ty)
+            }
+        }
+        impl<'r> sqlx::Decode<'r, Sqlite> for $name {
+            fn decode(
+                value: sqlx::sqlite::SqliteValueRef<'r>,
+            ) -> Result<Self, sqlx::error::BoxDynError> {
+                Ok(Self(<String as sqlx::Decode<'r, Sqlite>>::decode(value)?))
+            }
+        }
+        impl sqlx::Type<Postgres> for $name {
+            fn type_info() -> sqlx::postgres::PgTypeInfo {
+                <$pg as sqlx::Type<Postgres>>::type_info()
+            }
+        }
+        impl<'r> sqlx::Decode<'r, Postgres> for $name {
+            fn decode(
+                value: sqlx::postgres::PgValueRef<'r>,
+            ) -> Result<Self, sqlx::error::BoxDynError> {
+                let native = <$pg as sqlx::Decode<'r, Postgres>>::decode(value)?;
+                #[allow(clippy::redundant_closure_call)]
+                Ok(Self(($to_text)(native)?))
+            }
+        }
+    };
+}
+
+text_or_native!(Id, uuid::Uuid, |id: uuid::Uuid| Ok::<
+    _,
+    sqlx::error::BoxDynError,
+>(
+    id.hyphenated().to_string()
+));
+text_or_native!(Stamp, time::OffsetDateTime, |at: time::OffsetDateTime| {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .map_err(sqlx::error::BoxDynError::from)
+});
+
 /// A column named or numbered.
 pub trait Index: sqlx::ColumnIndex<SqliteRow> + sqlx::ColumnIndex<PgRow> {}
 
@@ -297,6 +389,28 @@ impl Row {
             Self::Sqlite(row) => row.try_get(index),
             Self::Postgres(row) => row.try_get(index),
         }
+    }
+}
+
+impl Row {
+    /// A public identifier column, as text.
+    pub fn id(&self, column: &str) -> Result<String, sqlx::Error> {
+        Ok(self.try_get::<Id, _>(column)?.0)
+    }
+
+    /// A nullable public identifier column.
+    pub fn opt_id(&self, column: &str) -> Result<Option<String>, sqlx::Error> {
+        Ok(self.try_get::<Option<Id>, _>(column)?.map(|id| id.0))
+    }
+
+    /// A moment column, as RFC 3339 text.
+    pub fn stamp(&self, column: &str) -> Result<String, sqlx::Error> {
+        Ok(self.try_get::<Stamp, _>(column)?.0)
+    }
+
+    /// A nullable moment column.
+    pub fn opt_stamp(&self, column: &str) -> Result<Option<String>, sqlx::Error> {
+        Ok(self.try_get::<Option<Stamp>, _>(column)?.map(|at| at.0))
     }
 }
 
@@ -361,9 +475,10 @@ pub fn query(sql: &str) -> Query<'_> {
     }
 }
 
-/// Binds the values to the backend's own query type.
+/// Binds the values to the backend's own query type; `$uuid`, `$stamp` and `$day`
+/// turn the text of identifiers, moments and days into the backend's type.
 macro_rules! native {
-    ($query:expr, $db:ty) => {{
+    ($query:expr, $db:ty, $uuid:expr, $stamp:expr, $day:expr) => {{
         let mut native = sqlx::query::<$db>($query.sql);
         for arg in $query.args {
             native = match arg {
@@ -372,10 +487,30 @@ macro_rules! native {
                 Arg::Bool(v) => native.bind(v),
                 Arg::Text(v) => native.bind(v),
                 Arg::Bytes(v) => native.bind(v),
+                Arg::Uuid(v) => native.bind(v.and_then($uuid)),
+                Arg::Stamp(v) => native.bind(v.and_then($stamp)),
+                Arg::Day(v) => native.bind(v.and_then($day)),
             };
         }
         native
     }};
+}
+
+/// The text itself (SQLite keeps identifiers, moments and days as text).
+fn text(value: String) -> Option<String> {
+    Some(value)
+}
+
+fn pg_uuid(text: String) -> Option<uuid::Uuid> {
+    uuid::Uuid::parse_str(&text).ok()
+}
+
+fn pg_stamp(text: String) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339).ok()
+}
+
+fn pg_day(text: String) -> Option<time::Date> {
+    crate::clock::parse_iso_date(&text).ok()
 }
 
 type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>;
@@ -389,11 +524,11 @@ impl<'q> Query<'q> {
     }
 
     fn sqlite(self) -> SqliteQuery<'q> {
-        native!(self, Sqlite)
+        native!(self, Sqlite, text, text, text)
     }
 
     fn postgres(self) -> PgQuery<'q> {
-        native!(self, Postgres)
+        native!(self, Postgres, pg_uuid, pg_stamp, pg_day)
     }
 
     /// Runs a statement that returns no rows.

@@ -83,7 +83,7 @@ fn opt_bool(row: &Row, col: &str) -> Result<Option<bool>, sqlx::Error> {
 fn death_from_row(row: &Row) -> Result<DeathRow, sqlx::Error> {
     Ok(DeathRow {
         id: row.try_get("id")?,
-        death_id: row.try_get("death_id")?,
+        death_id: row.id("death_id")?,
         subject_ref: row.try_get("subject_ref")?,
         reporter: row.try_get("reporter")?,
         has_notification: row.try_get::<bool, _>("has_notification")?,
@@ -112,12 +112,12 @@ fn death_from_row(row: &Row) -> Result<DeathRow, sqlx::Error> {
                 row.try_get("selection_d_rule")?,
             ),
         },
-        overdose_id: row.try_get("overdose_id")?,
+        overdose_id: row.opt_id("overdose_id")?,
         data_key_wrapped: row.try_get("data_key_wrapped")?,
         police_sealed: row.try_get("police_sealed")?,
         forensic_sealed: row.try_get("forensic_sealed")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        created_at: row.stamp("created_at")?,
+        updated_at: row.stamp("updated_at")?,
     })
 }
 
@@ -158,7 +158,7 @@ pub async fn insert_death(conn: &mut Conn, d: &NewDeath<'_>) -> Result<(), Store
          $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, \
          $27, $28, $29, $29)",
     )
-    .bind(d.death_id)
+    .bind(db::uuid(d.death_id))
     .bind(d.subject_ref.as_deref())
     .bind(d.reporter)
     .bind(d.police_sealed.is_some())
@@ -181,12 +181,12 @@ pub async fn insert_death(conn: &mut Conn, d: &NewDeath<'_>) -> Result<(), Store
     .bind(&s.selection_b.1)
     .bind(s.selection_d.0)
     .bind(&s.selection_d.1)
-    .bind(d.overdose_id)
+    .bind(db::opt_uuid(d.overdose_id))
     .bind(d.key.0)
     .bind(i64::from(d.key.1))
     .bind(d.police_sealed)
     .bind(d.forensic_sealed)
-    .bind(&now)
+    .bind(db::stamp(&now))
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -238,10 +238,10 @@ pub async fn update_death(
     .bind(&stats.selection_b.1)
     .bind(stats.selection_d.0)
     .bind(&stats.selection_d.1)
-    .bind(overdose_id)
+    .bind(db::opt_uuid(overdose_id))
     .bind(police_sealed)
     .bind(forensic_sealed)
-    .bind(now_rfc3339())
+    .bind(db::stamp(&now_rfc3339()))
     .bind(id)
     .execute(&mut *conn)
     .await?;
@@ -255,7 +255,7 @@ pub async fn signal_substance(conn: &mut Conn, name: &str) -> Result<(), StoreEr
          on conflict (name) do update set reports = substance_signal.reports + 1",
     )
     .bind(name)
-    .bind(now_rfc3339())
+    .bind(db::stamp(&now_rfc3339()))
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -329,7 +329,7 @@ pub struct OverdoseRow {
 
 fn overdose_from_row(r: &Row) -> Result<OverdoseRow, sqlx::Error> {
     Ok(OverdoseRow {
-        overdose_id: r.try_get("overdose_id")?,
+        overdose_id: r.id("overdose_id")?,
         source: r.try_get("source")?,
         facility: r.try_get("facility")?,
         reporter: r.try_get("reporter")?,
@@ -340,10 +340,10 @@ fn overdose_from_row(r: &Row) -> Result<OverdoseRow, sqlx::Error> {
         age_band: r.try_get("age_band")?,
         substance_codes: r.try_get("substance_codes")?,
         outcome: r.try_get("outcome")?,
-        death_id: r.try_get("death_id")?,
+        death_id: r.opt_id("death_id")?,
         data_key_wrapped: r.try_get("data_key_wrapped")?,
         sealed: r.try_get("sealed")?,
-        created_at: r.try_get("created_at")?,
+        created_at: r.stamp("created_at")?,
     })
 }
 
@@ -359,7 +359,7 @@ pub async fn insert_overdose(conn: &mut Conn, o: &NewOverdose<'_>) -> Result<(),
          master_key_version, sealed, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
          $10, $11, $12, $13, $14, $15, $16)",
     )
-    .bind(o.overdose_id)
+    .bind(db::uuid(o.overdose_id))
     .bind(o.subject_ref.as_deref())
     .bind(o.source)
     .bind(o.facility)
@@ -374,7 +374,7 @@ pub async fn insert_overdose(conn: &mut Conn, o: &NewOverdose<'_>) -> Result<(),
     .bind(o.key.0)
     .bind(i64::from(o.key.1))
     .bind(o.sealed)
-    .bind(now_rfc3339())
+    .bind(db::stamp(&now_rfc3339()))
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -387,8 +387,8 @@ pub async fn link_overdose(
     death_id: &str,
 ) -> Result<bool, StoreError> {
     let done = db::query("update overdose set death_id = $1 where overdose_id = $2")
-        .bind(death_id)
-        .bind(overdose_id)
+        .bind(db::uuid(death_id))
+        .bind(db::uuid(overdose_id))
         .execute(&mut *conn)
         .await?;
     Ok(done.rows_affected() == 1)
@@ -400,7 +400,7 @@ pub async fn death_in(conn: &mut Conn, death_id: &str) -> Result<Option<DeathRow
     // from what it read here.
     let lock = super::for_update(conn);
     let row = db::query(&format!("select * from death where death_id = $1{lock}"))
-        .bind(death_id)
+        .bind(db::uuid(death_id))
         .fetch_optional(&mut *conn)
         .await?;
     Ok(row.as_ref().map(death_from_row).transpose()?)
@@ -461,7 +461,7 @@ pub async fn reseal_overdose(
 ) -> Result<(), StoreError> {
     db::query("update overdose set sealed = $1 where overdose_id = $2")
         .bind(sealed)
-        .bind(overdose_id)
+        .bind(db::uuid(overdose_id))
         .execute(&mut *conn)
         .await?;
     Ok(())
@@ -497,7 +497,7 @@ impl Store {
         let row = db::query(&format!(
             "select {OVERDOSE_COLUMNS} from overdose where overdose_id = $1"
         ))
-        .bind(overdose_id)
+        .bind(db::uuid(overdose_id))
         .fetch_optional(self.pool())
         .await?;
         Ok(row.as_ref().map(overdose_from_row).transpose()?)
@@ -533,7 +533,7 @@ impl Store {
             .map(|r| {
                 Ok((
                     r.try_get("name")?,
-                    r.try_get("first_seen")?,
+                    r.stamp("first_seen")?,
                     r.try_get("reports")?,
                 ))
             })

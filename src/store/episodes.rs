@@ -139,7 +139,7 @@ fn episode_from_row(row: &Row, subject: &RecordSubject) -> Result<EpisodeRow, sq
     let end_quarter: Option<i64> = row.try_get("end_quarter")?;
     Ok(EpisodeRow {
         id: row.try_get("id")?,
-        episode_id: row.try_get("episode_id")?,
+        episode_id: row.id("episode_id")?,
         subject_id: subject.subject_id,
         registry_id: subject.registry_id.clone(),
         data_key_wrapped: subject.data_key_wrapped.clone(),
@@ -153,8 +153,8 @@ fn episode_from_row(row: &Row, subject: &RecordSubject) -> Result<EpisodeRow, sq
         end_reason: row.try_get("end_reason")?,
         end_sealed: row.try_get("end_sealed")?,
         created_by: row.try_get("created_by")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
+        created_at: row.stamp("created_at")?,
+        updated_at: row.stamp("updated_at")?,
     })
 }
 
@@ -211,7 +211,7 @@ static UPDATE_EPISODE: LazyLock<String> = LazyLock::new(|| {
 /// Inserts an episode within the caller's transaction; returns its internal id.
 pub async fn insert_episode(conn: &mut Conn, e: &NewEpisode<'_>) -> Result<i64, StoreError> {
     let query = db::query(&INSERT_EPISODE)
-        .bind(e.episode_id)
+        .bind(db::uuid(e.episode_id))
         .bind(e.subject_ref.to_vec())
         .bind(e.facility)
         .bind(e.centre_type)
@@ -219,7 +219,7 @@ pub async fn insert_episode(conn: &mut Conn, e: &NewEpisode<'_>) -> Result<i64, 
     let id: i64 = bind_plain(query, e.plain)
         .bind(e.sealed)
         .bind(e.created_by)
-        .bind(now_rfc3339())
+        .bind(db::stamp(&now_rfc3339()))
         .bind(e.idempotency_key)
         .fetch_one(&mut *conn)
         .await?
@@ -236,7 +236,7 @@ pub async fn update_episode(
 ) -> Result<(), StoreError> {
     bind_plain(db::query(&UPDATE_EPISODE), p)
         .bind(sealed)
-        .bind(now_rfc3339())
+        .bind(db::stamp(&now_rfc3339()))
         .bind(id)
         .execute(&mut *conn)
         .await?;
@@ -259,7 +259,7 @@ pub async fn close_episode(
     .bind(i64::from(end.1))
     .bind(reason)
     .bind(end_sealed)
-    .bind(now_rfc3339())
+    .bind(db::stamp(&now_rfc3339()))
     .bind(id)
     .execute(&mut *conn)
     .await?;
@@ -280,10 +280,10 @@ pub async fn insert_history(
         "insert into episode_history (history_id, episode_id, changed_by, changed_at, change, \
          fields, previous_sealed) values ($1, $2, $3, $4, $5, $6, $7)",
     )
-    .bind(history_id)
+    .bind(db::uuid(history_id))
     .bind(episode)
     .bind(changed_by)
-    .bind(now_rfc3339())
+    .bind(db::stamp(&now_rfc3339()))
     .bind(change)
     .bind(fields)
     .bind(previous_sealed)
@@ -440,7 +440,7 @@ pub struct ContactRow {
 
 fn contact_from_row(row: &Row, subject: &RecordSubject) -> Result<ContactRow, sqlx::Error> {
     Ok(ContactRow {
-        contact_id: row.try_get("contact_id")?,
+        contact_id: row.id("contact_id")?,
         registry_id: subject.registry_id.clone(),
         data_key_wrapped: subject.data_key_wrapped.clone(),
         municipality: row.try_get("municipality")?,
@@ -452,7 +452,7 @@ fn contact_from_row(row: &Row, subject: &RecordSubject) -> Result<ContactRow, sq
         employment_support: row.try_get::<bool, _>("employment_support")?,
         sealed: row.try_get("sealed")?,
         created_by: row.try_get("created_by")?,
-        created_at: row.try_get("created_at")?,
+        created_at: row.stamp("created_at")?,
     })
 }
 
@@ -468,7 +468,7 @@ pub async fn insert_contact(conn: &mut Conn, c: &NewContact<'_>) -> Result<(), S
          employment_support, sealed, created_by, created_at) \
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
-    .bind(c.contact_id)
+    .bind(db::uuid(c.contact_id))
     .bind(c.subject_ref.to_vec())
     .bind(c.municipality)
     .bind(c.link_rule)
@@ -480,7 +480,7 @@ pub async fn insert_contact(conn: &mut Conn, c: &NewContact<'_>) -> Result<(), S
     .bind(c.employment_support)
     .bind(c.sealed)
     .bind(c.created_by)
-    .bind(now_rfc3339())
+    .bind(db::stamp(&now_rfc3339()))
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -509,7 +509,7 @@ impl Store {
     ) -> Result<Option<EpisodeRow>, StoreError> {
         let mut conn = self.connection().await?;
         let row = db::query(&format!("{} where e.episode_id = $1", *EPISODE_SELECT))
-            .bind(episode_id)
+            .bind(db::uuid(episode_id))
             .fetch_optional(&mut conn)
             .await?;
         let rows: Vec<Row> = row.into_iter().collect();
@@ -595,7 +595,7 @@ impl Store {
             .map(|r| {
                 Ok((
                     r.try_get("changed_by")?,
-                    r.try_get("changed_at")?,
+                    r.stamp("changed_at")?,
                     r.try_get("change")?,
                     r.try_get("fields")?,
                 ))
@@ -612,7 +612,7 @@ impl Store {
     ) -> Result<Option<ContactRow>, StoreError> {
         let mut conn = self.connection().await?;
         let row = db::query(&format!("{CONTACT_SELECT} where c.contact_id = $1"))
-            .bind(contact_id)
+            .bind(db::uuid(contact_id))
             .fetch_optional(&mut conn)
             .await?;
         let rows: Vec<Row> = row.into_iter().collect();

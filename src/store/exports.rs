@@ -186,7 +186,7 @@ fn entrant_from_row(
         Some((registry_id, wrapped)) => Some((
             registry_id.clone(),
             wrapped.clone(),
-            r.try_get("episode_id")?,
+            r.id("episode_id")?,
             r.try_get("sealed")?,
         )),
         None => None,
@@ -302,7 +302,7 @@ impl Store {
             .map(|r| {
                 Ok((
                     r.try_get("id")?,
-                    (r.try_get("registry_id")?, r.try_get("data_key_wrapped")?),
+                    (r.id("registry_id")?, r.try_get("data_key_wrapped")?),
                 ))
             })
             .collect::<Result<_, sqlx::Error>>()
@@ -437,7 +437,7 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(LedgerEntry {
-                    release_id: r.try_get("release_id")?,
+                    release_id: r.id("release_id")?,
                     kind: r.try_get("kind")?,
                     year_from: r.try_get("year_from")?,
                     year_to: r.try_get("year_to")?,
@@ -446,7 +446,7 @@ impl Store {
                     purpose: r.try_get("purpose")?,
                     requester: r.try_get("requester")?,
                     output_hash: r.try_get("output_hash")?,
-                    created_at: r.try_get("created_at")?,
+                    created_at: r.stamp("created_at")?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
@@ -483,7 +483,7 @@ impl Store {
                      snapshots, request, purpose, requester, output_hash, created_at) \
                      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
-                .bind(&entry.release_id)
+                .bind(db::uuid(&entry.release_id))
                 .bind(&entry.kind)
                 .bind(entry.year_from)
                 .bind(entry.year_to)
@@ -492,7 +492,7 @@ impl Store {
                 .bind(&entry.purpose)
                 .bind(&entry.requester)
                 .bind(&entry.output_hash)
-                .bind(&entry.created_at)
+                .bind(db::stamp(&entry.created_at))
                 .execute(&mut *conn)
                 .await?;
                 Ok::<_, StoreError>(super::writer::Staged {

@@ -273,7 +273,7 @@ impl Store {
             "insert into readiness (id, checked_at) values (1, $1) \
              on conflict (id) do update set checked_at = excluded.checked_at"
                 .into(),
-            vec![writer::Bound::Text(now_rfc3339())],
+            vec![db::stamp(&now_rfc3339())],
         )
         .await?;
         Ok(())

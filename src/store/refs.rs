@@ -74,7 +74,7 @@ pub async fn resolve<'r>(
         for row in query.fetch_all(&mut *conn).await? {
             let subject = RecordSubject {
                 subject_id: row.try_get("id")?,
-                registry_id: row.try_get("registry_id")?,
+                registry_id: row.id("registry_id")?,
                 data_key_wrapped: row.try_get("data_key_wrapped")?,
             };
             for r in ids.get(&subject.subject_id).into_iter().flatten() {
@@ -228,7 +228,7 @@ async fn upgrade_batch(conn: &mut Conn, keyring: &Keyring) -> Result<u64, StoreE
         let subject_id: i64 = row.try_get("subject_id")?;
         let mut version = u32::try_from(row.try_get::<i64, _>("pseudonym_version")?)
             .map_err(|_| StoreError::Unresolvable)?;
-        let shredded = row.try_get::<Option<String>, _>("shredded_at")?.is_some();
+        let shredded = row.opt_stamp("shredded_at")?.is_some();
         if shredded && version != keyring.active_pseudonym_version() {
             // Rotations before references existed left erased subjects on their
             // version, which may since be retired: they move to the active one

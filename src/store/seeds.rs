@@ -271,7 +271,7 @@ impl Store {
         .bind(file.name)
         .bind(&hash)
         .bind(i64::try_from(rows).unwrap_or(i64::MAX))
-        .bind(now_rfc3339())
+        .bind(db::stamp(&now_rfc3339()))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -21,10 +21,10 @@ fn info_from_row(r: &Row) -> Result<(i64, SnapshotInfo, String), StoreError> {
     Ok((
         r.try_get("id")?,
         SnapshotInfo {
-            snapshot_id: r.try_get("snapshot_id")?,
+            snapshot_id: r.id("snapshot_id")?,
             year: r.try_get("year")?,
             version: r.try_get("version")?,
-            created_at: r.try_get("created_at")?,
+            created_at: r.stamp("created_at")?,
             created_by: r.try_get("created_by")?,
             rows,
             changed_rows: r.try_get("changed_rows")?,
@@ -161,14 +161,14 @@ async fn insert_snapshot_in(conn: &mut Conn, frozen: &Frozen) -> Result<(), Stor
          changed_rows, created_by, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8) \
          returning id",
     )
-    .bind(&info.snapshot_id)
+    .bind(db::uuid(&info.snapshot_id))
     .bind(info.year)
     .bind(info.version)
     .bind(&layout)
     .bind(&counts)
     .bind(info.changed_rows)
     .bind(&info.created_by)
-    .bind(&info.created_at)
+    .bind(db::stamp(&info.created_at))
     .fetch_one(&mut *conn)
     .await?
     .try_get("id")?;

@@ -7,7 +7,8 @@
 
 use crate::store::db::{self, Conn, Row};
 
-use super::writer::{Bound, Staged};
+use super::db::Arg;
+use super::writer::Staged;
 use super::{LockKey, Store, StoreError, lock_keys, now_rfc3339};
 
 /// Today's date, `YYYY-MM-DD` (UTC).
@@ -96,13 +97,13 @@ pub struct SealedSubject {
 fn sealed_from_row(row: &Row) -> Result<SealedSubject, sqlx::Error> {
     Ok(SealedSubject {
         subject_id: row.try_get("id")?,
-        registry_id: row.try_get("registry_id")?,
+        registry_id: row.id("registry_id")?,
         data_key_wrapped: row.try_get("data_key_wrapped")?,
         identity_sealed: row.try_get("identity_sealed")?,
         pseudonym_version: u32::try_from(row.try_get::<i64, _>("pseudonym_version")?).unwrap_or(0),
         sex: row.try_get("sex")?,
         birth_year: row.try_get("birth_year")?,
-        shredded_at: row.try_get("shredded_at")?,
+        shredded_at: row.opt_stamp("shredded_at")?,
     })
 }
 
@@ -176,7 +177,7 @@ pub async fn link_or_create(
                  master_key_version, identity_sealed, created_at) \
                  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning id",
             )
-            .bind(&new.registry_id)
+            .bind(db::uuid(&new.registry_id))
             .bind(new.lookup.pn.map(|p| p.to_vec()))
             .bind(new.lookup.attr.to_vec())
             .bind(i64::from(new.lookup.version))
@@ -188,7 +189,7 @@ pub async fn link_or_create(
             .bind(&new.identity_sealed)
             // The day only: the exact time would match the creating record's own
             // `created_at`, tying the registry id to it in a dump.
-            .bind(today())
+            .bind(db::day(&today()))
             .fetch_one(&mut *conn)
             .await?;
             Linked {
@@ -253,19 +254,19 @@ pub async fn shred_in(conn: &mut Conn, registry_id: &str) -> Result<Shredded, St
     let row = db::query(&format!(
         "select id, pseudonym_version, shredded_at from subject where registry_id = $1{lock}"
     ))
-    .bind(registry_id)
+    .bind(db::uuid(registry_id))
     .fetch_optional(&mut *conn)
     .await?
     .ok_or(StoreError::NotFound)?;
     let (id, version): (i64, i64) = (row.try_get("id")?, row.try_get("pseudonym_version")?);
-    let already: Option<String> = row.try_get("shredded_at")?;
+    let already: Option<String> = row.opt_stamp("shredded_at")?;
     if already.is_none() {
         db::query(
             "update subject set data_key_wrapped = null, master_key_version = null, \
              identity_sealed = null, pn_pseudonym = null, attr_pseudonym = null, \
              shredded_at = $1 where id = $2",
         )
-        .bind(now_rfc3339())
+        .bind(db::stamp(&now_rfc3339()))
         .bind(id)
         .execute(&mut *conn)
         .await?;
@@ -358,7 +359,7 @@ async fn find_link(
         let version: i64 = row.try_get("pseudonym_version")?;
         candidates.push((
             row.try_get::<i64, _>("id")?,
-            row.try_get::<String, _>("registry_id")?,
+            row.id("registry_id")?,
             row.try_get::<Vec<u8>, _>("attr_pseudonym")?,
             row.try_get::<Option<Vec<u8>>, _>("pn_pseudonym")?,
             u32::try_from(version).unwrap_or_default(),
@@ -431,7 +432,7 @@ impl Store {
         let row = db::query(&format!(
             "select {SEALED_COLUMNS} from subject where registry_id = $1"
         ))
-        .bind(registry_id)
+        .bind(db::uuid(registry_id))
         .fetch_optional(self.pool())
         .await?
         .ok_or(StoreError::NotFound)?;
@@ -504,7 +505,7 @@ impl Store {
             .map(|r| {
                 Ok((
                     r.try_get("id")?,
-                    r.try_get("public_id")?,
+                    r.id("public_id")?,
                     r.try_get("data_key_wrapped")?,
                 ))
             })
@@ -529,10 +530,10 @@ impl Store {
                      where id = $3 and data_key_wrapped = $4"
                 ),
                 vec![
-                    Bound::Bytes(new.to_vec()),
-                    Bound::Int(i64::from(version)),
-                    Bound::Int(id),
-                    Bound::Bytes(old.to_vec()),
+                    Arg::Bytes(Some(new.to_vec())),
+                    Arg::Int(Some(i64::from(version))),
+                    Arg::Int(Some(id)),
+                    Arg::Bytes(Some(old.to_vec())),
                 ],
             )
             .await?;
@@ -682,7 +683,7 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
-                let retired: Option<String> = r.try_get("retired_at")?;
+                let retired: Option<String> = r.opt_stamp("retired_at")?;
                 Ok((
                     r.try_get("kind")?,
                     r.try_get("version")?,
@@ -706,10 +707,10 @@ impl Store {
              values ($1, $2, $3, $4) on conflict (kind, version) do nothing"
                 .into(),
             vec![
-                Bound::Text(kind.into()),
-                Bound::Int(i64::from(version)),
-                Bound::Text(check_value.into()),
-                Bound::Text(now_rfc3339()),
+                Arg::Text(Some(kind.into())),
+                Arg::Int(Some(i64::from(version))),
+                Arg::Text(Some(check_value.into())),
+                db::stamp(&now_rfc3339()),
             ],
         )
         .await?;
@@ -723,9 +724,9 @@ impl Store {
              and retired_at is null"
                 .into(),
             vec![
-                Bound::Text(now_rfc3339()),
-                Bound::Text(kind.into()),
-                Bound::Int(i64::from(version)),
+                db::stamp(&now_rfc3339()),
+                Arg::Text(Some(kind.into())),
+                Arg::Int(Some(i64::from(version))),
             ],
         )
         .await?;

@@ -2,7 +2,7 @@
 
 use crate::store::db::{self, Conn, Row};
 
-use super::writer::Bound;
+use super::db::Arg;
 use super::{Store, StoreError, now_rfc3339};
 
 /// A user account as the service needs it for authentication and authorisation.
@@ -42,7 +42,7 @@ const USER_COLUMNS: &str = "id, user_id, username, role, facility, municipality,
 fn user_from_row(row: &Row) -> Result<UserRecord, sqlx::Error> {
     Ok(UserRecord {
         id: row.try_get("id")?,
-        user_id: row.try_get("user_id")?,
+        user_id: row.id("user_id")?,
         username: row.try_get("username")?,
         role: row.try_get("role")?,
         facility: row.try_get("facility")?,
@@ -52,8 +52,8 @@ fn user_from_row(row: &Row) -> Result<UserRecord, sqlx::Error> {
         totp_sealed: row.try_get("totp_sealed")?,
         totp_enabled: row.try_get::<bool, _>("totp_enabled")?,
         totp_last_step: row.try_get("totp_last_step")?,
-        created_at: row.try_get("created_at")?,
-        disabled_at: row.try_get("disabled_at")?,
+        created_at: row.stamp("created_at")?,
+        disabled_at: row.opt_stamp("disabled_at")?,
     })
 }
 
@@ -107,14 +107,14 @@ pub async fn insert_user(conn: &mut Conn, user: &NewUser<'_>) -> Result<(), Stor
         "insert into app_user (user_id, username, role, facility, municipality, password_hash, \
          must_change_password, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
-    .bind(user.user_id)
+    .bind(db::uuid(user.user_id))
     .bind(user.username)
     .bind(user.role)
     .bind(user.facility)
     .bind(user.municipality)
     .bind(user.password_hash)
     .bind(user.must_change_password)
-    .bind(now_rfc3339())
+    .bind(db::stamp(&now_rfc3339()))
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -134,7 +134,7 @@ pub async fn rescope_user(
     .bind(role)
     .bind(facility)
     .bind(municipality)
-    .bind(user_id)
+    .bind(db::uuid(user_id))
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() == 0 {
@@ -156,13 +156,13 @@ pub async fn active_admins(conn: &mut Conn) -> Result<i64, StoreError> {
 /// transaction. Returns false when already disabled.
 pub async fn disable_user(conn: &mut Conn, user_id: &str, now: i64) -> Result<bool, StoreError> {
     let id: Option<i64> = db::query_scalar("select id from app_user where user_id = $1")
-        .bind(user_id)
+        .bind(db::uuid(user_id))
         .fetch_optional(&mut *conn)
         .await?;
     let id = id.ok_or(StoreError::NotFound)?;
     let done =
         db::query("update app_user set disabled_at = $1 where id = $2 and disabled_at is null")
-            .bind(now_rfc3339())
+            .bind(db::stamp(&now_rfc3339()))
             .bind(id)
             .execute(&mut *conn)
             .await?;
@@ -272,7 +272,7 @@ impl Store {
         let row = db::query(&format!(
             "select {USER_COLUMNS} from app_user where user_id = $1"
         ))
-        .bind(user_id)
+        .bind(db::uuid(user_id))
         .fetch_optional(self.pool())
         .await?;
         Ok(row.as_ref().map(user_from_row).transpose()?)
@@ -346,7 +346,7 @@ impl Store {
     pub async fn touch_session(&self, token_hash: &[u8; 32], now: i64) -> Result<(), StoreError> {
         self.write_statement(
             "update session set last_seen_at = $1 where token_hash = $2".into(),
-            vec![Bound::Int(now), Bound::Bytes(token_hash.to_vec())],
+            vec![Arg::Int(Some(now)), Arg::Bytes(Some(token_hash.to_vec()))],
         )
         .await?;
         Ok(())
@@ -416,7 +416,7 @@ impl Store {
     pub async fn throttle_reset(&self, key: &str) -> Result<(), StoreError> {
         self.write_statement(
             "delete from login_throttle where key = $1".into(),
-            vec![Bound::Text(key.into())],
+            vec![Arg::Text(Some(key.into()))],
         )
         .await?;
         Ok(())
@@ -440,7 +440,7 @@ impl Store {
             .map(|r| {
                 Ok((
                     r.try_get("id")?,
-                    r.try_get("user_id")?,
+                    r.id("user_id")?,
                     r.try_get("totp_sealed")?,
                 ))
             })
@@ -462,10 +462,10 @@ impl Store {
                  where id = $3 and totp_sealed = $4"
                     .into(),
                 vec![
-                    Bound::Bytes(new.to_vec()),
-                    Bound::Int(i64::from(version)),
-                    Bound::Int(id),
-                    Bound::Bytes(old.to_vec()),
+                    Arg::Bytes(Some(new.to_vec())),
+                    Arg::Int(Some(i64::from(version))),
+                    Arg::Int(Some(id)),
+                    Arg::Bytes(Some(old.to_vec())),
                 ],
             )
             .await?;

@@ -15,7 +15,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::db::{self, Conn};
+use super::db::{self, Arg, Conn};
 use futures_util::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 
@@ -347,35 +347,20 @@ impl Store {
     }
 }
 
-/// A value bound to a one-statement write, owned because the write may run twice.
-#[derive(Debug, Clone)]
-pub(crate) enum Bound {
-    /// An integer.
-    Int(i64),
-    /// Text.
-    Text(String),
-    /// Bytes.
-    Bytes(Vec<u8>),
-}
-
 impl Store {
     /// Runs one statement (no audit event of its own) through the writer; returns
     /// how many rows it changed.
     pub(crate) async fn write_statement(
         &self,
         sql: String,
-        values: Vec<Bound>,
+        values: Vec<Arg>,
     ) -> Result<u64, StoreError> {
         self.write(move |conn| {
             let (sql, values) = (sql.clone(), values.clone());
             Box::pin(async move {
                 let mut query = db::query(&sql);
                 for value in values {
-                    query = match value {
-                        Bound::Int(v) => query.bind(v),
-                        Bound::Text(v) => query.bind(v),
-                        Bound::Bytes(v) => query.bind(v),
-                    };
+                    query = query.bind(value);
                 }
                 let done = query.execute(&mut *conn).await?;
                 Ok::<_, StoreError>(Staged {

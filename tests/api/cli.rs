@@ -491,7 +491,7 @@ fn backlog_import_registers_good_rows_and_reports_bad_ones() {
                 .expect("database");
             sqlx::query_as(
                 "select e.outcome, e.rule, e.purpose from audit_event e \
-                 join app_user u on u.user_id = e.actor \
+                 join app_user u on cast(u.user_id as text) = e.actor \
                  where u.username = 'dr.import' and e.action = 'create_episode' order by e.seq",
             )
             .fetch_all(&mut conn)

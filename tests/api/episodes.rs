@@ -116,12 +116,13 @@ async fn registration_links_seals_and_reads_back(app: TestApp) {
     let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&app.database_url)
         .await
         .expect("connect");
-    let row: (String, String, Vec<u8>) =
-        sqlx::query_as("select primary_drug, route, sealed from episode where episode_id = $1")
-            .bind(id)
-            .fetch_one(&mut conn)
-            .await
-            .expect("row");
+    let row: (String, String, Vec<u8>) = sqlx::query_as(
+        "select primary_drug, route, sealed from episode where cast(episode_id as text) = $1",
+    )
+    .bind(id)
+    .fetch_one(&mut conn)
+    .await
+    .expect("row");
     assert_eq!((row.0.as_str(), row.1.as_str()), ("1.1", "1"));
     let sealed = String::from_utf8_lossy(&row.2);
     for planted in ["Planted-note-Qx7", "2025-03-10", "2.3"] {

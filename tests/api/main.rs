@@ -24,4 +24,5 @@ mod reference;
 mod storage;
 mod subjects;
 mod transport;
+mod types;
 mod writer;

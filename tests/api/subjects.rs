@@ -257,13 +257,14 @@ async fn sealed_identity_moved_to_another_row_fails_to_open(app: TestApp) {
     let mut conn = sqlx::AnyConnection::connect(&app.database_url)
         .await
         .expect("direct connection");
-    let sealed_a: Vec<u8> =
-        sqlx::query_scalar("select identity_sealed from subject where registry_id = $1")
-            .bind(&a.registry_id)
-            .fetch_one(&mut conn)
-            .await
-            .expect("sealed identity");
-    sqlx::query("update subject set identity_sealed = $1 where registry_id = $2")
+    let sealed_a: Vec<u8> = sqlx::query_scalar(
+        "select identity_sealed from subject where cast(registry_id as text) = $1",
+    )
+    .bind(&a.registry_id)
+    .fetch_one(&mut conn)
+    .await
+    .expect("sealed identity");
+    sqlx::query("update subject set identity_sealed = $1 where cast(registry_id as text) = $2")
         .bind(&sealed_a)
         .bind(&b.registry_id)
         .execute(&mut conn)
@@ -276,13 +277,14 @@ async fn sealed_identity_moved_to_another_row_fails_to_open(app: TestApp) {
     assert_eq!(opened.last_name, "Berisha");
 
     // A wrapped data key moved to another subject fails too.
-    let wrapped_a: Vec<u8> =
-        sqlx::query_scalar("select data_key_wrapped from subject where registry_id = $1")
-            .bind(&a.registry_id)
-            .fetch_one(&mut conn)
-            .await
-            .expect("wrapped key");
-    sqlx::query("update subject set data_key_wrapped = $1 where registry_id = $2")
+    let wrapped_a: Vec<u8> = sqlx::query_scalar(
+        "select data_key_wrapped from subject where cast(registry_id as text) = $1",
+    )
+    .bind(&a.registry_id)
+    .fetch_one(&mut conn)
+    .await
+    .expect("wrapped key");
+    sqlx::query("update subject set data_key_wrapped = $1 where cast(registry_id as text) = $2")
         .bind(&wrapped_a)
         .bind(&b.registry_id)
         .execute(&mut conn)

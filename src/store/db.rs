@@ -106,6 +106,8 @@ pub enum Conn {
     Sqlite(Held<Sqlite>),
     /// PostgreSQL.
     Postgres(Held<Postgres>),
+    /// The SQLite write lane's own connection, used on its thread (`lane.rs`).
+    Lane(rusqlite::Connection),
 }
 
 impl Conn {
@@ -126,7 +128,9 @@ impl Tx {
             Conn::Sqlite(Held::Tx(tx)) => tx.commit().await,
             Conn::Postgres(Held::Tx(tx)) => tx.commit().await,
             // `Pool::begin` is the only maker of a `Tx`, always around a transaction.
-            Conn::Sqlite(Held::Pooled(_)) | Conn::Postgres(Held::Pooled(_)) => Ok(()),
+            Conn::Sqlite(Held::Pooled(_)) | Conn::Postgres(Held::Pooled(_)) | Conn::Lane(_) => {
+                Ok(())
+            }
         }
     }
 
@@ -135,7 +139,9 @@ impl Tx {
         match self.0 {
             Conn::Sqlite(Held::Tx(tx)) => tx.rollback().await,
             Conn::Postgres(Held::Tx(tx)) => tx.rollback().await,
-            Conn::Sqlite(Held::Pooled(_)) | Conn::Postgres(Held::Pooled(_)) => Ok(()),
+            Conn::Sqlite(Held::Pooled(_)) | Conn::Postgres(Held::Pooled(_)) | Conn::Lane(_) => {
+                Ok(())
+            }
         }
     }
 }
@@ -164,6 +170,8 @@ pub enum Target<'e> {
     Sqlite(&'e mut SqliteConnection),
     /// One PostgreSQL connection.
     Postgres(&'e mut PgConnection),
+    /// The SQLite write lane's connection.
+    Lane(&'e mut rusqlite::Connection),
 }
 
 /// What a statement can run on: a pool or a connection.
@@ -186,6 +194,7 @@ impl<'e> Executor<'e> for &'e mut Conn {
         match self {
             Conn::Sqlite(conn) => Target::Sqlite(conn),
             Conn::Postgres(conn) => Target::Postgres(conn),
+            Conn::Lane(conn) => Target::Lane(conn),
         }
     }
 }
@@ -299,6 +308,7 @@ pub trait Value:
     + sqlx::Type<Sqlite>
     + for<'r> sqlx::Decode<'r, Postgres>
     + sqlx::Type<Postgres>
+    + rusqlite::types::FromSql
 {
 }
 
@@ -307,6 +317,7 @@ impl<T> Value for T where
         + sqlx::Type<Sqlite>
         + for<'r> sqlx::Decode<'r, Postgres>
         + sqlx::Type<Postgres>
+        + rusqlite::types::FromSql
 {
 }
 
@@ -357,6 +368,18 @@ macro_rules! text_or_native {
     };
 }
 
+impl rusqlite::types::FromSql for Id {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        String::column_result(value).map(Self)
+    }
+}
+
+impl rusqlite::types::FromSql for Stamp {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        String::column_result(value).map(Self)
+    }
+}
+
 text_or_native!(Id, uuid::Uuid, |id: uuid::Uuid| Ok::<
     _,
     sqlx::error::BoxDynError,
@@ -369,9 +392,24 @@ text_or_native!(Stamp, time::OffsetDateTime, |at: time::OffsetDateTime| {
 });
 
 /// A column named or numbered.
-pub trait Index: sqlx::ColumnIndex<SqliteRow> + sqlx::ColumnIndex<PgRow> {}
+pub trait Index:
+    sqlx::ColumnIndex<SqliteRow> + sqlx::ColumnIndex<PgRow> + std::fmt::Display + Copy
+{
+    /// Its position among a row's column names.
+    fn position(self, columns: &[String]) -> Option<usize>;
+}
 
-impl<I> Index for I where I: sqlx::ColumnIndex<SqliteRow> + sqlx::ColumnIndex<PgRow> {}
+impl Index for &str {
+    fn position(self, columns: &[String]) -> Option<usize> {
+        columns.iter().position(|c| c == self)
+    }
+}
+
+impl Index for usize {
+    fn position(self, columns: &[String]) -> Option<usize> {
+        (self < columns.len()).then_some(self)
+    }
+}
 
 /// A row as its backend returned it.
 pub enum Row {
@@ -379,6 +417,8 @@ pub enum Row {
     Sqlite(SqliteRow),
     /// From PostgreSQL.
     Postgres(PgRow),
+    /// From the SQLite write lane.
+    Lane(super::lane::LaneRow),
 }
 
 impl Row {
@@ -388,6 +428,7 @@ impl Row {
         match self {
             Self::Sqlite(row) => row.try_get(index),
             Self::Postgres(row) => row.try_get(index),
+            Self::Lane(row) => row.get(index.position(row.columns()), &index),
         }
     }
 }
@@ -538,6 +579,7 @@ impl<'q> Query<'q> {
             Target::Sqlite(conn) => self.sqlite().execute(conn).await?.rows_affected(),
             Target::PostgresPool(pool) => self.postgres().execute(pool).await?.rows_affected(),
             Target::Postgres(conn) => self.postgres().execute(conn).await?.rows_affected(),
+            Target::Lane(conn) => super::lane::run(conn, self.sql, self.args, Some(0))?.1,
         };
         Ok(Done(done))
     }
@@ -560,6 +602,10 @@ impl<'q> Query<'q> {
                 .fetch_optional(conn)
                 .await?
                 .map(Row::Postgres),
+            Target::Lane(conn) => super::lane::run(conn, self.sql, self.args, Some(1))?
+                .0
+                .pop()
+                .map(Row::Lane),
         })
     }
 
@@ -579,6 +625,10 @@ impl<'q> Query<'q> {
                 rows(self.postgres().fetch_all(pool).await?, Row::Postgres)
             }
             Target::Postgres(conn) => rows(self.postgres().fetch_all(conn).await?, Row::Postgres),
+            Target::Lane(conn) => rows(
+                super::lane::run(conn, self.sql, self.args, None)?.0,
+                Row::Lane,
+            ),
         })
     }
 
@@ -608,6 +658,15 @@ impl<'q> Query<'q> {
                 .fetch(conn)
                 .map(|r| r.map(Row::Postgres))
                 .boxed(),
+            // The lane's statements are small: its rows are read at once.
+            Target::Lane(conn) => {
+                let rows = super::lane::run(conn, self.sql, self.args, None).map(|(rows, _)| {
+                    rows.into_iter()
+                        .map(|row| Ok(Row::Lane(row)))
+                        .collect::<Vec<_>>()
+                });
+                futures_util::stream::iter(rows.unwrap_or_else(|e| vec![Err(e)])).boxed()
+            }
         }
     }
 }

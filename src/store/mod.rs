@@ -6,6 +6,7 @@ pub mod db;
 pub mod deaths;
 pub mod episodes;
 pub mod exports;
+pub mod lane;
 pub mod reference;
 pub mod refs;
 pub mod seeds;
@@ -162,11 +163,6 @@ impl Unique {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: Pool,
-    /// SQLite allows one writer at a time: write transactions queue for this single
-    /// connection in the pool's fair wait list instead of sleeping in SQLite's busy
-    /// handler (measured faster and with a far shorter p99 tail). PostgreSQL writes
-    /// use the main pool.
-    writer: Option<sqlx::SqlitePool>,
     backend: Backend,
     /// Writes that go through the group-commit lanes (`writer`).
     writes: Option<writer::Writer>,
@@ -180,7 +176,7 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations
 /// Every SQLite connection's settings. WAL: readers never block the writer. FULL:
 /// the WAL is synced at every commit, so an acknowledged write survives power loss
 /// (NORMAL could lose the last commits).
-const SQLITE_PRAGMAS: &str = "pragma journal_mode = wal; pragma foreign_keys = on; \
+pub(crate) const SQLITE_PRAGMAS: &str = "pragma journal_mode = wal; pragma foreign_keys = on; \
      pragma busy_timeout = 5000; pragma synchronous = full;";
 
 impl Store {
@@ -190,28 +186,32 @@ impl Store {
         let backend = Backend::from_url(url)?;
         let invalid =
             |e: sqlx::Error| StoreError::Config(format!("database URL is not valid: {e}"));
-        let (pool, writer) = match backend {
+        let (pool, sqlite_file) = match backend {
             Backend::Sqlite => {
                 ensure_sqlite_dir(url)?;
                 let options = SqliteConnectOptions::from_str(url).map_err(invalid)?;
-                let pool = Self::sqlite_pool(max_connections, false)
-                    .connect_with(options.clone())
-                    .await?;
-                // The WAL is copied back into the database by the writer's
-                // checkpointer (`writer.rs`) on a reader connection, not by the
-                // commit that happens to cross the page limit, which would stall
-                // the one write lane while it copies.
-                let writer = Self::sqlite_pool(1, true)
-                    .acquire_timeout(Duration::from_secs(10))
+                // SQLite allows one writer at a time: the write lane's own connection
+                // (writer.rs) is it; this pool reads.
+                let file = options.get_filename().display().to_string();
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(max_connections)
+                    // Fail fast when the database is down so clients get a 503 promptly.
+                    .acquire_timeout(Duration::from_secs(3))
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            conn.execute(SQLITE_PRAGMAS).await?;
+                            Ok(())
+                        })
+                    })
+                    .before_acquire(|conn, _meta| Box::pin(async move { Ok(clean(conn)) }))
                     .connect_with(options)
                     .await?;
-                (Pool::Sqlite(pool), Some(writer))
+                (Pool::Sqlite(pool), Some(file))
             }
             Backend::Postgres => {
                 let options = PgConnectOptions::from_str(url).map_err(invalid)?;
                 let pool = PgPoolOptions::new()
                     .max_connections(max_connections)
-                    // Fail fast when the database is down so clients get a 503 promptly.
                     .acquire_timeout(Duration::from_secs(3))
                     .before_acquire(|conn, _meta| Box::pin(async move { Ok(clean(conn)) }))
                     .connect_with(options)
@@ -221,32 +221,14 @@ impl Store {
         };
         let mut store = Self {
             pool,
-            writer,
             backend,
             writes: None,
             slugs: std::sync::Arc::default(),
         };
         // The lanes hold a handle without a queue, so they stop when every store
         // handle that can send to them has been dropped.
-        store.writes = Some(writer::Writer::start(&store));
+        store.writes = Some(writer::Writer::start(&store, sqlite_file));
         Ok(store)
-    }
-
-    /// A SQLite pool's options; `writer` turns automatic checkpoints off.
-    fn sqlite_pool(max_connections: u32, writer: bool) -> SqlitePoolOptions {
-        SqlitePoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(3))
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    conn.execute(SQLITE_PRAGMAS).await?;
-                    if writer {
-                        conn.execute("pragma wal_autocheckpoint = 0").await?;
-                    }
-                    Ok(())
-                })
-            })
-            .before_acquire(|conn, _meta| Box::pin(async move { Ok(clean(conn)) }))
     }
 
     /// Applies every pending migration for this backend.
@@ -286,14 +268,9 @@ impl Store {
     /// once (`BEGIN IMMEDIATE`), so a read-then-write transaction never fails with
     /// "database is locked" half-way.
     pub async fn begin_raw_write(&self) -> Result<Tx, StoreError> {
-        Ok(match (&self.writer, self.backend) {
-            (Some(writer), _) => {
-                Pool::Sqlite(writer.clone())
-                    .begin(Some("begin immediate"))
-                    .await?
-            }
-            (None, Backend::Sqlite) => self.pool.begin(Some("begin immediate")).await?,
-            (None, Backend::Postgres) => self.pool.begin(None).await?,
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin(Some("begin immediate")).await?,
+            Backend::Postgres => self.pool.begin(None).await?,
         })
     }
 
@@ -319,9 +296,6 @@ impl Store {
 
     /// Closes every pooled connection (used on shutdown).
     pub async fn close(&self) {
-        if let Some(writer) = &self.writer {
-            writer.close().await;
-        }
         self.pool.close().await;
     }
 }

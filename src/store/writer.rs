@@ -7,15 +7,17 @@
 //! appended in one chain step at the end, one commit. Every caller is answered only
 //! after its group is durable.
 //!
-//! SQLite has one lane (it has one writer anyway). PostgreSQL has a few lanes that run
-//! groups side by side; they meet only at the chain head, which each locks for its
-//! last statements and commit. A group that fails as a whole (a full disk, a deadlock
+//! SQLite has one lane (it has one writer anyway): a thread of its own that owns the
+//! write connection and runs each group's statements in place (`lane.rs`).
+//! PostgreSQL has a few lanes that run groups side by side on pooled connections;
+//! they meet only at the chain head, which each locks for its last statements and
+//! commit. A group that fails as a whole (a full disk, a deadlock
 //! PostgreSQL broke between two lanes, a lost connection) is run again one write per
 //! transaction, so no write is blamed for another's failure.
 
 use std::sync::{Arc, Mutex};
 
-use super::db::{self, Arg, Conn};
+use super::db::{self, Arg, Conn, Tx};
 use futures_util::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 
@@ -124,24 +126,58 @@ impl std::fmt::Debug for dyn Job {
     }
 }
 
+type Queue = Arc<tokio::sync::Mutex<mpsc::Receiver<Box<dyn Job>>>>;
+
 impl Writer {
-    /// Starts the lanes on `store` (a handle without a queue: lanes never send).
-    pub(crate) fn start(store: &Store) -> Self {
+    /// Starts the lanes on `store` (a handle without a queue: lanes never send). On
+    /// SQLite the one lane writes to `sqlite_file` through its own connection.
+    pub(crate) fn start(store: &Store, sqlite_file: Option<String>) -> Self {
         let (queue, receiver) = mpsc::channel::<Box<dyn Job>>(4096);
-        let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
-        let lanes = match store.backend() {
-            Backend::Sqlite => 1,
-            // Lanes hold a pooled connection each while they run a group; leave the
-            // rest of the pool to reads.
-            Backend::Postgres => (store.max_connections() / 2).clamp(1, 4),
-        };
-        for _ in 0..lanes {
-            tokio::spawn(supervise(store.clone(), Arc::clone(&receiver)));
-        }
-        if store.backend() == Backend::Sqlite {
-            tokio::spawn(checkpoint(store.clone(), queue.downgrade()));
+        let receiver: Queue = Arc::new(tokio::sync::Mutex::new(receiver));
+        match sqlite_file {
+            Some(path) => {
+                start_sqlite_lane(path, receiver);
+                tokio::spawn(checkpoint(store.clone(), queue.downgrade()));
+            }
+            None => {
+                // Lanes hold a pooled connection each while they run a group; leave
+                // the rest of the pool to reads.
+                for _ in 0..(store.max_connections() / 2).clamp(1, 4) {
+                    tokio::spawn(supervise(store.clone(), Arc::clone(&receiver)));
+                }
+            }
         }
         Self { queue }
+    }
+}
+
+/// The SQLite lane: a thread that owns the write connection and drives the lane's
+/// future itself, so every statement of a group runs right there, without a hand-off
+/// to another thread (timers and channels still come from the runtime). A write that
+/// panics fails its own group; the lane starts again on a fresh connection.
+fn start_sqlite_lane(path: String, receiver: Queue) {
+    let runtime = tokio::runtime::Handle::current();
+    let spawned = std::thread::Builder::new()
+        .name("sqlite-writer".into())
+        .spawn(move || {
+            loop {
+                let mut line = Line::Own {
+                    path: path.clone(),
+                    conn: None,
+                };
+                let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    runtime.block_on(lane(&mut line, Backend::Sqlite, &receiver));
+                }));
+                if run.is_ok() {
+                    return;
+                }
+                tracing::error!("the SQLite write lane stopped; starting it again");
+            }
+        });
+    if let Err(err) = spawned {
+        // Without the thread no write is answered: every write reports the writer
+        // stopped (503), which the readiness check shows at once.
+        tracing::error!(error = %err, "cannot start the SQLite write lane");
     }
 }
 
@@ -172,9 +208,13 @@ async fn checkpoint(store: Store, alive: mpsc::WeakSender<Box<dyn Job>>) {
 
 /// Runs a lane, and starts it again if a write panicked inside it (its group's
 /// callers see the write task fail; the others are not affected).
-async fn supervise(store: Store, receiver: Arc<tokio::sync::Mutex<mpsc::Receiver<Box<dyn Job>>>>) {
+async fn supervise(store: Store, receiver: Queue) {
     loop {
-        let lane = tokio::spawn(lane(store.clone(), Arc::clone(&receiver)));
+        let (store, receiver) = (store.clone(), Arc::clone(&receiver));
+        let lane = tokio::spawn(async move {
+            let backend = store.backend();
+            lane(&mut Line::Pool(store), backend, &receiver).await;
+        });
         match lane.await {
             Ok(()) => return,
             Err(err) => tracing::error!(error = %err, "a write lane stopped; starting it again"),
@@ -182,9 +222,77 @@ async fn supervise(store: Store, receiver: Arc<tokio::sync::Mutex<mpsc::Receiver
     }
 }
 
+/// What a lane writes through.
+enum Line {
+    /// Transactions on the store's pool (PostgreSQL).
+    Pool(Store),
+    /// The lane's own SQLite connection, opened on first use and again after a
+    /// failure left it unusable.
+    Own { path: String, conn: Option<Conn> },
+}
+
+/// A lane's open transaction.
+enum Begun<'l> {
+    /// A pooled transaction.
+    Tx(Tx),
+    /// The lane's connection after `begin immediate`.
+    Own(&'l mut Conn),
+}
+
+impl Line {
+    async fn begin(&mut self) -> Result<Begun<'_>, StoreError> {
+        match self {
+            Self::Pool(store) => Ok(Begun::Tx(store.begin_raw_write().await?)),
+            Self::Own { path, conn } => {
+                let open = match conn.take() {
+                    // A transaction a failed group left open (its COMMIT failed on a
+                    // full disk) is rolled back; a connection that cannot is replaced.
+                    Some(Conn::Lane(raw)) if raw.is_autocommit() => Conn::Lane(raw),
+                    Some(Conn::Lane(raw)) if raw.execute_batch("rollback").is_ok() => {
+                        Conn::Lane(raw)
+                    }
+                    _ => Conn::Lane(super::lane::open(path, super::SQLITE_PRAGMAS)?),
+                };
+                let conn = conn.insert(open);
+                db::query("begin immediate").execute(&mut *conn).await?;
+                Ok(Begun::Own(conn))
+            }
+        }
+    }
+}
+
+impl Begun<'_> {
+    fn conn(&mut self) -> &mut Conn {
+        match self {
+            Self::Tx(tx) => tx,
+            Self::Own(conn) => conn,
+        }
+    }
+
+    async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            Self::Tx(tx) => tx.commit().await?,
+            Self::Own(conn) => {
+                db::query("commit").execute(conn).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn rollback(self) -> Result<(), StoreError> {
+        match self {
+            Self::Tx(tx) => tx.rollback().await?,
+            Self::Own(conn) => {
+                db::query("rollback").execute(conn).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Takes what is queued (at least one write, at most `GROUP`) and commits it as one
 /// group, until every sender is gone.
-async fn lane(store: Store, receiver: Arc<tokio::sync::Mutex<mpsc::Receiver<Box<dyn Job>>>>) {
+async fn lane(line: &mut Line, backend: Backend, receiver: &Queue) {
     loop {
         let batch = {
             let mut queue = receiver.lock().await;
@@ -201,22 +309,22 @@ async fn lane(store: Store, receiver: Arc<tokio::sync::Mutex<mpsc::Receiver<Box<
             batch
         };
         if batch.len() == 1 {
-            commit_alone(&store, batch[0].as_ref()).await;
+            commit_alone(line, backend, batch[0].as_ref()).await;
             continue;
         }
         // Most groups have no refused write: run them without savepoints (two
         // statements fewer per write). A refusal rolls the group back and it runs
         // again with a savepoint per write, so the work at most doubles.
-        let done = match commit_group(&store, &batch, Isolation::Optimistic).await {
+        let done = match commit_group(line, backend, &batch, Isolation::Optimistic).await {
             Ok(true) => true,
-            Ok(false) => commit_group(&store, &batch, Isolation::Savepoints)
+            Ok(false) => commit_group(line, backend, &batch, Isolation::Savepoints)
                 .await
                 .is_ok_and(|done| done),
             Err(_) => false,
         };
         if !done {
             for job in &batch {
-                commit_alone(&store, job.as_ref()).await;
+                commit_alone(line, backend, job.as_ref()).await;
             }
         }
     }
@@ -232,19 +340,19 @@ enum Isolation {
 }
 
 /// One write in its own transaction: the answer is its own result or error.
-async fn commit_alone(store: &Store, job: &dyn Job) {
-    match try_alone(store, job).await {
+async fn commit_alone(line: &mut Line, backend: Backend, job: &dyn Job) {
+    match try_alone(line, backend, job).await {
         Ok(()) => job.settle(),
         Err(err) => job.fail(err),
     }
 }
 
-async fn try_alone(store: &Store, job: &dyn Job) -> Result<(), StoreError> {
-    let mut tx = store.begin_raw_write().await?;
-    match job.run(&mut tx).await {
+async fn try_alone(line: &mut Line, backend: Backend, job: &dyn Job) -> Result<(), StoreError> {
+    let mut tx = line.begin().await?;
+    match job.run(tx.conn()).await {
         Some(events) => {
             if !events.is_empty() {
-                audit::append_all(&mut tx, store.backend(), &events).await?;
+                audit::append_all(tx.conn(), backend, &events).await?;
             }
             tx.commit().await?;
         }
@@ -259,17 +367,18 @@ async fn try_alone(store: &Store, job: &dyn Job) -> Result<(), StoreError> {
 /// (rolled back, nobody answered); on a failure answers none (the lane runs them
 /// again one by one).
 async fn commit_group(
-    store: &Store,
+    line: &mut Line,
+    backend: Backend,
     batch: &[Box<dyn Job>],
     isolation: Isolation,
 ) -> Result<bool, StoreError> {
-    let mut tx = store.begin_raw_write().await?;
+    let mut tx = line.begin().await?;
     let mut events = Vec::new();
     for job in batch {
         if isolation == Isolation::Savepoints {
-            db::query("savepoint job").execute(&mut *tx).await?;
+            db::query("savepoint job").execute(tx.conn()).await?;
         }
-        match (job.run(&mut tx).await, isolation) {
+        match (job.run(tx.conn()).await, isolation) {
             (Some(staged), _) => events.extend(staged),
             (None, Isolation::Optimistic) => {
                 tx.rollback().await?;
@@ -277,16 +386,18 @@ async fn commit_group(
             }
             (None, Isolation::Savepoints) => {
                 db::query("rollback to savepoint job")
-                    .execute(&mut *tx)
+                    .execute(tx.conn())
                     .await?;
             }
         }
         if isolation == Isolation::Savepoints {
-            db::query("release savepoint job").execute(&mut *tx).await?;
+            db::query("release savepoint job")
+                .execute(tx.conn())
+                .await?;
         }
     }
     if !events.is_empty() {
-        audit::append_all(&mut tx, store.backend(), &events).await?;
+        audit::append_all(tx.conn(), backend, &events).await?;
     }
     tx.commit().await?;
     for job in batch {

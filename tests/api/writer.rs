@@ -12,7 +12,10 @@ use sqlx::Connection;
 
 use crate::helpers::TestApp;
 
-backend_tests!(a_refused_write_in_a_group_leaves_nothing_and_the_others_stay);
+backend_tests!(
+    a_refused_write_in_a_group_leaves_nothing_and_the_others_stay,
+    the_write_path_commits_durably,
+);
 
 /// Rows in the probe table, by id.
 async fn probe_ids(app: &TestApp) -> Vec<i64> {
@@ -145,4 +148,47 @@ async fn the_sqlite_wal_is_checkpointed_off_the_write_lane() {
         live_bytes < wal_bytes / 2,
         "{frames} frames ({live_bytes} bytes) of a {wal_bytes}-byte WAL were never checkpointed"
     );
+}
+
+/// The connection the writes go through (on SQLite the lane's own, not the pool's)
+/// syncs every commit: `synchronous = FULL` in WAL mode with foreign keys on, or
+/// PostgreSQL's synchronous commit.
+async fn the_write_path_commits_durably(app: TestApp) {
+    let sqlite = app.store.backend() == registry::store::Backend::Sqlite;
+    let settings = app
+        .store
+        .write(move |conn| {
+            Box::pin(async move {
+                let mut found = Vec::new();
+                let reads: &[&str] = if sqlite {
+                    &[
+                        "pragma synchronous",
+                        "pragma journal_mode",
+                        "pragma foreign_keys",
+                        "pragma wal_autocheckpoint",
+                    ]
+                } else {
+                    &["show synchronous_commit", "show fsync"]
+                };
+                for read in reads {
+                    let row = registry::store::db::query(read)
+                        .fetch_one(&mut *conn)
+                        .await?;
+                    let value = row
+                        .try_get::<String, _>(0)
+                        .or_else(|_| row.try_get::<i64, _>(0).map(|n| n.to_string()))?;
+                    found.push(value);
+                }
+                Ok::<_, StoreError>(Staged::unaudited(found))
+            })
+        })
+        .await
+        .expect("settings");
+    if sqlite {
+        // FULL is 2; automatic checkpoints are off on the lane (the checkpointer
+        // copies the WAL back from a reader).
+        assert_eq!(settings, ["2", "wal", "1", "0"]);
+    } else {
+        assert_eq!(settings, ["on", "on"]);
+    }
 }

@@ -1,0 +1,169 @@
+//! The SQLite write lane's connection: `rusqlite`, called on the lane's own thread.
+//!
+//! sqlx's SQLite driver runs every statement on a worker thread of its own and hands
+//! the statement and its rows across: two thread switches per statement, a dozen per
+//! registration, on a machine with two cores. The write lane (writer.rs) instead
+//! owns one `rusqlite` connection on a dedicated thread and runs each group's
+//! statements there, in place; readers keep sqlx's pool. Both drivers link the same
+//! SQLite library, and the store's statements are the same text on either.
+
+use std::sync::Arc;
+
+use rusqlite::types::{Value as Sql, ValueRef};
+
+use super::db::Arg;
+
+/// Settings of the lane's connection: those of every SQLite connection
+/// (`store::SQLITE_PRAGMAS`), and no automatic checkpoint — the checkpointer does it
+/// on a reader (writer.rs).
+pub(crate) fn open(path: &str, pragmas: &str) -> Result<rusqlite::Connection, sqlx::Error> {
+    let conn = rusqlite::Connection::open(path).map_err(error)?;
+    conn.execute_batch(pragmas).map_err(error)?;
+    conn.execute_batch("pragma wal_autocheckpoint = 0;")
+        .map_err(error)?;
+    // The statements of a registration, kept prepared.
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// A row read on the lane: its values, owned, and the statement's column names.
+#[derive(Debug, Clone)]
+pub struct LaneRow {
+    columns: Arc<[String]>,
+    values: Vec<Sql>,
+}
+
+impl LaneRow {
+    /// The value at a column position, decoded as `T`.
+    pub(crate) fn get<T: rusqlite::types::FromSql>(
+        &self,
+        at: Option<usize>,
+        name: &dyn std::fmt::Display,
+    ) -> Result<T, sqlx::Error> {
+        let Some(value) = at.and_then(|i| self.values.get(i)) else {
+            return Err(sqlx::Error::ColumnNotFound(name.to_string()));
+        };
+        T::column_result(ValueRef::from(value)).map_err(|e| sqlx::Error::ColumnDecode {
+            index: name.to_string(),
+            source: Box::new(e),
+        })
+    }
+
+    /// The column names.
+    pub(crate) fn columns(&self) -> &[String] {
+        &self.columns
+    }
+}
+
+fn value(arg: Arg) -> Sql {
+    match arg {
+        Arg::Int(v) => v.map_or(Sql::Null, Sql::Integer),
+        Arg::Real(v) => v.map_or(Sql::Null, Sql::Real),
+        Arg::Bool(v) => v.map_or(Sql::Null, |b| Sql::Integer(i64::from(b))),
+        Arg::Text(v) | Arg::Uuid(v) | Arg::Stamp(v) | Arg::Day(v) => v.map_or(Sql::Null, Sql::Text),
+        Arg::Bytes(v) => v.map_or(Sql::Null, Sql::Blob),
+    }
+}
+
+/// Runs a statement and reads at most `limit` rows (all of them with `None`). Every
+/// row is stepped through even past the limit, so a statement that writes finishes.
+pub(crate) fn run(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    args: Vec<Arg>,
+    limit: Option<usize>,
+) -> Result<(Vec<LaneRow>, u64), sqlx::Error> {
+    let mut statement = conn.prepare_cached(sql).map_err(error)?;
+    let columns: Arc<[String]> = statement
+        .column_names()
+        .iter()
+        .map(|c| (*c).to_owned())
+        .collect();
+    let width = columns.len();
+    let mut rows = statement
+        .query(rusqlite::params_from_iter(args.into_iter().map(value)))
+        .map_err(error)?;
+    let mut read = Vec::new();
+    while let Some(row) = rows.next().map_err(error)? {
+        if limit.is_some_and(|limit| read.len() >= limit) {
+            continue;
+        }
+        let values = (0..width)
+            .map(|i| row.get::<_, Sql>(i))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(error)?;
+        read.push(LaneRow {
+            columns: Arc::clone(&columns),
+            values,
+        });
+    }
+    drop(rows);
+    Ok((read, conn.changes()))
+}
+
+/// A failure reported by SQLite, classified as sqlx classifies its own.
+#[derive(Debug)]
+struct Failure {
+    code: i32,
+    message: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+impl sqlx::error::DatabaseError for Failure {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+        Some(self.code.to_string().into())
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> sqlx::error::ErrorKind {
+        use rusqlite::ffi;
+        use sqlx::error::ErrorKind;
+        match self.code {
+            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                ErrorKind::UniqueViolation
+            }
+            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => ErrorKind::ForeignKeyViolation,
+            ffi::SQLITE_CONSTRAINT_NOTNULL => ErrorKind::NotNullViolation,
+            ffi::SQLITE_CONSTRAINT_CHECK => ErrorKind::CheckViolation,
+            _ => ErrorKind::Other,
+        }
+    }
+}
+
+/// A `rusqlite` error as the sqlx error the store classifies (`StoreError::from`):
+/// SQLite's failures keep their extended code and message, so a full disk, a unique
+/// rule or a lock reads the same from either driver.
+pub(crate) fn error(err: rusqlite::Error) -> sqlx::Error {
+    match err {
+        rusqlite::Error::SqliteFailure(failure, message) => {
+            sqlx::Error::Database(Box::new(Failure {
+                code: failure.extended_code,
+                message: message.unwrap_or_else(|| failure.to_string()),
+            }))
+        }
+        rusqlite::Error::QueryReturnedNoRows => sqlx::Error::RowNotFound,
+        other => sqlx::Error::Protocol(other.to_string()),
+    }
+}

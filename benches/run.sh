@@ -33,7 +33,7 @@ sqlite_version="$(sqlite3 --version 2>/dev/null | cut -d' ' -f1 || echo bundled)
   echo "- CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores available"
   echo "- Memory: $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); kernel $(uname -r)"
   echo "- $(rustc --version); release profile"
-  echo "- SQLite (bundled by sqlx, WAL, synchronous=FULL; system sqlite3 $sqlite_version); PostgreSQL $pg_version (synchronous commit, same machine)"
+  echo "- SQLite (bundled: one library for sqlx's readers and the rusqlite write lane; WAL, synchronous=FULL; system sqlite3 $sqlite_version); PostgreSQL $pg_version (synchronous commit, same machine)"
   echo "- Load generator and server share the machine's cores (loopback HTTP)."
   echo
   echo "## Method"

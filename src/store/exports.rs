@@ -114,8 +114,8 @@ pub struct OverdoseFact {
 
 /// The statistical columns of an episode (`PlainEpisode::COLUMNS`, then the centre
 /// type) as one text line, `|`-separated. Bulk reads fetch this one column instead
-/// of two dozen: the `Any` driver's cost is per column and per row, and a year
-/// holds a million rows.
+/// of two dozen: a driver's cost is per column and per row, and a year holds a
+/// million rows.
 static PLAIN_LINE: LazyLock<String> = LazyLock::new(|| {
     PlainEpisode::COLUMNS
         .iter()
@@ -290,23 +290,24 @@ impl Store {
             })
     }
 
-    /// Registry id and wrapped data key of every live subject.
+    /// Registry id and wrapped data key of every live subject. Streamed: a national
+    /// registry holds a million, and the driver's rows are far larger than the map's
+    /// entries.
     pub async fn subject_keys(&self) -> Result<SubjectKeys, StoreError> {
-        let rows = db::query(
+        use futures_util::TryStreamExt;
+        let mut rows = db::query(
             "select id, registry_id, data_key_wrapped from subject \
              where data_key_wrapped is not null",
         )
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("id")?,
-                    (r.id("registry_id")?, r.try_get("data_key_wrapped")?),
-                ))
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        .fetch(self.pool());
+        let mut keys = SubjectKeys::new();
+        while let Some(r) = rows.try_next().await? {
+            keys.insert(
+                r.try_get("id")?,
+                (r.id("registry_id")?, r.try_get("data_key_wrapped")?),
+            );
+        }
+        Ok(keys)
     }
 
     /// Persons in treatment at any time in `year` (prevalence): one fact per person

@@ -80,9 +80,8 @@ pub(crate) fn run(
         .map(|c| (*c).to_owned())
         .collect();
     let width = columns.len();
-    let mut rows = statement
-        .query(rusqlite::params_from_iter(args.into_iter().map(value)))
-        .map_err(error)?;
+    bind(&mut statement, args)?;
+    let mut rows = statement.raw_query();
     let mut read = Vec::new();
     while let Some(row) = rows.next().map_err(error)? {
         if limit.is_some_and(|limit| read.len() >= limit) {
@@ -99,6 +98,26 @@ pub(crate) fn run(
     }
     drop(rows);
     Ok((read, conn.changes()))
+}
+
+/// Binds `args[i]` to the statement's `$i+1`, as sqlx does: SQLite numbers `$n`
+/// parameters in the order they first appear, so `$2` may be the first slot. The
+/// slot of the same position is checked first (the usual case, without a search).
+fn bind(statement: &mut rusqlite::Statement<'_>, args: Vec<Arg>) -> Result<(), sqlx::Error> {
+    for (i, arg) in args.into_iter().enumerate() {
+        let name = format!("${}", i + 1);
+        let slot = match statement.parameter_name(i + 1) {
+            Some(found) if found == name => i + 1,
+            _ => statement
+                .parameter_index(&name)
+                .map_err(error)?
+                .ok_or_else(|| sqlx::Error::Protocol(format!("the statement has no {name}")))?,
+        };
+        statement
+            .raw_bind_parameter(slot, value(arg))
+            .map_err(error)?;
+    }
+    Ok(())
 }
 
 /// A failure reported by SQLite, classified as sqlx classifies its own.
@@ -165,5 +184,69 @@ pub(crate) fn error(err: rusqlite::Error) -> sqlx::Error {
         }
         rusqlite::Error::QueryReturnedNoRows => sqlx::Error::RowNotFound,
         other => sqlx::Error::Protocol(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn memory() -> rusqlite::Connection {
+        rusqlite::Connection::open_in_memory().expect("in-memory database")
+    }
+
+    /// `$n` is the n-th value whatever order the statement names them in, as on sqlx.
+    #[test]
+    fn parameters_bind_by_number_not_by_slot() {
+        let conn = memory();
+        let (rows, _) = run(
+            &conn,
+            "select $2 as second, $1 as first, $2 || '' as again",
+            vec![Arg::Text(Some("one".into())), Arg::Int(Some(2))],
+            None,
+        )
+        .expect("runs");
+        let row = &rows[0];
+        let at = |name: &str| row.columns().iter().position(|c| c == name);
+        assert_eq!(row.get::<i64>(at("second"), &"second").expect("second"), 2);
+        assert_eq!(
+            row.get::<String>(at("first"), &"first").expect("first"),
+            "one"
+        );
+        assert_eq!(
+            row.get::<String>(at("again"), &"again").expect("again"),
+            "2"
+        );
+    }
+
+    /// A unique rule reads as sqlx reports it (the store tells its clients which
+    /// rule, `StoreError::from`); a write reports how many rows it changed.
+    #[test]
+    fn failures_keep_their_kind_and_writes_their_count() {
+        let conn = memory();
+        conn.execute_batch("create table t (k text primary key, n integer)")
+            .expect("table");
+        let insert = |k: &str| {
+            run(
+                &conn,
+                "insert into t (k, n) values ($1, $2)",
+                vec![Arg::Text(Some(k.into())), Arg::Int(Some(1))],
+                Some(0),
+            )
+        };
+        assert_eq!(insert("a").expect("first").1, 1);
+        let Err(sqlx::Error::Database(failure)) = insert("a") else {
+            panic!("a second row with the same key is refused");
+        };
+        assert!(failure.is_unique_violation());
+        assert_eq!(failure.message(), "UNIQUE constraint failed: t.k");
+        let (_, changed) = run(
+            &conn,
+            "update t set n = 2 where k = $1",
+            vec![Arg::Text(Some("z".into()))],
+            Some(0),
+        )
+        .expect("update");
+        assert_eq!(changed, 0);
     }
 }

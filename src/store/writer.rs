@@ -17,10 +17,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::db::{self, Arg, Conn, Tx};
 use futures_util::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 
+use super::db::{self, Arg, Conn, Tx};
 use super::{Backend, Store, StoreError, audit};
 use crate::audit::AuditEvent;
 
@@ -168,10 +168,14 @@ fn start_sqlite_lane(path: String, receiver: Queue) {
                 let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     runtime.block_on(lane(&mut line, Backend::Sqlite, &receiver));
                 }));
-                if run.is_ok() {
+                // Stopped for good once nobody can send (the store is gone); after a
+                // panic, started again, not faster than ten times a second.
+                let closed = receiver.try_lock().is_ok_and(|queue| queue.is_closed());
+                if run.is_ok() || closed {
                     return;
                 }
                 tracing::error!("the SQLite write lane stopped; starting it again");
+                std::thread::sleep(std::time::Duration::from_millis(100));
             }
         });
     if let Err(err) = spawned {
@@ -261,6 +265,21 @@ impl Line {
     }
 }
 
+impl Line {
+    /// Rolls back at once a lane transaction that an error left open half-way (as a
+    /// dropped sqlx transaction is), so the write lock is not held until the next
+    /// write arrives. A connection that cannot roll back is replaced.
+    fn close_open_transaction(&mut self) {
+        if let Self::Own { conn, .. } = self {
+            if let Some(Conn::Lane(raw)) = conn {
+                if !raw.is_autocommit() && raw.execute_batch("rollback").is_err() {
+                    *conn = None;
+                }
+            }
+        }
+    }
+}
+
 impl Begun<'_> {
     fn conn(&mut self) -> &mut Conn {
         match self {
@@ -310,22 +329,28 @@ async fn lane(line: &mut Line, backend: Backend, receiver: &Queue) {
         };
         if batch.len() == 1 {
             commit_alone(line, backend, batch[0].as_ref()).await;
-            continue;
+        } else {
+            commit_batch(line, backend, &batch).await;
         }
-        // Most groups have no refused write: run them without savepoints (two
-        // statements fewer per write). A refusal rolls the group back and it runs
-        // again with a savepoint per write, so the work at most doubles.
-        let done = match commit_group(line, backend, &batch, Isolation::Optimistic).await {
-            Ok(true) => true,
-            Ok(false) => commit_group(line, backend, &batch, Isolation::Savepoints)
-                .await
-                .is_ok_and(|done| done),
-            Err(_) => false,
-        };
-        if !done {
-            for job in &batch {
-                commit_alone(line, backend, job.as_ref()).await;
-            }
+        line.close_open_transaction();
+    }
+}
+
+/// Commits a batch as one group. Most groups have no refused write: they run without
+/// savepoints (two statements fewer per write). A refusal rolls the group back and it
+/// runs again with a savepoint per write, so the work at most doubles; a group that
+/// fails as a whole runs again one write per transaction.
+async fn commit_batch(line: &mut Line, backend: Backend, batch: &[Box<dyn Job>]) {
+    let done = match commit_group(line, backend, batch, Isolation::Optimistic).await {
+        Ok(true) => true,
+        Ok(false) => commit_group(line, backend, batch, Isolation::Savepoints)
+            .await
+            .is_ok_and(|done| done),
+        Err(_) => false,
+    };
+    if !done {
+        for job in batch {
+            commit_alone(line, backend, job.as_ref()).await;
         }
     }
 }

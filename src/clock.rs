@@ -2,15 +2,33 @@
 //! the bottom of the layers so that crypto (key-file dates), audit and the store
 //! share it without importing one another.
 
-/// The current UTC time as RFC 3339 text.
-pub fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    // Microseconds: what PostgreSQL's `timestamptz` keeps, so a moment read back
-    // is the text that was written.
-    now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
-        .unwrap_or(now)
-        .format(&time::format_description::well_known::Rfc3339)
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, UtcOffset};
+
+/// The one text form of a moment: RFC 3339 in UTC with exactly six fractional
+/// digits. Fixed width, so texts sort in time order (trimmed fractions do not:
+/// `…05.5Z` sorts before `…05Z`); microseconds, which PostgreSQL's `timestamptz`
+/// keeps exactly, so a moment read back is the text that was written.
+const STAMP: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
+    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+);
+
+/// A moment in the stored text form (see `STAMP`).
+pub fn stamp(at: OffsetDateTime) -> String {
+    at.to_offset(UtcOffset::UTC)
+        .format(STAMP)
         .unwrap_or_default()
+}
+
+/// The current UTC time in the stored text form.
+pub fn now_rfc3339() -> String {
+    stamp(OffsetDateTime::now_utc())
+}
+
+/// RFC 3339 text (any offset, any precision) in the stored form, for comparing with
+/// stored moments; `None` when it is not RFC 3339.
+pub fn normalize_stamp(text: &str) -> Option<String> {
+    OffsetDateTime::parse(text, &Rfc3339).ok().map(stamp)
 }
 
 /// A calendar date: every date the registry handles (today, dates of birth, of
@@ -82,6 +100,35 @@ pub fn digits(bytes: &[u8]) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Stored moments sort in time order as text, keep microseconds and read the
+    /// same whatever offset or precision they were given in.
+    #[test]
+    fn moments_have_one_sortable_text_form() {
+        let at = |text: &str| OffsetDateTime::parse(text, &Rfc3339).expect("RFC 3339");
+        let moments = [
+            "2026-12-05T10:00:00Z",
+            "2026-12-05T10:00:00.000001Z",
+            "2026-12-05T10:00:00.12Z",
+            "2026-12-05T10:00:00.123Z",
+            "2026-12-05T10:00:00.5Z",
+            "2026-12-05T10:00:01Z",
+        ];
+        let texts: Vec<String> = moments.iter().map(|m| stamp(at(m))).collect();
+        let mut sorted = texts.clone();
+        sorted.sort();
+        assert_eq!(texts, sorted, "text order is time order");
+        assert_eq!(texts[0], "2026-12-05T10:00:00.000000Z");
+        assert_eq!(texts[2], "2026-12-05T10:00:00.120000Z");
+        assert_eq!(
+            normalize_stamp("2026-12-05T11:00:00.5+01:00").as_deref(),
+            Some("2026-12-05T10:00:00.500000Z")
+        );
+        assert_eq!(normalize_stamp("yesterday"), None);
+        let now = now_rfc3339();
+        assert_eq!(now.len(), "2026-12-05T10:00:00.000000Z".len(), "{now}");
+        assert_eq!(normalize_stamp(&now), Some(now));
+    }
 
     #[test]
     fn only_real_iso_dates_parse() {

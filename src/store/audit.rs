@@ -182,8 +182,8 @@ impl Store {
         .bind(filter.after_seq)
         .bind(filter.actor.as_deref())
         .bind(filter.object.as_deref())
-        .bind(filter.from.as_deref())
-        .bind(filter.to.as_deref())
+        .bind(filter.from.as_deref().map(comparable))
+        .bind(filter.to.as_deref().map(comparable))
         .bind(filter.limit)
         .fetch_all(self.pool())
         .await?;
@@ -241,4 +241,10 @@ impl Store {
             .collect::<Result<_, sqlx::Error>>()
             .map_err(StoreError::from)
     }
+}
+
+/// A time bound in the stored form, so that text comparison is time order whatever
+/// precision or offset the caller wrote (`…T10:00:00+01:00`, `…T09:00:00.5Z`).
+fn comparable(bound: &str) -> String {
+    crate::clock::normalize_stamp(bound).unwrap_or_else(|| bound.to_owned())
 }

@@ -327,8 +327,8 @@ impl<T> Value for T where
 struct Id(String);
 
 /// A moment read back as RFC 3339 text: PostgreSQL `timestamptz`, SQLite text. The
-/// service writes microseconds at most (`clock::now_rfc3339`), which PostgreSQL keeps
-/// exactly, so the text read is the text written.
+/// service writes its moments in one fixed form with microseconds (`clock::stamp`),
+/// which PostgreSQL keeps exactly, so the text read is the text written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Stamp(String);
 
@@ -387,8 +387,7 @@ text_or_native!(Id, uuid::Uuid, |id: uuid::Uuid| Ok::<
     id.hyphenated().to_string()
 ));
 text_or_native!(Stamp, time::OffsetDateTime, |at: time::OffsetDateTime| {
-    at.format(&time::format_description::well_known::Rfc3339)
-        .map_err(sqlx::error::BoxDynError::from)
+    Ok::<_, sqlx::error::BoxDynError>(crate::clock::stamp(at))
 });
 
 /// A column named or numbered.

@@ -164,6 +164,23 @@ async fn auditor_queries_by_actor_object_and_time(app: TestApp) {
     assert!(by_object.iter().any(|e| e["action"] == "disable_user"));
     let future = events(&app, &auditor.token, "?from=2999-01-01T00:00:00Z").await;
     assert!(future.is_empty());
+    // Time bounds compare as times, whatever precision they are written with: an
+    // event at 10:00:01.123457 is after 10:00:01 and before 10:00:02 (as text,
+    // `…01.123457Z` sorts before `…01Z`).
+    let disabled = by_object
+        .iter()
+        .find(|e| e["action"] == "disable_user")
+        .expect("the disable event");
+    let at = disabled["occurred_at"].as_str().expect("occurred_at");
+    let second = at.split('.').next().expect("whole seconds");
+    let seq = &disabled["seq"];
+    let from = events(&app, &auditor.token, &format!("?from={second}Z")).await;
+    assert!(from.iter().any(|e| &e["seq"] == seq), "{at} from {second}Z");
+    let until = events(&app, &auditor.token, &format!("?to={second}Z")).await;
+    assert!(
+        until.iter().all(|e| &e["seq"] != seq),
+        "{at} before {second}Z"
+    );
     let page = events(&app, &auditor.token, "?limit=2").await;
     assert_eq!(page.len(), 2);
 

@@ -137,14 +137,23 @@ async fn sqlite_full_disk_refuses_writes_clearly_and_recovers() {
         acknowledged.push(body["episode_id"].as_str().expect("id").to_owned());
     }
 
-    // An empty write-ahead log, so that the next write needs new disk blocks.
+    // An empty write-ahead log, so that the next write needs new disk blocks. The
+    // service's own checkpointer may be copying the WAL at that moment (SQLite runs
+    // one checkpoint at a time and answers the other "busy"): try again shortly.
     let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
         .await
         .expect("connect");
-    let busy: i64 = sqlx::query_scalar("pragma wal_checkpoint(truncate)")
-        .fetch_one(&mut conn)
-        .await
-        .expect("checkpoint");
+    let mut busy = 1;
+    for _ in 0..50 {
+        busy = sqlx::query_scalar("pragma wal_checkpoint(truncate)")
+            .fetch_one(&mut conn)
+            .await
+            .expect("checkpoint");
+        if busy == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(busy, 0, "checkpoint completed");
     let filler = fill(app.dir.path());
 

@@ -62,7 +62,7 @@ async fn moments_and_identifiers_keep_their_text_in_native_columns(app: TestApp)
         .await
         .expect("moment written and read");
     assert_eq!(read, "2026-12-05T17:58:01.123457Z");
-    // The service's own clock writes microseconds at most, so its moments survive too.
+    // The service's own clock writes exactly six fractional digits, so its moments survive too.
     let now = registry::store::now_rfc3339();
     let fraction = now.trim_end_matches('Z').rsplit('.').next().unwrap_or("");
     assert!(now.ends_with('Z') && fraction.len() == 6, "{now}");

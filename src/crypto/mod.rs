@@ -16,6 +16,7 @@ pub mod keyring;
 pub mod pseudonym;
 pub mod reference;
 pub mod seal;
+pub mod similarity;
 
 use std::fmt;
 

@@ -51,16 +51,8 @@ impl PseudonymKeys {
     /// Derives the per-domain keys of one version.
     pub fn derive(secret: &Secret32, version: u32) -> Self {
         let prk = super::reference::extract(secret, SALT);
-        let derive = |domain: Domain| {
-            let version_bytes = version.to_be_bytes();
-            let info = [domain.label(), b"|v", &version_bytes];
-            match prk.expand(&info, hmac::HMAC_SHA256) {
-                Ok(okm) => hmac::Key::from(okm),
-                // expand fails only when the requested length exceeds 255 blocks;
-                // one HMAC key is one block, so this arm cannot be reached.
-                Err(_) => hmac::Key::new(hmac::HMAC_SHA256, secret.expose()),
-            }
-        };
+        let derive =
+            |domain: Domain| super::reference::hmac_key(&prk, domain.label(), version, secret);
         Self {
             version,
             subject: derive(Domain::Subject),

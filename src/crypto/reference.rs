@@ -144,6 +144,20 @@ pub fn extract(secret: &Secret32, salt: &[u8]) -> hkdf::Prk {
     hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(secret.expose())
 }
 
+/// The HMAC-SHA256 key of one domain (`label`) and key version, expanded from `prk`
+/// (info `label|v` + version). HKDF's expand fails only for more than 255 blocks and
+/// one HMAC key is one block, so the fallback to `secret` itself is never taken.
+pub fn hmac_key(prk: &hkdf::Prk, label: &[u8], version: u32, secret: &Secret32) -> ring::hmac::Key {
+    let version_bytes = version.to_be_bytes();
+    let info = [label, b"|v", &version_bytes];
+    match prk.expand(&info, ring::hmac::HMAC_SHA256) {
+        Ok(okm) => ring::hmac::Key::from(okm),
+        Err(ring::error::Unspecified) => {
+            ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.expose())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

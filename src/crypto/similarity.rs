@@ -126,15 +126,8 @@ impl SimilarityKeys {
     /// Derives the per-field keys of one version.
     pub fn derive(secret: &Secret32, version: u32) -> Self {
         let prk = super::reference::extract(secret, SALT);
-        let derive = |field: Field| {
-            let version_bytes = version.to_be_bytes();
-            let info = [field.label(), b"|v", &version_bytes];
-            match prk.expand(&info, hmac::HMAC_SHA256) {
-                Ok(okm) => hmac::Key::from(okm),
-                // One HMAC key is one block, far below HKDF's 255-block limit.
-                Err(ring::error::Unspecified) => hmac::Key::new(hmac::HMAC_SHA256, &[0; 32]),
-            }
-        };
+        let derive =
+            |field: Field| super::reference::hmac_key(&prk, field.label(), version, secret);
         Self {
             version,
             name: derive(Field::Name),

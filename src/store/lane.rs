@@ -74,11 +74,15 @@ pub(crate) fn run(
     limit: Option<usize>,
 ) -> Result<(Vec<LaneRow>, u64), sqlx::Error> {
     let mut statement = conn.prepare_cached(sql).map_err(error)?;
-    let columns: Arc<[String]> = statement
-        .column_names()
-        .iter()
-        .map(|c| (*c).to_owned())
-        .collect();
+    // Names only for rows that are read (not for the inserts of every write).
+    let columns: Arc<[String]> = match limit {
+        Some(0) => Arc::from([]),
+        _ => statement
+            .column_names()
+            .iter()
+            .map(|c| (*c).to_owned())
+            .collect(),
+    };
     let width = columns.len();
     bind(&mut statement, args)?;
     let mut rows = statement.raw_query();

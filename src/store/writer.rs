@@ -248,14 +248,10 @@ impl Line {
         match self {
             Self::Pool(store) => Ok(Begun::Tx(store.begin_raw_write().await?)),
             Self::Own { path, conn } => {
+                roll_back_leftover(conn);
                 let open = match conn.take() {
-                    // A transaction a failed group left open (its COMMIT failed on a
-                    // full disk) is rolled back; a connection that cannot is replaced.
-                    Some(Conn::Lane(raw)) if raw.is_autocommit() => Conn::Lane(raw),
-                    Some(Conn::Lane(raw)) if raw.execute_batch("rollback").is_ok() => {
-                        Conn::Lane(raw)
-                    }
-                    _ => Conn::Lane(super::lane::open(path, super::SQLITE_PRAGMAS)?),
+                    Some(open) => open,
+                    None => Conn::Lane(super::lane::open(path, super::SQLITE_PRAGMAS)?),
                 };
                 let conn = conn.insert(open);
                 db::query("begin immediate").execute(&mut *conn).await?;
@@ -268,14 +264,21 @@ impl Line {
 impl Line {
     /// Rolls back at once a lane transaction that an error left open half-way (as a
     /// dropped sqlx transaction is), so the write lock is not held until the next
-    /// write arrives. A connection that cannot roll back is replaced.
+    /// write arrives.
     fn close_open_transaction(&mut self) {
         if let Self::Own { conn, .. } = self {
-            if let Some(Conn::Lane(raw)) = conn {
-                if !raw.is_autocommit() && raw.execute_batch("rollback").is_err() {
-                    *conn = None;
-                }
-            }
+            roll_back_leftover(conn);
+        }
+    }
+}
+
+/// Rolls back a transaction an error left open on the lane's connection (a COMMIT
+/// that failed on a full disk, a statement that failed half-way); a connection that
+/// cannot roll back is dropped, to be opened afresh.
+fn roll_back_leftover(conn: &mut Option<Conn>) {
+    if let Some(Conn::Lane(raw)) = conn {
+        if !raw.is_autocommit() && raw.execute_batch("rollback").is_err() {
+            *conn = None;
         }
     }
 }

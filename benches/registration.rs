@@ -301,7 +301,7 @@ async fn floor(store: &Store, keys: &KeyringHandle, rows: Vec<FloorRow>, clients
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(row) = rows.get(i) else { break };
                     let mut tx = store.begin_raw_write().await.expect("tx");
-                    let linked = link_or_create(&mut tx, &row.prepared.lookups, &row.prepared.new)
+                    let linked = link_or_create(&mut tx, &keyring, &row.prepared)
                         .await
                         .expect("linked");
                     insert_episode(

@@ -85,7 +85,7 @@ async fn load_episodes(
             let valid =
                 validate(&input, today_utc(), &slugs).expect("generated episodes are valid");
             let prepared = prepare(keys, &input.identity, &valid.identity).expect("prepared");
-            let linked = link_or_create(&mut tx, &prepared.lookups, &prepared.new)
+            let linked = link_or_create(&mut tx, &keyring, &prepared)
                 .await
                 .expect("linked");
             let key = if linked.rule == LinkRule::New {
@@ -160,7 +160,7 @@ async fn top_up_subjects(
         let valid = registry::identity::subject::validate(&input.identity, today_utc(), "")
             .expect("valid identity");
         let prepared = prepare(keys, &input.identity, &valid).expect("prepared");
-        let linked = link_or_create(&mut tx, &prepared.lookups, &prepared.new)
+        let linked = link_or_create(&mut tx, &keys.current(), &prepared)
             .await
             .expect("linked");
         if linked.rule == LinkRule::New {

@@ -20,6 +20,7 @@ pub mod field;
 pub mod files;
 pub mod http;
 pub mod identity;
+pub mod linkage;
 pub mod server;
 pub mod store;
 pub mod telemetry;

@@ -339,7 +339,7 @@ impl RegistrationJob {
             }
         }
         let prepared = &self.prepared;
-        let linked = link_or_create(conn, &prepared.lookups, &prepared.new).await?;
+        let linked = link_or_create(conn, keyring, prepared).await?;
         // A subject created just now has no episodes to look at.
         let (data_key, previous) = if linked.rule == LinkRule::New {
             (prepared.data_key.clone(), Vec::new())
@@ -388,6 +388,7 @@ impl RegistrationJob {
             object: Some(episode_id.clone()),
             ..reg.event.clone()
         });
+        events.extend(super::subjects::review_events(&linked, &reg.event));
         Ok(Staged {
             value: Registered {
                 episode_id,

@@ -12,7 +12,7 @@ use crate::crypto::{Aad, CryptoError, KeyringHandle};
 use crate::identity::subject::{
     DATA_KEY_AAD_COLUMN, IDENTITY_AAD_COLUMN, IDENTITY_AAD_TABLE, IdentityInput, lookups, validate,
 };
-use crate::store::subjects::{KeyedTable, Rewrap};
+use crate::store::subjects::{KeyedTable, Moved, Rewrap};
 use crate::store::{Store, StoreError};
 
 /// How often a running service checks its key file for a rotation.
@@ -100,6 +100,13 @@ pub async fn open(path: &Path, store: &Store) -> Result<(KeyringHandle, bool), K
             records = converted,
             identities_removed = erased,
             "record links of the older schema converted to per-agency references"
+        );
+    }
+    let encoded = encode_unencoded(store, &handle).await?;
+    if encoded > 0 {
+        tracing::info!(
+            subjects = encoded,
+            "similarity encodings computed for fuzzy linkage"
         );
     }
     if created {
@@ -395,7 +402,13 @@ pub async fn rotate_pseudonym(
                             "pseudonym key version {target} is not available"
                         )));
                     };
-                    Some(lookup)
+                    let (encoding_sealed, buckets) =
+                        similarity_of(&keyring, target, &row.registry_id, &input, &identity)?;
+                    Some(Moved {
+                        lookup,
+                        encoding_sealed,
+                        buckets,
+                    })
                 };
                 if store
                     .repseudonymise_subject(
@@ -421,6 +434,67 @@ pub async fn rotate_pseudonym(
     )
     .await?;
     Ok(report)
+}
+
+/// A subject's sealed similarity encoding and buckets under pseudonym-key `version`.
+fn similarity_of(
+    keyring: &crate::crypto::Keyring,
+    version: u32,
+    registry_id: &str,
+    input: &IdentityInput,
+    identity: &crate::identity::normalize::NormalisedIdentity,
+) -> Result<(Vec<u8>, Vec<i64>), KeysError> {
+    let keys = keyring.similarity_version(version).ok_or_else(|| {
+        KeysError::Refused(format!("pseudonym key version {version} is not available"))
+    })?;
+    let linkable = crate::identity::similar::link_identity(input, identity);
+    let sealed = keys
+        .seal(&keys.encode(&linkable), registry_id)
+        .map_err(|e| KeysError::Refused(format!("subject {registry_id}: {e}")))?;
+    Ok((sealed, keys.buckets(&linkable)))
+}
+
+/// Gives every live subject created before fuzzy linkage its similarity encoding
+/// and buckets under its own key version; returns how many. Runs at start-up with
+/// the key file, as the reference upgrade does.
+async fn encode_unencoded(store: &Store, handle: &KeyringHandle) -> Result<u64, KeysError> {
+    let (keyring, today) = (handle.current(), today_utc());
+    let (mut done, mut after) = (0, 0);
+    loop {
+        let rows = store.subjects_to_encode(after, 1_000).await?;
+        let Some(last) = rows.last() else {
+            return Ok(done);
+        };
+        after = last.subject_id;
+        for row in rows {
+            // A subject whose identity cannot be opened or no longer validates
+            // cannot be matched by similarity; the exact pseudonyms still find it,
+            // and start-up goes on (the operator sees the warning).
+            let encoded = open_identity_row(&keyring, &row).and_then(|input| {
+                let identity = validate(&input, today, "").map_err(|_| {
+                    KeysError::Refused("sealed identity no longer validates".into())
+                })?;
+                similarity_of(
+                    &keyring,
+                    row.pseudonym_version,
+                    &row.registry_id,
+                    &input,
+                    &identity,
+                )
+            });
+            match encoded {
+                Ok((sealed, buckets)) => {
+                    store.set_encoding(row.subject_id, sealed, buckets).await?;
+                    done += 1;
+                }
+                Err(error) => tracing::warn!(
+                    registry_id = %row.registry_id,
+                    %error,
+                    "subject left without a similarity encoding"
+                ),
+            }
+        }
+    }
 }
 
 /// Opens a subject's sealed identity with the keyring.

@@ -107,7 +107,7 @@ impl ContactJob {
         conn: &mut crate::store::db::Conn,
     ) -> Result<Staged<(String, String)>, EpisodeError> {
         let (prepared, keyring, input) = (&self.prepared, &self.keyring, &self.input);
-        let linked = link_or_create(conn, &prepared.lookups, &prepared.new).await?;
+        let linked = link_or_create(conn, keyring, prepared).await?;
         let data_key = if linked.rule == LinkRule::New {
             prepared.data_key.clone()
         } else {
@@ -136,11 +136,15 @@ impl ContactJob {
             },
         )
         .await?;
-        Ok(super::recorded(
+        let mut staged = super::recorded(
             contact_id.clone(),
-            (contact_id, linked.registry_id),
+            (contact_id, linked.registry_id.clone()),
             self.event.clone(),
-        ))
+        );
+        staged
+            .events
+            .extend(super::subjects::review_events(&linked, &self.event));
+        Ok(staged)
     }
 }
 

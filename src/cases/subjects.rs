@@ -42,12 +42,8 @@ pub async fn link_identity(
     let identity = validate(input, today_utc(), "identity.").map_err(SubjectError::Invalid)?;
     let prepared = prepare(keys, input, &identity)?;
     let store = store.clone();
-    detached(async move {
-        Ok(store
-            .link_or_create_subject(&prepared.lookups, &prepared.new)
-            .await?)
-    })
-    .await
+    let keyring = keys.current();
+    detached(async move { Ok(store.link_or_create_subject(keyring, &prepared).await?) }).await
 }
 
 /// Opens a subject's sealed identity (for a data-subject access report).
@@ -231,4 +227,19 @@ pub async fn record_counts(
     store
         .subject_record_counts(&super::keyring(keys), subject)
         .await
+}
+
+/// The audit events of the review items a registration queued beside the subject
+/// it created: one per item, naming the item only (no identity, no score).
+pub(crate) fn review_events(linked: &Linked, like: &AuditEvent) -> Vec<AuditEvent> {
+    linked
+        .reviews
+        .iter()
+        .map(|review_id| AuditEvent {
+            action: "queue_link_review".into(),
+            object: Some(review_id.clone()),
+            detail: None,
+            ..like.clone()
+        })
+        .collect()
 }

@@ -13,6 +13,7 @@ use std::time::SystemTime;
 use ring::hmac;
 
 use super::keyfile::{KeyFile, KeyFileError, KeyKind};
+use super::similarity::SimilarityKeys;
 use super::{Aad, CryptoError, DataKey, Secret32};
 use crate::crypto::pseudonym::{Domain, Pseudonym, PseudonymKeys};
 use crate::crypto::reference::{RecordDomain, SubjectRef};
@@ -107,6 +108,26 @@ impl Keyring {
             }
         }
         out
+    }
+
+    /// The similarity keys of every available version, active first.
+    pub fn similarity_keys(&self) -> Vec<&SimilarityKeys> {
+        let active = self.pseudonym.get(&self.active_pseudonym);
+        active
+            .into_iter()
+            .chain(
+                self.pseudonym
+                    .iter()
+                    .filter(|(v, _)| **v != self.active_pseudonym)
+                    .map(|(_, k)| k),
+            )
+            .map(|k| &k.similarity)
+            .collect()
+    }
+
+    /// The similarity keys of one version, when the key file holds it.
+    pub fn similarity_version(&self, version: u32) -> Option<&SimilarityKeys> {
+        self.pseudonym.get(&version).map(|k| &k.similarity)
     }
 
     /// The pseudonym of `input` under the active version.

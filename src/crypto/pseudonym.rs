@@ -39,6 +39,8 @@ pub struct PseudonymKeys {
     record_key: hmac::Key,
     /// The references from agencies' records to their person.
     pub references: super::reference::ReferenceKeys,
+    /// The similarity encodings and blocking buckets of fuzzy linkage.
+    pub similarity: super::similarity::SimilarityKeys,
 }
 
 impl std::fmt::Debug for PseudonymKeys {
@@ -58,6 +60,7 @@ impl PseudonymKeys {
             subject: derive(Domain::Subject),
             record_key: derive(Domain::RecordKey),
             references: super::reference::ReferenceKeys::derive(&prk, version),
+            similarity: super::similarity::SimilarityKeys::derive(secret, version),
         }
     }
 

@@ -369,6 +369,109 @@ pub enum Slip {
     Cyrillic,
     /// Day and month of birth swapped.
     SwappedDayMonth,
+    /// One letter of a name mistyped, dropped or doubled.
+    Typo,
+    /// An Albanian name written as Serbian Latin spells it (`Xhavit Çeku` as
+    /// `Džavit Ćeku`).
+    OtherLanguage,
+    /// Given and family name in each other's field.
+    NamesSwapped,
+    /// Only the year of birth recorded.
+    YearOnly,
+    /// One digit of the birth date mistyped (still a valid date).
+    BirthDigit,
+    /// The given name not recorded.
+    NoGivenName,
+}
+
+impl Slip {
+    /// Every slip, for generators that draw from all of them.
+    pub const ALL: [Slip; 10] = [
+        Slip::SwappedLetters,
+        Slip::NoDiacritics,
+        Slip::Cyrillic,
+        Slip::SwappedDayMonth,
+        Slip::Typo,
+        Slip::OtherLanguage,
+        Slip::NamesSwapped,
+        Slip::YearOnly,
+        Slip::BirthDigit,
+        Slip::NoGivenName,
+    ];
+}
+
+/// One letter replaced by a neighbouring key's, dropped, or doubled.
+pub fn typo(rng: &mut impl Rng, text: &str) -> String {
+    let mut chars: Vec<char> = text.chars().collect();
+    let letters: Vec<usize> = (1..chars.len())
+        .filter(|&i| chars[i].is_alphabetic())
+        .collect();
+    let Some(&i) = letters.choose(rng) else {
+        return text.to_owned();
+    };
+    match rng.gen_range(0..3) {
+        0 => {
+            const ROW: &str = "qwertyuiopasdfghjklzxcvbnm";
+            let keys: Vec<char> = ROW.chars().collect();
+            let at = keys
+                .iter()
+                .position(|k| *k == chars[i].to_ascii_lowercase())
+                .unwrap_or(0);
+            let neighbour = keys[(at + 1) % keys.len()];
+            chars[i] = if chars[i] == neighbour {
+                'a'
+            } else {
+                neighbour
+            };
+        }
+        1 => {
+            chars.remove(i);
+        }
+        _ => chars.insert(i, chars[i]),
+    }
+    chars.into_iter().collect()
+}
+
+/// An Albanian spelling as Serbian Latin writes its sounds.
+pub fn serbian_spelling(text: &str) -> String {
+    const SOUNDS: &[(&str, &str)] = &[
+        ("Xh", "Dž"),
+        ("xh", "dž"),
+        ("Zh", "Ž"),
+        ("zh", "ž"),
+        ("Sh", "Š"),
+        ("sh", "š"),
+        ("Gj", "Đ"),
+        ("gj", "đ"),
+        ("Dh", "D"),
+        ("dh", "d"),
+        ("Th", "T"),
+        ("th", "t"),
+        ("Ç", "Č"),
+        ("ç", "č"),
+        ("Q", "Ć"),
+        ("q", "ć"),
+        ("ë", "e"),
+        ("Ë", "E"),
+        ("Y", "I"),
+        ("y", "i"),
+        ("ll", "l"),
+        ("rr", "r"),
+    ];
+    let mut out = String::new();
+    let mut rest = text;
+    'outer: while let Some(c) = rest.chars().next() {
+        for (from, to) in SOUNDS {
+            if let Some(tail) = rest.strip_prefix(from) {
+                out.push_str(to);
+                rest = tail;
+                continue 'outer;
+            }
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
 }
 
 /// How a registration writes a person's identity: their own spelling, or with one slip.
@@ -407,6 +510,29 @@ pub fn spelled(
                 last = swap_letters(rng, &last);
             }
         }
+        Some(Slip::Typo) => {
+            if rng.gen_bool(0.5) {
+                first = typo(rng, &first);
+            } else {
+                last = typo(rng, &last);
+            }
+        }
+        Some(Slip::OtherLanguage) => {
+            first = serbian_spelling(&first);
+            last = serbian_spelling(&last);
+        }
+        Some(Slip::NamesSwapped) => std::mem::swap(&mut first, &mut last),
+        Some(Slip::YearOnly) => birth_date = format!("{y:04}"),
+        Some(Slip::BirthDigit) => {
+            // The last digit of the year, or of the day when that stays a date.
+            birth_date = if d % 10 < 8 && rng.gen_bool(0.5) {
+                iso(y, m, d + 1)
+            } else {
+                let day = if (m, d) == (2, 29) { 28 } else { d };
+                iso(y + if y % 10 == 9 { -1 } else { 1 }, m, day)
+            };
+        }
+        Some(Slip::NoGivenName) => first.clear(),
     }
     (first, last, birth_date)
 }

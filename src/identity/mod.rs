@@ -3,4 +3,5 @@
 //! keyed primitives of `crate::crypto`).
 
 pub mod normalize;
+pub mod similar;
 pub mod subject;

@@ -10,6 +10,7 @@ use super::normalize::{
     BirthDate, IdentityError, NormalisedIdentity, PersonalNumber, Sex, normalise_full_name,
 };
 use crate::crypto::pseudonym::{Domain, Pseudonym};
+use crate::crypto::similarity::Encoding;
 use crate::crypto::{Aad, CryptoError, DataKey, Keyring, KeyringHandle};
 use crate::field::FieldError;
 
@@ -44,6 +45,35 @@ pub struct NewSubject {
     pub master_key_version: u32,
     /// Identity sealed under the data key.
     pub identity_sealed: Vec<u8>,
+    /// Similarity encoding under the active version, sealed.
+    pub encoding_sealed: Vec<u8>,
+    /// Blocking buckets under the active version.
+    pub buckets: Vec<i64>,
+}
+
+/// An identity's similarity encoding and blocking buckets under one pseudonym-key
+/// version, to find and compare candidates stored under that version.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    /// Pseudonym-key version.
+    pub version: u32,
+    /// The encoding.
+    pub encoding: Encoding,
+    /// Its buckets.
+    pub buckets: Vec<i64>,
+}
+
+/// Probes of an identity under every available key version (active first).
+pub fn probes(keys: &Keyring, input: &IdentityInput, identity: &NormalisedIdentity) -> Vec<Probe> {
+    let linkable = super::similar::link_identity(input, identity);
+    keys.similarity_keys()
+        .into_iter()
+        .map(|k| Probe {
+            version: k.version,
+            encoding: k.encode(&linkable),
+            buckets: k.buckets(&linkable),
+        })
+        .collect()
 }
 
 /// Identity of a person as submitted. Every field is personal data: it is never
@@ -169,10 +199,12 @@ pub const IDENTITY_AAD_COLUMN: &str = "identity";
 pub const DATA_KEY_AAD_COLUMN: &str = "data_key";
 
 /// Everything needed to link an identity: lookups, and the row to insert if new.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct PreparedSubject {
     /// Pseudonyms under every key version (active first).
     pub lookups: Vec<SubjectLookup>,
+    /// Similarity probes under every key version (active first).
+    pub probes: Vec<Probe>,
     /// The subject row to insert when no existing subject matches.
     pub new: NewSubject,
     /// The new subject's data key (used to seal the record's own fields if new).
@@ -193,7 +225,17 @@ pub fn prepare(
         .ok_or(CryptoError::UnknownKeyVersion(
             keyring.active_pseudonym_version(),
         ))?;
+    let probes = probes(&keyring, input, identity);
+    let active_probe = probes
+        .first()
+        .filter(|p| p.version == active.version)
+        .ok_or(CryptoError::UnknownKeyVersion(active.version))?;
     let registry_id = uuid::Uuid::new_v4().to_string();
+    let encoding_sealed = keyring
+        .similarity_version(active.version)
+        .ok_or(CryptoError::UnknownKeyVersion(active.version))?
+        .seal(&active_probe.encoding, &registry_id)?;
+    let buckets = active_probe.buckets.clone();
     let data_key = DataKey::generate(1)?;
     let (master_key_version, data_key_wrapped) = keys.wrap(
         &data_key,
@@ -224,7 +266,10 @@ pub fn prepare(
             data_key_wrapped,
             master_key_version,
             identity_sealed,
+            encoding_sealed,
+            buckets,
         },
+        probes,
         data_key,
     })
 }

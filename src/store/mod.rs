@@ -7,6 +7,7 @@ pub mod deaths;
 pub mod episodes;
 pub mod exports;
 pub mod lane;
+pub mod linkage;
 pub mod reference;
 pub mod refs;
 pub mod seeds;

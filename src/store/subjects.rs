@@ -10,6 +10,8 @@ use crate::store::db::{self, Conn, Row};
 use super::db::Arg;
 use super::writer::Staged;
 use super::{LockKey, Store, StoreError, lock_keys, now_rfc3339};
+use crate::crypto::Keyring;
+use crate::identity::subject::PreparedSubject;
 
 /// Today's date, `YYYY-MM-DD` (UTC).
 fn today() -> String {
@@ -37,6 +39,8 @@ pub enum LinkRule {
     PersonalNumber,
     /// The full-attribute pseudonym matched.
     Attributes,
+    /// The similarity encodings matched (fuzzy linkage, `crate::linkage`).
+    Similarity,
     /// No match: a new subject was created.
     New,
 }
@@ -60,6 +64,9 @@ pub struct Linked {
     /// Pseudonym-key version of the subject, read under its row lock: the version of
     /// every reference to it (identity/reference.rs).
     pub version: u32,
+    /// Review items queued for a registrar when the subject was created beside
+    /// possible earlier selves (their ids, for the audit log).
+    pub reviews: Vec<String>,
 }
 
 impl Linked {
@@ -71,6 +78,17 @@ impl Linked {
     ) -> Result<crate::crypto::reference::SubjectRef, crate::crypto::CryptoError> {
         keyring.subject_ref(domain, self.subject_id, self.version)
     }
+}
+
+/// A live subject's pseudonyms and similarity encoding under a new key version.
+#[derive(Debug, Clone)]
+pub struct Moved {
+    /// The pseudonyms.
+    pub lookup: SubjectLookup,
+    /// The sealed encoding.
+    pub encoding_sealed: Vec<u8>,
+    /// The buckets.
+    pub buckets: Vec<i64>,
 }
 
 /// The sealed parts of a subject, for opening its identity.
@@ -105,6 +123,21 @@ fn sealed_from_row(row: &Row) -> Result<SealedSubject, sqlx::Error> {
         birth_year: row.try_get("birth_year")?,
         shredded_at: row.opt_stamp("shredded_at")?,
     })
+}
+
+/// Subjects matching a fixed condition (never user input), in id order.
+pub(crate) async fn sealed_where(
+    store: &Store,
+    condition: &str,
+    limit: i64,
+) -> Result<Vec<SealedSubject>, StoreError> {
+    let rows = db::query(&format!(
+        "select {SEALED_COLUMNS} from subject where {condition} order by id limit $1"
+    ))
+    .bind(limit)
+    .fetch_all(store.pool())
+    .await?;
+    Ok(rows.iter().map(sealed_from_row).collect::<Result<_, _>>()?)
 }
 
 const SEALED_COLUMNS: &str = "id, registry_id, data_key_wrapped, identity_sealed, \
@@ -143,20 +176,25 @@ pub struct VersionCount {
     pub rows: i64,
 }
 
-/// Finds or creates the subject for an identity, inside the caller's transaction.
+/// Finds or creates the subject for an identity, inside the caller's transaction:
+/// the exact cascade first, then the similarity matcher; a new subject gets its
+/// encoding and buckets, and its possible earlier selves go to the review queue.
 pub async fn link_or_create(
     conn: &mut Conn,
-    lookups: &[SubjectLookup],
-    new: &NewSubject,
+    keyring: &Keyring,
+    prepared: &PreparedSubject,
 ) -> Result<Linked, StoreError> {
+    let (lookups, new) = (&prepared.lookups, &prepared.new);
     // Concurrent registrations of one identity (through any service instance) wait
-    // here for each other, so the second sees the subject the first created.
+    // here for each other, so the second sees the subject the first created; those
+    // that share a bucket wait too, so a slip of the same person does as well.
     lock_keys(
         conn,
         lookups
             .iter()
             .chain(std::iter::once(&new.lookup))
-            .flat_map(pseudonym_locks),
+            .flat_map(pseudonym_locks)
+            .chain(super::linkage::bucket_locks(&prepared.probes)),
     )
     .await?;
     let has_pn = new.lookup.pn.is_some();
@@ -168,39 +206,64 @@ pub async fn link_or_create(
         Some(linked) => lock_subject(conn, linked).await?,
         None => None,
     };
-    let linked = match found {
-        Some(linked) => linked,
-        None => {
-            let subject_id: i64 = db::query_scalar(
-                "insert into subject (registry_id, pn_pseudonym, attr_pseudonym, \
-                 pseudonym_version, sex, birth_year, birth_year_only, data_key_wrapped, \
-                 master_key_version, identity_sealed, created_at) \
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning id",
-            )
-            .bind(db::uuid(&new.registry_id))
-            .bind(new.lookup.pn.map(|p| p.to_vec()))
-            .bind(new.lookup.attr.to_vec())
-            .bind(i64::from(new.lookup.version))
-            .bind(&new.sex)
-            .bind(new.birth_year)
-            .bind(new.birth_year_only)
-            .bind(&new.data_key_wrapped)
-            .bind(i64::from(new.master_key_version))
-            .bind(&new.identity_sealed)
-            // The day only: the exact time would match the creating record's own
-            // `created_at`, tying the registry id to it in a dump.
-            .bind(db::day(&today()))
-            .fetch_one(&mut *conn)
-            .await?;
-            Linked {
-                subject_id,
-                registry_id: new.registry_id.clone(),
-                rule: LinkRule::New,
-                version: new.lookup.version,
-            }
+    if let Some(linked) = found {
+        return Ok(linked);
+    }
+    let matched = super::linkage::match_identity(conn, keyring, &prepared.probes).await?;
+    if let Some(candidate) = &matched.link {
+        let linked = Linked {
+            subject_id: candidate.subject_id,
+            registry_id: registry_id_of(conn, candidate.subject_id).await?,
+            rule: LinkRule::Similarity,
+            version: new.lookup.version,
+            reviews: Vec::new(),
+        };
+        if let Some(linked) = lock_subject(conn, linked).await? {
+            return Ok(linked);
         }
-    };
-    Ok(linked)
+    }
+    let subject_id = insert_subject(conn, new).await?;
+    super::linkage::insert(conn, subject_id, &new.encoding_sealed, &new.buckets).await?;
+    let reviews = super::linkage::queue_reviews(conn, subject_id, &matched.review).await?;
+    Ok(Linked {
+        subject_id,
+        registry_id: new.registry_id.clone(),
+        rule: LinkRule::New,
+        version: new.lookup.version,
+        reviews,
+    })
+}
+
+async fn insert_subject(conn: &mut Conn, new: &NewSubject) -> Result<i64, StoreError> {
+    Ok(db::query_scalar(
+        "insert into subject (registry_id, pn_pseudonym, attr_pseudonym, \
+         pseudonym_version, sex, birth_year, birth_year_only, data_key_wrapped, \
+         master_key_version, identity_sealed, created_at) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning id",
+    )
+    .bind(db::uuid(&new.registry_id))
+    .bind(new.lookup.pn.map(|p| p.to_vec()))
+    .bind(new.lookup.attr.to_vec())
+    .bind(i64::from(new.lookup.version))
+    .bind(&new.sex)
+    .bind(new.birth_year)
+    .bind(new.birth_year_only)
+    .bind(&new.data_key_wrapped)
+    .bind(i64::from(new.master_key_version))
+    .bind(&new.identity_sealed)
+    // The day only: the exact time would match the creating record's own
+    // `created_at`, tying the registry id to it in a dump.
+    .bind(db::day(&today()))
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+async fn registry_id_of(conn: &mut Conn, subject_id: i64) -> Result<String, StoreError> {
+    let row = db::query("select registry_id from subject where id = $1")
+        .bind(subject_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(row.id("registry_id")?)
 }
 
 /// The advisory locks of one lookup's pseudonyms.
@@ -270,6 +333,7 @@ pub async fn shred_in(conn: &mut Conn, registry_id: &str) -> Result<Shredded, St
         .bind(id)
         .execute(&mut *conn)
         .await?;
+        super::linkage::forget(conn, id).await?;
     }
     let version = u32::try_from(version).map_err(|_| StoreError::Unresolvable)?;
     Ok(Shredded {
@@ -377,6 +441,7 @@ async fn find_link(
                 registry_id: registry_id.clone(),
                 rule: LinkRule::PersonalNumber,
                 version: lookup.version,
+                reviews: Vec::new(),
             }));
         }
     }
@@ -404,6 +469,7 @@ async fn find_link(
                 registry_id: registry_id.clone(),
                 rule: LinkRule::Attributes,
                 version: lookup.version,
+                reviews: Vec::new(),
             }));
         }
     }
@@ -414,13 +480,13 @@ impl Store {
     /// Links an identity to its subject (or creates one) in its own transaction.
     pub async fn link_or_create_subject(
         &self,
-        lookups: &[SubjectLookup],
-        new: &NewSubject,
+        keyring: std::sync::Arc<Keyring>,
+        prepared: &PreparedSubject,
     ) -> Result<Linked, StoreError> {
-        let job = (lookups.to_vec(), new.clone());
-        self.write_with(job, |conn, (lookups, new)| {
+        let job = (keyring, prepared.clone());
+        self.write_with(job, |conn, (keyring, prepared)| {
             Box::pin(async move {
-                let linked = link_or_create(conn, lookups, new).await?;
+                let linked = link_or_create(conn, keyring, prepared).await?;
                 Ok::<_, StoreError>(Staged::unaudited(linked))
             })
         })
@@ -547,15 +613,7 @@ impl Store {
         active: u32,
         limit: i64,
     ) -> Result<Vec<SealedSubject>, StoreError> {
-        let rows = db::query(&format!(
-            "select {SEALED_COLUMNS} from subject where pseudonym_version <> $1 \
-             order by id limit $2"
-        ))
-        .bind(i64::from(active))
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        Ok(rows.iter().map(sealed_from_row).collect::<Result<_, _>>()?)
+        sealed_where(self, &format!("pseudonym_version <> {active}"), limit).await
     }
 
     /// Moves a subject to pseudonym-key version `new`, unless the row changed
@@ -566,21 +624,25 @@ impl Store {
         keyring: std::sync::Arc<crate::crypto::Keyring>,
         subject_id: i64,
         (old, new): (u32, u32),
-        lookup: Option<&SubjectLookup>,
+        moved: Option<&Moved>,
     ) -> Result<bool, StoreError> {
         // A registration of this person holding the new version's locks (every
         // service has loaded the new key before rotation starts) finishes first, and
         // one arriving later finds the row under the new version; one holding the
         // subject's row lock finishes before this update, and the references it
         // wrote under the old version move below.
-        let job = (keyring, subject_id, (old, new), lookup.cloned());
-        self.write_with(job, |conn, (keyring, subject_id, (old, new), lookup)| {
+        let job = (keyring, subject_id, (old, new), moved.cloned());
+        self.write_with(job, |conn, (keyring, subject_id, (old, new), moved)| {
             Box::pin(async move {
-                let (subject_id, old, new, lookup) = (*subject_id, *old, *new, lookup.as_ref());
-                let done = match lookup {
-                    Some(lookup) => {
+                let (subject_id, old, new, moved) = (*subject_id, *old, *new, moved.as_ref());
+                let done = match moved {
+                    Some(Moved {
+                        lookup,
+                        encoding_sealed,
+                        buckets,
+                    }) => {
                         lock_keys(conn, pseudonym_locks(lookup)).await?;
-                        db::query(
+                        let done = db::query(
                             "update subject set pn_pseudonym = $1, attr_pseudonym = $2, \
                              pseudonym_version = $3 \
                              where id = $4 and pseudonym_version = $5 and shredded_at is null",
@@ -591,7 +653,12 @@ impl Store {
                         .bind(subject_id)
                         .bind(i64::from(old))
                         .execute(&mut *conn)
-                        .await?
+                        .await?;
+                        if done.rows_affected() == 1 {
+                            super::linkage::replace(conn, subject_id, encoding_sealed, buckets)
+                                .await?;
+                        }
+                        done
                     }
                     None => {
                         db::query(

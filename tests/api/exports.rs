@@ -639,9 +639,8 @@ async fn population(app: &TestApp) {
     let municipalities = ["prishtine", "prizren", "gjilan", "peje", "ferizaj"];
     let drugs = ["1.1", "1.1", "7.1", "2.1", "1.2"];
     for i in 0..60_usize {
-        // Letters only (digits are not part of a name), unique per person.
-        let letters = |k: usize| (b'a' + u8::try_from(k % 26).unwrap_or(0)) as char;
-        let first: String = format!("Pop{}{}", letters(i / 26), letters(i));
+        // Names fuzzy linkage keeps apart (the birth dates repeat).
+        let (first, last, _) = crate::helpers::distinct_person(i);
         let p = Person {
             first: Box::leak(first.into_boxed_str()),
             dob: ["1990-01-01", "1985-05-05", "2000-02-02", "1978-08-08"][i % 4],
@@ -654,6 +653,7 @@ async fn population(app: &TestApp) {
             age_first_use: 16 + (i % 5) as u16,
         };
         let mut b = body(&p, &date("04-04"));
+        b["identity"]["last_name"] = json!(last);
         b["municipality"] = json!(municipalities[i % 5]);
         register(app, &docs[i % 4], &b).await;
     }
@@ -851,22 +851,21 @@ async fn new_version_gets_fresh_noise_and_statutory_reissue_needs_changes(app: T
     let (status, first) = statutory(&app, &analyst, "csv", None).await;
     assert_eq!(status, 200);
     let doc = app.user("clinician", Some("uckk-psychiatry"), None).await;
-    let late = |names: &'static [&'static str]| {
+    let late = |people: std::ops::Range<usize>| {
         let (app, doc) = (&app, &doc);
         async move {
-            for name in names {
+            for n in people {
+                let (first, last, _) = crate::helpers::distinct_person(n);
                 let mut b = body(&PEOPLE[0], &date("12-01"));
-                b["identity"]["first_name"] = json!(name);
+                b["identity"]["first_name"] = json!(first);
+                b["identity"]["last_name"] = json!(last);
                 register(app, doc, &b).await;
             }
         }
     };
-    // Ten late registrations: a second version far enough from the first.
-    late(&[
-        "Lateaa", "Lateab", "Lateac", "Latead", "Lateae", "Lateaf", "Lateag", "Lateah", "Lateai",
-        "Lateaj",
-    ])
-    .await;
+    // Ten late registrations (after the 60 of the population): a second version
+    // far enough from the first.
+    late(60..70).await;
     let info = freeze(&app, &analyst).await;
     assert_eq!(info["version"], 2);
     assert_eq!(info["changes"], "some");
@@ -890,7 +889,7 @@ async fn new_version_gets_fresh_noise_and_statutory_reissue_needs_changes(app: T
     // Three more: version 3 is 13 persons from version 1 but 3 from version 2, which
     // was released too, so it is refused (comparing against the last release alone,
     // version 1, would let it through).
-    late(&["Lateba", "Latebb", "Latebc"]).await;
+    late(70..73).await;
     assert_eq!(freeze(&app, &analyst).await["version"], 3);
     let (status, bytes) = statutory(&app, &analyst, "csv", None).await;
     assert_eq!(status, 409);

@@ -370,3 +370,29 @@ pub async fn raw_connection(url: &str) -> sqlx::AnyConnection {
         .await
         .expect("raw connection")
 }
+
+/// Person `n` of a list of clearly different people (given name, family name, birth
+/// date), for tests that need many subjects: any two differ in both names and in
+/// more than one digit of the birth date, so fuzzy linkage keeps them apart as it
+/// would real strangers.
+pub fn distinct_person(n: usize) -> (String, String, String) {
+    const GIVEN: [&str; 13] = [
+        "Arben", "Blerta", "Dardan", "Elira", "Fatos", "Gresa", "Ilir", "Jehona", "Kushtrim",
+        "Lirije", "Mentor", "Nora", "Petrit",
+    ];
+    const FAMILY: [&str; 11] = [
+        "Berisha", "Gashi", "Hoxha", "Krasniqi", "Morina", "Shala", "Bytyqi", "Dervishi", "Ferati",
+        "Jashari", "Osmani",
+    ];
+    // 13 and 11 are prime, so the pairs run through 143 combinations; the birth
+    // date moves by 7 years, 5 months and 11 days each step.
+    let given = GIVEN[n % GIVEN.len()];
+    let family = FAMILY[n % FAMILY.len()];
+    let birth = format!(
+        "{}-{:02}-{:02}",
+        1950 + (n * 7) % 53,
+        1 + (n * 5) % 12,
+        1 + (n * 11) % 28
+    );
+    (given.to_owned(), family.to_owned(), birth)
+}

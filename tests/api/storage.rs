@@ -80,22 +80,9 @@ fn fill(dir: &Path) -> std::path::PathBuf {
 }
 
 async fn register(app: &TestApp, token: &str, n: usize) -> reqwest::Response {
-    // A different person each time: the number spelled in letters ends the name.
-    let mut suffix = String::new();
-    let mut rest = n;
-    loop {
-        suffix.push(char::from(b'a' + (rest % 26) as u8));
-        rest /= 26;
-        if rest == 0 {
-            break;
-        }
-    }
-    let body = episode(
-        "Kushtrim",
-        &format!("Bytyq{suffix}"),
-        "1990-01-01",
-        "2025-01-15",
-    );
+    // A different person each time.
+    let (first, last, birth) = crate::helpers::distinct_person(n);
+    let body = episode(&first, &last, &birth, "2025-01-15");
     app.client
         .post(app.url("/api/v1/episodes"))
         .bearer_auth(token)

@@ -118,7 +118,7 @@ async fn same_person_with_spelling_variants_links_to_one_subject(app: TestApp) {
     let c = link(&app, &identity(None, "Ardita", "GASHI", "1995-07-01", "2")).await;
     assert_eq!(a.registry_id, b.registry_id);
     assert_eq!(a.registry_id, c.registry_id);
-    let d = link(&app, &identity(None, "Ardita", "Gashi", "1995-07-02", "2")).await;
+    let d = link(&app, &identity(None, "Ardita", "Gashi", "1988-11-23", "2")).await;
     assert_ne!(
         a.registry_id, d.registry_id,
         "another birth date is another person"
@@ -296,9 +296,9 @@ async fn sealed_identity_moved_to_another_row_fails_to_open(app: TestApp) {
 async fn master_rotation_rewraps_every_subject(app: TestApp) {
     let mut ids = Vec::new();
     for i in 0..25 {
-        let first = format!("Person{}", char::from(b'a' + i));
+        let (first, last, birth) = crate::helpers::distinct_person(i);
         ids.push(
-            link(&app, &identity(None, &first, "Test", "1990-01-01", "1"))
+            link(&app, &identity(None, &first, &last, &birth, "1"))
                 .await
                 .registry_id,
         );

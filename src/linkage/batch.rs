@@ -1,0 +1,165 @@
+//! Linking two lists of identities in memory with the same encodings and matcher
+//! as the service: `registry link`, and the quality benchmarks. Keys are the
+//! caller's (the CLI makes fresh random ones per run: both sides are encoded in the
+//! same run, so nothing needs the registry's key file). The model is fitted to the
+//! two lists ([`Model::fit`]): random pairs for u, the blocked candidates for m.
+
+use std::collections::HashMap;
+
+use rand::Rng;
+
+use super::{Decision, Levels, Model};
+use crate::crypto::similarity::{Encoding, LinkIdentity, Similarity, SimilarityKeys, compare};
+
+/// Random pairs drawn to estimate u.
+const RANDOM_PAIRS: usize = 50_000;
+
+/// A pair worth reporting (linked or for review).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pair {
+    /// Index in the left list.
+    pub left: usize,
+    /// Index in the right list (in the one list, for `dedup`).
+    pub right: usize,
+    /// The Fellegi-Sunter weight.
+    pub weight: f64,
+    /// The probability that the two are one person.
+    pub probability: f64,
+    /// Link or review.
+    pub decision: Decision,
+    /// Field by field.
+    pub similarity: Similarity,
+}
+
+/// An encoded list: encodings, and the records of each bucket.
+struct Encoded {
+    encodings: Vec<Encoding>,
+    buckets: Vec<Vec<i64>>,
+}
+
+/// Encodes a list on every core (two threads here: encoding is most of the work).
+fn encode_all(keys: &SimilarityKeys, list: &[LinkIdentity]) -> Encoded {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = list.len().div_ceil(threads).max(1);
+    let parts: Vec<(Vec<Encoding>, Vec<Vec<i64>>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = list
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|i| (keys.encode(i), keys.buckets(i)))
+                        .unzip()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let mut encoded = Encoded {
+        encodings: Vec::with_capacity(list.len()),
+        buckets: Vec::with_capacity(list.len()),
+    };
+    for (e, b) in parts {
+        encoded.encodings.extend(e);
+        encoded.buckets.extend(b);
+    }
+    encoded
+}
+
+fn index(encoded: &Encoded) -> HashMap<i64, Vec<usize>> {
+    let mut index: HashMap<i64, Vec<usize>> = HashMap::new();
+    for (i, buckets) in encoded.buckets.iter().enumerate() {
+        for b in buckets {
+            index.entry(*b).or_default().push(i);
+        }
+    }
+    index
+}
+
+/// The candidate pairs blocking finds, each compared.
+fn candidates(
+    left: &Encoded,
+    right: &Encoded,
+    index: &HashMap<i64, Vec<usize>>,
+    keep: impl Fn(usize, usize) -> bool,
+    mut progress: impl FnMut(usize),
+) -> Vec<(usize, usize, Similarity)> {
+    let mut pairs = Vec::new();
+    let mut found = Vec::new();
+    for (l, buckets) in left.buckets.iter().enumerate() {
+        found.clear();
+        for b in buckets {
+            found.extend(index.get(b).into_iter().flatten().copied());
+        }
+        found.sort_unstable();
+        found.dedup();
+        for &r in found.iter().filter(|&&r| keep(l, r)) {
+            pairs.push((l, r, compare(&left.encodings[l], &right.encodings[r])));
+        }
+        progress(l + 1);
+    }
+    pairs
+}
+
+/// Fits the model to the lists and decides every candidate pair.
+fn decide_all(
+    left: &Encoded,
+    right: &Encoded,
+    candidates: Vec<(usize, usize, Similarity)>,
+) -> (Model, Vec<Pair>) {
+    let mut rng = rand::thread_rng();
+    let random: Vec<Levels> = if left.encodings.is_empty() || right.encodings.is_empty() {
+        Vec::new()
+    } else {
+        (0..RANDOM_PAIRS)
+            .map(|_| {
+                let l = rng.gen_range(0..left.encodings.len());
+                let r = rng.gen_range(0..right.encodings.len());
+                Levels::of(&compare(&left.encodings[l], &right.encodings[r]))
+            })
+            .collect()
+    };
+    let model = Model::fit(&random);
+    let mut pairs = Vec::new();
+    // One left record's candidates are consecutive.
+    for group in candidates.chunk_by(|a, b| a.0 == b.0) {
+        let similarities: Vec<Similarity> = group.iter().map(|(_, _, s)| *s).collect();
+        for ((left, right, similarity), verdict) in
+            group.iter().zip(model.decide_among(&similarities))
+        {
+            if verdict.decision != Decision::Distinct {
+                pairs.push(Pair {
+                    left: *left,
+                    right: *right,
+                    weight: verdict.weight,
+                    probability: verdict.probability,
+                    decision: verdict.decision,
+                    similarity: *similarity,
+                });
+            }
+        }
+    }
+    (model, pairs)
+}
+
+/// Every pair of a left and a right record that links or needs review, and the
+/// model fitted to them; `progress` counts left records compared.
+pub fn link(
+    keys: &SimilarityKeys,
+    left: &[LinkIdentity],
+    right: &[LinkIdentity],
+    progress: impl FnMut(usize),
+) -> (Model, Vec<Pair>) {
+    let (l, r) = (encode_all(keys, left), encode_all(keys, right));
+    let found = candidates(&l, &r, &index(&r), |_, _| true, progress);
+    decide_all(&l, &r, found)
+}
+
+/// Every pair within one list (`left < right`) that links or needs review.
+pub fn dedup(keys: &SimilarityKeys, list: &[LinkIdentity]) -> (Model, Vec<Pair>) {
+    let encoded = encode_all(keys, list);
+    let found = candidates(&encoded, &encoded, &index(&encoded), |l, r| l < r, |_| {});
+    decide_all(&encoded, &encoded, found)
+}

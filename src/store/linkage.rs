@@ -1,0 +1,297 @@
+//! Fuzzy linkage in the store (issue 16): a subject's sealed similarity encoding and
+//! blocking buckets, the candidates an identity's buckets find, and the review queue.
+//! The matcher's rules are in `crate::linkage`; nothing here compares anything.
+
+use super::db::{self, Conn};
+use super::{LockKey, StoreError, now_rfc3339};
+use crate::crypto::Keyring;
+use crate::crypto::similarity::{Similarity, compare, sealed_version};
+use crate::identity::subject::Probe;
+use crate::linkage::{Decision, Model, Verdict};
+
+/// Candidates read for one identity at most: a few hundred in the largest blocks of
+/// a national registry (BENCHMARKS.md), with room for common names.
+const MAX_CANDIDATES: i64 = 2_000;
+/// Review items queued for one new subject at most (its best candidates).
+const MAX_REVIEWS: usize = 5;
+
+/// The advisory locks of an identity's buckets: concurrent registrations that could
+/// be one person (they share a bucket) run one after another, so the second sees
+/// the first's subject and its encoding.
+pub(crate) fn bucket_locks(probes: &[Probe]) -> impl Iterator<Item = LockKey> + '_ {
+    probes
+        .iter()
+        .flat_map(|p| p.buckets.iter())
+        .map(|b| LockKey::of("bucket", &[&b.to_be_bytes()]))
+}
+
+/// Replaces a subject's sealed encoding and buckets (a backfill, or a rotation's
+/// new version).
+pub(crate) async fn replace(
+    conn: &mut Conn,
+    subject_id: i64,
+    sealed: &[u8],
+    buckets: &[i64],
+) -> Result<(), StoreError> {
+    db::query("delete from subject_encoding where subject_id = $1")
+        .bind(subject_id)
+        .execute(&mut *conn)
+        .await?;
+    insert(conn, subject_id, sealed, buckets).await
+}
+
+/// Removes an erased subject's encoding and buckets, and withdraws its open
+/// review items: nothing may link to an erased person.
+pub(crate) async fn forget(conn: &mut Conn, subject_id: i64) -> Result<(), StoreError> {
+    for sql in [
+        "delete from subject_encoding where subject_id = $1",
+        "delete from subject_bucket where subject_id = $1",
+    ] {
+        db::query(sql).bind(subject_id).execute(&mut *conn).await?;
+    }
+    db::query(
+        "update link_review set status = 'withdrawn', decided_at = $2 \
+         where status = 'open' and (subject_id = $1 or candidate_id = $1)",
+    )
+    .bind(subject_id)
+    .bind(db::stamp(&now_rfc3339()))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Stores a new subject's sealed encoding and buckets.
+pub(crate) async fn insert(
+    conn: &mut Conn,
+    subject_id: i64,
+    sealed: &[u8],
+    buckets: &[i64],
+) -> Result<(), StoreError> {
+    db::query("insert into subject_encoding (subject_id, sealed) values ($1, $2)")
+        .bind(subject_id)
+        .bind(sealed)
+        .execute(&mut *conn)
+        .await?;
+    replace_buckets(conn, subject_id, buckets).await
+}
+
+/// Replaces a subject's buckets.
+async fn replace_buckets(
+    conn: &mut Conn,
+    subject_id: i64,
+    buckets: &[i64],
+) -> Result<(), StoreError> {
+    db::query("delete from subject_bucket where subject_id = $1")
+        .bind(subject_id)
+        .execute(&mut *conn)
+        .await?;
+    if buckets.is_empty() {
+        return Ok(());
+    }
+    let values: Vec<String> = (0..buckets.len())
+        .map(|i| format!("(${}, $1)", i + 2))
+        .collect();
+    let sql = format!(
+        "insert into subject_bucket (bucket, subject_id) values {}",
+        values.join(", ")
+    );
+    let mut query = db::query(&sql).bind(subject_id);
+    for b in buckets {
+        query = query.bind(*b);
+    }
+    query.execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// One existing subject the matcher weighed.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// The subject that holds the record's person: the candidate itself, or the
+    /// subject it was merged into.
+    pub subject_id: i64,
+    /// How the identity compares with the candidate's encoding.
+    pub similarity: Similarity,
+    /// What the matcher says.
+    pub verdict: Verdict,
+}
+
+/// What the matcher says about an identity against the stored subjects: the
+/// subject to link to, if one is certain enough, and the candidates for review.
+#[derive(Debug, Clone, Default)]
+pub struct Matched {
+    /// The subject to link to.
+    pub link: Option<Candidate>,
+    /// Candidates a registrar should look at (best first, at most five).
+    pub review: Vec<Candidate>,
+}
+
+/// Finds the candidates sharing a bucket with the identity under any live key
+/// version, opens their encodings and lets the matcher decide. A merged subject
+/// speaks for the subject it joined; erased subjects have no encoding.
+pub(crate) async fn match_identity(
+    conn: &mut Conn,
+    keyring: &Keyring,
+    probes: &[Probe],
+) -> Result<Matched, StoreError> {
+    let buckets: Vec<i64> = {
+        let mut all: Vec<i64> = probes
+            .iter()
+            .flat_map(|p| p.buckets.iter().copied())
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    };
+    if buckets.is_empty() {
+        return Ok(Matched::default());
+    }
+    let placeholders: Vec<String> = (1..=buckets.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "select s.id, s.registry_id, s.merged_into, e.sealed from subject s \
+         join subject_encoding e on e.subject_id = s.id \
+         where s.shredded_at is null and s.id in \
+         (select subject_id from subject_bucket where bucket in ({})) \
+         order by s.id limit {MAX_CANDIDATES}",
+        placeholders.join(", ")
+    );
+    let mut query = db::query(&sql);
+    for b in &buckets {
+        query = query.bind(*b);
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
+    let mut holders = Vec::with_capacity(rows.len());
+    let mut similarities = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let sealed: Vec<u8> = row.try_get("sealed")?;
+        let registry_id = row.id("registry_id")?;
+        let version = sealed_version(&sealed).map_err(|_| StoreError::Unresolvable)?;
+        let (Some(keys), Some(probe)) = (
+            keyring.similarity_version(version),
+            probes.iter().find(|p| p.version == version),
+        ) else {
+            // A version the key file no longer holds: rotation re-encodes every
+            // subject before a version may be retired, so this is a subject
+            // half-way through one; it is found under its new version.
+            continue;
+        };
+        let encoding = keys
+            .open(&sealed, &registry_id)
+            .map_err(|_| StoreError::Unresolvable)?;
+        let id: i64 = row.try_get("id")?;
+        let merged_into: Option<i64> = row.try_get("merged_into")?;
+        holders.push(merged_into.unwrap_or(id));
+        similarities.push(compare(&probe.encoding, &encoding));
+    }
+    let verdicts = Model::registry().decide_among(&similarities);
+    // The best verdict per holding subject.
+    let mut best: Vec<Candidate> = Vec::new();
+    for ((subject_id, similarity), verdict) in holders.into_iter().zip(similarities).zip(verdicts) {
+        match best.iter_mut().find(|c| c.subject_id == subject_id) {
+            Some(c) if c.verdict.probability >= verdict.probability => {}
+            Some(c) => {
+                c.similarity = similarity;
+                c.verdict = verdict;
+            }
+            None => best.push(Candidate {
+                subject_id,
+                similarity,
+                verdict,
+            }),
+        }
+    }
+    best.sort_by(|a, b| b.verdict.probability.total_cmp(&a.verdict.probability));
+    let link = best
+        .iter()
+        .find(|c| c.verdict.decision == Decision::Link)
+        .cloned();
+    let review = if link.is_some() {
+        Vec::new()
+    } else {
+        best.into_iter()
+            .filter(|c| c.verdict.decision == Decision::Review)
+            .take(MAX_REVIEWS)
+            .collect()
+    };
+    Ok(Matched { link, review })
+}
+
+/// Queues a new subject and its possible earlier selves for a registrar; returns
+/// the review ids.
+pub(crate) async fn queue_reviews(
+    conn: &mut Conn,
+    subject_id: i64,
+    candidates: &[Candidate],
+) -> Result<Vec<String>, StoreError> {
+    let mut ids = Vec::with_capacity(candidates.len());
+    for c in candidates {
+        let review_id = uuid::Uuid::new_v4().to_string();
+        let s = &c.similarity;
+        db::query(
+            "insert into link_review (review_id, subject_id, candidate_id, probability, given, \
+             family, names_swapped, birth, sex_agrees, personal_number, status, created_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'open', $11)",
+        )
+        .bind(db::uuid(&review_id))
+        .bind(subject_id)
+        .bind(c.subject_id)
+        .bind(c.verdict.probability.clamp(0.0, 1.0))
+        .bind(s.given)
+        .bind(s.family)
+        .bind(s.names_swapped)
+        .bind(<&str>::from(s.birth))
+        .bind(s.sex)
+        .bind(<&str>::from(s.number))
+        .bind(db::stamp(&now_rfc3339()))
+        .execute(&mut *conn)
+        .await?;
+        ids.push(review_id);
+    }
+    Ok(ids)
+}
+
+impl super::Store {
+    /// Live subjects without a similarity encoding (created before fuzzy linkage),
+    /// after row `after`, at most `limit`, for the start-up backfill.
+    pub async fn subjects_to_encode(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<super::subjects::SealedSubject>, StoreError> {
+        super::subjects::sealed_where(
+            self,
+            &format!(
+                "id > {after} and shredded_at is null \
+                 and id not in (select subject_id from subject_encoding)"
+            ),
+            limit,
+        )
+        .await
+    }
+
+    /// Stores a subject's encoding and buckets unless it was erased meanwhile.
+    pub async fn set_encoding(
+        &self,
+        subject_id: i64,
+        sealed: Vec<u8>,
+        buckets: Vec<i64>,
+    ) -> Result<(), StoreError> {
+        self.write_with(
+            (subject_id, sealed, buckets),
+            |conn, (id, sealed, buckets)| {
+                Box::pin(async move {
+                    let live: Option<i64> = db::query_scalar(
+                        "select id from subject where id = $1 and shredded_at is null",
+                    )
+                    .bind(*id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    if live.is_some() {
+                        replace(conn, *id, sealed, buckets).await?;
+                    }
+                    Ok::<_, StoreError>(super::writer::Staged::unaudited(()))
+                })
+            },
+        )
+        .await
+    }
+}

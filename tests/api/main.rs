@@ -16,6 +16,7 @@ mod exports;
 mod health;
 mod hostile;
 mod integrity;
+mod linkage;
 mod matrix;
 mod outage;
 mod permits;

@@ -1,0 +1,187 @@
+//! Fuzzy linkage through the service (issue 16): the slips a registry sees link to
+//! the person already registered, a one-digit personal-number slip waits for a
+//! registrar, other people stay apart, and racing registrations of one new person
+//! spelt differently make one subject.
+
+use registry::cases::subjects::link_identity;
+use registry::identity::subject::IdentityInput;
+use registry::store::subjects::{LinkRule, Linked};
+
+use crate::helpers::{TestApp, raw_connection};
+
+backend_tests!(
+    the_slips_of_a_repeat_registration_find_the_person,
+    a_personal_number_one_digit_apart_waits_for_a_registrar,
+    racing_registrations_of_one_new_person_make_one_subject,
+);
+
+fn identity(pn: Option<&str>, first: &str, last: &str, birth: &str, sex: &str) -> IdentityInput {
+    IdentityInput {
+        personal_number: pn.map(str::to_owned),
+        first_name: first.into(),
+        last_name: last.into(),
+        birth_date: birth.into(),
+        sex: sex.into(),
+    }
+}
+
+async fn link(app: &TestApp, input: &IdentityInput) -> Linked {
+    link_identity(&app.store, &app.keys, input)
+        .await
+        .expect("linked")
+}
+
+/// Open review items and their audit events.
+async fn reviews(app: &TestApp) -> (i64, i64) {
+    use sqlx::Row;
+    let mut conn = raw_connection(&app.database_url).await;
+    let open: i64 = sqlx::query("select count(*) from link_review where status = 'open'")
+        .fetch_one(&mut conn)
+        .await
+        .expect("reviews")
+        .get(0);
+    let events: i64 =
+        sqlx::query("select count(*) from audit_event where action = 'queue_link_review'")
+            .fetch_one(&mut conn)
+            .await
+            .expect("events")
+            .get(0);
+    (open, events)
+}
+
+async fn the_slips_of_a_repeat_registration_find_the_person(app: TestApp) {
+    let first = link(&app, &identity(None, "Xhavit", "Çeku", "1991-04-12", "1")).await;
+    assert_eq!(first.rule, LinkRule::New);
+    for (what, slip) in [
+        (
+            "one letter",
+            identity(None, "Xhavit", "Çekku", "1991-04-12", "1"),
+        ),
+        (
+            "letters swapped",
+            identity(None, "Xahvit", "Çeku", "1991-04-12", "1"),
+        ),
+        (
+            "Serbian spelling",
+            identity(None, "Džavit", "Ćeku", "1991-04-12", "1"),
+        ),
+        (
+            "Cyrillic",
+            identity(None, "Џавит", "Ћеку", "1991-04-12", "1"),
+        ),
+        (
+            "day and month swapped",
+            identity(None, "Xhavit", "Çeku", "1991-12-04", "1"),
+        ),
+        ("year only", identity(None, "Xhavit", "Çeku", "1991", "1")),
+        (
+            "names swapped and a slip",
+            identity(None, "Ceku", "Xhavitt", "1991-04-12", "1"),
+        ),
+    ] {
+        let linked = link(&app, &slip).await;
+        assert_eq!(linked.registry_id, first.registry_id, "{what}");
+        assert!(
+            matches!(linked.rule, LinkRule::Similarity | LinkRule::Attributes),
+            "{what}: {:?}",
+            linked.rule
+        );
+    }
+    // Other people: a namesake born another year, a woman of the same family
+    // born the same day (a twin, perhaps), a stranger.
+    for (what, other) in [
+        (
+            "namesake",
+            identity(None, "Xhavit", "Çeku", "1968-11-23", "1"),
+        ),
+        (
+            "twin sister",
+            identity(None, "Xhevide", "Çeku", "1991-04-12", "2"),
+        ),
+        (
+            "stranger",
+            identity(None, "Besa", "Gashi", "1985-05-05", "2"),
+        ),
+    ] {
+        let linked = link(&app, &other).await;
+        assert_ne!(linked.registry_id, first.registry_id, "{what}");
+        assert_eq!(linked.rule, LinkRule::New, "{what}");
+    }
+    // The twin is a candidate a registrar should see; the others are not.
+    assert_eq!(reviews(&app).await.0, 1);
+}
+
+async fn a_personal_number_one_digit_apart_waits_for_a_registrar(app: TestApp) {
+    let first = link(
+        &app,
+        &identity(Some("1234567890"), "Arta", "Berisha", "1994-02-17", "2"),
+    )
+    .await;
+    let slip = link(
+        &app,
+        &identity(Some("1234567800"), "Arta", "Berisha", "1994-02-17", "2"),
+    )
+    .await;
+    assert_ne!(
+        slip.registry_id, first.registry_id,
+        "never linked by itself"
+    );
+    assert_eq!(slip.rule, LinkRule::New);
+    assert_eq!(slip.reviews.len(), 1, "but queued for review");
+    // Two different numbers are never even a candidate.
+    let other = link(
+        &app,
+        &identity(Some("5555555555"), "Arta", "Berisha", "1994-02-17", "2"),
+    )
+    .await;
+    assert!(other.reviews.is_empty());
+    assert_eq!(reviews(&app).await, (1, 0));
+
+    // Through the API, a registration that queues a review says so in the audit
+    // log: the review item's id, no identity, no score.
+    let doctor = app.user("clinician", Some("uckk-psychiatry"), None).await;
+    let mut body = crate::episodes::episode("Arta", "Berisha", "1994-02-17", "2025-03-03");
+    body["identity"]["personal_number"] = serde_json::json!("1234567809");
+    body["identity"]["sex"] = serde_json::json!("2");
+    let (status, created) = app
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/episodes",
+            Some(&doctor.token),
+            Some(&body),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["link_rule"], "new");
+    let text = created.to_string();
+    for hidden in ["review", "similar", "probability", "encoding"] {
+        assert!(!text.contains(hidden), "{hidden} in {text}");
+    }
+    assert_eq!(reviews(&app).await, (2, 1));
+}
+
+async fn racing_registrations_of_one_new_person_make_one_subject(app: TestApp) {
+    let spellings = [
+        ("Xhavit", "Çeku"),
+        ("Džavit", "Ćeku"),
+        ("Џавит", "Ћеку"),
+        ("Xhavit", "Ceku"),
+        ("XHAVIT", "ÇEKU"),
+        ("Dzavit", "Ceku"),
+        ("Ćeku", "Xhavit"),
+        ("xhavit", "çeku"),
+    ];
+    let tasks: Vec<_> = spellings
+        .iter()
+        .map(|(first, last)| {
+            let (store, keys) = (app.store.clone(), app.keys.clone());
+            let input = identity(None, first, last, "1991-04-12", "1");
+            tokio::spawn(async move { link_identity(&store, &keys, &input).await })
+        })
+        .collect();
+    let mut ids = std::collections::BTreeSet::new();
+    for task in tasks {
+        ids.insert(task.await.expect("task").expect("linked").registry_id);
+    }
+    assert_eq!(ids.len(), 1, "one subject: {ids:?}");
+}

@@ -75,6 +75,11 @@ pub enum Command {
     /// cell-key perturbed tables.
     #[command(subcommand)]
     Export(crate::cli_outputs::ExportCommand),
+    /// Link two identity extracts offline (an external death register against the
+    /// registry's population, say) with the registry's fuzzy-linkage encodings and
+    /// matcher; writes one row per pair linked or left for review. Needs neither
+    /// the key file nor the database.
+    Link(crate::cli_link::LinkArgs),
     /// Fill an empty registry with a realistic synthetic population (never real
     /// people): treatment episodes, social-work contacts, overdoses and deaths,
     /// submitted through the same validation and domain code as the API, by demo
@@ -294,6 +299,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(command) => {
             runtime.block_on(crate::cli_outputs::export_command(&settings, command))
         }
+        Command::Link(args) => crate::cli_link::link_command(&args),
         Command::Demo {
             persons,
             years,

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod authz;
 pub mod cases;
 pub mod cli;
+pub mod cli_link;
 pub mod cli_outputs;
 pub mod clock;
 pub mod config;

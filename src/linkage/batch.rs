@@ -13,6 +13,8 @@ use crate::crypto::similarity::{Encoding, LinkIdentity, Similarity, SimilarityKe
 
 /// Random pairs drawn to estimate u.
 const RANDOM_PAIRS: usize = 50_000;
+/// Records each side needs before u is estimated from the data.
+const MIN_TO_FIT: usize = 1_000;
 
 /// A pair worth reporting (linked or for review).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -110,7 +112,9 @@ fn decide_all(
     candidates: Vec<(usize, usize, Similarity)>,
 ) -> (Model, Vec<Pair>) {
     let mut rng = rand::thread_rng();
-    let random: Vec<Levels> = if left.encodings.is_empty() || right.encodings.is_empty() {
+    // Frequencies need many people on both sides: smaller extracts are weighed by
+    // the registry's own parameters.
+    let random: Vec<Levels> = if left.encodings.len().min(right.encodings.len()) < MIN_TO_FIT {
         Vec::new()
     } else {
         (0..RANDOM_PAIRS)

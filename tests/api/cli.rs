@@ -206,6 +206,7 @@ fn help_explains_every_subcommand() {
         "policy",
         "audit",
         "demo",
+        "link",
         "REGISTRY_DATABASE_URL",
     ] {
         assert!(text.contains(word), "--help mentions {word}: {text}");
@@ -586,4 +587,84 @@ fn key_file_writes_are_durable_with_their_directory_entry() {
         ),
         "the key file's directory is fsynced after the rename:\n{trace}"
     );
+}
+
+/// `registry link` links two extracts offline: the slips find their person, a
+/// stranger and a namesake do not; the output holds row numbers, ids and
+/// similarities, never a name; a bad header is named without echoing any value.
+#[test]
+fn link_pairs_two_extracts_by_similarity() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("extract written");
+        path.display().to_string()
+    };
+    let left = write(
+        "registry.csv",
+        "id,given_name,surname,date_of_birth,sex\n\
+         r1,Xhavit,Çeku,1991-04-12,1\n\
+         r2,Arta,Berisha,1994-02-17,2\n\
+         r3,Besnik,Gashi,1979-10-30,1\n",
+    );
+    let right = write(
+        "deaths.csv",
+        "id,given_name,surname,date_of_birth,sex,personal_number\n\
+         d1,Džavit,Ćeku,19911204,m,\n\
+         d2,Arta,Berrisha,1994,f,\n\
+         d3,Mimoza,Krasniqi,1960-01-01,2,\n\
+         d4,Besnik,Gashi,1950-06-06,1,1234567890\n",
+    );
+    let out = dir.path().join("pairs.csv");
+    let run = registry(dir.path())
+        .args(["link", "--left", &left, "--right", &right, "--out"])
+        .arg(&out)
+        .output()
+        .expect("link runs");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let pairs = std::fs::read_to_string(&out).expect("pairs written");
+    let linked: Vec<(&str, &str)> = pairs
+        .lines()
+        .skip(1)
+        .filter(|l| l.contains(",link,"))
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            (cells[2], cells[3])
+        })
+        .collect();
+    assert_eq!(linked, vec![("r1", "d1"), ("r2", "d2")], "{pairs}");
+    for name in ["Xhavit", "Berisha", "Gashi", "1991", "Mimoza"] {
+        assert!(!pairs.contains(name), "{name} in the output");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&out).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "pairs are private to the owner");
+    }
+    // An existing output is not overwritten.
+    let again = registry(dir.path())
+        .args(["link", "--left", &left, "--right", &right, "--out"])
+        .arg(&out)
+        .output()
+        .expect("link runs");
+    assert!(!again.status.success());
+
+    let bad = write(
+        "bad.csv",
+        "id,first,surname,date_of_birth,sex\nx,Secretname,Doe,1990,1\n",
+    );
+    let run = registry(dir.path())
+        .args(["link", "--left", &bad, "--right", &right, "--out"])
+        .arg(dir.path().join("other.csv"))
+        .output()
+        .expect("link runs");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success());
+    assert!(stderr.contains("given_name"), "{stderr}");
+    assert!(!stderr.contains("Secretname"), "{stderr}");
 }

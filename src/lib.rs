@@ -46,8 +46,46 @@ mod stored_names {
                 "forensic",
                 "analyst",
                 "auditor",
-                "admin"
+                "admin",
+                "registrar"
             ]
+        );
+        // Stored in link_review and the records' link_rule.
+        use crate::crypto::similarity::{BirthAgreement as B, NumberAgreement as N};
+        let birth: Vec<&str> = [
+            B::Unknown,
+            B::Exact,
+            B::DayMonthSwapped,
+            B::OneDigit,
+            B::YearAgrees,
+            B::YearDiffers,
+            B::DayMonthAgree,
+            B::Different,
+        ]
+        .into_iter()
+        .map(<&str>::from)
+        .collect();
+        assert_eq!(
+            birth,
+            [
+                "unknown",
+                "exact",
+                "day_month_swapped",
+                "one_digit",
+                "year_agrees",
+                "year_differs",
+                "day_month_agree",
+                "different"
+            ]
+        );
+        let number: Vec<&str> = [N::Unknown, N::Same, N::OneDigit, N::Different]
+            .into_iter()
+            .map(<&str>::from)
+            .collect();
+        assert_eq!(number, ["unknown", "same", "one_digit", "different"]);
+        assert_eq!(
+            crate::store::subjects::LinkRule::Similarity.as_str(),
+            "similarity"
         );
         assert_eq!(
             names(&FieldGroup::ALL, FieldGroup::as_str),

@@ -50,3 +50,9 @@ create table link_review (
     check ((status = 'open') = (decided_at is null))
 );
 create index link_review_open on link_review (status, id);
+
+-- The registrar: the registry's data steward, who decides the review queue.
+alter table app_user drop constraint app_user_role_check;
+alter table app_user add constraint app_user_role_check
+    check (role in ('clinician', 'social_worker', 'police', 'forensic', 'analyst', 'auditor',
+                    'admin', 'registrar'));

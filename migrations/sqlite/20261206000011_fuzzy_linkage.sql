@@ -150,3 +150,57 @@ create table link_review (
     check ((status = 'open') = (decided_at is null))
 );
 create index link_review_open on link_review (status, id);
+
+-- The registrar: the registry's data steward, who decides the review queue. SQLite
+-- cannot change the role check: app_user is rebuilt, its sessions set aside first.
+create temporary table session_aside as select * from session;
+drop table session;
+
+create table app_user_new (
+    id integer primary key,
+    -- Public random id used in the API and the audit log.
+    user_id text not null unique check (length(user_id) = 36),
+    username text not null unique check (length(username) between 3 and 64),
+    role text not null check (role in ('clinician', 'social_worker', 'police', 'forensic',
+                                       'analyst', 'auditor', 'admin', 'registrar')),
+    facility text references facility (code),
+    municipality text references municipality (slug),
+    password_hash text not null check (password_hash like '$argon2id$%'),
+    -- A generated one-time password must be changed before anything else is allowed.
+    must_change_password integer not null default 0 check (must_change_password in (0, 1)),
+    -- TOTP secret sealed under the master key; enabled once confirmed with a code.
+    totp_sealed blob,
+    totp_master_version integer,
+    totp_enabled integer not null default 0 check (totp_enabled in (0, 1)),
+    -- Last accepted TOTP time step: each code is usable once.
+    totp_last_step integer not null default 0,
+    created_at text not null,
+    disabled_at text,
+    -- Scope follows the role: clinicians have a facility, social workers a municipality.
+    check (
+        (role = 'clinician' and facility is not null and municipality is null)
+        or (role = 'social_worker' and municipality is not null and facility is null)
+        or (role not in ('clinician', 'social_worker') and facility is null and municipality is null)
+    ),
+    check (totp_enabled = 0 or totp_sealed is not null)
+);
+
+insert into app_user_new select * from app_user;
+drop table app_user;
+alter table app_user_new rename to app_user;
+
+create table session (
+    -- SHA-256 of the bearer token; the token itself is never stored.
+    token_hash blob primary key not null check (length(token_hash) = 32),
+    user_id integer not null references app_user (id),
+    created_at integer not null,
+    last_seen_at integer not null,
+    expires_at integer not null,
+    revoked_at integer,
+    check (expires_at > created_at)
+);
+
+create index session_by_user on session (user_id);
+
+insert into session select * from session_aside;
+drop table session_aside;

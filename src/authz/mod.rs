@@ -212,11 +212,14 @@ pub enum Role {
     Auditor,
     /// Registry operator (never reads health data).
     Admin,
+    /// The registry's data steward: decides the pairs fuzzy linkage could not
+    /// (identities side by side), merges and splits subjects; never health data.
+    Registrar,
 }
 
 impl Role {
     /// Every role, in declaration order.
-    pub const ALL: [Role; 7] = [
+    pub const ALL: [Role; 8] = [
         Role::Clinician,
         Role::SocialWorker,
         Role::Police,
@@ -224,6 +227,7 @@ impl Role {
         Role::Analyst,
         Role::Auditor,
         Role::Admin,
+        Role::Registrar,
     ];
 
     /// The role's name as used in policies, configuration and the API.
@@ -420,6 +424,10 @@ actions! {
     SubjectAccessReport => "subject_access_report", Subject;
     /// Crypto-shred a subject (erasure after the legal-basis check).
     ShredSubject => "shred_subject", Subject;
+    /// Read the fuzzy-linkage review queue (both identities of each pair).
+    ReviewLinks => "review_links", Subject;
+    /// Decide a review item, merge or split subjects.
+    DecideLinks => "decide_links", Subject;
     /// Read key versions and rotation status.
     ReadKeyStatus => "read_key_status", Keys;
     /// Manage the facility register.
@@ -1383,6 +1391,6 @@ fn field_sample_kind(role: Role) -> ResourceKind {
         Role::SocialWorker => ResourceKind::SocialContact,
         Role::Police => ResourceKind::DeathNotification,
         Role::Forensic => ResourceKind::DeathRecord,
-        Role::Auditor | Role::Admin => ResourceKind::Subject,
+        Role::Auditor | Role::Admin | Role::Registrar => ResourceKind::Subject,
     }
 }

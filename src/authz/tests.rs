@@ -278,7 +278,8 @@ fn role_names_round_trip() {
             "forensic",
             "analyst",
             "auditor",
-            "admin"
+            "admin",
+            "registrar"
         ]
     );
     for role in Role::ALL {
@@ -299,7 +300,7 @@ fn role_names_round_trip() {
 
 #[test]
 fn action_and_field_group_names_round_trip() {
-    assert_eq!(Action::ALL.len(), 32);
+    assert_eq!(Action::ALL.len(), 34);
     let ids: HashSet<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
     assert_eq!(ids.len(), Action::ALL.len());
     for action in Action::ALL {
@@ -385,6 +386,11 @@ fn expected_action_allows() -> Vec<(Role, Action, ScopeCase)> {
         &[A::ReadAudit, A::VerifyAudit, A::SubjectAccessReport],
         &mut allows,
     );
+    national(
+        Role::Registrar,
+        &[A::ReviewLinks, A::DecideLinks],
+        &mut allows,
+    );
     in_scope(
         Role::Clinician,
         &[
@@ -463,6 +469,7 @@ fn expected_field_allows() -> Vec<(Role, FieldGroup, ScopeCase)> {
         (Role::Forensic, G::ForensicFindings, NotScoped),
         (Role::Forensic, G::PoliceCircumstances, NotScoped),
         (Role::Auditor, G::Identity, NotScoped),
+        (Role::Registrar, G::Identity, NotScoped),
     ]
 }
 
@@ -844,6 +851,7 @@ fn never_actions() -> Vec<(Role, Vec<ResourceKind>, &'static str)> {
     for (role, guardrail) in [
         (Role::Admin, "guardrail-admin-no-health-data"),
         (Role::Auditor, "guardrail-auditor-no-health-data"),
+        (Role::Registrar, "guardrail-registrar-no-health-data"),
     ] {
         never.push((
             role,
@@ -885,6 +893,18 @@ fn never_fields() -> Vec<(Role, Vec<FieldGroup>, &'static str)> {
                 G::Linkage,
             ],
             "guardrail-fields-auditor-identity-only",
+        ),
+        (
+            Role::Registrar,
+            vec![
+                G::Clinical,
+                G::HealthSensitive,
+                G::ForensicFindings,
+                G::Social,
+                G::PoliceCircumstances,
+                G::Linkage,
+            ],
+            "guardrail-fields-registrar-identity-only",
         ),
         (
             Role::Police,

@@ -8,6 +8,7 @@ pub mod deaths;
 pub mod episodes;
 pub mod import;
 pub mod keys;
+pub mod linkage;
 pub mod login;
 pub mod outputs;
 pub mod social;

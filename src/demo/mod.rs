@@ -87,6 +87,7 @@ pub async fn create_users(store: &Store) -> Result<Vec<DemoUser>, DemoError> {
         Role::Analyst,
         Role::Auditor,
         Role::Admin,
+        Role::Registrar,
     ] {
         wanted.push((role, None));
     }

@@ -147,6 +147,9 @@ pub fn declared_purpose(headers: &HeaderMap, action: Action) -> Result<String, A
 
 fn default_purpose(action: Action) -> &'static str {
     use crate::authz::ResourceKind as K;
+    if matches!(action, Action::ReviewLinks | Action::DecideLinks) {
+        return "record_linkage";
+    }
     match action.resource_kind() {
         K::Episode | K::OstQuery | K::Overdose => "treatment",
         K::SocialContact => "social_care",

@@ -13,6 +13,7 @@ mod health;
 mod ids;
 pub mod json;
 mod keys;
+mod linkage;
 mod openapi;
 mod reference;
 mod sessions;
@@ -69,6 +70,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(users::router())
         .merge(audit::router())
         .merge(subjects::router())
+        .merge(linkage::router())
         .merge(keys::router())
         .merge(episodes::router())
         .merge(social::router())

@@ -295,3 +295,181 @@ impl super::Store {
         .await
     }
 }
+
+/// One open review item: the two subjects and how they compare (no values).
+#[derive(Debug, Clone)]
+pub struct ReviewRow {
+    /// Public id of the item.
+    pub review_id: String,
+    /// When it was queued.
+    pub created_at: String,
+    /// The matcher's probability that the two are one person.
+    pub probability: f64,
+    /// Dice of the given names.
+    pub given: Option<f64>,
+    /// Dice of the family names.
+    pub family: Option<f64>,
+    /// Whether the names agreed better swapped.
+    pub names_swapped: bool,
+    /// How the birth dates agree.
+    pub birth: String,
+    /// Whether the sexes agree.
+    pub sex_agrees: Option<bool>,
+    /// How the personal numbers agree.
+    pub personal_number: String,
+    /// The subject created beside a possible earlier self.
+    pub subject: String,
+    /// The earlier subject.
+    pub candidate: String,
+}
+
+/// A registrar's decision on a review item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewDecision {
+    /// One person: the newer subject is merged into the earlier one.
+    Link,
+    /// Two people.
+    Distinct,
+}
+
+/// Why a subject cannot be merged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeRefusal {
+    /// The item was decided already (or withdrawn by an erasure).
+    Decided,
+    /// One of the two was erased, or already merged into another.
+    NotLinkable,
+}
+
+impl super::Store {
+    /// The oldest open review items, at most `limit`.
+    pub async fn open_reviews(&self, limit: i64) -> Result<Vec<ReviewRow>, StoreError> {
+        let rows = db::query(
+            "select r.review_id, r.created_at, r.probability, r.given, r.family, \
+             r.names_swapped, r.birth, r.sex_agrees, r.personal_number, \
+             s.registry_id as subject, c.registry_id as candidate \
+             from link_review r join subject s on s.id = r.subject_id \
+             join subject c on c.id = r.candidate_id \
+             where r.status = 'open' order by r.id limit $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ReviewRow {
+                    review_id: r.id("review_id")?,
+                    created_at: r.stamp("created_at")?,
+                    probability: r.try_get("probability")?,
+                    given: r.try_get("given")?,
+                    family: r.try_get("family")?,
+                    names_swapped: r.try_get("names_swapped")?,
+                    birth: r.try_get("birth")?,
+                    sex_agrees: r.try_get("sex_agrees")?,
+                    personal_number: r.try_get("personal_number")?,
+                    subject: r.id("subject")?,
+                    candidate: r.id("candidate")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Records a registrar's decision on an open item, audited with `event`; a
+    /// link merges the newer subject into the earlier one. `Err(Ok(refusal))`
+    /// when the item cannot be decided so.
+    pub async fn decide_review(
+        &self,
+        review_id: &str,
+        decision: ReviewDecision,
+        reason: &'static str,
+        event: crate::audit::AuditEvent,
+    ) -> Result<Result<(), MergeRefusal>, StoreError> {
+        let job = (review_id.to_owned(), decision, reason, event);
+        self.write_with(job, |conn, (review_id, decision, reason, event)| {
+            Box::pin(async move {
+                let lock = super::for_update(conn);
+                let row = db::query(&format!(
+                    "select id, subject_id, candidate_id, status from link_review \
+                     where review_id = $1{lock}"
+                ))
+                .bind(db::uuid(review_id))
+                .fetch_optional(&mut *conn)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+                let status: String = row.try_get("status")?;
+                if status != "open" {
+                    return Ok(super::writer::Staged::unaudited(Err(MergeRefusal::Decided)));
+                }
+                let (id, subject, candidate): (i64, i64, i64) = (
+                    row.try_get("id")?,
+                    row.try_get("subject_id")?,
+                    row.try_get("candidate_id")?,
+                );
+                if *decision == ReviewDecision::Link {
+                    if let Err(refusal) = merge(conn, subject, candidate).await? {
+                        return Ok(super::writer::Staged::unaudited(Err(refusal)));
+                    }
+                }
+                let status = match decision {
+                    ReviewDecision::Link => "linked",
+                    ReviewDecision::Distinct => "distinct",
+                };
+                db::query(
+                    "update link_review set status = $1, decided_by = $2, decided_at = $3, \
+                     reason = $4 where id = $5",
+                )
+                .bind(status)
+                .bind(&event.actor)
+                .bind(db::stamp(&now_rfc3339()))
+                .bind(*reason)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+                Ok(super::writer::Staged {
+                    value: Ok(()),
+                    events: vec![event.clone()],
+                })
+            })
+        })
+        .await
+    }
+}
+
+/// Merges `subject` into `into`: both must be live and not merged already; every
+/// subject merged into `subject` follows it. Records stay where they are: a merged
+/// subject speaks for the one it joined (linkage finds the holder).
+async fn merge(
+    conn: &mut Conn,
+    subject: i64,
+    into: i64,
+) -> Result<Result<(), MergeRefusal>, StoreError> {
+    let lock = super::for_update(conn);
+    let live: Vec<i64> = db::query_scalar(&format!(
+        "select id from subject where id in ($1, $2) and shredded_at is null \
+         and merged_into is null{lock}"
+    ))
+    .bind(subject)
+    .bind(into)
+    .fetch_all(&mut *conn)
+    .await?;
+    if live.len() != 2 {
+        return Ok(Err(MergeRefusal::NotLinkable));
+    }
+    db::query("update subject set merged_into = $1 where id = $2 or merged_into = $2")
+        .bind(into)
+        .bind(subject)
+        .execute(&mut *conn)
+        .await?;
+    // Other open items between the two are settled by this decision.
+    db::query(
+        "update link_review set status = 'linked', decided_at = $3 where status = 'open' \
+         and ((subject_id = $1 and candidate_id = $2) or (subject_id = $2 and candidate_id = $1))",
+    )
+    .bind(subject)
+    .bind(into)
+    .bind(db::stamp(&now_rfc3339()))
+    .execute(&mut *conn)
+    .await?;
+    Ok(Ok(()))
+}

@@ -282,7 +282,8 @@ async fn lock_subject(conn: &mut Conn, linked: Linked) -> Result<Option<Linked>,
 }
 
 /// Re-reads a linked subject's pseudonym version, holding its row when `lock` is
-/// `" for update"`.
+/// `" for update"`. A subject a registrar merged into another speaks for it: the
+/// record links to the subject it joined.
 /// `None` when the subject was shredded after the lookup matched it: nothing may
 /// link to an erased person.
 async fn current_version(
@@ -291,20 +292,32 @@ async fn current_version(
     lock: &str,
 ) -> Result<Option<Linked>, StoreError> {
     let sql = format!(
-        "select pseudonym_version from subject where id = $1 and shredded_at is null{lock}"
+        "select pseudonym_version, merged_into from subject \
+         where id = $1 and shredded_at is null{lock}"
     );
-    let version: Option<i64> = db::query_scalar(&sql)
+    let Some(row) = db::query(&sql)
         .bind(linked.subject_id)
         .fetch_optional(&mut *conn)
-        .await?;
-    version
-        .map(|v| {
-            Ok(Linked {
-                version: u32::try_from(v).map_err(|_| StoreError::Unresolvable)?,
-                ..linked
-            })
-        })
-        .transpose()
+        .await?
+    else {
+        return Ok(None);
+    };
+    if let Some(holder) = row.try_get::<Option<i64>, _>("merged_into")? {
+        // Merges are flat (a merge moves the subjects merged into the one merged),
+        // so this is one step.
+        let registry_id = registry_id_of(conn, holder).await?;
+        let holder = Linked {
+            subject_id: holder,
+            registry_id,
+            ..linked
+        };
+        return Box::pin(current_version(conn, holder, lock)).await;
+    }
+    let version: i64 = row.try_get("pseudonym_version")?;
+    Ok(Some(Linked {
+        version: u32::try_from(version).map_err(|_| StoreError::Unresolvable)?,
+        ..linked
+    }))
 }
 
 /// Crypto-shreds a subject inside the caller's transaction: destroys its wrapped

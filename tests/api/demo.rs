@@ -14,7 +14,7 @@ async fn demo_fill_loads_a_usable_registry_once(app: TestApp) {
     let users = demo::create_users(&app.store).await.expect("demo users");
     let facilities = app.store.facilities().await.expect("facilities").len();
     let municipalities = app.store.municipality_slugs().await.expect("slugs").len();
-    assert_eq!(users.len(), facilities + municipalities + 5);
+    assert_eq!(users.len(), facilities + municipalities + 6);
     let config = Config {
         persons: 120,
         years: 2,

@@ -13,6 +13,7 @@ backend_tests!(
     the_slips_of_a_repeat_registration_find_the_person,
     a_personal_number_one_digit_apart_waits_for_a_registrar,
     racing_registrations_of_one_new_person_make_one_subject,
+    a_registrar_decides_the_pairs_with_both_identities_side_by_side,
 );
 
 fn identity(pn: Option<&str>, first: &str, last: &str, birth: &str, sex: &str) -> IdentityInput {
@@ -184,4 +185,135 @@ async fn racing_registrations_of_one_new_person_make_one_subject(app: TestApp) {
         ids.insert(task.await.expect("task").expect("linked").registry_id);
     }
     assert_eq!(ids.len(), 1, "one subject: {ids:?}");
+}
+
+async fn a_registrar_decides_the_pairs_with_both_identities_side_by_side(app: TestApp) {
+    use reqwest::Method;
+    use serde_json::json;
+    // Twins: a registrar should look.
+    link(&app, &identity(None, "Dardan", "Sopi", "1988-06-21", "1")).await;
+    let sister = link(&app, &identity(None, "Merita", "Sopi", "1988-06-21", "2")).await;
+    // A personal number one digit apart.
+    let first = link(
+        &app,
+        &identity(Some("1234567890"), "Arta", "Berisha", "1994-02-17", "2"),
+    )
+    .await;
+    let slip = link(
+        &app,
+        &identity(Some("1234567800"), "Arta", "Berisha", "1994-02-17", "2"),
+    )
+    .await;
+    let (twins, numbers) = (sister.reviews[0].clone(), slip.reviews[0].clone());
+
+    let registrar = app.user("registrar", None, None).await;
+    let (status, queue) = app
+        .send(
+            Method::GET,
+            "/api/v1/linkage/reviews",
+            Some(&registrar.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{queue}");
+    let items = queue["items"].as_array().expect("items");
+    assert_eq!(items.len(), 2);
+    let item = &items[0];
+    assert_eq!(item["review_id"], twins.as_str());
+    assert_eq!(item["registered"]["identity"]["first_name"], "Merita");
+    assert_eq!(item["earlier"]["identity"]["first_name"], "Dardan");
+    assert_eq!(item["similarity"]["birth_date"], "exact");
+    assert_eq!(item["similarity"]["sex_agrees"], false);
+    assert!(
+        item["similarity"]["last_name"]
+            .as_f64()
+            .is_some_and(|d| d > 0.95)
+    );
+    assert_eq!(items[1]["similarity"]["personal_number"], "one_digit");
+    // Similarities only: nothing of the encodings, no pseudonym.
+    let text = queue.to_string();
+    for hidden in ["encoding", "bucket", "pseudonym", "filter"] {
+        assert!(!text.contains(hidden), "{hidden} in {text}");
+    }
+    // Other roles see no queue.
+    for role in ["clinician", "analyst", "auditor", "admin"] {
+        let facility = (role == "clinician").then_some("uckk-psychiatry");
+        let other = app.user(role, facility, None).await;
+        let (status, _) = app
+            .send(
+                Method::GET,
+                "/api/v1/linkage/reviews",
+                Some(&other.token),
+                None,
+            )
+            .await;
+        assert_eq!(status, 403, "{role}");
+    }
+
+    let decide = |id: &str, body: serde_json::Value| {
+        let (app, token, path) = (
+            &app,
+            registrar.token.clone(),
+            format!("/api/v1/linkage/reviews/{id}"),
+        );
+        async move {
+            app.send(Method::POST, &path, Some(&token), Some(&body))
+                .await
+        }
+    };
+    // The reason must fit the decision.
+    let (status, body) = decide(&twins, json!({"decision": "link", "reason": "relatives"})).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["fields"][0]["field"], "reason", "{body}");
+    let (status, _) = decide(
+        &twins,
+        json!({"decision": "distinct", "reason": "relatives"}),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, body) = decide(
+        &twins,
+        json!({"decision": "distinct", "reason": "relatives"}),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+
+    // One person: the later subject joins the earlier; its identity now links there.
+    let (status, body) = decide(
+        &numbers,
+        json!({"decision": "link", "reason": "same_person_slip"}),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let again = link(
+        &app,
+        &identity(Some("1234567800"), "Arta", "Berisha", "1994-02-17", "2"),
+    )
+    .await;
+    assert_eq!(again.registry_id, first.registry_id);
+    let (status, queue) = app
+        .send(
+            Method::GET,
+            "/api/v1/linkage/reviews",
+            Some(&registrar.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(queue["items"].as_array().map(Vec::len), Some(0));
+
+    // Audited with the decision and its reason code, no values.
+    use sqlx::Row;
+    let mut conn = raw_connection(&app.database_url).await;
+    let details: Vec<String> = sqlx::query(
+        "select detail from audit_event where action = 'decide_links' and outcome = 'success' \
+         order by seq",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("events")
+    .iter()
+    .map(|r| r.get::<String, _>(0))
+    .collect();
+    assert_eq!(details, ["distinct:relatives", "linked:same_person_slip"]);
 }

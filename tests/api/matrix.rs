@@ -135,6 +135,18 @@ const ROUTES: &[(&str, &str, Access, &[ScopeCase])] = &[
     ),
     (
         "GET",
+        "/linkage/reviews",
+        Access::Policy("review_links"),
+        NATIONAL,
+    ),
+    (
+        "POST",
+        "/linkage/reviews/{review_id}",
+        Access::Policy("decide_links"),
+        NATIONAL,
+    ),
+    (
+        "GET",
         "/keys/status",
         Access::Policy("read_key_status"),
         NATIONAL,
@@ -461,6 +473,34 @@ impl Owners {
     }
 }
 
+/// A fresh open review item: twins (one family name, one birth date, another
+/// given name and sex), a family and a birth date no other fixture has.
+async fn fresh_review(app: &TestApp) -> String {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (_, family, birth) = crate::helpers::distinct_person(n + 200);
+    let family = format!("{family}-{}", letters());
+    let twin = |first: &str, sex: &str| registry::identity::subject::IdentityInput {
+        personal_number: None,
+        first_name: first.into(),
+        last_name: family.clone(),
+        birth_date: birth.clone(),
+        sex: sex.into(),
+    };
+    let link = |input| async move {
+        registry::cases::subjects::link_identity(&app.store, &app.keys, &input)
+            .await
+            .expect("linked")
+    };
+    link(twin("Dardan", "1")).await;
+    let sister = link(twin("Merita", "2")).await;
+    sister
+        .reviews
+        .first()
+        .cloned()
+        .expect("twins are queued for review")
+}
+
 /// A fresh name of letters only (names may not hold digits).
 fn letters() -> String {
     counter()
@@ -589,6 +629,11 @@ async fn request_for(
         ("GET", "/subjects/{registry_id}/access-report") => (
             format!("/subjects/{}/access-report", fresh_subject().await),
             None,
+        ),
+        ("GET", "/linkage/reviews") => (path.into(), None),
+        ("POST", "/linkage/reviews/{review_id}") => (
+            format!("/linkage/reviews/{}", fresh_review(app).await),
+            Some(json!({"decision": "distinct", "reason": "relatives"})),
         ),
         ("POST", "/subjects/{registry_id}/shred") => (
             format!("/subjects/{}/shred", fresh_subject().await),

@@ -321,18 +321,22 @@ fn open_parts(
     Ok((police, forensic))
 }
 
-/// The mortality-domain reference of the known person an identity names, if any.
+/// The mortality-domain reference of the known person an identity names, if any
+/// (exactly, or by an automatic link of the similarity matcher).
 async fn known_subject(
     conn: &mut crate::store::db::Conn,
     keyring: &Keyring,
+    input: Option<&IdentityInput>,
     identity: Option<&NormalisedIdentity>,
 ) -> Result<Option<Vec<u8>>, StoreError> {
-    let Some(identity) = identity else {
+    let (Some(input), Some(identity)) = (input, identity) else {
         return Ok(None);
     };
     let found = find_and_lock(
         conn,
+        keyring,
         &lookups(keyring, identity),
+        &crate::identity::subject::probes(keyring, input, identity),
         identity.personal_number.is_some(),
     )
     .await?;
@@ -407,8 +411,13 @@ async fn notify_allowed(
                     &police_sealed(&input),
                 )?;
                 let stats = police_stats(&input, &basics);
-                let subject =
-                    known_subject(&mut *conn, &keys.current(), basics.identity.as_ref()).await?;
+                let subject = known_subject(
+                    &mut *conn,
+                    &keys.current(),
+                    input.identity.as_ref(),
+                    basics.identity.as_ref(),
+                )
+                .await?;
                 insert_death(
                     &mut *conn,
                     &NewDeath {
@@ -472,7 +481,13 @@ pub async fn amend(
                     police_stats(&input, &basics)
                 };
                 // A new match replaces the stored reference; none keeps it.
-                let subject = known_subject(&mut *conn, &keyring, basics.identity.as_ref()).await?;
+                let subject = known_subject(
+                    &mut *conn,
+                    &keyring,
+                    input.identity.as_ref(),
+                    basics.identity.as_ref(),
+                )
+                .await?;
                 update_death(
                     &mut *conn,
                     row.id,
@@ -567,8 +582,13 @@ pub async fn record(
                     substances: input.substances.clone(),
                     circumstances: input.circumstances.clone(),
                 };
-                let subject =
-                    known_subject(&mut *conn, &keyring, valid.basics.identity.as_ref()).await?;
+                let subject = known_subject(
+                    &mut *conn,
+                    &keyring,
+                    input.identity.as_ref(),
+                    valid.basics.identity.as_ref(),
+                )
+                .await?;
                 let existing_id = match (&target, &input.notification_id) {
                     (Target::Existing(id), _) => Some(id.clone()),
                     (Target::New, Some(id)) => Some(id.clone()),
@@ -671,6 +691,14 @@ pub enum OverdoseSealed {
 }
 
 impl OverdoseSealed {
+    /// The identity as submitted, when there is one (police report none).
+    fn identity(&self) -> Option<&IdentityInput> {
+        match self {
+            OverdoseSealed::Clinical(input) => input.identity.as_ref(),
+            OverdoseSealed::Police(_) => None,
+        }
+    }
+
     /// What is kept in clear for counting: municipality, the substance codes
     /// (sorted, comma-separated), the outcome, and the NPS names for the early-warning list.
     fn clear_parts(&self) -> (String, String, String, Vec<String>) {
@@ -740,8 +768,13 @@ async fn record_overdose_allowed(
                 let key = DataKey::generate(1)?;
                 let (version, wrapped) = keys.wrap(&key, &key_aad("overdose", &overdose_id))?;
                 let sealed = seal(&key, "overdose", "sealed", &overdose_id, &sealed_value)?;
-                let subject =
-                    known_subject(&mut *conn, &keys.current(), basics.identity.as_ref()).await?;
+                let subject = known_subject(
+                    &mut *conn,
+                    &keys.current(),
+                    sealed_value.identity(),
+                    basics.identity.as_ref(),
+                )
+                .await?;
                 insert_overdose(
                     &mut *conn,
                     &NewOverdose {

@@ -770,14 +770,23 @@ pub struct OstAnswer {
 pub async fn ost_check(
     store: &Store,
     keys: &impl super::KeySource,
+    input: &IdentityInput,
     identity: &crate::identity::normalize::NormalisedIdentity,
     own_facility: &str,
 ) -> Result<(OstAnswer, Option<String>), EpisodeError> {
     let keys = &super::handle(keys);
     let keyring = keys.current();
     let lookups = lookups(&keyring, identity);
+    let probes = crate::identity::subject::probes(&keyring, input, identity);
     let mut conn = store.connection().await?;
-    let found = find_existing(&mut conn, &lookups, identity.personal_number.is_some()).await?;
+    let found = find_existing(
+        &mut conn,
+        &keyring,
+        &lookups,
+        &probes,
+        identity.personal_number.is_some(),
+    )
+    .await?;
     let no = OstAnswer {
         in_ost_elsewhere: false,
         since_month: None,

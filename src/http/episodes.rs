@@ -524,8 +524,14 @@ async fn ost_check(
     let identity = crate::identity::subject::validate(&request.identity, today_utc(), "identity.")
         .map_err(ApiError::Invalid)?;
     let facility = user.principal.facility.clone().unwrap_or_default();
-    let (answer, registry_id) =
-        episodes::ost_check(&state.store, &state.keys, &identity, &facility).await?;
+    let (answer, registry_id) = episodes::ost_check(
+        &state.store,
+        &state.keys,
+        &request.identity,
+        &identity,
+        &facility,
+    )
+    .await?;
     // Which person was asked about is recorded; the answer (health data) is not.
     state
         .store

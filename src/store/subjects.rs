@@ -11,7 +11,7 @@ use super::db::Arg;
 use super::writer::Staged;
 use super::{LockKey, Store, StoreError, lock_keys, now_rfc3339};
 use crate::crypto::Keyring;
-use crate::identity::subject::PreparedSubject;
+use crate::identity::subject::{PreparedSubject, Probe};
 
 /// Today's date, `YYYY-MM-DD` (UTC).
 fn today() -> String {
@@ -368,16 +368,27 @@ pub struct Shredded {
 }
 
 /// Finds the existing subject of an identity and holds its row (records naming a
-/// person without creating one: deaths, overdoses).
+/// person without creating one: deaths, overdoses): the exact cascade, then the
+/// similarity matcher's automatic links (a pair it would leave to a registrar
+/// names no one).
 pub async fn find_and_lock(
     conn: &mut Conn,
+    keyring: &Keyring,
     lookups: &[SubjectLookup],
+    probes: &[Probe],
     has_pn: bool,
 ) -> Result<Option<Linked>, StoreError> {
     // The same locks as a registration and a rotation take: the lookups then see
     // the subject under one version, not half way through a move.
-    lock_keys(conn, lookups.iter().flat_map(pseudonym_locks)).await?;
-    match find_link(conn, lookups, has_pn, None).await? {
+    lock_keys(
+        conn,
+        lookups
+            .iter()
+            .flat_map(pseudonym_locks)
+            .chain(super::linkage::bucket_locks(probes)),
+    )
+    .await?;
+    match find_any(conn, keyring, lookups, probes, has_pn).await? {
         Some(linked) => lock_subject(conn, linked).await,
         None => Ok(None),
     }
@@ -386,15 +397,41 @@ pub async fn find_and_lock(
 /// Finds the existing subject of an identity without creating or changing anything.
 pub async fn find_existing(
     conn: &mut Conn,
+    keyring: &Keyring,
     lookups: &[SubjectLookup],
+    probes: &[Probe],
     has_pn: bool,
 ) -> Result<Option<Linked>, StoreError> {
-    match find_link(conn, lookups, has_pn, None).await? {
+    match find_any(conn, keyring, lookups, probes, has_pn).await? {
         // The version now, not the one the lookup matched: a rotation may have
         // moved the subject (and its references) in between.
         Some(linked) => current_version(conn, linked, "").await,
         None => Ok(None),
     }
+}
+
+/// The exact cascade, then an automatic link of the similarity matcher.
+async fn find_any(
+    conn: &mut Conn,
+    keyring: &Keyring,
+    lookups: &[SubjectLookup],
+    probes: &[Probe],
+    has_pn: bool,
+) -> Result<Option<Linked>, StoreError> {
+    if let Some(linked) = find_link(conn, lookups, has_pn, None).await? {
+        return Ok(Some(linked));
+    }
+    let matched = super::linkage::match_identity(conn, keyring, probes).await?;
+    let Some(candidate) = matched.link else {
+        return Ok(None);
+    };
+    Ok(Some(Linked {
+        subject_id: candidate.subject_id,
+        registry_id: registry_id_of(conn, candidate.subject_id).await?,
+        rule: LinkRule::Similarity,
+        version: keyring.active_pseudonym_version(),
+        reviews: Vec::new(),
+    }))
 }
 
 /// The cascade. With `enrich`, a subject linked by attributes that lacks a personal

@@ -451,6 +451,12 @@ async fn ost_check_answers_yes_or_no_and_nothing_else(app: TestApp) {
         answer,
         json!({"in_ost_elsewhere": false, "since_month": null})
     );
+    // A slip in the name still finds the person (fuzzy linkage, automatic links only).
+    let (_, answer) = ask(b.clone(), "Illir").await;
+    assert_eq!(
+        answer,
+        json!({"in_ost_elsewhere": true, "since_month": "2025-03"})
+    );
     let (total, _) = app.store.subject_counts().await.expect("counts");
     assert_eq!(total, 1, "asking never creates a subject");
     let police = app.user("police", None, None).await;

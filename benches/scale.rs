@@ -174,6 +174,87 @@ async fn top_up_subjects(
     tx.commit().await.expect("commit");
 }
 
+/// One new record against every subject: the exact cascade, then the fuzzy
+/// matcher's blocking, decryption and comparison of the candidates (what a
+/// registration, the OST check and a death run before writing), timed one by one
+/// for 2,000 identities: half repeat registrations of loaded people with one slip
+/// each, half new people. Peak RSS of this process beside it.
+async fn linkage_lookups(store: &Store, keys: &Arc<KeyringHandle>, loaded: u64) {
+    use rand::{Rng, SeedableRng};
+    use registry::demo::people::{Slip, spelled};
+    let subjects = store.subject_counts().await.expect("counts").0;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(16);
+    let keyring = keys.current();
+    let mut times = Vec::new();
+    let mut found = 0;
+    reset_own_peak();
+    for n in 0..2_000u64 {
+        let index = if n % 2 == 0 {
+            rng.gen_range(0..loaded)
+        } else {
+            loaded + n
+        };
+        let (person, _) = person_records(&plan(), index);
+        let slip = (n % 2 == 0).then(|| Slip::ALL[rng.gen_range(0..Slip::ALL.len())]);
+        let slip = slip.filter(|s| *s != Slip::Cyrillic || person.name.serbian);
+        let (first_name, last_name, birth_date) =
+            spelled(&mut rng, &person.name, person.birth, slip);
+        let input = registry::identity::subject::IdentityInput {
+            personal_number: None,
+            first_name,
+            last_name,
+            birth_date,
+            sex: if person.male { "1" } else { "2" }.into(),
+        };
+        let Ok(valid) = registry::identity::subject::validate(&input, today_utc(), "") else {
+            continue;
+        };
+        let started = Instant::now();
+        let lookups = registry::identity::subject::lookups(&keyring, &valid);
+        let probes = registry::identity::subject::probes(&keyring, &input, &valid);
+        let mut conn = store.connection().await.expect("connection");
+        let linked = registry::store::subjects::find_existing(
+            &mut conn,
+            &keyring,
+            &lookups,
+            &probes,
+            valid.personal_number.is_some(),
+        )
+        .await
+        .expect("looked up");
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        found += usize::from(linked.is_some() && n % 2 == 0);
+    }
+    let peak = own_peak_rss_mib();
+    times.sort_by(f64::total_cmp);
+    let k = format_count(subjects as u64);
+    let p99 = common::percentile(&times, 0.99);
+    row(
+        &format!("One new record against {k} subjects (exact + fuzzy), p50"),
+        "ms",
+        &[common::percentile(&times, 0.5)],
+        "-",
+    );
+    row(
+        &format!("One new record against {k} subjects (exact + fuzzy), p99"),
+        "ms",
+        &[p99],
+        &verdict(p99 < 10.0, "< 10 ms p99"),
+    );
+    row(
+        &format!("Repeat registrations with one slip found, of 1,000, {k} subjects"),
+        "",
+        &[found as f64],
+        "-",
+    );
+    row(
+        &format!("Peak RSS during the look-ups, {k} subjects"),
+        "MiB",
+        &[peak],
+        "-",
+    );
+}
+
 /// Appends events until the audit log holds `target`.
 async fn top_up_audit(store: &Store, target: i64) {
     let mut have = store.audit_head().await.expect("head").0;
@@ -449,6 +530,7 @@ async fn size(episodes: u64, largest: bool, knobs: &Knobs) {
         );
 
         top_up_subjects(&store, &keys, knobs.keys as i64, &mut next_person).await;
+        linkage_lookups(&store, &keys, next_person).await;
         let key_file = db.settings().key_file;
         let mut rotation = Vec::new();
         let mut rotation_peak: f64 = 0.0;

@@ -94,3 +94,31 @@ pub async fn decide(
         )),
     }
 }
+
+/// Undoes a merge under `permit` (`decide_links`): the subject stands for itself
+/// again, with every record it kept. The reason must say they are not one person.
+pub async fn split(
+    store: &Store,
+    permit: &Permit,
+    registry_id: &str,
+    reason: LinkReason,
+) -> Result<(), ReviewError> {
+    if reason.same_person() {
+        return Err(ReviewError::Reason(
+            "a split needs different_people or relatives",
+        ));
+    }
+    let reason_code: &'static str = reason.into();
+    let event = crate::audit::AuditEvent {
+        action: "split_subject".into(),
+        detail: Some(format!("split:{reason_code}")),
+        ..permit.write_event(Some(registry_id))
+    };
+    if store.split_subject(registry_id, event).await? {
+        Ok(())
+    } else {
+        Err(ReviewError::Conflict(
+            "this subject was not merged into another",
+        ))
+    }
+}

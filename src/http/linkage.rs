@@ -23,6 +23,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_reviews))
         .routes(routes!(decide_review))
+        .routes(routes!(split_subject))
 }
 
 /// Items shown per request (the oldest first); each shows two identities.
@@ -208,5 +209,39 @@ async fn decide_review(
         request.reason,
     )
     .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Why a merge is undone.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SplitRequest {
+    /// `different_people` or `relatives`.
+    pub reason: LinkReason,
+}
+
+/// Undo a merge: the subject stands for itself again, with every record it kept; audited.
+#[utoipa::path(post, path = "/subjects/{registry_id}/split", tag = "linkage",
+    request_body = SplitRequest,
+    params(("registry_id" = String, Path, description = "the merged subject's registry id")),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+async fn split_subject(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    user: CurrentUser,
+    RecordId(registry_id): RecordId,
+    ApiJson(request): ApiJson<SplitRequest>,
+) -> Result<StatusCode, ApiError> {
+    let permit = state
+        .authorize(
+            &user,
+            Action::DecideLinks,
+            &Resource::national(ResourceKind::Subject, &registry_id),
+            &headers,
+        )
+        .await?;
+    crate::cases::linkage::split(&state.store, &permit, &registry_id, request.reason).await?;
     Ok(StatusCode::NO_CONTENT)
 }

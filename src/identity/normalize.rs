@@ -486,17 +486,32 @@ fn name_tokens(input: &str, field: &'static str) -> Result<Vec<String>, Identity
 /// such people apart in almost all cases; the residual risk is accepted in
 /// exchange for not splitting one person into two records.
 ///
-/// Errors are field-specific (`first_name` / `last_name`): a field that is
-/// blank, contains no letters after folding (e.g. `"123"`), or is longer than
-/// [`MAX_NAME_CHARS`] characters is rejected.
+/// Errors are field-specific (`first_name` / `last_name`): a field that contains
+/// no letters after folding (e.g. `"123"`) or is longer than [`MAX_NAME_CHARS`]
+/// characters is rejected. One blank field is a partial identity and is accepted;
+/// both blank are not.
 ///
 /// # Errors
 ///
 /// [`IdentityError::Missing`] or [`IdentityError::Invalid`] with field
 /// `first_name` or `last_name` (the first field checked is `first_name`).
 pub fn normalise_full_name(first: &str, last: &str) -> Result<NormalisedName, IdentityError> {
-    let mut tokens = name_tokens(first, F_FIRST_NAME)?;
-    tokens.extend(name_tokens(last, F_LAST_NAME)?);
+    // A partial identity (one name not known) is accepted: it links with what it
+    // has (issue 16). Both missing is not an identity.
+    let blank = |s: &str| s.trim().is_empty();
+    if blank(first) && blank(last) {
+        return Err(IdentityError::Missing {
+            field: F_FIRST_NAME,
+        });
+    }
+    let mut tokens = if blank(first) {
+        Vec::new()
+    } else {
+        name_tokens(first, F_FIRST_NAME)?
+    };
+    if !blank(last) {
+        tokens.extend(name_tokens(last, F_LAST_NAME)?);
+    }
     tokens.sort();
     Ok(NormalisedName { tokens })
 }
@@ -963,9 +978,14 @@ mod tests {
             })
         );
         assert_eq!(
-            normalise_full_name("Ardita", "  "),
-            Err(IdentityError::Missing { field: "last_name" })
+            normalise_full_name("  ", " "),
+            Err(IdentityError::Missing {
+                field: "first_name"
+            })
         );
+        // One name not known: a partial identity, accepted.
+        assert_eq!(key("Ardita", "  "), "ardita");
+        assert_eq!(key("", "Gashi"), "gashi");
         assert_eq!(
             normalise_full_name("Ardita", "--.."),
             Err(IdentityError::Invalid {

@@ -84,9 +84,10 @@ pub struct IdentityInput {
     /// Kosovo personal number (10 digits), when known.
     #[serde(default)]
     pub personal_number: Option<String>,
-    /// First name(s), in Albanian, Serbian Latin or Serbian Cyrillic.
+    /// First name(s), in Albanian, Serbian Latin or Serbian Cyrillic; may be empty
+    /// when not known, if the last name is given.
     pub first_name: String,
-    /// Last name(s).
+    /// Last name(s); may be empty when not known, if the first name is given.
     pub last_name: String,
     /// Date of birth `YYYY-MM-DD`, or `YYYY` when only the year is known.
     pub birth_date: String,

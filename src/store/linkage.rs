@@ -473,3 +473,42 @@ async fn merge(
     .await?;
     Ok(Ok(()))
 }
+
+impl super::Store {
+    /// Undoes a merge: the subject `registry_id` stands for itself again, with
+    /// every record it kept; audited with `event`. `Ok(false)` when it was not
+    /// merged into another.
+    pub async fn split_subject(
+        &self,
+        registry_id: &str,
+        event: crate::audit::AuditEvent,
+    ) -> Result<bool, StoreError> {
+        let job = (registry_id.to_owned(), event);
+        self.write_with(job, |conn, (registry_id, event)| {
+            Box::pin(async move {
+                let lock = super::for_update(conn);
+                let merged: Option<Option<i64>> = db::query_scalar(&format!(
+                    "select merged_into from subject where registry_id = $1 \
+                     and shredded_at is null{lock}"
+                ))
+                .bind(db::uuid(registry_id))
+                .fetch_optional(&mut *conn)
+                .await?;
+                match merged.ok_or(StoreError::NotFound)? {
+                    None => Ok(super::writer::Staged::unaudited(false)),
+                    Some(_) => {
+                        db::query("update subject set merged_into = null where registry_id = $1")
+                            .bind(db::uuid(registry_id))
+                            .execute(&mut *conn)
+                            .await?;
+                        Ok(super::writer::Staged {
+                            value: true,
+                            events: vec![event.clone()],
+                        })
+                    }
+                }
+            })
+        })
+        .await
+    }
+}

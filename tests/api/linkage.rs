@@ -79,6 +79,10 @@ async fn the_slips_of_a_repeat_registration_find_the_person(app: TestApp) {
             "names swapped and a slip",
             identity(None, "Ceku", "Xhavitt", "1991-04-12", "1"),
         ),
+        (
+            "no given name (a partial identity)",
+            identity(None, "", "Çeku", "1991-04-12", "1"),
+        ),
     ] {
         let linked = link(&app, &slip).await;
         assert_eq!(linked.registry_id, first.registry_id, "{what}");
@@ -301,6 +305,42 @@ async fn a_registrar_decides_the_pairs_with_both_identities_side_by_side(app: Te
         .await;
     assert_eq!(status, 200);
     assert_eq!(queue["items"].as_array().map(Vec::len), Some(0));
+
+    // The merge was wrong after all: split, and the later identity stands alone.
+    let path = format!("/api/v1/subjects/{}/split", slip.registry_id);
+    let (status, body) = app
+        .send(
+            Method::POST,
+            &path,
+            Some(&registrar.token),
+            Some(&json!({"reason": "same_person_slip"})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = app
+        .send(
+            Method::POST,
+            &path,
+            Some(&registrar.token),
+            Some(&json!({"reason": "different_people"})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, _) = app
+        .send(
+            Method::POST,
+            &path,
+            Some(&registrar.token),
+            Some(&json!({"reason": "different_people"})),
+        )
+        .await;
+    assert_eq!(status, 409, "not merged any more");
+    let alone = link(
+        &app,
+        &identity(Some("1234567800"), "Arta", "Berisha", "1994-02-17", "2"),
+    )
+    .await;
+    assert_eq!(alone.registry_id, slip.registry_id);
 
     // Audited with the decision and its reason code, no values.
     use sqlx::Row;

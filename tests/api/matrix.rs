@@ -146,6 +146,12 @@ const ROUTES: &[(&str, &str, Access, &[ScopeCase])] = &[
         NATIONAL,
     ),
     (
+        "POST",
+        "/subjects/{registry_id}/split",
+        Access::Policy("decide_links"),
+        NATIONAL,
+    ),
+    (
         "GET",
         "/keys/status",
         Access::Policy("read_key_status"),
@@ -501,6 +507,36 @@ async fn fresh_review(app: &TestApp) -> String {
         .expect("twins are queued for review")
 }
 
+/// A fresh subject merged into another (a review item decided as one person).
+async fn fresh_merged(app: &TestApp) -> String {
+    let review = fresh_review(app).await;
+    let merged = app
+        .store
+        .open_reviews(1_000)
+        .await
+        .expect("reviews")
+        .into_iter()
+        .find(|r| r.review_id == review)
+        .expect("the review")
+        .subject;
+    app.store
+        .decide_review(
+            &review,
+            registry::store::linkage::ReviewDecision::Link,
+            "same_person_slip",
+            registry::audit::AuditEvent::new(
+                "fixture",
+                "registrar",
+                "decide_links",
+                registry::audit::Outcome::Success,
+            ),
+        )
+        .await
+        .expect("decided")
+        .expect("merged");
+    merged
+}
+
 /// A fresh name of letters only (names may not hold digits).
 fn letters() -> String {
     counter()
@@ -634,6 +670,10 @@ async fn request_for(
         ("POST", "/linkage/reviews/{review_id}") => (
             format!("/linkage/reviews/{}", fresh_review(app).await),
             Some(json!({"decision": "distinct", "reason": "relatives"})),
+        ),
+        ("POST", "/subjects/{registry_id}/split") => (
+            format!("/subjects/{}/split", fresh_merged(app).await),
+            Some(json!({"reason": "different_people"})),
         ),
         ("POST", "/subjects/{registry_id}/shred") => (
             format!("/subjects/{}/shred", fresh_subject().await),

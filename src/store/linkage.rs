@@ -9,9 +9,9 @@ use crate::crypto::similarity::{Similarity, compare, sealed_version};
 use crate::identity::subject::Probe;
 use crate::linkage::{Decision, Model, Verdict};
 
-/// Candidates read for one identity at most: a few hundred in the largest blocks of
-/// a national registry (BENCHMARKS.md), with room for common names.
-const MAX_CANDIDATES: i64 = 2_000;
+/// Candidates read for one identity at most, those sharing most buckets first: a
+/// few hundred, however common the name (BENCHMARKS.md).
+const MAX_CANDIDATES: i64 = 500;
 /// Review items queued for one new subject at most (its best candidates).
 const MAX_REVIEWS: usize = 5;
 
@@ -146,12 +146,16 @@ pub(crate) async fn match_identity(
         return Ok(Matched::default());
     }
     let placeholders: Vec<String> = (1..=buckets.len()).map(|i| format!("${i}")).collect();
+    // The subjects sharing most buckets first: in the largest blocks of common
+    // names the cap keeps those closest to the identity.
     let sql = format!(
-        "select s.id, s.registry_id, s.merged_into, e.sealed from subject s \
+        "select s.id, s.registry_id, s.merged_into, e.sealed from \
+         (select subject_id, count(*) as shared from subject_bucket \
+          where bucket in ({}) group by subject_id \
+          order by shared desc, subject_id limit {MAX_CANDIDATES}) b \
+         join subject s on s.id = b.subject_id \
          join subject_encoding e on e.subject_id = s.id \
-         where s.shredded_at is null and s.id in \
-         (select subject_id from subject_bucket where bucket in ({})) \
-         order by s.id limit {MAX_CANDIDATES}",
+         where s.shredded_at is null",
         placeholders.join(", ")
     );
     let mut query = db::query(&sql);

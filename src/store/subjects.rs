@@ -211,13 +211,7 @@ pub async fn link_or_create(
     }
     let matched = super::linkage::match_identity(conn, keyring, &prepared.probes).await?;
     if let Some(candidate) = &matched.link {
-        let linked = Linked {
-            subject_id: candidate.subject_id,
-            registry_id: registry_id_of(conn, candidate.subject_id).await?,
-            rule: LinkRule::Similarity,
-            version: new.lookup.version,
-            reviews: Vec::new(),
-        };
+        let linked = linked_by_similarity(conn, candidate).await?;
         if let Some(linked) = lock_subject(conn, linked).await? {
             return Ok(linked);
         }
@@ -422,16 +416,25 @@ async fn find_any(
         return Ok(Some(linked));
     }
     let matched = super::linkage::match_identity(conn, keyring, probes).await?;
-    let Some(candidate) = matched.link else {
-        return Ok(None);
-    };
-    Ok(Some(Linked {
+    match &matched.link {
+        Some(candidate) => Ok(Some(linked_by_similarity(conn, candidate).await?)),
+        None => Ok(None),
+    }
+}
+
+/// The subject the matcher linked to; its key version is read under its row lock
+/// next (`lock_subject`, `current_version`), so 0 stands until then.
+async fn linked_by_similarity(
+    conn: &mut Conn,
+    candidate: &super::linkage::Candidate,
+) -> Result<Linked, StoreError> {
+    Ok(Linked {
         subject_id: candidate.subject_id,
         registry_id: registry_id_of(conn, candidate.subject_id).await?,
         rule: LinkRule::Similarity,
-        version: keyring.active_pseudonym_version(),
+        version: 0,
         reviews: Vec::new(),
-    }))
+    })
 }
 
 /// The cascade. With `enrich`, a subject linked by attributes that lacks a personal

@@ -228,11 +228,11 @@ async fn linkage_lookups(store: &Store, keys: &Arc<KeyringHandle>, loaded: u64) 
     let peak = own_peak_rss_mib();
     times.sort_by(f64::total_cmp);
     let k = format_count(subjects as u64);
-    let p99 = common::percentile(&times, 0.99);
+    let p99 = common::percentile(&times, 99.0);
     row(
         &format!("One new record against {k} subjects (exact + fuzzy), p50"),
         "ms",
-        &[common::percentile(&times, 0.5)],
+        &[common::percentile(&times, 50.0)],
         "-",
     );
     row(

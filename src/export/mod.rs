@@ -19,6 +19,7 @@ pub mod statutory;
 pub mod tables;
 pub mod workbook;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -284,8 +285,44 @@ async fn gather(
     };
     rotating().await?;
     let subjects = store.subject_keys().await?;
+    // Subjects a registrar merged are one person: their rows are set aside and the
+    // group's one row chosen at the end (the first episode of the year for
+    // entrants, the latest-starting for persons in treatment), under the record key
+    // of the subject they joined.
+    let merged = store.merged_subjects().await?;
+    let grouped: std::collections::HashSet<i64> =
+        merged.iter().flat_map(|(m, h)| [*m, *h]).collect();
+    let holder = |person: i64| merged.get(&person).copied().unwrap_or(person);
+    type Start = (u16, u8);
+    let set_aside: std::sync::Mutex<HashMap<(Population, i64), (Start, Row)>> =
+        std::sync::Mutex::new(HashMap::new());
+    let keep =
+        |population: Population, fact: &crate::store::exports::EntrantFact, codes: String| {
+            let start = (fact.plain.start_year, fact.plain.start_quarter);
+            let candidate = (start, row(population, holder(fact.person), codes)?);
+            let mut aside = set_aside
+                .lock()
+                .map_err(|_| ExportError::Internal("a freeze worker failed".into()))?;
+            let earliest_wins = population == Population::Entrants;
+            match aside.entry((population, holder(fact.person))) {
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(candidate);
+                }
+                std::collections::hash_map::Entry::Occupied(mut slot) => {
+                    let better = if earliest_wins {
+                        start < slot.get().0
+                    } else {
+                        start > slot.get().0
+                    };
+                    if better {
+                        slot.insert(candidate);
+                    }
+                }
+            }
+            Ok::<_, ExportError>(())
+        };
     let entrant_scans = (0..parts).map(|part| {
-        let (row, flush, subjects) = (&row, &flush, &subjects);
+        let (row, flush, subjects, keep, grouped) = (&row, &flush, &subjects, &keep, &grouped);
         async move {
             let stream = store.export_entrants(keyring, subjects, year, (part, parts));
             futures_util::pin_mut!(stream);
@@ -298,6 +335,10 @@ async fn gather(
                             open(registry_id, wrapped, episode, blob)
                         });
                 let codes = snapshot::episode_codes(&fact, sealed.as_ref());
+                if grouped.contains(&fact.person) {
+                    keep(Population::Entrants, &fact, codes)?;
+                    continue;
+                }
                 rows.push(row(Population::Entrants, fact.person, codes)?);
                 if rows.len() == BATCH {
                     flush(&mut rows)?;
@@ -307,13 +348,17 @@ async fn gather(
         }
     });
     let treatment_scans = (0..parts).map(|part| {
-        let (row, flush) = (&row, &flush);
+        let (row, flush, keep, grouped) = (&row, &flush, &keep, &grouped);
         async move {
             let stream = store.export_prevalence(keyring, year, (part, parts));
             futures_util::pin_mut!(stream);
             let mut rows = Vec::with_capacity(BATCH);
             while let Some(fact) = stream.try_next().await? {
                 let codes = snapshot::episode_codes(&fact, None);
+                if grouped.contains(&fact.person) {
+                    keep(Population::InTreatment, &fact, codes)?;
+                    continue;
+                }
                 rows.push(row(Population::InTreatment, fact.person, codes)?);
                 if rows.len() == BATCH {
                     flush(&mut rows)?;
@@ -333,11 +378,16 @@ async fn gather(
         parts,
         "freeze: entrants and persons in treatment read"
     );
-    let mut rows = Vec::new();
+    let mut rows: Vec<Row> = set_aside
+        .into_inner()
+        .map_err(|_| ExportError::Internal("a freeze worker failed".into()))?
+        .into_values()
+        .map(|(_, row)| row)
+        .collect();
     for death in store.export_deaths(keyring, year, year).await? {
         rows.push(row(
             Population::Deaths,
-            death.person,
+            holder(death.person),
             snapshot::death_codes(&death),
         )?);
     }

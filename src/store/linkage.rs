@@ -516,3 +516,17 @@ impl super::Store {
         .await
     }
 }
+
+impl super::Store {
+    /// Every subject merged into another, with the subject it joined (the freeze
+    /// counts each group as one person).
+    pub async fn merged_subjects(&self) -> Result<std::collections::HashMap<i64, i64>, StoreError> {
+        let rows = db::query("select id, merged_into from subject where merged_into is not null")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("merged_into")?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+}

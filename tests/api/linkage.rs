@@ -14,6 +14,7 @@ backend_tests!(
     a_personal_number_one_digit_apart_waits_for_a_registrar,
     racing_registrations_of_one_new_person_make_one_subject,
     a_registrar_decides_the_pairs_with_both_identities_side_by_side,
+    a_merge_counts_one_person_in_the_next_snapshot_only,
 );
 
 fn identity(pn: Option<&str>, first: &str, last: &str, birth: &str, sex: &str) -> IdentityInput {
@@ -356,4 +357,86 @@ async fn a_registrar_decides_the_pairs_with_both_identities_side_by_side(app: Te
     .map(|r| r.get::<String, _>(0))
     .collect();
     assert_eq!(details, ["distinct:relatives", "linked:same_person_slip"]);
+}
+
+/// Two subjects a registrar merged are one entrant in the next statistical snapshot;
+/// the snapshot frozen before the merge does not move.
+async fn a_merge_counts_one_person_in_the_next_snapshot_only(app: TestApp) {
+    use registry::export::snapshot::Population;
+    use reqwest::Method;
+    use serde_json::json;
+    let year = registry::export::current_year() - 1;
+    let mut queued = Vec::new();
+    for (facility, number, start) in [
+        ("uckk-psychiatry", "1234567890", "03-03"),
+        ("hosp-prizren", "1234567800", "09-09"),
+    ] {
+        let doctor = app.user("clinician", Some(facility), None).await;
+        let mut body =
+            crate::episodes::episode("Arta", "Berisha", "1994-02-17", &format!("{year}-{start}"));
+        body["identity"]["personal_number"] = json!(number);
+        body["identity"]["sex"] = json!("2");
+        let (status, created) = app
+            .send(
+                Method::POST,
+                "/api/v1/episodes",
+                Some(&doctor.token),
+                Some(&body),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        queued.push(created["registry_id"].as_str().expect("id").to_owned());
+    }
+    assert_ne!(
+        queued[0], queued[1],
+        "a number one digit apart is not linked by itself"
+    );
+    let analyst = app.user("analyst", None, None).await;
+    let freeze = || async {
+        let (status, info) = app
+            .send(
+                Method::POST,
+                "/api/v1/exports/freeze",
+                Some(&analyst.token),
+                Some(&json!({"year": year, "purpose": "data lock"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{info}");
+    };
+    let store = app.store.clone();
+    let entrants = |version: i64| {
+        let store = store.clone();
+        async move {
+            let info = store
+                .snapshot_info(year, Some(version))
+                .await
+                .expect("status")
+                .expect("frozen");
+            (
+                info.rows.get(&Population::Entrants).copied(),
+                info.rows.get(&Population::InTreatment).copied(),
+            )
+        }
+    };
+    freeze().await;
+    assert_eq!(entrants(1).await, (Some(2), Some(2)));
+
+    let review = app.store.open_reviews(10).await.expect("reviews");
+    let registrar = app.user("registrar", None, None).await;
+    let (status, body) = app
+        .send(
+            Method::POST,
+            &format!("/api/v1/linkage/reviews/{}", review[0].review_id),
+            Some(&registrar.token),
+            Some(&json!({"decision": "link", "reason": "same_person_documents"})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    freeze().await;
+    assert_eq!(entrants(2).await, (Some(1), Some(1)), "one person now");
+    assert_eq!(
+        entrants(1).await,
+        (Some(2), Some(2)),
+        "the earlier version stays"
+    );
 }

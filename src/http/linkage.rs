@@ -142,10 +142,10 @@ async fn list_reviews(
         items.push(ReviewItem {
             review_id: row.review_id,
             created_at: row.created_at,
-            probability: (row.probability * 1000.0).round() / 1000.0,
+            probability: three_places(row.probability),
             similarity: FieldSimilarity {
-                given_name: row.given.map(|d| (d * 1000.0).round() / 1000.0),
-                last_name: row.family.map(|d| (d * 1000.0).round() / 1000.0),
+                given_name: row.given.map(three_places),
+                last_name: row.family.map(three_places),
                 names_swapped: row.names_swapped,
                 birth_date: row.birth,
                 sex_agrees: row.sex_agrees,
@@ -156,6 +156,11 @@ async fn list_reviews(
         });
     }
     Ok(ApiJson(ReviewQueue { items }))
+}
+
+/// A similarity as shown: three decimals are all a registrar reads.
+fn three_places(value: f64) -> f64 {
+    (value * 1000.0).round() / 1000.0
 }
 
 /// A registrar's decision on a pair.

@@ -165,24 +165,26 @@ impl Model {
 
     /// The verdict on each of one record's candidates (their similarities).
     pub fn decide_among(&self, candidates: &[Similarity]) -> Vec<Verdict> {
-        let weights: Vec<f64> = candidates
+        let weighed: Vec<(Levels, f64)> = candidates
             .iter()
-            .map(|s| self.weight(&Levels::of(s)))
+            .map(|s| {
+                let levels = Levels::of(s);
+                (levels, self.weight(&levels))
+            })
             .collect();
-        let plausible = weights.iter().filter(|w| **w > 0.0).count();
+        let plausible = weighed.iter().filter(|(_, w)| *w > 0.0).count();
         candidates
             .iter()
-            .zip(weights)
-            .map(|(s, weight)| self.verdict(s, weight, plausible))
+            .zip(weighed)
+            .map(|(s, (levels, weight))| self.verdict(s, &levels, weight, plausible))
             .collect()
     }
 
-    fn verdict(&self, s: &Similarity, weight: f64, plausible: usize) -> Verdict {
+    fn verdict(&self, s: &Similarity, levels: &Levels, weight: f64, plausible: usize) -> Verdict {
         let probability = self.probability(weight, plausible);
         // However strong the rest, a name that disagrees (twins share a family
         // name and a birth date; one given name and a birth date are shared by
         // chance at national scale) or another sex leaves the pair to a registrar.
-        let levels = Levels::of(s);
         let disagrees = levels.0[..2].iter().flatten().any(|l| *l >= 3) || s.sex == Some(false);
         let by_score = if probability >= LINK && !disagrees {
             Decision::Link

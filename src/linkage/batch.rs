@@ -2,7 +2,7 @@
 //! as the service: `registry link`, and the quality benchmarks. Keys are the
 //! caller's (the CLI makes fresh random ones per run: both sides are encoded in the
 //! same run, so nothing needs the registry's key file). The model is fitted to the
-//! two lists ([`Model::fit`]): random pairs for u, the blocked candidates for m.
+//! two lists ([`Model::fit`]): u from random pairs.
 
 use std::collections::HashMap;
 
@@ -85,7 +85,6 @@ fn candidates(
     left: &Encoded,
     right: &Encoded,
     index: &HashMap<i64, Vec<usize>>,
-    keep: impl Fn(usize, usize) -> bool,
     mut progress: impl FnMut(usize),
 ) -> Vec<(usize, usize, Similarity)> {
     let mut pairs = Vec::new();
@@ -97,7 +96,7 @@ fn candidates(
         }
         found.sort_unstable();
         found.dedup();
-        for &r in found.iter().filter(|&&r| keep(l, r)) {
+        for &r in &found {
             pairs.push((l, r, compare(&left.encodings[l], &right.encodings[r])));
         }
         progress(l + 1);
@@ -105,12 +104,8 @@ fn candidates(
     pairs
 }
 
-/// Fits the model to the lists and decides every candidate pair.
-fn decide_all(
-    left: &Encoded,
-    right: &Encoded,
-    candidates: Vec<(usize, usize, Similarity)>,
-) -> (Model, Vec<Pair>) {
+/// The model fitted to two lists.
+fn fitted(left: &Encoded, right: &Encoded) -> Model {
     let mut rng = rand::thread_rng();
     // Frequencies need many people on both sides: smaller extracts are weighed by
     // the registry's own parameters.
@@ -125,7 +120,16 @@ fn decide_all(
             })
             .collect()
     };
-    let model = Model::fit(&random);
+    Model::fit(&random)
+}
+
+/// Fits the model to the lists and decides every candidate pair.
+fn decide_all(
+    left: &Encoded,
+    right: &Encoded,
+    candidates: Vec<(usize, usize, Similarity)>,
+) -> (Model, Vec<Pair>) {
+    let model = fitted(left, right);
     let mut pairs = Vec::new();
     // One left record's candidates are consecutive.
     for group in candidates.chunk_by(|a, b| a.0 == b.0) {
@@ -157,13 +161,62 @@ pub fn link(
     progress: impl FnMut(usize),
 ) -> (Model, Vec<Pair>) {
     let (l, r) = (encode_all(keys, left), encode_all(keys, right));
-    let found = candidates(&l, &r, &index(&r), |_, _| true, progress);
+    let found = candidates(&l, &r, &index(&r), progress);
     decide_all(&l, &r, found)
 }
 
-/// Every pair within one list (`left < right`) that links or needs review.
-pub fn dedup(keys: &SimilarityKeys, list: &[LinkIdentity]) -> (Model, Vec<Pair>) {
+/// One list grouped into persons the way the registry does it, record by record:
+/// each record is compared with the persons it shares a bucket with, each person
+/// by the spelling it was first registered with, and linked to the most probable
+/// person that links, or made a new person. (Comparing with every spelling a
+/// person has been linked under found more true pairs but chained namesakes
+/// together: on the synthetic population precision fell from 0.998 to 0.988.)
+/// Returns each record's person (the index of its first record) and the pairs
+/// left to review.
+pub fn persons(keys: &SimilarityKeys, list: &[LinkIdentity]) -> (Vec<usize>, Vec<Pair>) {
     let encoded = encode_all(keys, list);
-    let found = candidates(&encoded, &encoded, &index(&encoded), |l, r| l < r, |_| {});
-    decide_all(&encoded, &encoded, found)
+    let model = fitted(&encoded, &encoded);
+    let mut index: HashMap<i64, Vec<usize>> = HashMap::new();
+    let mut person = Vec::with_capacity(list.len());
+    let mut reviews = Vec::new();
+    let mut found = Vec::new();
+    for (i, buckets) in encoded.buckets.iter().enumerate() {
+        found.clear();
+        for b in buckets {
+            found.extend(index.get(b).into_iter().flatten().copied());
+        }
+        found.sort_unstable();
+        found.dedup();
+        let similarities: Vec<Similarity> = found
+            .iter()
+            .map(|&j| compare(&encoded.encodings[i], &encoded.encodings[j]))
+            .collect();
+        let verdicts = model.decide_among(&similarities);
+        let linked = found
+            .iter()
+            .zip(&verdicts)
+            .filter(|(_, v)| v.decision == Decision::Link)
+            .max_by(|a, b| a.1.probability.total_cmp(&b.1.probability))
+            .map(|(j, _)| *j);
+        person.push(linked.unwrap_or(i));
+        if linked.is_some() {
+            continue;
+        }
+        for ((j, similarity), v) in found.iter().zip(similarities).zip(&verdicts) {
+            if v.decision == Decision::Review {
+                reviews.push(Pair {
+                    left: *j,
+                    right: i,
+                    weight: v.weight,
+                    probability: v.probability,
+                    decision: v.decision,
+                    similarity,
+                });
+            }
+        }
+        for b in buckets {
+            index.entry(*b).or_default().push(i);
+        }
+    }
+    (person, reviews)
 }

@@ -344,7 +344,8 @@ impl Store {
 
     /// Deaths in the years `from..=to`. Whether the person was known to treatment
     /// is found through the keys: the death's mortality reference names the subject,
-    /// whose treatment reference finds the episodes.
+    /// whose treatment references (its own and those of every subject a registrar
+    /// merged with it) find the episodes.
     pub async fn export_deaths(
         &self,
         keyring: &Keyring,
@@ -360,6 +361,8 @@ impl Store {
         .bind(to)
         .fetch_all(&mut conn)
         .await?;
+        let merged = self.merged_subjects().await?;
+        let holder = |subject: i64| merged.get(&subject).copied().unwrap_or(subject);
         let mut facts = Vec::with_capacity(rows.len());
         for r in &rows {
             let (year, quarter): (i64, i64) =
@@ -370,14 +373,23 @@ impl Store {
                 let (subject, version) = keyring
                     .subject_of(RecordDomain::Mortality, &reference)
                     .ok_or(StoreError::Unresolvable)?;
-                let treatment =
-                    super::refs::reference(keyring, RecordDomain::Treatment, subject, version)?;
-                let episodes = db::query(
-                    "select start_year, end_year, end_quarter from episode where subject_ref = $1",
-                )
-                .bind(&treatment)
-                .fetch_all(&mut conn)
-                .await?;
+                let person = holder(subject);
+                let group = std::iter::once(person)
+                    .chain(merged.iter().filter(|(_, h)| **h == person).map(|(m, _)| *m));
+                let mut episodes = Vec::new();
+                for member in group {
+                    let treatment =
+                        super::refs::reference(keyring, RecordDomain::Treatment, member, version)?;
+                    episodes.extend(
+                        db::query(
+                            "select start_year, end_year, end_quarter from episode \
+                             where subject_ref = $1",
+                        )
+                        .bind(&treatment)
+                        .fetch_all(&mut conn)
+                        .await?,
+                    );
+                }
                 for e in &episodes {
                     known |= e.try_get::<i64, _>("start_year")? <= year;
                     let end: Option<(i64, i64)> = e

@@ -15,6 +15,7 @@ backend_tests!(
     racing_registrations_of_one_new_person_make_one_subject,
     a_registrar_decides_the_pairs_with_both_identities_side_by_side,
     a_merge_counts_one_person_in_the_next_snapshot_only,
+    a_death_is_known_to_treatment_through_a_merge,
 );
 
 fn identity(pn: Option<&str>, first: &str, last: &str, birth: &str, sex: &str) -> IdentityInput {
@@ -439,4 +440,77 @@ async fn a_merge_counts_one_person_in_the_next_snapshot_only(app: TestApp) {
         (Some(2), Some(2)),
         "the earlier version stays"
     );
+}
+
+/// A death linked to a subject that has no episode is known to treatment once a
+/// registrar merges that subject with the person's treated one.
+async fn a_death_is_known_to_treatment_through_a_merge(app: TestApp) {
+    use reqwest::Method;
+    use serde_json::json;
+    let doctor = app.user("clinician", Some("uckk-psychiatry"), None).await;
+    let mut episode = crate::episodes::episode("Arta", "Berisha", "1994-02-17", "2024-03-03");
+    episode["identity"]["personal_number"] = json!("1234567890");
+    episode["identity"]["sex"] = json!("2");
+    let (status, body) = app
+        .send(
+            Method::POST,
+            "/api/v1/episodes",
+            Some(&doctor.token),
+            Some(&episode),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    // The same person under a personal number one digit apart: a second subject
+    // and a pair for the registrar.
+    let slip = link(
+        &app,
+        &identity(Some("1234567800"), "Arta", "Berisha", "1994-02-17", "2"),
+    )
+    .await;
+    assert_eq!(slip.reviews.len(), 1);
+    let forensic = app.user("forensic", None, None).await;
+    let death = json!({
+        "identity": {"personal_number": "1234567800", "first_name": "Arta", "last_name": "Berisha",
+                     "birth_date": "1994-02-17", "sex": "2"},
+        "date_of_death": "2025-06-14",
+        "municipality": "prishtine",
+        "place_type": "home",
+        "underlying_cause": "X42",
+        "multiple_causes": ["T40.1"],
+        "manner": "accident",
+        "autopsy_done": true,
+        "toxicology_done": true,
+        "substances": [{"code": "1.1", "cause_relevant": true, "matrix": "blood"}],
+        "final_status": true
+    });
+    let (status, body) = app
+        .send(
+            Method::POST,
+            "/api/v1/deaths",
+            Some(&forensic.token),
+            Some(&death),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let known = || async {
+        let deaths = app
+            .store
+            .export_deaths(&app.keys.current(), 2025, 2025)
+            .await
+            .expect("deaths");
+        assert_eq!(deaths.len(), 1);
+        deaths[0].known_to_treatment
+    };
+    assert!(!known().await, "the death's subject has no episode");
+    let registrar = app.user("registrar", None, None).await;
+    let (status, body) = app
+        .send(
+            Method::POST,
+            &format!("/api/v1/linkage/reviews/{}", slip.reviews[0]),
+            Some(&registrar.token),
+            Some(&json!({"decision": "link", "reason": "same_person_documents"})),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    assert!(known().await, "one person with the treated subject");
 }

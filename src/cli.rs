@@ -59,6 +59,9 @@ pub enum Command {
     /// default accounts.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Treatment facilities (the codes `users add --facility` takes).
+    #[command(subcommand)]
+    Facilities(FacilitiesCommand),
     /// Access policy (the files in policy/).
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -142,6 +145,14 @@ pub enum UsersCommand {
     List,
 }
 
+/// `registry facilities …`
+#[derive(Debug, Subcommand)]
+pub enum FacilitiesCommand {
+    /// List every facility: code, municipality, TDI centre type, whether it has an
+    /// emergency department, whether it operates, and its name.
+    List,
+}
+
 /// `registry policy …`
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
@@ -170,15 +181,12 @@ pub enum AuditCommand {
 pub enum KeysCommand {
     /// Show every key version (active, available, retired) and how many subjects use it.
     Status,
-    /// Rotate a key: add a new version and move every subject to it in batches.
-    /// Safe while the service runs; if interrupted, run it again to resume.
+    /// Rotate a key (one of --master / --pseudonym): add a new version and move
+    /// every subject to it in batches. Safe while the service runs; if
+    /// interrupted, run it again to resume.
     Rotate {
         /// Re-wrap every subject's data key under a new master-key version.
-        #[arg(
-            long,
-            conflicts_with = "pseudonym",
-            required_unless_present = "pseudonym"
-        )]
+        #[arg(long, conflicts_with = "pseudonym")]
         master: bool,
         /// Recompute every subject's pseudonyms under a new pseudonym-key version.
         #[arg(long)]
@@ -187,16 +195,12 @@ pub enum KeysCommand {
         #[arg(long, default_value_t = 1000)]
         batch: i64,
     },
-    /// Retire an old key version: its key material is removed from the key file.
-    /// Refused while it is active or any subject still uses it.
+    /// Retire an old key version (one of --master VERSION / --pseudonym VERSION):
+    /// its key material is removed from the key file. Refused while it is active
+    /// or any subject still uses it.
     Retire {
         /// Retire this master-key version.
-        #[arg(
-            long,
-            value_name = "VERSION",
-            conflicts_with = "pseudonym",
-            required_unless_present = "pseudonym"
-        )]
+        #[arg(long, value_name = "VERSION", conflicts_with = "pseudonym")]
         master: Option<u32>,
         /// Retire this pseudonym-key version.
         #[arg(long, value_name = "VERSION")]
@@ -284,6 +288,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(command) => runtime.block_on(keys_command(&settings, command)),
         Command::Subjects(command) => runtime.block_on(subjects_command(&settings, command)),
         Command::Users(command) => runtime.block_on(users_command(&settings, command)),
+        Command::Facilities(FacilitiesCommand::List) => runtime.block_on(async {
+            let store = server::prepare_store(&settings).await?;
+            println!(
+                "{:<24} {:<16} {:>6}  {:<9} {:<6}  name",
+                "code", "municipality", "centre", "emergency", "active"
+            );
+            for f in store.facilities().await? {
+                let yes_no = |b: bool| if b { "yes" } else { "no" };
+                println!(
+                    "{:<24} {:<16} {:>6}  {:<9} {:<6}  {}",
+                    f.code,
+                    f.municipality,
+                    f.centre_type,
+                    yes_no(f.emergency_capable),
+                    yes_no(f.active),
+                    f.name
+                );
+            }
+            store.close().await;
+            anyhow::Ok(())
+        }),
         Command::Policy(PolicyCommand::Matrix) => {
             let authorizer = crate::authz::Authorizer::new()?;
             print!("{}", authorizer.render_matrix());
@@ -588,25 +613,34 @@ async fn keys_command(settings: &Settings, command: KeysCommand) -> anyhow::Resu
     server::prepare_keys(settings, &store).await?;
     match command {
         KeysCommand::Status => {
+            // A master key wraps each subject's data key; a pseudonym key computes
+            // each subject's pseudonyms.
             println!(
-                "{:<10} {:>7}  {:<10} {:>10}",
-                "kind", "version", "state", "subjects"
+                "{:<10} {:>7}  {:<10} {:>10}  used by",
+                "kind", "version", "state", "count"
             );
             for line in crate::cases::keys::status(&store, path).await? {
                 println!(
-                    "{:<10} {:>7}  {:<10} {:>10}",
+                    "{:<10} {:>7}  {:<10} {:>10}  {}",
                     line.kind.as_str(),
                     line.version,
                     line.state,
-                    line.rows
+                    line.rows,
+                    match line.kind {
+                        KeyKind::Master => "data keys wrapped",
+                        KeyKind::Pseudonym => "subjects' pseudonyms",
+                    }
                 );
             }
         }
         KeysCommand::Rotate {
             master,
-            pseudonym: _,
+            pseudonym,
             batch,
         } => {
+            if !master && !pseudonym {
+                anyhow::bail!("keys rotate: give one of --master / --pseudonym");
+            }
             if batch < 1 {
                 anyhow::bail!("setting --batch: must be at least 1");
             }
@@ -635,7 +669,9 @@ async fn keys_command(settings: &Settings, command: KeysCommand) -> anyhow::Resu
             let (kind, version) = match (master, pseudonym) {
                 (Some(v), _) => (KeyKind::Master, v),
                 (None, Some(v)) => (KeyKind::Pseudonym, v),
-                (None, None) => anyhow::bail!("give --master VERSION or --pseudonym VERSION"),
+                (None, None) => {
+                    anyhow::bail!("keys retire: give one of --master VERSION / --pseudonym VERSION")
+                }
             };
             crate::cases::keys::retire(&store, path, kind, version).await?;
             println!("{} key version {version} retired", kind.as_str());

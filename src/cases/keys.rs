@@ -541,6 +541,13 @@ pub async fn retire(
     kind: KeyKind,
     version: u32,
 ) -> Result<(), KeysError> {
+    let mut file = KeyFile::load(path)?;
+    if file.set(kind).active == version {
+        return Err(KeysError::Refused(format!(
+            "{} key version {version} is the active version; rotate to a new version first",
+            kind.as_str()
+        )));
+    }
     let rows: i64 = store
         .key_version_counts()
         .await?
@@ -554,7 +561,6 @@ pub async fn retire(
             kind.as_str()
         )));
     }
-    let mut file = KeyFile::load(path)?;
     file.retire(kind, version)?;
     file.replace(path)?;
     store.retire_key_check(kind.as_str(), version).await?;

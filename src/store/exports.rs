@@ -374,8 +374,12 @@ impl Store {
                     .subject_of(RecordDomain::Mortality, &reference)
                     .ok_or(StoreError::Unresolvable)?;
                 let person = holder(subject);
-                let group = std::iter::once(person)
-                    .chain(merged.iter().filter(|(_, h)| **h == person).map(|(m, _)| *m));
+                let group = std::iter::once(person).chain(
+                    merged
+                        .iter()
+                        .filter(|(_, h)| **h == person)
+                        .map(|(m, _)| *m),
+                );
                 let mut episodes = Vec::new();
                 for member in group {
                     let treatment =

@@ -300,6 +300,34 @@ fn key_file_is_created_once_and_never_replaced_for_existing_data() {
 }
 
 #[test]
+fn operator_commands_say_what_they_need() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |args: &[&str]| {
+        let out = registry(dir.path()).args(args).output().expect("runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // The facility codes `users add --facility` needs.
+    let (ok, listed, err) = run(&["facilities", "list"]);
+    assert!(ok, "{err}");
+    assert!(listed.lines().next().is_some_and(|h| h.starts_with("code")));
+    assert!(listed.contains("uckk-psychiatry"), "{listed}");
+    let (ok, status, err) = run(&["keys", "status"]);
+    assert!(ok, "{err}");
+    assert!(status.contains("data keys wrapped"), "{status}");
+    assert!(status.contains("subjects' pseudonyms"), "{status}");
+    let (ok, _, err) = run(&["keys", "rotate"]);
+    assert!(!ok);
+    assert!(err.contains("one of --master / --pseudonym"), "{err}");
+    let (ok, _, err) = run(&["keys", "retire", "--master", "1"]);
+    assert!(!ok);
+    assert!(err.contains("is the active version"), "{err}");
+}
+
+#[test]
 fn users_add_prints_a_one_time_password_and_refuses_bad_scope() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = registry(dir.path())

@@ -443,7 +443,9 @@ async fn size(episodes: u64, largest: bool, knobs: &Knobs) {
                 role: "analyst".into(),
                 ..Default::default()
             },
-            password: Some(zeroize::Zeroizing::new(ANALYST_PASSWORD.into())),
+            password: registry::cases::users::InitialPassword::Final(zeroize::Zeroizing::new(
+                ANALYST_PASSWORD.into(),
+            )),
         },
     )
     .await

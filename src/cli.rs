@@ -122,8 +122,8 @@ pub enum EpisodesCommand {
 /// `registry users …`
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
-    /// Create a user. Prints a one-time initial password (which must be changed at
-    /// first login), or with --password-stdin reads the password from standard input.
+    /// Create a user. Prints a one-time initial password, or with --password-stdin
+    /// reads one from standard input; either must be changed at first login.
     Add {
         /// Login name: 3-64 of a-z, 0-9, '.', '_', '-'.
         #[arg(long)]
@@ -517,11 +517,11 @@ async fn users_command(settings: &Settings, command: UsersCommand) -> anyhow::Re
                 std::io::stdin()
                     .read_line(&mut line)
                     .context("cannot read the password from standard input")?;
-                Some(zeroize::Zeroizing::new(
+                crate::cases::users::InitialPassword::SetByAdmin(zeroize::Zeroizing::new(
                     line.trim_end_matches(['\n', '\r']).to_owned(),
                 ))
             } else {
-                None
+                crate::cases::users::InitialPassword::Generated
             };
             let permit = console_gate(&store)?
                 .operator(crate::authz::Action::ManageUsers, "", &[], "administration")

@@ -67,8 +67,23 @@ pub struct NewAccount {
     pub username: String,
     /// Role and scope.
     pub scope: Scope,
-    /// Initial password; `None` generates a one-time password.
-    pub password: Option<Zeroizing<String>>,
+    /// The first password.
+    pub password: InitialPassword,
+}
+
+/// An account's first password. Whoever set it other than the user knows it, so
+/// it must be changed at first login.
+#[derive(Clone, Default)]
+pub enum InitialPassword {
+    /// Generated, shown once, changed at first login.
+    #[default]
+    Generated,
+    /// Chosen by an administrator (`POST /users`, `users add --password-stdin`):
+    /// changed at first login.
+    SetByAdmin(Zeroizing<String>),
+    /// Already final: the demo's accounts (for trying the service; their
+    /// passwords are printed once) and test fixtures.
+    Final(Zeroizing<String>),
 }
 
 /// A created account; `initial_password` is shown once and never stored in clear.
@@ -153,7 +168,7 @@ pub async fn create(
     let mut errors = Vec::new();
     check_username(&account.username, &mut errors);
     check_scope(store, &account.scope, &mut errors).await?;
-    if let Some(p) = &account.password {
+    if let InitialPassword::SetByAdmin(p) | InitialPassword::Final(p) = &account.password {
         if let Err(e) = password::check_new(p, &account.username, "password") {
             errors.push(e);
         }
@@ -161,11 +176,12 @@ pub async fn create(
     if !errors.is_empty() {
         return Err(UserError::Invalid(errors));
     }
-    let (password, generated) = match account.password {
-        Some(p) => (p, None),
-        None => {
+    let (password, generated, must_change) = match account.password {
+        InitialPassword::Final(p) => (p, None, false),
+        InitialPassword::SetByAdmin(p) => (p, None, true),
+        InitialPassword::Generated => {
             let p = password::generate().map_err(|_| UserError::Hashing)?;
-            (p.clone(), Some(p))
+            (p.clone(), Some(p), true)
         }
     };
     let hash = password::hash(password)
@@ -181,13 +197,13 @@ pub async fn create(
         account.username,
         account.scope,
         hash,
-        generated.is_some(),
+        must_change,
         event,
     );
     store
         .write_with(
             job,
-            |conn, (user_id, username, scope, hash, one_time, event)| {
+            |conn, (user_id, username, scope, hash, must_change, event)| {
                 Box::pin(async move {
                     let user = NewUser {
                         user_id,
@@ -196,7 +212,7 @@ pub async fn create(
                         facility: scope.facility.as_deref(),
                         municipality: scope.municipality.as_deref(),
                         password_hash: hash,
-                        must_change_password: *one_time,
+                        must_change_password: *must_change,
                     };
                     insert_user(conn, &user).await?;
                     Ok::<_, UserError>(Staged {

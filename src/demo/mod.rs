@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 use crate::authz::Role;
 use crate::cases::deaths::{self, OverdoseSealed};
 use crate::cases::episodes::{self, EpisodeError};
-use crate::cases::users::{self, NewAccount, Scope, UserError};
+use crate::cases::users::{self, InitialPassword, NewAccount, Scope, UserError};
 use crate::crypto::KeyringHandle;
 use crate::domain::death::{
     validate_forensic, validate_notification, validate_overdose, validate_police_overdose,
@@ -118,7 +118,7 @@ pub async fn create_users(store: &Store) -> Result<Vec<DemoUser>, DemoError> {
                     facility: scope.clone().filter(|_| role == Role::Clinician),
                     municipality: scope.clone().filter(|_| role == Role::SocialWorker),
                 },
-                password: Some(password.clone()),
+                password: InitialPassword::Final(password.clone()),
             },
         )
         .await?;

@@ -14,7 +14,7 @@ use super::ids::RecordId;
 use super::reference::Items;
 use super::{ApiError, ApiJson, AppState};
 use crate::authz::{Action, Resource, ResourceKind};
-use crate::cases::users::{self, AccountView, NewAccount, Scope, UserError};
+use crate::cases::users::{self, AccountView, InitialPassword, NewAccount, Scope, UserError};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -88,7 +88,8 @@ pub struct CreateUser {
     /// Municipality slug (social workers only).
     #[serde(default)]
     pub municipality: Option<String>,
-    /// Initial password; omit to get a one-time password that must be changed.
+    /// Initial password, changed by the user at first login; omit to get a
+    /// generated one.
     #[serde(default)]
     pub password: Option<String>,
 }
@@ -124,7 +125,10 @@ async fn create_user(
                 facility: request.facility,
                 municipality: request.municipality,
             },
-            password: request.password.map(Zeroizing::new),
+            password: match request.password {
+                Some(p) => InitialPassword::SetByAdmin(Zeroizing::new(p)),
+                None => InitialPassword::Generated,
+            },
         },
     )
     .await?;

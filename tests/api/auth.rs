@@ -317,6 +317,31 @@ async fn one_time_password_must_be_changed_first(app: TestApp) {
         )
         .await;
     assert_eq!(status, 200);
+
+    // A password the administrator chose is known to the administrator: changed
+    // at first login too.
+    let chosen = "an administrator's passphrase";
+    let (status, created) = app
+        .send(
+            Method::POST,
+            "/api/v1/users",
+            Some(&admin.token),
+            Some(&json!({"username": "chosen.auditor", "role": "auditor", "password": chosen})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert!(created["initial_password"].is_null(), "{created}");
+    let token = app.login("chosen.auditor", chosen).await;
+    let (status, body) = app
+        .send(
+            Method::GET,
+            "/api/v1/reference/districts",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(error_code(&body), "password_change_required");
 }
 
 async fn totp_codes_are_required_and_single_use(app: TestApp) {

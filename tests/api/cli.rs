@@ -100,6 +100,25 @@ async fn serve_with_no_configuration_creates_its_database_and_answers() {
         .await
         .expect("json");
     let token = session["token"].as_str().expect("token");
+    // The password was typed in by whoever ran `users add`: changed first.
+    let refused = client
+        .get(format!("{base}/api/v1/reference/municipalities"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("municipalities");
+    assert_eq!(refused.status(), 403);
+    let changed = client
+        .post(format!("{base}/api/v1/me/password"))
+        .bearer_auth(token)
+        .json(
+            &serde_json::json!({"current_password": "correct horse battery staple",
+                                  "new_password": "my own better passphrase"}),
+        )
+        .send()
+        .await
+        .expect("password change");
+    assert_eq!(changed.status(), 204);
     let municipalities: serde_json::Value = client
         .get(format!("{base}/api/v1/reference/municipalities"))
         .bearer_auth(token)

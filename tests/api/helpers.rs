@@ -215,7 +215,9 @@ impl TestApp {
                     facility: facility.map(str::to_owned),
                     municipality: municipality.map(str::to_owned),
                 },
-                password: Some(zeroize::Zeroizing::new(TEST_PASSWORD.to_owned())),
+                password: registry::cases::users::InitialPassword::Final(zeroize::Zeroizing::new(
+                    TEST_PASSWORD.to_owned(),
+                )),
             },
         )
         .await

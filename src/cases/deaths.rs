@@ -575,7 +575,7 @@ pub async fn record(
             );
             Box::pin(async move {
                 let keyring = keys.current();
-                let stats = forensic_stats(&input, &valid);
+                let mut stats = forensic_stats(&input, &valid);
                 let sealed_value = ForensicSealed {
                     date_of_death: input.date_of_death.clone(),
                     identity: input.identity.clone(),
@@ -613,6 +613,8 @@ pub async fn record(
                 }
                 let death_id = match existing {
                     Some(row) => {
+                        // What the police reported stays theirs.
+                        stats.suspected_substances = row.stats.suspected_substances.clone();
                         let key = death_key(&keyring, &row)?;
                         let sealed = seal(
                             &key,

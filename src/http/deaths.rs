@@ -181,10 +181,12 @@ async fn get_notification(
     }))
 }
 
-/// Amend one's own notification until forensic completion (replaces it whole).
+/// Amend one's own notification until forensic completion (replaces it whole);
+/// after it, 409 `completed_by_forensic_medicine`.
 #[utoipa::path(put, path = "/death-notifications/{death_id}", tag = "deaths", request_body = NotificationInput,
     params(("death_id" = String, Path, description = "death id")),
-    responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 async fn amend_notification(
     State(state): State<AppState>,
@@ -199,6 +201,18 @@ async fn amend_notification(
         .await?
         .filter(|r| r.has_notification);
     let resource = notification_resource(row.as_ref(), &user, &death_id);
+    if row.as_ref().is_some_and(|r| r.forensic_complete) {
+        // Frozen once forensic medicine completed it. Its author may know it
+        // exists (they can read it back), so they are told why; anyone else
+        // still gets 404.
+        state
+            .authorize(&user, Action::ReadDeathNotification, &resource, &headers)
+            .await?;
+        return Err(ApiError::conflict(
+            "completed_by_forensic_medicine",
+            "this notification was completed by forensic medicine and can no longer be amended",
+        ));
+    }
     let permit = state
         .authorize(&user, Action::UpdateDeathNotification, &resource, &headers)
         .await?;

@@ -197,14 +197,24 @@ async fn police_see_only_their_own_notifications_and_never_findings(app: TestApp
     assert_eq!(amend(police.clone(), amended.clone()).await, 204);
     assert_eq!(amend(colleague.clone(), amended.clone()).await, 404);
     post(&app, &doctor, "/api/v1/deaths", &forensic(Some(&id))).await;
+    let (status, body) = app
+        .send(Method::PUT, &path, Some(&police.token), Some(&amended))
+        .await;
+    assert_eq!(status, 409, "no amendments after forensic completion");
+    assert_eq!(body["error"]["code"], "completed_by_forensic_medicine");
     assert_eq!(
-        amend(police.clone(), amended).await,
+        amend(colleague.clone(), amended).await,
         404,
-        "no amendments after forensic completion"
+        "another officer still learns nothing"
     );
     let (status, view) = get(&app, &police, &path).await;
     assert_eq!(status, 200);
     assert_eq!(view["forensic_complete"], true);
+    assert_eq!(
+        view["suspected_substances"],
+        json!(["1.1"]),
+        "what the police reported reads back after completion: {view}"
+    );
     assert!(view.get("selection_d").is_none());
     assert_eq!(
         get(&app, &police, &format!("/api/v1/deaths/{id}")).await.0,

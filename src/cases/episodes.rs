@@ -24,7 +24,7 @@ use crate::identity::subject::{
 use crate::store::db::Conn;
 use crate::store::episodes::{
     EpisodeRow, NewEpisode, close_episode, episode_by_idempotency, insert_episode, insert_history,
-    subject_data_key, subject_episodes, update_episode,
+    person_episodes, subject_data_key, update_episode,
 };
 use crate::store::subjects::{LinkRule, find_existing, link_or_create};
 use crate::store::writer::Staged;
@@ -345,7 +345,8 @@ impl RegistrationJob {
             (prepared.data_key.clone(), Vec::new())
         } else {
             let wrapped = subject_data_key(conn, linked.subject_id).await?;
-            let previous = subject_episodes(conn, keyring, &linked, wrapped.as_deref()).await?;
+            // Every episode of the person, those of subjects merged into it too.
+            let previous = person_episodes(conn, keyring, &linked).await?;
             (
                 subject_key(keyring, &linked.registry_id, wrapped.as_deref())?,
                 previous,
@@ -356,7 +357,13 @@ impl RegistrationJob {
             let continues = match (&earlier.end_sealed, start) {
                 (None, _) => true,
                 (Some(blob), Some(start)) => {
-                    let end: SealedEnd = open_json(&data_key, &end_aad(&earlier.episode_id), blob)?;
+                    // Sealed under its own subject's key (a merged subject's has its own).
+                    let key = subject_key(
+                        keyring,
+                        &earlier.registry_id,
+                        earlier.data_key_wrapped.as_deref(),
+                    )?;
+                    let end: SealedEnd = open_json(&key, &end_aad(&earlier.episode_id), blob)?;
                     date(&end.end_date).is_some_and(|end| within_six_months(end, start))
                 }
                 (Some(_), None) => false,
@@ -794,8 +801,7 @@ pub async fn ost_check(
     let Some(linked) = found else {
         return Ok((no, None));
     };
-    let wrapped = subject_data_key(&mut conn, linked.subject_id).await?;
-    let episodes = subject_episodes(&mut conn, &keyring, &linked, wrapped.as_deref()).await?;
+    let episodes = person_episodes(&mut conn, &keyring, &linked).await?;
     drop(conn);
     let current = episodes
         .iter()
@@ -806,7 +812,7 @@ pub async fn ost_check(
     };
     let key = subject_key(
         &keyring,
-        &linked.registry_id,
+        &current.registry_id,
         current.data_key_wrapped.as_deref(),
     )?;
     let sealed: SealedEpisode =
@@ -818,6 +824,49 @@ pub async fn ost_check(
         },
         Some(linked.registry_id),
     ))
+}
+
+/// The episodes a facility holds of one person, found by identity with the same
+/// look-up as the OST check (the exact pseudonyms, then the matcher's automatic
+/// links), newest first, and the person's registry id when the registry knows
+/// them. Other facilities' episodes are never returned.
+pub async fn find_patient(
+    store: &Store,
+    keys: &impl super::KeySource,
+    query: &crate::identity::subject::PatientQuery,
+    facility: &str,
+) -> Result<(Vec<EpisodeRow>, Option<String>), EpisodeError> {
+    use crate::identity::subject::{PatientQuery, number_pseudonyms, probes};
+    let keyring = super::keyring(keys);
+    let mut conn = store.connection().await?;
+    let found = match query {
+        PatientQuery::Number(number) => {
+            let numbers = number_pseudonyms(&keyring, number);
+            crate::store::subjects::find_by_number(&mut conn, &numbers).await?
+        }
+        PatientQuery::Identity(input, identity) => {
+            let lookups = lookups(&keyring, identity);
+            let probes = probes(&keyring, input, identity);
+            find_existing(
+                &mut conn,
+                &keyring,
+                &lookups,
+                &probes,
+                identity.personal_number.is_some(),
+            )
+            .await?
+        }
+    };
+    let Some(linked) = found else {
+        return Ok((Vec::new(), None));
+    };
+    let mut episodes: Vec<EpisodeRow> = person_episodes(&mut conn, &keyring, &linked)
+        .await?
+        .into_iter()
+        .filter(|e| e.facility == facility)
+        .collect();
+    episodes.sort_by_key(|e| std::cmp::Reverse(e.id));
+    Ok((episodes, Some(linked.registry_id)))
 }
 
 /// One episode, its person resolved through the key file (the row's sealed parts

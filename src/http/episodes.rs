@@ -16,8 +16,8 @@ use crate::authz::{Action, FieldGroup, Resource, ResourceKind};
 use crate::cases::episodes::{self, EpisodeError, OstAnswer, Registered};
 use crate::clock::today_utc;
 use crate::domain::episode::{EpisodeCorrection, EpisodeInput, PlainEpisode, apply, validate};
-use crate::identity::subject::IdentityInput;
-use crate::store::episodes::EpisodeFilter;
+use crate::identity::subject::{IdentityInput, PatientSearch};
+use crate::store::episodes::{EpisodeFilter, EpisodeRow};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -26,6 +26,7 @@ pub(super) fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(close_episode))
         .routes(routes!(episode_history))
         .routes(routes!(ost_check))
+        .routes(routes!(find_patient))
 }
 
 impl From<EpisodeError> for ApiError {
@@ -231,21 +232,70 @@ async fn list_episodes(
         .then(|| rows.last().map(|r| r.id.to_string()))
         .flatten();
     Ok(ApiJson(EpisodePage {
-        episodes: rows
-            .into_iter()
-            .map(|r| EpisodeSummary {
-                episode_id: r.episode_id,
-                registry_id: r.registry_id,
-                status: r.status,
-                start_year: r.plain.start_year,
-                start_quarter: r.plain.start_quarter,
-                primary_drug: r.plain.primary_drug,
-                treatment_status: r.plain.treatment_status,
-                ost_status: r.plain.ost_status,
-                end_reason: r.end_reason,
-            })
-            .collect(),
+        episodes: rows.into_iter().map(summary).collect(),
         next_cursor,
+    }))
+}
+
+/// The caller's facility's episodes of one person.
+#[derive(Serialize, ToSchema)]
+pub struct PatientEpisodes {
+    /// Newest first; empty when this facility holds none of the person (or the
+    /// registry does not know them: the answer does not say which).
+    pub episodes: Vec<EpisodeSummary>,
+}
+
+fn summary(r: EpisodeRow) -> EpisodeSummary {
+    EpisodeSummary {
+        episode_id: r.episode_id,
+        registry_id: r.registry_id,
+        status: r.status,
+        start_year: r.plain.start_year,
+        start_quarter: r.plain.start_quarter,
+        primary_drug: r.plain.primary_drug,
+        treatment_status: r.plain.treatment_status,
+        ost_status: r.plain.ost_status,
+        end_reason: r.end_reason,
+    }
+}
+
+/// Find a patient again: the caller's facility's episodes of the person with this
+/// identity (POST, so the identity stays out of URLs and logs). Other facilities'
+/// episodes stay invisible. Audited as a read of the person (`find_patient`) and of
+/// each episode shown.
+#[utoipa::path(post, path = "/episodes/search", tag = "episodes", request_body = PatientSearch,
+    responses((status = 200, body = PatientEpisodes), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+async fn find_patient(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    user: CurrentUser,
+    ApiJson(search): ApiJson<PatientSearch>,
+) -> Result<ApiJson<PatientEpisodes>, ApiError> {
+    let permit = state
+        .authorize(
+            &user,
+            Action::ListEpisodes,
+            &facility_resource(&user, ""),
+            &headers,
+        )
+        .await?;
+    let facility = user.principal.facility.clone().ok_or(ApiError::Forbidden)?;
+    let query = crate::identity::subject::validate_search(search, today_utc())
+        .map_err(ApiError::Invalid)?;
+    let (rows, registry_id) =
+        episodes::find_patient(&state.store, &state.keys, &query, &facility).await?;
+    // Who was looked up is recorded, found or not (the person's registry id when
+    // the registry knows them), then each episode disclosed.
+    state
+        .store
+        .audit(&permit.event("find_patient", registry_id.as_deref()))
+        .await?;
+    permit
+        .record_disclosure(&state.store, rows.iter().map(|r| r.episode_id.as_str()))
+        .await?;
+    Ok(ApiJson(PatientEpisodes {
+        episodes: rows.into_iter().map(summary).collect(),
     }))
 }
 

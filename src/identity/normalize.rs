@@ -168,6 +168,12 @@ impl PersonalNumber {
         Ok(PersonalNumber(compact))
     }
 
+    /// What the personal-number pseudonym is computed over.
+    #[must_use]
+    pub fn lookup_key(&self) -> String {
+        format!("{KEY_VERSION}|pn={}", self.as_str())
+    }
+
     /// The ten digits, without spaces.
     #[must_use]
     pub fn as_str(&self) -> &str {
@@ -773,7 +779,7 @@ impl NormalisedIdentity {
     pub fn personal_number_key(&self) -> Option<String> {
         self.personal_number
             .as_ref()
-            .map(|pn| format!("{KEY_VERSION}|pn={}", pn.as_str()))
+            .map(PersonalNumber::lookup_key)
     }
 }
 

@@ -192,6 +192,78 @@ pub fn lookups(keys: &Keyring, identity: &NormalisedIdentity) -> Vec<SubjectLook
         .collect()
 }
 
+/// Whom a clinician looks for: a personal number alone, or names and date of
+/// birth (with the number and sex when known).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatientSearch {
+    /// Kosovo personal number (10 digits).
+    #[serde(default)]
+    pub personal_number: Option<String>,
+    /// First name(s).
+    #[serde(default)]
+    pub first_name: Option<String>,
+    /// Last name(s).
+    #[serde(default)]
+    pub last_name: Option<String>,
+    /// Date of birth `YYYY-MM-DD`, or `YYYY`.
+    #[serde(default)]
+    pub birth_date: Option<String>,
+    /// TDI sex code; `99` (not known) when absent.
+    #[serde(default)]
+    pub sex: Option<String>,
+}
+
+impl std::fmt::Debug for PatientSearch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PatientSearch(redacted)")
+    }
+}
+
+/// A validated search.
+pub enum PatientQuery {
+    /// By personal number alone.
+    Number(PersonalNumber),
+    /// By identity, as a registration links.
+    Identity(IdentityInput, NormalisedIdentity),
+}
+
+/// Validates a search: a personal number alone, or names and date of birth.
+pub fn validate_search(
+    search: PatientSearch,
+    today: crate::clock::Date,
+) -> Result<PatientQuery, Vec<FieldError>> {
+    let given = |v: &Option<String>| v.as_deref().is_some_and(|v| !v.trim().is_empty());
+    let by_name =
+        given(&search.first_name) || given(&search.last_name) || given(&search.birth_date);
+    match (by_name, &search.personal_number) {
+        (false, Some(pn)) if !pn.trim().is_empty() => PersonalNumber::parse(pn)
+            .map(PatientQuery::Number)
+            .map_err(|e| vec![field_error(e, "")]),
+        (false, _) => Err(vec![FieldError::new(
+            "personal_number",
+            "give a personal number, or first and last name and date of birth",
+        )]),
+        (true, _) => {
+            let input = IdentityInput {
+                personal_number: search.personal_number,
+                first_name: search.first_name.unwrap_or_default(),
+                last_name: search.last_name.unwrap_or_default(),
+                birth_date: search.birth_date.unwrap_or_default(),
+                sex: search.sex.unwrap_or_else(|| "99".into()),
+            };
+            let identity = validate(&input, today, "")?;
+            Ok(PatientQuery::Identity(input, identity))
+        }
+    }
+}
+
+/// The pseudonyms of a personal number alone, under every key version (active
+/// first), for finding a person by their number.
+pub fn number_pseudonyms(keys: &Keyring, number: &PersonalNumber) -> Vec<(u32, Pseudonym)> {
+    keys.pseudonyms(Domain::Subject, number.lookup_key().as_bytes())
+}
+
 /// Column names the sealed identity is bound to.
 pub const IDENTITY_AAD_TABLE: &str = "subject";
 /// Column of the sealed identity.

@@ -352,6 +352,38 @@ pub async fn subject_episodes(
         .collect::<Result<_, _>>()?)
 }
 
+/// The episodes of a person: the subject's own and those of every subject a
+/// registrar merged into it (a look-up finds the subject merged into).
+pub async fn person_episodes(
+    conn: &mut Conn,
+    keyring: &Keyring,
+    subject: &Linked,
+) -> Result<Vec<EpisodeRow>, StoreError> {
+    let members = db::query(
+        "select id, registry_id, pseudonym_version from subject \
+         where merged_into = $1 and shredded_at is null order by id",
+    )
+    .bind(subject.subject_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut group = vec![subject.clone()];
+    for m in &members {
+        group.push(Linked {
+            subject_id: m.try_get("id")?,
+            registry_id: m.id("registry_id")?,
+            version: u32::try_from(m.try_get::<i64, _>("pseudonym_version")?)
+                .map_err(|_| StoreError::Unresolvable)?,
+            ..subject.clone()
+        });
+    }
+    let mut out = Vec::new();
+    for member in &group {
+        let wrapped = subject_data_key(conn, member.subject_id).await?;
+        out.extend(subject_episodes(conn, keyring, member, wrapped.as_deref()).await?);
+    }
+    Ok(out)
+}
+
 /// The wrapped data key of a subject.
 pub async fn subject_data_key(
     conn: &mut Conn,

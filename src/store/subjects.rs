@@ -314,6 +314,35 @@ async fn current_version(
     }))
 }
 
+/// The subject with this personal number (its pseudonyms under every key
+/// version), or the subject it was merged into.
+pub async fn find_by_number(
+    conn: &mut Conn,
+    numbers: &[(u32, crate::crypto::pseudonym::Pseudonym)],
+) -> Result<Option<Linked>, StoreError> {
+    for (version, pn) in numbers {
+        let row = db::query(
+            "select id, registry_id from subject \
+             where pn_pseudonym = $1 and pseudonym_version = $2 and shredded_at is null",
+        )
+        .bind(pn.to_vec())
+        .bind(i64::from(*version))
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(row) = row {
+            let linked = Linked {
+                subject_id: row.try_get("id")?,
+                registry_id: row.id("registry_id")?,
+                rule: LinkRule::PersonalNumber,
+                version: *version,
+                reviews: Vec::new(),
+            };
+            return current_version(conn, linked, "").await;
+        }
+    }
+    Ok(None)
+}
+
 /// Crypto-shreds a subject inside the caller's transaction: destroys its wrapped
 /// data key, sealed identity and pseudonyms; the coarse statistical attributes stay.
 /// An already shredded subject is left as it is and reported so.

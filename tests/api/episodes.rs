@@ -16,6 +16,7 @@ backend_tests!(
     ost_check_answers_yes_or_no_and_nothing_else,
     social_workers_record_contacts_for_their_own_municipality,
     one_person_counts_once_per_year,
+    a_clinician_finds_their_own_patient_again_by_identity,
 );
 
 /// A complete, valid TDI episode.
@@ -605,4 +606,142 @@ async fn one_person_counts_once_per_year(app: TestApp) {
             .expect("entrants")
             .is_empty()
     );
+}
+
+/// A clinician finds a patient again by identity: their own facility's episodes of
+/// that person only, newest first; audited as a read of the person.
+async fn a_clinician_finds_their_own_patient_again_by_identity(app: TestApp) {
+    let a = clinician(&app, "uckk-psychiatry").await;
+    let b = clinician(&app, "hosp-prizren").await;
+    let mut first = episode("Liridon", "Hoxha", "1992-01-01", "2024-01-05");
+    first["identity"]["personal_number"] = json!("1112223334");
+    let (status, body) = register(&app, &a, &first).await;
+    assert_eq!(status, 201, "{body}");
+    let earlier = body["episode_id"].as_str().expect("id").to_owned();
+    let (status, _) = app
+        .send(
+            Method::POST,
+            &format!("/api/v1/episodes/{earlier}/close"),
+            Some(&a.token),
+            Some(&json!({"end_date": "2024-02-01", "end_reason": "completed"})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, body) = register(
+        &app,
+        &a,
+        &episode("Liridon", "Hoxha", "1992-01-01", "2025-03-05"),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let later = body["episode_id"].as_str().expect("id").to_owned();
+    // The same person at another facility.
+    let (status, _) = register(
+        &app,
+        &b,
+        &episode("Liridon", "Hoxha", "1992-01-01", "2025-04-05"),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let search = |user: TestUser, identity: Value| {
+        let app = &app;
+        async move {
+            app.send(
+                Method::POST,
+                "/api/v1/episodes/search",
+                Some(&user.token),
+                Some(&identity),
+            )
+            .await
+        }
+    };
+    let ids = |page: &Value| -> Vec<String> {
+        page["episodes"]
+            .as_array()
+            .expect("episodes")
+            .iter()
+            .map(|e| e["episode_id"].as_str().expect("id").to_owned())
+            .collect()
+    };
+    // By names and date of birth, with a slip in the family name.
+    let (status, page) = search(
+        a.clone(),
+        json!({"first_name": "Liridon", "last_name": "Hoxxha", "birth_date": "1992-01-01"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(ids(&page), [later.clone(), earlier.clone()], "newest first");
+    // By personal number alone.
+    let (status, page) = search(a.clone(), json!({"personal_number": "1112223334"})).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(ids(&page).len(), 2);
+    // The other facility sees its own episode only.
+    let (_, page) = search(
+        b.clone(),
+        json!({"first_name": "Liridon", "last_name": "Hoxha", "birth_date": "1992-01-01", "sex": "1"}),
+    )
+    .await;
+    assert_eq!(ids(&page).len(), 1);
+    assert!(!ids(&page).contains(&earlier) && !ids(&page).contains(&later));
+    // Someone unknown: an empty list, nothing else.
+    let (status, page) = search(
+        a.clone(),
+        json!({"first_name": "Nobody", "last_name": "Known", "birth_date": "1970-07-07", "sex": "2"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(page, json!({"episodes": []}));
+    // Bad input names the field, without echoing it.
+    let (status, body) = search(a.clone(), json!({"first_name": "Liridon"})).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["fields"][0]["field"], "birth_date", "{body}");
+    let (status, body) = search(a.clone(), json!({"personal_number": "12ab"})).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["fields"][0]["field"], "personal_number");
+    assert!(!body.to_string().contains("12ab"));
+    let (status, body) = search(a.clone(), json!({})).await;
+    assert_eq!(status, 422, "{body}");
+    // Other roles never search.
+    let police = app.user("police", None, None).await;
+    let (status, _) = search(police, json!({"personal_number": "1112223334"})).await;
+    assert_eq!(status, 403);
+    // Audited: who was looked up (the person's registry id, found or not), and
+    // each episode shown; never the identity searched for.
+    use sqlx::Row;
+    let mut conn = crate::helpers::raw_connection(&app.database_url).await;
+    let rows = sqlx::query(
+        "select coalesce(object, ''), coalesce(detail, '') from audit_event where action = 'find_patient'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("events");
+    assert_eq!(rows.len(), 4, "every valid search");
+    let objects: Vec<String> = rows.iter().map(|r| r.get::<String, _>(0)).collect();
+    let person = page_person(&app, &a, &later).await;
+    assert_eq!(
+        objects.iter().filter(|o| **o == person).count(),
+        3,
+        "the person, found three times; the unknown one names no one"
+    );
+    let texts: String = rows
+        .iter()
+        .map(|r| r.get::<String, _>(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(!texts.contains("Liridon") && !texts.contains("1112223334"));
+}
+
+async fn page_person(app: &TestApp, user: &TestUser, episode_id: &str) -> String {
+    let (_, view) = app
+        .send(
+            Method::GET,
+            &format!("/api/v1/episodes/{episode_id}"),
+            Some(&user.token),
+            None,
+        )
+        .await;
+    view["registry_id"]
+        .as_str()
+        .expect("registry id")
+        .to_owned()
 }

@@ -160,6 +160,12 @@ const ROUTES: &[(&str, &str, Access, &[ScopeCase])] = &[
     ("POST", "/episodes", Access::Policy("create_episode"), IN),
     ("GET", "/episodes", Access::Policy("list_episodes"), IN),
     (
+        "POST",
+        "/episodes/search",
+        Access::Policy("list_episodes"),
+        IN,
+    ),
+    (
         "GET",
         "/episodes/{episode_id}",
         Access::Policy("read_episode"),
@@ -689,6 +695,10 @@ async fn request_for(
             )),
         ),
         ("GET", "/episodes") | ("GET", "/social-contacts") => (path.into(), None),
+        ("POST", "/episodes/search") => (
+            path.into(),
+            Some(json!({"first_name": "Nobody", "last_name": "Known", "birth_date": "1990-01-01"})),
+        ),
         ("GET", "/episodes/{episode_id}") => (
             format!("/episodes/{}", owners.episode(app, case).await),
             None,

@@ -493,14 +493,18 @@ fn backlog_import_registers_good_rows_and_reports_bad_ones() {
     }
     assert!(add.wait().expect("done").success());
     let header = registry::cases::import::columns().join(",");
-    let good = "1234567890,Arben,Krasniqi,1990-05-01,1,prizren,2025-03-10,1,6,2,1,1,4,3,1.1,2,1,19,7.1;8,1,1,,2.3,21,1,2.2,2.2,";
-    let same_person = ",ARBEN,Krasniqi,1990-05-01,1,prizren,2025-03-10,1,6,2,1,1,4,3,1.1,2,1,19,,1,1,,2.3,21,1,2.2,2.2,";
-    let bad = ",Drita,Berisha,1999-01-01,2,atlantis,2025-03-10,1,6,2,1,1,4,3,8,2,1,abc,,1,1,,1,,1,2.2,2.2,";
-    let other = ",Drita,Berisha,1999-01-01,2,prizren,2025-04-10,2,6,2,1,1,4,3,2.1,4,2,20,,2,1,,1,,1,1,1,note";
+    // A historical episode that has ended, with its end date and reason.
+    let good = "1234567890,Arben,Krasniqi,1990-05-01,1,prizren,2025-03-10,1,6,2,1,1,4,3,1.1,2,1,19,7.1;8,1,1,,2.3,21,1,2.2,2.2,,2025-03-30,completed";
+    let same_person = ",ARBEN,Krasniqi,1990-05-01,1,prizren,2025-03-10,1,6,2,1,1,4,3,1.1,2,1,19,,1,1,,2.3,21,1,2.2,2.2,,,";
+    let bad = ",Drita,Berisha,1999-01-01,2,atlantis,2025-03-10,1,6,2,1,1,4,3,8,2,1,abc,,1,1,,1,,1,2.2,2.2,,,";
+    let other = ",Drita,Berisha,1999-01-01,2,prizren,2025-04-10,2,6,2,1,1,4,3,2.1,4,2,20,,2,1,,1,,1,1,1,note,,";
+    let bad_end = ",Besa,Gashi,1995-02-02,2,prizren,2025-04-10,2,6,2,1,1,4,3,2.1,4,2,20,,2,1,,1,,1,1,1,,2025-03-01,finished";
+    let bad_identity =
+        ",,,1995-02-30,2,prizren,2025-04-10,2,6,2,1,1,4,3,2.1,4,2,20,,2,1,,1,,1,1,1,,,";
     let file = dir.path().join("backlog.csv");
     std::fs::write(
         &file,
-        format!("{header}\n{good}\n{same_person}\n{bad}\n{other}\n"),
+        format!("{header}\n{good}\n{same_person}\n{bad}\n{other}\n{bad_end}\n{bad_identity}\n"),
     )
     .expect("csv");
     let out = registry(dir.path())
@@ -519,6 +523,17 @@ fn backlog_import_registers_good_rows_and_reports_bad_ones() {
         "same person, open episode: {stdout}"
     );
     assert!(stdout.contains("line 4: age_first_use"), "{stdout}");
+    // Problems are named by CSV column, never by API path.
+    assert!(
+        stdout.contains("line 6: end_reason: must be one of"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("line 6: end_date: must not be before treatment_start_date"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("line 7: birth_date"), "{stdout}");
+    assert!(!stdout.contains("identity."), "{stdout}");
     assert!(
         !stdout.contains("Drita") && !stdout.contains("Krasniqi"),
         "no personal data in the report"
@@ -526,31 +541,45 @@ fn backlog_import_registers_good_rows_and_reports_bad_ones() {
     // Every row went through the decision point as the importing clinician: an
     // allowed decision under a policy rule for each row, and a write event for
     // each registered one.
-    let events: Vec<(String, String, String)> = tokio::runtime::Runtime::new()
-        .expect("runtime")
-        .block_on(async {
-            let url = format!(
-                "sqlite://{}?mode=ro",
-                dir.path().join("registry-data/registry.db").display()
-            );
-            sqlx::any::install_default_drivers();
-            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
-                .await
-                .expect("database");
-            sqlx::query_as(
-                "select e.outcome, e.rule, e.purpose from audit_event e \
+    let (events, statuses): (Vec<(String, String, String)>, Vec<(String, Option<String>)>) =
+        tokio::runtime::Runtime::new()
+            .expect("runtime")
+            .block_on(async {
+                let url = format!(
+                    "sqlite://{}?mode=ro",
+                    dir.path().join("registry-data/registry.db").display()
+                );
+                sqlx::any::install_default_drivers();
+                let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+                    .await
+                    .expect("database");
+                let events = sqlx::query_as(
+                    "select e.outcome, e.rule, e.purpose from audit_event e \
                  join app_user u on cast(u.user_id as text) = e.actor \
                  where u.username = 'dr.import' and e.action = 'create_episode' order by e.seq",
-            )
-            .fetch_all(&mut conn)
-            .await
-            .expect("events")
-        });
+                )
+                .fetch_all(&mut conn)
+                .await
+                .expect("events");
+                let statuses = sqlx::query_as("select status, end_reason from episode order by id")
+                    .fetch_all(&mut conn)
+                    .await
+                    .expect("episodes");
+                (events, statuses)
+            });
+    assert_eq!(
+        statuses,
+        [
+            ("closed".to_owned(), Some("completed".to_owned())),
+            ("open".to_owned(), None)
+        ],
+        "the ended episode is closed, with its reason"
+    );
     let count = |outcome: &str| events.iter().filter(|(o, ..)| o == outcome).count();
     assert_eq!(
         count("allowed"),
-        3,
-        "one decision per readable row: {events:?}"
+        4,
+        "one decision per row that reached registration: {events:?}"
     );
     assert_eq!(
         count("success"),

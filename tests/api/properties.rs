@@ -84,8 +84,8 @@ proptest! {
         }
         text.push_str(&format!("\n\"{}\",,", quoted.replace('"', "\"\"")));
         let rows = registry::cases::import::read_rows(&text).expect("the header is right");
-        for input in rows.into_iter().flatten() {
-            let _ = registry::domain::episode::validate(&input, TODAY, &["prishtine", "prizren"]);
+        for row in rows.into_iter().flatten() {
+            let _ = registry::domain::episode::validate(&row.input, TODAY, &["prishtine", "prizren"]);
         }
         let _ = registry::cases::import::read_rows(&lines.join("\n"));
     }

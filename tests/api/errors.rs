@@ -71,6 +71,58 @@ async fn wrong_shape_names_the_field(app: TestApp) {
     // The unknown name is not repeated (it could be anything the client typed).
     assert_eq!(problem, "unknown field, expected `codes`");
     assert_eq!(body["error"]["fields"][0]["field"], "body");
+
+    // A registration with several fields missing or of the wrong type: every one
+    // at once, under its own name, in plain words.
+    let doctor = app.user("clinician", Some("hosp-prizren"), None).await;
+    let mut episode = crate::episodes::episode("Arben", "Gashi", "1990-01-01", "2025-01-01");
+    let map = episode.as_object_mut().expect("object");
+    map.remove("route");
+    map.remove("frequency");
+    map.insert("age_first_use".into(), serde_json::json!("nineteen"));
+    map.insert("secondary_drugs".into(), serde_json::json!("7.1"));
+    episode["identity"]["sex"] = serde_json::json!(1);
+    let (status, body) = app
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/episodes",
+            Some(&doctor.token),
+            Some(&episode),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let fields: Vec<(String, String)> = body["error"]["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .map(|f| {
+            (
+                f["field"].as_str().unwrap_or_default().to_owned(),
+                f["problem"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let named = |field: &str| {
+        fields
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, p)| p.as_str())
+    };
+    assert_eq!(named("route"), Some("is required"), "{fields:?}");
+    assert_eq!(named("frequency"), Some("is required"), "{fields:?}");
+    assert_eq!(
+        named("identity.sex"),
+        Some("invalid type: number given, expected text")
+    );
+    assert!(
+        named("age_first_use").is_some_and(|p| p.contains("whole number")),
+        "{fields:?}"
+    );
+    assert!(
+        named("secondary_drugs").is_some_and(|p| p.contains("a list")),
+        "{fields:?}"
+    );
+    assert!(!body.to_string().contains("nineteen"));
 }
 
 async fn missing_content_type_is_415(app: TestApp) {

@@ -231,10 +231,11 @@ fn episode_input(
     };
     let injected = injecting.starts_with('2');
     let age_first_injection = injected.then(|| (age_first_use + rng.gen_range(0..=4)).min(age));
+    // Sharing is asked only of people who have injected.
     let sharing = if injected {
         weighted(rng, &[("1", 65), ("2.1", 20), ("2.3", 10), ("3", 5)])
     } else {
-        "1"
+        "99"
     };
     let mut secondary: Vec<String> = Vec::new();
     for (code, chance) in [("8", 0.35), ("7.1", 0.30), ("4.2", 0.15), ("2.1", 0.08)] {
@@ -242,7 +243,13 @@ fn episode_input(
             secondary.push(code.into());
         }
     }
-    let (ost_status, ost_first_year) = if group == "1" {
+    let treatment_status = if first {
+        weighted(rng, &[("1", 70), ("2", 25), ("99", 5)])
+    } else {
+        weighted(rng, &[("2", 95), ("1", 5)])
+    };
+    // Substitution treatment is treatment: never for a first treatment.
+    let (ost_status, ost_first_year) = if group == "1" && treatment_status != "1" {
         match weighted(rng, &[("1", 50), ("2", 30), ("3", 20)]) {
             "1" => ("1", None),
             status => {
@@ -253,11 +260,6 @@ fn episode_input(
         }
     } else {
         ("1", None)
-    };
-    let treatment_status = if first {
-        weighted(rng, &[("1", 70), ("2", 25), ("99", 5)])
-    } else {
-        weighted(rng, &[("2", 95), ("1", 5)])
     };
     let referral = if facility == "prison-dubrave" {
         "1"

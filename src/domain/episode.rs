@@ -39,6 +39,12 @@ const ROUTE_INJECT: &str = "1";
 const INJECTING_NEVER: &str = "1";
 /// OST status code "never".
 const OST_NEVER: &str = "1";
+/// Treatment status code "never previously treated".
+const NEVER_TREATED: &str = "1";
+/// The TDI "not known" code (and, for an age, the CSV's and the API's "not known").
+const NOT_KNOWN: &str = "99";
+/// An age of 99 means "not known", as in the TDI CSV layout.
+const AGE_NOT_KNOWN: u16 = 99;
 /// OST status codes "ever, not currently" and "currently".
 const OST_EVER: &[&str] = &["2", "3"];
 
@@ -94,20 +100,22 @@ episode_items! {
     /// week or less, `5` not used, `99` not known.
     frequency: code("frequency"), clear;
     /// TDI age at first use of the primary drug, in years (0-100, at most the age at
-    /// treatment start). Leave out when not known.
+    /// treatment start). Leave out, or give 99, when not known.
     age_first_use: number(age_until_start), clear;
     /// TDI secondary drugs: up to 4 codes of the list `substance` (alcohol `8`
-    /// allowed), none equal to the primary drug, no repeats. Order: clinical
-    /// relevance, then injected, then frequency, then list order.
+    /// allowed), none equal to the primary drug, no repeats, not a group beside one
+    /// of its own subcodes (`1` with `1.1`), not `99` beside known drugs. Order:
+    /// clinical relevance, then injected, then frequency, then list order.
     secondary_drugs: list(secondary_drugs), clear;
     /// TDI polydrug problem (list `polydrug`): `1` yes, `2` no, `99` not known.
     polydrug: code("polydrug"), clear;
     /// TDI opioid substitution treatment (list `ost_status`): `1` never, `2` ever,
-    /// not currently, `3` currently, `99` not known.
-    ost_status: code("ost_status"), clear;
+    /// not currently, `3` currently, `99` not known. OST is treatment: not `2` or
+    /// `3` when `treatment_status` is `1` (never treated before).
+    ost_status: code("ost_status") + ost_means_treated, clear;
     /// TDI year of first opioid substitution treatment: required when `ost_status`
-    /// is `2` or `3`, left out when it is `1`; not before the year of birth and not
-    /// after the year of treatment start.
+    /// is `2` or `3`, left out when it is `1` or `treatment_status` is `1`; not
+    /// before the year of birth and not after the year of treatment start.
     ost_first_year: number(ost_first_year), clear;
     /// TDI injecting, any drug (list `injecting`): `1` never, `2` ever (timing
     /// unknown), `2.1` not in last 12 months, `2.2` last 12 months but not last 30
@@ -115,12 +123,14 @@ episode_items! {
     /// `route` is `1` (inject).
     injecting: code("injecting") + injected_means_ever, sealed;
     /// TDI age at first injection, in years (0-100, at most the age at treatment
-    /// start). Leave out when not known.
-    age_first_injection: number(age_until_start), sealed;
+    /// start). Leave out, or give 99, when not known; left out when `injecting` is
+    /// `1` (never).
+    age_first_injection: number(injection_age), sealed;
     /// TDI needle/syringe sharing (list `sharing`): `1` never, `2` ever, `2.1` not in
     /// last 12 months, `2.2` last 12 months but not last 30 days, `2.3` last 30 days,
-    /// `3` refused, `99` not known.
-    sharing: code("sharing"), sealed;
+    /// `3` refused, `99` not known; `99` when `injecting` is `1` (never): sharing is
+    /// asked only of people who have injected.
+    sharing: code("sharing") + sharing_needs_injecting, sealed;
     /// TDI HIV testing (list `hiv_testing`): `1` never, `2` ever, `2.1` not in last
     /// 12 months, `2.2` in last 12 months, `3` refused, `99` not known.
     hiv_testing: code("hiv_testing"), sealed;
@@ -197,6 +207,8 @@ struct Context<'a> {
     primary_drug: Option<&'static str>,
     route: Option<&'static str>,
     ost_status: Option<&'static str>,
+    treatment_status: Option<&'static str>,
+    injecting: Option<&'static str>,
 }
 
 /// Validates an episode, reporting every problem at once.
@@ -236,6 +248,11 @@ pub fn validate(
         primary_drug: code_of("substance", &input.primary_drug),
         route: code_of("route", &input.route),
         ost_status: code_of("ost_status", &input.ost_status),
+        treatment_status: code_of("treatment_status", &input.treatment_status),
+        // Judged against only when it passes its own rule (so a contradiction is
+        // reported once, on `injecting`).
+        injecting: code_of("injecting", &input.injecting)
+            .filter(|code| injected_means_ever_with(code_of("route", &input.route), code).is_ok()),
     };
     let items = check_items(input, &ctx, &mut errors);
     let (Some(identity), Some(items), Some(start), Some(age_at_start), true) =
@@ -301,10 +318,36 @@ fn not_alcohol(_: &Context<'_>, code: &str) -> Result<(), &'static str> {
 
 /// Rule of `injecting`.
 fn injected_means_ever(ctx: &Context<'_>, code: &str) -> Result<(), &'static str> {
-    if ctx.route == Some(ROUTE_INJECT) && code == INJECTING_NEVER {
+    injected_means_ever_with(ctx.route, code)
+}
+
+fn injected_means_ever_with(route: Option<&str>, code: &str) -> Result<(), &'static str> {
+    if route == Some(ROUTE_INJECT) && code == INJECTING_NEVER {
         return Err(
             "must not be 1 (never) when route is 1 (inject): a primary drug that is \
              injected means the person has injected",
+        );
+    }
+    Ok(())
+}
+
+/// Rule of `ost_status`.
+fn ost_means_treated(ctx: &Context<'_>, code: &str) -> Result<(), &'static str> {
+    if ctx.treatment_status == Some(NEVER_TREATED) && OST_EVER.contains(&code) {
+        return Err(
+            "must not be 2 (ever) or 3 (currently) when treatment_status is 1 (never \
+             treated before): opioid substitution is treatment",
+        );
+    }
+    Ok(())
+}
+
+/// Rule of `sharing`.
+fn sharing_needs_injecting(ctx: &Context<'_>, code: &str) -> Result<(), &'static str> {
+    if ctx.injecting == Some(INJECTING_NEVER) && code != NOT_KNOWN {
+        return Err(
+            "must be 99 when injecting is 1 (never): sharing is asked only of people \
+             who have injected",
         );
     }
     Ok(())
@@ -409,7 +452,7 @@ fn age_until_start(
     value: &Option<u16>,
 ) -> Option<Option<u16>> {
     let problem = match *value {
-        None => return Some(None),
+        None | Some(AGE_NOT_KNOWN) => return Some(None),
         Some(age) if age > MAX_AGE_FIRST => {
             format!("must be an age in years from 0 to {MAX_AGE_FIRST} (leave out when not known)")
         }
@@ -420,6 +463,25 @@ fn age_until_start(
     };
     errors.push(FieldError::new(field, problem));
     None
+}
+
+/// `age_first_injection`: an age at a first event, left out for someone who has
+/// never injected.
+fn injection_age(
+    ctx: &Context<'_>,
+    errors: &mut Vec<FieldError>,
+    field: &'static str,
+    value: &Option<u16>,
+) -> Option<Option<u16>> {
+    let age = age_until_start(ctx, errors, field, value)?;
+    if age.is_some() && ctx.injecting == Some(INJECTING_NEVER) {
+        errors.push(FieldError::new(
+            field,
+            "must be left out when injecting is 1 (never)",
+        ));
+        return None;
+    }
+    Some(age)
 }
 
 fn secondary_drugs(
@@ -441,6 +503,8 @@ fn secondary_drugs(
         let Some(code) = check_code(errors, &field, "substance", drug) else {
             continue;
         };
+        let group = |c: &str| c.split('.').next().unwrap_or(c).to_owned();
+        let nested = |a: &str, b: &str| a != b && (group(a) == b || group(b) == a);
         if Some(code) == ctx.primary_drug {
             errors.push(FieldError::new(field, "must differ from the primary drug"));
         } else if seen.contains(&code) {
@@ -448,8 +512,22 @@ fn secondary_drugs(
                 field,
                 "must not repeat an earlier secondary drug",
             ));
+        } else if seen.iter().any(|earlier| nested(earlier, code)) {
+            errors.push(FieldError::new(
+                field,
+                "must not be a drug group beside one of its own subcodes (e.g. 1 with 1.1): give the subcode only",
+            ));
         }
         seen.push(code);
+    }
+    let known = seen.iter().filter(|c| **c != NOT_KNOWN).count();
+    if known > 0 {
+        if let Some(i) = seen.iter().position(|c| *c == NOT_KNOWN) {
+            errors.push(FieldError::new(
+                format!("{field}[{i}]"),
+                "must not be 99 (not known) beside known secondary drugs",
+            ));
+        }
     }
     (errors.len() == before).then(|| seen.into_iter().map(str::to_owned).collect())
 }
@@ -460,12 +538,20 @@ fn ost_first_year(
     field: &'static str,
     value: &Option<u16>,
 ) -> Option<Option<u16>> {
+    let never_treated = ctx.treatment_status == Some(NEVER_TREATED);
     let problem = match (*value, ctx.ost_status) {
+        // `ost_status` reports the contradiction with a first treatment.
+        (None, Some(status)) if OST_EVER.contains(&status) && never_treated => {
+            return Some(None);
+        }
         (None, Some(status)) if OST_EVER.contains(&status) => {
             "is required when ost_status is 2 (ever, not currently) or 3 (currently)"
         }
         (None, _) => return Some(None),
         (Some(_), Some(OST_NEVER)) => "must be left out when ost_status is 1 (never)",
+        (Some(_), Some(status)) if never_treated && !OST_EVER.contains(&status) => {
+            "must be left out when treatment_status is 1 (never treated before)"
+        }
         (Some(year), _) => {
             if ctx.birth.is_some_and(|b| year < b.year()) {
                 "must not be before the year of birth"
@@ -598,6 +684,45 @@ mod tests {
     }
 
     #[test]
+    fn the_tdi_consistency_rules_between_items_are_enforced() {
+        // Never injected, with an age at first injection and a sharing answer.
+        let mut never = valid();
+        never.route = "2".into();
+        never.injecting = "1".into();
+        assert_eq!(
+            fields(&err(&never)),
+            ["age_first_injection", "sharing"],
+            "{:?}",
+            err(&never)
+        );
+        never.age_first_injection = None;
+        never.sharing = "99".into();
+        ok(&never);
+        // Never treated before, yet in substitution treatment or with its year.
+        let mut first = valid();
+        first.treatment_status = "1".into();
+        assert_eq!(fields(&err(&first)), ["ost_status"]);
+        first.ost_status = "99".into();
+        assert_eq!(fields(&err(&first)), ["ost_first_year"]);
+        first.ost_first_year = None;
+        ok(&first);
+        // A group beside its own subcode; "not known" beside known drugs.
+        let mut drugs = valid();
+        drugs.secondary_drugs = strs(&["2", "2.1"]);
+        assert_eq!(fields(&err(&drugs)), ["secondary_drugs[1]"]);
+        drugs.secondary_drugs = strs(&["99", "8"]);
+        assert_eq!(fields(&err(&drugs)), ["secondary_drugs[0]"]);
+        drugs.secondary_drugs = strs(&["99"]);
+        ok(&drugs);
+        // An age of 99 is "not known", as in the CSV.
+        let mut unknown = valid();
+        unknown.age_first_use = Some(99);
+        unknown.age_first_injection = Some(99);
+        let v = ok(&unknown);
+        assert_eq!(v.plain.age_first_use, None);
+    }
+
+    #[test]
     fn a_complete_valid_episode_is_split_into_plain_and_sealed() {
         let v = ok(&valid());
         assert_eq!(v.identity.birth.year(), 1990);
@@ -722,6 +847,11 @@ mod tests {
             ("identity.sex", "sex", |e, c| e.identity.sex = c.into()),
             ("treatment_status", "treatment_status", |e, c| {
                 e.treatment_status = c.into();
+                if c.trim() == NEVER_TREATED {
+                    // A first treatment: never in substitution treatment before.
+                    e.ost_status = OST_NEVER.into();
+                    e.ost_first_year = None;
+                }
             }),
             ("referral_source", "referral_source", |e, c| {
                 e.referral_source = c.into();
@@ -757,6 +887,10 @@ mod tests {
             ("injecting", "injecting", |e, c| {
                 e.injecting = c.into();
                 e.route = "2".into();
+                if c.trim() == INJECTING_NEVER {
+                    e.age_first_injection = None;
+                    e.sharing = NOT_KNOWN.into();
+                }
             }),
             ("sharing", "sharing", |e, c| e.sharing = c.into()),
             ("hiv_testing", "hiv_testing", |e, c| {
@@ -1149,16 +1283,20 @@ mod tests {
             ("four secondary drugs", |e| {
                 e.secondary_drugs = strs(&["2.1", "3.1", "4.2", "8"])
             }),
-            ("secondary drug of the primary's group", |e| {
-                e.secondary_drugs = strs(&["1", "1.2"])
+            ("secondary drugs of the primary's group", |e| {
+                e.secondary_drugs = strs(&["1.3", "1.2"])
             }),
             ("route smoke, injecting never", |e| {
                 e.route = "2".into();
                 e.injecting = "1".into();
+                e.age_first_injection = None;
+                e.sharing = "99".into();
             }),
             ("route not known, injecting never", |e| {
                 e.route = "99".into();
                 e.injecting = "1".into();
+                e.age_first_injection = None;
+                e.sharing = "99".into();
             }),
             ("notes of 2000 characters", |e| {
                 e.notes = Some("ë".repeat(2000))
@@ -1498,7 +1636,7 @@ mod tests {
                 EpisodeCorrection {
                     municipality: Some("prizren".into()),
                     treatment_start_date: Some("2026-06-01".into()),
-                    treatment_status: Some("1".into()),
+                    treatment_status: Some("99".into()),
                     referral_source: Some("1".into()),
                     living_with: Some("1".into()),
                     living_with_children: Some("2".into()),

@@ -497,10 +497,10 @@ fn backlog_import_registers_good_rows_and_reports_bad_ones() {
     let good = "1234567890,Arben,Krasniqi,1990-05-01,1,prizren,2025-03-10,1,6,2,1,1,4,3,1.1,2,1,19,7.1;8,1,1,,2.3,21,1,2.2,2.2,,2025-03-30,completed";
     let same_person = ",ARBEN,Krasniqi,1990-05-01,1,prizren,2025-03-10,1,6,2,1,1,4,3,1.1,2,1,19,,1,1,,2.3,21,1,2.2,2.2,,,";
     let bad = ",Drita,Berisha,1999-01-01,2,atlantis,2025-03-10,1,6,2,1,1,4,3,8,2,1,abc,,1,1,,1,,1,2.2,2.2,,,";
-    let other = ",Drita,Berisha,1999-01-01,2,prizren,2025-04-10,2,6,2,1,1,4,3,2.1,4,2,20,,2,1,,1,,1,1,1,note,,";
-    let bad_end = ",Besa,Gashi,1995-02-02,2,prizren,2025-04-10,2,6,2,1,1,4,3,2.1,4,2,20,,2,1,,1,,1,1,1,,2025-03-01,finished";
+    let other = ",Drita,Berisha,1999-01-01,2,prizren,2025-04-10,2,6,2,1,1,4,3,2.1,4,2,20,,2,1,,1,,99,1,1,note,,";
+    let bad_end = ",Besa,Gashi,1995-02-02,2,prizren,2025-04-10,2,6,2,1,1,4,3,2.1,4,2,20,,2,1,,1,,99,1,1,,2025-03-01,finished";
     let bad_identity =
-        ",,,1995-02-30,2,prizren,2025-04-10,2,6,2,1,1,4,3,2.1,4,2,20,,2,1,,1,,1,1,1,,,";
+        ",,,1995-02-30,2,prizren,2025-04-10,2,6,2,1,1,4,3,2.1,4,2,20,,2,1,,1,,99,1,1,,,";
     let file = dir.path().join("backlog.csv");
     std::fs::write(
         &file,

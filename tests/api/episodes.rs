@@ -25,7 +25,7 @@ pub fn episode(first: &str, last: &str, dob: &str, start: &str) -> Value {
         "identity": {"first_name": first, "last_name": last, "birth_date": dob, "sex": "1"},
         "municipality": "prishtine",
         "treatment_start_date": start,
-        "treatment_status": "1",
+        "treatment_status": "2",
         "referral_source": "6",
         "living_with": "2",
         "living_with_children": "1",
@@ -142,6 +142,8 @@ async fn same_person_at_two_facilities_is_one_subject_with_hints(app: TestApp) {
     .await;
     let mut second = episode("Драган", "Ђорђевић", "1985-02-03", "2025-02-01");
     second["treatment_status"] = json!("1"); // says never treated
+    second["ost_status"] = json!("1");
+    second["ost_first_year"] = Value::Null;
     let (status, linked) = register(&app, &b, &second).await;
     assert_eq!(status, 201, "{linked}");
     assert_eq!(linked["registry_id"], first["registry_id"]);

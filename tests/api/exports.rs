@@ -129,7 +129,9 @@ fn body(p: &Person, start: &str) -> Value {
         b["ost_first_year"] = Value::Null;
     }
     if p.status == "1" {
-        b["ost_status"] = json!(if p.drug.starts_with('1') { "3" } else { "1" });
+        // A first treatment: never in substitution treatment before.
+        b["ost_status"] = json!("1");
+        b["ost_first_year"] = Value::Null;
     }
     b
 }
@@ -536,13 +538,18 @@ async fn golden_year_fills_the_workbook_cell_for_cell(app: TestApp) {
         workbook_cell(&range, "25.1.1", at("heroin"), at("cannabis")),
         0.0
     );
-    // 29.1.1: primary drug by OST status; first-treated opioid users are in OST now.
+    // 29.1.1: primary drug by OST status. A first treatment has never had
+    // substitution treatment before (a consistency rule).
+    assert_eq!(
+        workbook_cell(&range, "29.1.1", 1, 0),
+        1.0,
+        "Agim, heroin, first treatment: never in OST"
+    );
     assert_eq!(
         workbook_cell(&range, "29.1.1", 1, 2),
-        2.0,
-        "Agim and Besa, heroin, currently in OST"
+        1.0,
+        "Besa, heroin, previously treated: in OST now"
     );
-    assert_eq!(workbook_cell(&range, "29.1.1", 1, 0), 0.0);
     // The DRD sheet: three deaths, all in Selection B and in Selection D.
     let drd = book.worksheet_range(&sheets[1]).expect("DRD sheet");
     let text: Vec<String> = drd

@@ -751,6 +751,14 @@ async fn subjects_command(settings: &Settings, command: SubjectsCommand) -> anyh
                     );
                 }
             }
+            let held = crate::cases::subjects::held_records(&store, &keys, &row).await?;
+            println!("records held      {}", held.len());
+            for r in &held {
+                println!(
+                    "  {:<18} {}  {}-Q{}  held by {:<22} recorded {}",
+                    r.kind, r.id, r.year, r.quarter, r.held_by, r.recorded_at
+                );
+            }
         }
     }
     store.close().await;

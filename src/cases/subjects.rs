@@ -217,16 +217,15 @@ impl From<crate::cases::deaths::DeathError> for SubjectError {
     }
 }
 
-/// How many records of each kind name a person: each agency's records name them by
-/// a reference of its own, so counting needs the key file, not a join.
-pub async fn record_counts(
+/// Every record held about a person (with those of subjects merged into them):
+/// each agency's records name them by a reference of its own, so finding them
+/// needs the key file, not a join.
+pub async fn held_records(
     store: &Store,
     keys: &impl super::KeySource,
     subject: &crate::store::subjects::SealedSubject,
-) -> Result<Vec<(&'static str, i64)>, StoreError> {
-    store
-        .subject_record_counts(&super::keyring(keys), subject)
-        .await
+) -> Result<Vec<crate::store::refs::HeldRecord>, StoreError> {
+    store.subject_records(&super::keyring(keys), subject).await
 }
 
 /// The audit events of the review items a registration queued beside the subject

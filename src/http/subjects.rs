@@ -46,10 +46,29 @@ pub struct AccessReport {
     pub linked_records: i64,
     /// The same, per kind of record.
     pub records: RecordCounts,
+    /// Every record held about the person: kind, id, when, and who holds it.
+    pub held: Vec<HeldRecordView>,
     /// When the person was erased, if they were.
     pub erased_at: Option<String>,
     /// The identity as submitted (absent once erased, or when the role may not see it).
     pub identity: Option<IdentityInput>,
+}
+
+/// One record held about the person (nothing of its content).
+#[derive(Serialize, ToSchema)]
+pub struct HeldRecordView {
+    /// `treatment_episode`, `social_contact`, `death` or `overdose`.
+    pub kind: &'static str,
+    /// The record's id.
+    pub id: String,
+    /// Year of the event (treatment start, contact, death, overdose).
+    pub year: i64,
+    /// Quarter of that year.
+    pub quarter: i64,
+    /// Facility code, or municipality slug for municipal and national records.
+    pub held_by: String,
+    /// When it was recorded (UTC).
+    pub recorded_at: String,
 }
 
 /// Records that name one person, per kind.
@@ -82,17 +101,16 @@ async fn access_report(
         .authorize(&user, Action::SubjectAccessReport, &resource, &headers)
         .await?;
     let row = state.store.sealed_subject(&registry_id).await?;
-    // Each agency's records name the person by their own reference: counting them
-    // needs the key file, not a join.
-    let counts = crate::cases::subjects::record_counts(&state.store, &state.keys, &row).await?;
+    let held = crate::cases::subjects::held_records(&state.store, &state.keys, &row).await?;
     let count = |table: &str| {
-        counts
-            .iter()
-            .find(|(t, _)| *t == table)
-            .map_or(0, |(_, n)| *n)
+        held.iter()
+            .filter(|r| r.kind == table)
+            .count()
+            .try_into()
+            .unwrap_or(i64::MAX)
     };
     let records = RecordCounts {
-        treatment_episodes: count("episode"),
+        treatment_episodes: count("treatment_episode"),
         social_contacts: count("social_contact"),
         deaths: count("death"),
         overdoses: count("overdose"),
@@ -107,8 +125,19 @@ async fn access_report(
         registry_id: row.registry_id,
         sex: row.sex,
         birth_year: row.birth_year,
-        linked_records: counts.iter().map(|(_, n)| n).sum(),
+        linked_records: held.len().try_into().unwrap_or(i64::MAX),
         records,
+        held: held
+            .into_iter()
+            .map(|r| HeldRecordView {
+                kind: r.kind,
+                id: r.id,
+                year: r.year,
+                quarter: r.quarter,
+                held_by: r.held_by,
+                recorded_at: r.recorded_at,
+            })
+            .collect(),
         erased_at: row.shredded_at,
         identity,
     }))

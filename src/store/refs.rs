@@ -88,24 +88,74 @@ pub async fn resolve<'r>(
     Ok(out)
 }
 
-/// How many records each domain holds of one subject (the access report).
-pub async fn record_counts(
+/// One record held about a person (the access report): what it is, when, and
+/// who holds it. Nothing of its content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldRecord {
+    /// `treatment_episode`, `social_contact`, `death` or `overdose`.
+    pub kind: &'static str,
+    /// Its public id.
+    pub id: String,
+    /// Year and quarter of the event (treatment start, contact, death, overdose).
+    pub year: i64,
+    /// Quarter of that year.
+    pub quarter: i64,
+    /// The facility (a code) or, for municipal and national records, the
+    /// municipality (a slug) it was recorded for.
+    pub held_by: String,
+    /// When it was recorded (UTC).
+    pub recorded_at: String,
+}
+
+/// What the access report calls each table's records, and the columns it lists.
+fn held_columns(table: &str) -> Option<(&'static str, &'static str, &'static str, &'static str)> {
+    match table {
+        "episode" => Some(("treatment_episode", "episode_id", "start", "facility")),
+        "social_contact" => Some(("social_contact", "contact_id", "contact", "municipality")),
+        "death" => Some(("death", "death_id", "death", "municipality")),
+        "overdose" => Some((
+            "overdose",
+            "overdose_id",
+            "event",
+            "coalesce(facility, municipality)",
+        )),
+        _ => None,
+    }
+}
+
+/// Every record each domain holds of one subject, oldest event first within each
+/// kind (the access report).
+pub async fn held_records(
     conn: &mut Conn,
     keyring: &Keyring,
     subject_id: i64,
     version: u32,
-) -> Result<Vec<(&'static str, i64)>, StoreError> {
+) -> Result<Vec<HeldRecord>, StoreError> {
     let mut out = Vec::new();
     for domain in RecordDomain::ALL {
         let reference = reference(keyring, domain, subject_id, version)?;
         for table in domain.tables() {
-            let count: i64 = db::query_scalar(&format!(
-                "select count(*) from {table} where subject_ref = $1"
+            let Some((kind, id, event, holder)) = held_columns(table) else {
+                continue;
+            };
+            let rows = db::query(&format!(
+                "select {id} as id, {event}_year as year, {event}_quarter as quarter, \
+                 {holder} as held_by, created_at from {table} where subject_ref = $1 \
+                 order by {event}_year, {event}_quarter, id"
             ))
             .bind(&reference)
-            .fetch_one(&mut *conn)
+            .fetch_all(&mut *conn)
             .await?;
-            out.push((*table, count));
+            for row in &rows {
+                out.push(HeldRecord {
+                    kind,
+                    id: row.id("id")?,
+                    year: row.try_get("year")?,
+                    quarter: row.try_get("quarter")?,
+                    held_by: row.try_get("held_by")?,
+                    recorded_at: row.stamp("created_at")?,
+                });
+            }
         }
     }
     Ok(out)

@@ -765,19 +765,31 @@ impl Store {
     }
 
     /// How many records of each table name a subject (for the access report).
-    pub async fn subject_record_counts(
+    /// Every record held about a subject and about each subject a registrar
+    /// merged into it (one person), for the access report.
+    pub async fn subject_records(
         &self,
         keyring: &crate::crypto::Keyring,
         subject: &SealedSubject,
-    ) -> Result<Vec<(&'static str, i64)>, StoreError> {
+    ) -> Result<Vec<super::refs::HeldRecord>, StoreError> {
         let mut conn = self.connection().await?;
-        super::refs::record_counts(
-            &mut conn,
-            keyring,
-            subject.subject_id,
-            subject.pseudonym_version,
+        let mut group = vec![(subject.subject_id, subject.pseudonym_version)];
+        for row in db::query(
+            "select id, pseudonym_version from subject where merged_into = $1 order by id",
         )
-        .await
+        .bind(subject.subject_id)
+        .fetch_all(&mut conn)
+        .await?
+        {
+            let version = u32::try_from(row.try_get::<i64, _>("pseudonym_version")?)
+                .map_err(|_| StoreError::Unresolvable)?;
+            group.push((row.try_get("id")?, version));
+        }
+        let mut out = Vec::new();
+        for (subject_id, version) in group {
+            out.extend(super::refs::held_records(&mut conn, keyring, subject_id, version).await?);
+        }
+        Ok(out)
     }
 
     /// Rows per master-key version (subjects' data keys and users' TOTP secrets;

@@ -427,6 +427,42 @@ fn demo_fills_an_empty_registry_once_and_prints_working_credentials() {
         assert!(stdout.contains(&format!("demo.{role}")), "{role}: {stdout}");
     }
 
+    // The access report of one of them lists every record held.
+    let registry_id: String = tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            let url = format!(
+                "sqlite://{}?mode=ro",
+                dir.path().join("registry-data/registry.db").display()
+            );
+            sqlx::any::install_default_drivers();
+            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+                .await
+                .expect("database");
+            sqlx::query_scalar("select registry_id from subject order by id limit 1")
+                .fetch_one(&mut conn)
+                .await
+                .expect("a subject")
+        });
+    let out = registry(dir.path())
+        .args(["subjects", "access-report", "--registry-id", &registry_id])
+        .output()
+        .expect("runs");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{report}");
+    let held: usize = report
+        .lines()
+        .find_map(|l| l.strip_prefix("records held"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!(held >= 1, "{report}");
+    assert_eq!(
+        report.lines().filter(|l| l.contains(" held by ")).count(),
+        held,
+        "{report}"
+    );
+    assert!(report.contains("treatment_episode"), "{report}");
+
     let again = registry(dir.path())
         .args(["demo", "--persons", "40"])
         .output()

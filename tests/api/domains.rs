@@ -373,6 +373,30 @@ async fn no_column_of_one_agency_joins_another_agency_without_the_key(app: TestA
             "{report}"
         );
         assert_eq!(report["linked_records"], 4);
+        // Every record itself: kind, id, when, and who holds it.
+        let held = report["held"].as_array().expect("held records");
+        let mut kinds: Vec<&str> = held
+            .iter()
+            .map(|r| r["kind"].as_str().unwrap_or(""))
+            .collect();
+        kinds.sort_unstable();
+        assert_eq!(
+            kinds,
+            ["death", "overdose", "social_contact", "treatment_episode"],
+            "{report}"
+        );
+        for record in held {
+            assert_eq!(record["id"].as_str().map(str::len), Some(36), "{record}");
+            assert!(
+                record["year"].as_i64().is_some_and(|y| y >= 1990),
+                "{record}"
+            );
+            assert!(
+                record["held_by"].as_str().is_some_and(|h| !h.is_empty()),
+                "{record}"
+            );
+            assert!(record["recorded_at"].as_str().is_some(), "{record}");
+        }
     }
     let facts = app
         .store

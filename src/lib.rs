@@ -103,7 +103,14 @@ mod stored_names {
         use crate::domain::drd::Manner;
         assert_eq!(
             names(&Manner::ALL, Manner::as_str),
-            ["accident", "suicide", "homicide", "undetermined", "pending"]
+            [
+                "natural",
+                "accident",
+                "suicide",
+                "homicide",
+                "undetermined",
+                "pending"
+            ]
         );
         assert_eq!("Homicide ".parse::<Manner>(), Ok(Manner::Homicide));
         use crate::audit::Outcome;

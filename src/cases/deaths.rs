@@ -212,6 +212,10 @@ pub struct ForensicSealed {
     pub substances: Vec<crate::domain::death::SubstanceInput>,
     /// Free text.
     pub circumstances: Option<String>,
+    /// Residence, nationality, route, drug use, recent release, OST at death
+    /// (absent in records sealed before these were recorded).
+    #[serde(default)]
+    pub background: crate::domain::death::DeathBackground,
 }
 
 fn key_aad<'a>(table: &'static str, id: &'a str) -> Aad<'a> {
@@ -581,6 +585,7 @@ pub async fn record(
                     identity: input.identity.clone(),
                     substances: input.substances.clone(),
                     circumstances: input.circumstances.clone(),
+                    background: input.background.clone(),
                 };
                 let subject = known_subject(
                     &mut *conn,

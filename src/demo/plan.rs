@@ -13,7 +13,8 @@ use time::{Date, Duration, Month};
 
 use super::people::{MUNICIPALITIES, Name, Slip, name, personal_number, spelled};
 use crate::domain::death::{
-    ForensicInput, NotificationInput, OverdoseInput, PoliceOverdoseInput, SubstanceInput,
+    DeathBackground, ForensicInput, NotificationInput, OverdoseInput, PoliceOverdoseInput,
+    SubstanceInput,
 };
 use crate::domain::episode::EpisodeInput;
 use crate::domain::social::ContactInput;
@@ -598,7 +599,7 @@ fn death(rng: &mut ChaCha8Rng, person: &Person, when: Date) -> Record {
         _ => "T40.6",
     };
     let mut multiple = vec![t_code.to_owned()];
-    if rng.gen_bool(0.2) {
+    if rng.gen_bool(0.2) && t_code != "T42.4" {
         multiple.push("T42.4".into());
     }
     let identity = identity(person, None, rng);
@@ -660,11 +661,21 @@ fn death(rng: &mut ChaCha8Rng, person: &Person, when: Date) -> Record {
             underlying_cause: Some(underlying.into()),
             multiple_causes: multiple,
             manner: manner.into(),
+            manner_confirmed: false,
             autopsy_done: rng.gen_bool(0.8),
             toxicology_done: true,
             substances,
             final_status: true,
             circumstances: None,
+            // Known from the treatment history the synthetic person has.
+            background: DeathBackground {
+                residence: Some(person.municipality.into()),
+                nationality: Some("XK".into()),
+                route: None,
+                known_drug_user: Some(true),
+                recent_release: Some("99".into()),
+                in_ost_at_death: None,
+            },
         }),
     }
 }

@@ -103,6 +103,68 @@ pub struct SubstanceInput {
     pub concentration: Option<String>,
 }
 
+/// Recent release: from prison, from treatment, both, neither, not known.
+pub const RECENT_RELEASES: &[&str] = &["prison", "treatment", "prison_and_treatment", "no", "99"];
+
+/// What the special register records about the deceased beyond the death itself
+/// (reference/drd.md). Every item may be left out when not known.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeathBackground {
+    /// Municipality of residence (slug), `abroad`, or `99` not known.
+    #[serde(default)]
+    pub residence: Option<String>,
+    /// Nationality: ISO 3166-1 alpha-2 code (`XK` Kosovo, `RS`, `AL`, …), or `99`.
+    #[serde(default)]
+    pub nationality: Option<String>,
+    /// Usual route of administration (TDI list `route`: `1` inject, `2`
+    /// smoke/inhale, `3` eat/drink, `4` sniff, `5` other, `99` not known).
+    #[serde(default)]
+    pub route: Option<String>,
+    /// Known as a drug user before death.
+    #[serde(default)]
+    pub known_drug_user: Option<bool>,
+    /// Released from prison or left treatment in the 12 months before death:
+    /// `prison`, `treatment`, `prison_and_treatment`, `no`, `99`.
+    #[serde(default)]
+    pub recent_release: Option<String>,
+    /// In opioid substitution treatment at the time of death.
+    #[serde(default)]
+    pub in_ost_at_death: Option<bool>,
+}
+
+fn check_background(b: &DeathBackground, municipalities: &[&str], errors: &mut Vec<FieldError>) {
+    if let Some(r) = &b.residence {
+        if r != "abroad" && r != "99" && !municipalities.contains(&r.as_str()) {
+            errors.push(FieldError::new(
+                "background.residence",
+                "must be a municipality slug, abroad or 99",
+            ));
+        }
+    }
+    if let Some(n) = &b.nationality {
+        let alpha2 = n.len() == 2 && n.bytes().all(|c| c.is_ascii_uppercase());
+        if !alpha2 && n != "99" {
+            errors.push(FieldError::new(
+                "background.nationality",
+                "must be an ISO 3166-1 alpha-2 code in capitals (e.g. XK) or 99",
+            ));
+        }
+    }
+    if let Some(route) = &b.route {
+        let routes = super::codes::list("route").unwrap_or_default();
+        if !routes.contains(&route.as_str()) {
+            errors.push(FieldError::new(
+                "background.route",
+                format!("must be a code of the route list: {}", routes.join(", ")),
+            ));
+        }
+    }
+    if let Some(r) = &b.recent_release {
+        one_of(r, RECENT_RELEASES, "background.recent_release", errors);
+    }
+}
+
 /// A forensic death record (creates one, or completes a police notification).
 #[derive(Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -128,14 +190,20 @@ pub struct ForensicInput {
     pub municipality: String,
     /// Place type.
     pub place_type: String,
-    /// WHO ICD-10 underlying cause (4 characters, e.g. `X42`, `F11.2`).
+    /// WHO ICD-10 (2019) underlying cause, any code of the classification at
+    /// most 4 characters (e.g. `X42`, `F11.2`, `R99`, `V89.2`).
     #[serde(default)]
     pub underlying_cause: Option<String>,
-    /// Up to 20 WHO ICD-10 multiple causes.
+    /// Up to 20 WHO ICD-10 multiple causes, none repeated.
     #[serde(default)]
     pub multiple_causes: Vec<String>,
-    /// accident, suicide, homicide, undetermined or pending.
+    /// natural, accident, suicide, homicide, undetermined or pending.
     pub manner: String,
+    /// Confirms a manner that differs from the intent the underlying cause is
+    /// coded with (an X42 accidental poisoning recorded as suicide, say): without
+    /// it such a record is refused with a warning on `manner`.
+    #[serde(default)]
+    pub manner_confirmed: bool,
     /// Autopsy done.
     pub autopsy_done: bool,
     /// Toxicology done.
@@ -149,6 +217,9 @@ pub struct ForensicInput {
     /// Circumstances in free text (sealed).
     #[serde(default)]
     pub circumstances: Option<String>,
+    /// Residence, nationality, route, drug use, recent release, OST at death.
+    #[serde(default)]
+    pub background: DeathBackground,
 }
 
 macro_rules! redacted_debug {
@@ -338,27 +409,48 @@ pub fn validate_forensic(
             "must hold at most 20 codes",
         ));
     }
-    let multiple: Vec<Icd10> = input
+    let mut multiple: Vec<Icd10> = Vec::new();
+    for (i, text) in input
         .multiple_causes
         .iter()
         .take(MAX_MULTIPLE_CAUSES)
         .enumerate()
-        .filter_map(|(i, c)| {
-            Icd10::parse(c, &format!("multiple_causes[{i}]"))
-                .map_err(|e| errors.push(e))
-                .ok()
-        })
-        .collect();
+    {
+        let field = format!("multiple_causes[{i}]");
+        match Icd10::parse(text, &field) {
+            Err(e) => errors.push(e),
+            Ok(code) if multiple.contains(&code) => errors.push(FieldError::new(
+                field,
+                "must not repeat an earlier multiple cause",
+            )),
+            Ok(code) => multiple.push(code),
+        }
+    }
     let manner = input
         .manner
         .parse::<Manner>()
         .map_err(|_| {
             errors.push(FieldError::new(
                 "manner",
-                "must be one of accident, suicide, homicide, undetermined, pending",
+                "must be one of natural, accident, suicide, homicide, undetermined, pending",
             ))
         })
         .ok();
+    // The manner against the intent the underlying cause is coded with: a
+    // warning the forensic doctor confirms, not a refusal.
+    let intent = underlying.as_ref().and_then(Icd10::intent);
+    if let (Some(manner), Some(intent)) = (manner, intent) {
+        if manner != Manner::Pending && manner != intent && !input.manner_confirmed {
+            errors.push(FieldError::new(
+                "manner",
+                format!(
+                    "does not match the intent the underlying cause is coded with ({}): \
+                     correct one of them, or confirm the manner with manner_confirmed: true",
+                    intent_words(intent)
+                ),
+            ));
+        }
+    }
     let mut substances = Vec::new();
     for (i, s) in input.substances.iter().enumerate() {
         let field = format!("substances[{i}]");
@@ -403,6 +495,7 @@ pub fn validate_forensic(
         ));
     }
     text_limit(input.circumstances.as_ref(), "circumstances", &mut errors);
+    check_background(&input.background, municipalities, &mut errors);
     match (basics, manner) {
         (Some(basics), Some(manner)) if errors.is_empty() => Ok(ValidForensic {
             basics,
@@ -412,6 +505,16 @@ pub fn validate_forensic(
             substances,
         }),
         _ => Err(errors),
+    }
+}
+
+fn intent_words(intent: Manner) -> &'static str {
+    match intent {
+        Manner::Accident => "an accident",
+        Manner::Suicide => "intentional self-harm",
+        Manner::Homicide => "an assault",
+        Manner::Undetermined => "undetermined intent",
+        Manner::Natural | Manner::Pending => "no intent",
     }
 }
 

@@ -39,6 +39,8 @@ pub const MAX_NPS_NAME_CHARS: usize = 200;
 
 /// `code,label,family`: the ICD-10 codes the death registry accepts.
 const ICD10_SEED: &str = include_str!("../../seeds/icd10.csv");
+/// `code,title`: every WHO ICD-10 (2019) category and four-character code.
+const ICD10_WHO_SEED: &str = include_str!("../../seeds/icd10_who.csv");
 /// `list,code,label,parent`: the TDI code lists; list `substance` is used here.
 const TDI_SEED: &str = include_str!("../../seeds/tdi_codes.csv");
 
@@ -46,6 +48,17 @@ const TDI_SEED: &str = include_str!("../../seeds/tdi_codes.csv");
 /// needed by Selection D's underlying-cause check.
 static ICD10_FAMILIES: LazyLock<HashMap<&'static str, &'static str>> =
     LazyLock::new(|| icd10_seed_rows(ICD10_SEED).collect());
+
+/// Every WHO ICD-10 code a record may carry (the first column; titles may hold
+/// quoted commas, codes never do).
+static ICD10_WHO: LazyLock<std::collections::HashSet<&'static str>> = LazyLock::new(|| {
+    ICD10_WHO_SEED
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split(',').next())
+        .filter(|code| !code.is_empty())
+        .collect()
+});
 
 /// TDI substance codes (list `substance`), in seed order. The order ranks the
 /// qualifying substances when Selection D names one in its rule string.
@@ -166,11 +179,11 @@ impl Icd10 {
             }
             Icd10Shape::Malformed => return Err(malformed()),
         };
-        if !ICD10_FAMILIES.contains_key(code.as_str()) {
+        if !ICD10_WHO.contains(code.as_str()) {
             return Err(FieldError::new(
                 field,
-                "is not one of the ICD-10 codes the drug-related deaths registry accepts \
-                 (F10-F19, X40-X44, X60-X64, X85, Y10-Y14 and the T codes of its list)",
+                "is not a code of WHO ICD-10 (2019): check the letter and digits, or give \
+                 the three-character category",
             ));
         }
         Ok(Icd10(code))
@@ -186,7 +199,23 @@ impl Icd10 {
         &self.0[..3]
     }
 
-    /// The code's `family` in the seed list (always known for a parsed code).
+    /// The intent an external cause's code records (ICD-10 chapter XX): V01-X59
+    /// accident, X60-X84 intentional self-harm, X85-Y09 assault, Y10-Y34 event of
+    /// undetermined intent. `None` for every other code.
+    pub fn intent(&self) -> Option<Manner> {
+        let letter = self.0.as_bytes().first()?;
+        let number: u16 = self.0.get(1..3)?.parse().ok()?;
+        match (letter, number) {
+            (b'V' | b'W', _) | (b'X', 0..=59) => Some(Manner::Accident),
+            (b'X', 60..=84) => Some(Manner::Suicide),
+            (b'X', 85..=99) | (b'Y', 0..=9) => Some(Manner::Homicide),
+            (b'Y', 10..=34) => Some(Manner::Undetermined),
+            _ => None,
+        }
+    }
+
+    /// The code's `family` in the drug-related-death list (`None` for the other
+    /// causes of death).
     fn family(&self) -> Option<&'static str> {
         ICD10_FAMILIES.get(self.0.as_str()).copied()
     }
@@ -219,6 +248,8 @@ impl fmt::Display for Icd10 {
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "snake_case")]
 pub enum Manner {
+    /// Disease or old age: not an external cause.
+    Natural,
     Accident,
     Suicide,
     Homicide,
@@ -229,7 +260,8 @@ pub enum Manner {
 
 impl Manner {
     /// Every manner, in declaration order.
-    pub const ALL: [Manner; 5] = [
+    pub const ALL: [Manner; 6] = [
+        Manner::Natural,
         Manner::Accident,
         Manner::Suicide,
         Manner::Homicide,
@@ -237,7 +269,8 @@ impl Manner {
         Manner::Pending,
     ];
 
-    /// The wire name: `accident`, `suicide`, `homicide`, `undetermined`, `pending`.
+    /// The wire name: `natural`, `accident`, `suicide`, `homicide`, `undetermined`,
+    /// `pending`.
     pub fn as_str(self) -> &'static str {
         self.into()
     }
@@ -245,7 +278,7 @@ impl Manner {
 
 /// A text that is not one of the manner names. Does not carry the text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("manner must be one of accident, suicide, homicide, undetermined, pending")]
+#[error("manner must be one of natural, accident, suicide, homicide, undetermined, pending")]
 pub struct UnknownManner;
 
 impl FromStr for Manner {
@@ -528,6 +561,10 @@ fn selection_d(
     if manner == Some(Manner::Pending) {
         return not_d("manner-pending");
     }
+    // A natural death is not a poisoning, whatever toxicology found.
+    if manner == Some(Manner::Natural) {
+        return not_d("manner-natural");
+    }
     // drd.md "Selection D" is the forensic register's definition by the substances
     // found: without toxicology there is nothing to decide on.
     if !toxicology_done {
@@ -749,9 +786,9 @@ mod tests {
             ("T40.1X1A", "ICD-10-CM"),
             ("f1120", "ICD-10-CM"),
             ("T40.1X", "ICD-10-CM"),
-            ("Z99.9", "not one of the ICD-10 codes"),
-            ("X42.0", "not one of the ICD-10 codes"),
-            ("F20", "not one of the ICD-10 codes"),
+            ("U99.9", "not a code of WHO ICD-10"),
+            ("X42.0", "not a code of WHO ICD-10"),
+            ("K99", "not a code of WHO ICD-10"),
             ("", "is required"),
             ("   ", "is required"),
             ("F12.", "not a WHO ICD-10 code"),
@@ -947,9 +984,8 @@ mod tests {
         let t_narcotic = icd("T40.1");
         let t_other = icd("T42.4");
         let alcohol_tox = icd("T51.0");
-        // Not parseable today (the seed holds no road-accident codes): a V code as a
-        // future seed might add it, to show the default for families outside the list.
-        let road_accident = Icd10("V89.2".to_owned());
+        // A cause outside the drug-related-death list: a road accident.
+        let road_accident = icd("V89.2");
         let accident = Some(Manner::Accident);
         let heroin = tdi("1.1", true);
         let benzo = tdi("4.2", true);
@@ -1005,11 +1041,11 @@ mod tests {
     }
 
     #[test]
-    fn selection_d_whatever_the_manner_except_pending() {
+    fn selection_d_whatever_the_manner_except_pending_or_natural() {
         let x42 = icd("X42");
         let heroin = [tdi("1.1", true)];
         for manner in Manner::ALL.into_iter().map(Some).chain([None]) {
-            let expected = manner != Some(Manner::Pending);
+            let expected = manner != Some(Manner::Pending) && manner != Some(Manner::Natural);
             assert_eq!(
                 d(Some(&x42), manner, true, &heroin).0,
                 expected,
@@ -1136,8 +1172,41 @@ mod tests {
     // --- Manner and Substance::validate ------------------------------------------
 
     #[test]
+    fn every_who_code_is_accepted_and_external_causes_carry_their_intent() {
+        for (code, intent) in [
+            ("R99", None),
+            ("I21.9", None),
+            ("F11.2", None),
+            ("V89.2", Some(Manner::Accident)),
+            ("X42", Some(Manner::Accident)),
+            ("X62", Some(Manner::Suicide)),
+            ("X85", Some(Manner::Homicide)),
+            ("Y12", Some(Manner::Undetermined)),
+        ] {
+            let parsed = Icd10::parse(code, "underlying_cause").expect(code);
+            assert_eq!(parsed.intent(), intent, "{code}");
+        }
+        // A natural death is neither B nor D.
+        let c = classify(
+            Some(&icd("I21.9")),
+            &[],
+            Some(Manner::Natural),
+            true,
+            &[tdi("1.1", true)],
+        );
+        assert!(!c.selection_b && !c.selection_d, "{c:?}");
+    }
+
+    #[test]
     fn manner_parses_and_prints() {
-        let names = ["accident", "suicide", "homicide", "undetermined", "pending"];
+        let names = [
+            "natural",
+            "accident",
+            "suicide",
+            "homicide",
+            "undetermined",
+            "pending",
+        ];
         for (manner, name) in Manner::ALL.into_iter().zip(names) {
             assert_eq!(manner.as_str(), name);
             assert_eq!(name.parse::<Manner>(), Ok(manner));
@@ -1150,12 +1219,12 @@ mod tests {
                 format!("\"{name}\"")
             );
         }
-        for bad in ["", "natural", "accidental", "suicide!", "sui cide"] {
+        for bad in ["", "nature", "accidental", "suicide!", "sui cide"] {
             assert_eq!(bad.parse::<Manner>(), Err(UnknownManner), "{bad:?}");
         }
         assert_eq!(
             UnknownManner.to_string(),
-            "manner must be one of accident, suicide, homicide, undetermined, pending"
+            "manner must be one of natural, accident, suicide, homicide, undetermined, pending"
         );
     }
 

@@ -821,6 +821,7 @@ pub fn drd_tables(deaths: &Part) -> Vec<StatTable> {
                 labelled(
                     super::tables::MANNERS,
                     &[
+                        "Natural",
                         "Accident",
                         "Suicide",
                         "Homicide",

@@ -132,6 +132,7 @@ fn band(value: &str, edges: &[(u16, u16, &str)]) -> String {
 
 /// Manners of death as the death record codes them (`99` not recorded).
 pub const MANNERS: &[&str] = &[
+    "natural",
     "accident",
     "suicide",
     "homicide",

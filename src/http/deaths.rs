@@ -342,6 +342,10 @@ pub struct DeathView {
     /// Toxicology (forensic findings).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub substances: Option<Vec<SubstanceInput>>,
+    /// Residence, nationality, route, drug use, recent release, OST at death
+    /// (forensic findings).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub background: Option<crate::domain::death::DeathBackground>,
     /// Police circumstances (police_circumstances field group).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub police_circumstances: Option<Circumstances>,
@@ -402,6 +406,10 @@ async fn get_death(
         date_of_death: forensic
             .as_ref()
             .map(|f| f.date_of_death.clone())
+            .filter(|_| findings_ok),
+        background: forensic
+            .as_ref()
+            .map(|f| f.background.clone())
             .filter(|_| findings_ok),
         substances: forensic.map(|f| f.substances).filter(|_| findings_ok),
         police_circumstances: police.map(Circumstances::from).filter(|_| police_ok),

@@ -214,68 +214,71 @@ impl ShapeProblem {
 fn attempt<T: DeserializeOwned>(
     document: &serde_json::Value,
     attempts: &mut usize,
-) -> Result<T, ShapeProblem> {
+) -> Result<T, Box<ShapeProblem>> {
     *attempts += 1;
-    serde_path_to_error::deserialize(document.clone()).map_err(|err| {
-        let segments: Vec<_> = err.path().iter().cloned().collect();
-        let message = err.inner().to_string();
-        let expected = message
-            .split_once("expected ")
-            .and_then(|(_, rest)| rest.split('`').nth(1))
-            .map(str::to_owned);
-        if let Some(missing) = message
-            .strip_prefix("missing field `")
-            .and_then(|rest| rest.split('`').next())
-        {
-            let mut at = segments.clone();
-            at.push(serde_path_to_error::Segment::Map {
-                key: missing.to_owned(),
-            });
-            return ShapeProblem {
-                field: spell(&at),
-                words: "is required".into(),
-                object: segments,
-                repair: Repair::Replace(at),
-                expected: None,
-            };
-        }
-        if message.starts_with("unknown field") {
-            let (object, key) = match segments.split_last() {
-                Some((serde_path_to_error::Segment::Map { key }, object)) => {
-                    (object.to_vec(), key.clone())
-                }
-                _ => (segments.clone(), String::new()),
-            };
-            let field = if object.is_empty() {
-                "body".into()
-            } else {
-                spell(&object)
-            };
-            return ShapeProblem {
-                field,
-                words: without_values(&message),
-                object,
-                repair: Repair::Drop(key),
-                expected: None,
-            };
-        }
-        let field = if segments.is_empty() {
+    serde_path_to_error::deserialize(document.clone()).map_err(|err| Box::new(shape_problem(&err)))
+}
+
+/// What a deserialisation error says, and how to step over it.
+fn shape_problem(err: &serde_path_to_error::Error<serde_json::Error>) -> ShapeProblem {
+    let segments: Vec<_> = err.path().iter().cloned().collect();
+    let message = err.inner().to_string();
+    let expected = message
+        .split_once("expected ")
+        .and_then(|(_, rest)| rest.split('`').nth(1))
+        .map(str::to_owned);
+    if let Some(missing) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+    {
+        let mut at = segments.clone();
+        at.push(serde_path_to_error::Segment::Map {
+            key: missing.to_owned(),
+        });
+        return ShapeProblem {
+            field: spell(&at),
+            words: "is required".into(),
+            object: segments,
+            repair: Repair::Replace(at),
+            expected: None,
+        };
+    }
+    if message.starts_with("unknown field") {
+        let (object, key) = match segments.split_last() {
+            Some((serde_path_to_error::Segment::Map { key }, object)) => {
+                (object.to_vec(), key.clone())
+            }
+            _ => (segments.clone(), String::new()),
+        };
+        let field = if object.is_empty() {
             "body".into()
         } else {
-            spell(&segments)
+            spell(&object)
         };
-        let object = segments
-            .split_last()
-            .map(|(_, o)| o.to_vec())
-            .unwrap_or_default();
-        ShapeProblem {
+        return ShapeProblem {
             field,
-            words: plain_words(&without_values(&message)),
+            words: without_values(&message),
             object,
-            repair: Repair::Replace(segments),
-            expected,
-        }
-    })
+            repair: Repair::Drop(key),
+            expected: None,
+        };
+    }
+    let field = if segments.is_empty() {
+        "body".into()
+    } else {
+        spell(&segments)
+    };
+    let object = segments
+        .split_last()
+        .map(|(_, o)| o.to_vec())
+        .unwrap_or_default();
+    ShapeProblem {
+        field,
+        words: plain_words(&without_values(&message)),
+        object,
+        repair: Repair::Replace(segments),
+        expected,
+    }
 }
 
 /// A path as the API spells field names.

@@ -1,7 +1,7 @@
 //! Read-only reference data: geography, TDI code lists, ICD-10 codes, facilities.
 //! None of it is personal data.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -185,17 +185,45 @@ async fn list_substances(
     Ok(ApiJson(s.store.code_list("substance").await?.into()))
 }
 
-/// The WHO ICD-10 codes the death registry accepts.
-#[utoipa::path(get, path = "/reference/icd10", tag = "reference",
-    responses((status = 200, body = Items<Icd10Code>)))]
+/// A search of the ICD-10 list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct Icd10Query {
+    /// The start of a code (`X4`, `F11.`) or words of its title (`heroin`); at
+    /// most 50 matches. Absent: every code.
+    pub q: Option<String>,
+}
+
+/// Matches a search returns at most.
+const ICD10_MATCHES: i64 = 50;
+
+/// Every WHO ICD-10 (2019) code a death record accepts (families name the
+/// drug-related-death groups; `other` for every other cause), or a search of them.
+#[utoipa::path(get, path = "/reference/icd10", tag = "reference", params(Icd10Query),
+    responses((status = 200, body = Items<Icd10Code>), (status = 422, body = super::error::ErrorBody)))]
 #[tracing::instrument(skip_all)]
 async fn list_icd10(
     State(s): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
+    RawQuery(query): RawQuery,
 ) -> Result<ApiJson<Items<Icd10Code>>, ApiError> {
     may_read(&s, &user, &headers).await?;
-    Ok(ApiJson(s.store.icd10_codes().await?.into()))
+    let query: Icd10Query = super::json::parse_query(query.as_deref())?;
+    let codes = match query.q.as_deref().map(str::trim) {
+        None => s.store.icd10_codes().await?,
+        Some(q) if (1..=60).contains(&q.chars().count()) => {
+            s.store.search_icd10(q, ICD10_MATCHES).await?
+        }
+        Some(_) => {
+            return Err(ApiError::Invalid(vec![FieldError::new(
+                "q",
+                "must be 1 to 60 characters",
+            )]));
+        }
+    };
+    Ok(ApiJson(codes.into()))
 }
 
 /// Treatment facilities with their TDI centre type.

@@ -162,6 +162,30 @@ impl Store {
         )
     }
 
+    /// ICD-10 codes whose code starts with `q` or whose title holds it (any
+    /// case), codes first, at most `limit`.
+    pub async fn search_icd10(&self, q: &str, limit: i64) -> Result<Vec<Icd10Code>, StoreError> {
+        // `like` wildcards in the search are taken literally.
+        let escaped: String = q
+            .chars()
+            .flat_map(|c| match c {
+                '%' | '_' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        Ok(db::query_as(
+            "select code, label, family from icd10_code \
+             where upper(code) like $1 escape '\\' or lower(label) like $2 escape '\\' \
+             order by case when upper(code) like $1 escape '\\' then 0 else 1 end, code \
+             limit $3",
+        )
+        .bind(format!("{}%", escaped.to_uppercase()))
+        .bind(format!("%{}%", escaped.to_lowercase()))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// All facilities, by code.
     pub async fn facilities(&self) -> Result<Vec<Facility>, StoreError> {
         Ok(db::query_as(

@@ -34,6 +34,10 @@ const ICD10: SeedFile = SeedFile {
     name: "icd10.csv",
     text: include_str!("../../seeds/icd10.csv"),
 };
+const ICD10_WHO: SeedFile = SeedFile {
+    name: "icd10_who.csv",
+    text: include_str!("../../seeds/icd10_who.csv"),
+};
 const FACILITIES: SeedFile = SeedFile {
     name: "facilities.csv",
     text: include_str!("../../seeds/facilities.csv"),
@@ -68,6 +72,16 @@ struct IcdRow {
     label: String,
     family: String,
 }
+
+#[derive(Deserialize)]
+struct WhoRow {
+    code: String,
+    title: String,
+}
+
+/// Rows per statement when loading the full ICD-10 list (well under both
+/// backends' parameter limits).
+const ICD10_BATCH: usize = 500;
 
 #[derive(Deserialize)]
 struct FacilityRow {
@@ -207,6 +221,34 @@ impl Store {
             })
             .await?;
         report.files.push((ICD10.name, n, loaded));
+
+        // Every other WHO code, so that a death of any cause can be recorded; the
+        // drug-related-death list above keeps its labels and families.
+        let rows: Vec<WhoRow> = parse(&ICD10_WHO)?;
+        let n = rows.len();
+        let loaded = self
+            .load_file(&ICD10_WHO, n, |tx| {
+                Box::pin(async move {
+                    for chunk in rows.chunks(ICD10_BATCH) {
+                        let values: Vec<String> = (0..chunk.len())
+                            .map(|i| format!("(${}, ${}, 'other')", 2 * i + 1, 2 * i + 2))
+                            .collect();
+                        let sql = format!(
+                            "insert into icd10_code (code, label, family) values {} \
+                             on conflict (code) do nothing",
+                            values.join(", ")
+                        );
+                        let mut query = db::query(&sql);
+                        for r in chunk {
+                            query = query.bind(&r.code).bind(&r.title);
+                        }
+                        query.execute(&mut **tx).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await?;
+        report.files.push((ICD10_WHO.name, n, loaded));
 
         let rows: Vec<FacilityRow> = parse(&FACILITIES)?;
         let n = rows.len();

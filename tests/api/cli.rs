@@ -577,32 +577,33 @@ fn backlog_import_registers_good_rows_and_reports_bad_ones() {
     // Every row went through the decision point as the importing clinician: an
     // allowed decision under a policy rule for each row, and a write event for
     // each registered one.
-    let (events, statuses): (Vec<(String, String, String)>, Vec<(String, Option<String>)>) =
-        tokio::runtime::Runtime::new()
-            .expect("runtime")
-            .block_on(async {
-                let url = format!(
-                    "sqlite://{}?mode=ro",
-                    dir.path().join("registry-data/registry.db").display()
-                );
-                sqlx::any::install_default_drivers();
-                let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
-                    .await
-                    .expect("database");
-                let events = sqlx::query_as(
-                    "select e.outcome, e.rule, e.purpose from audit_event e \
+    type Events = Vec<(String, String, String)>;
+    type Statuses = Vec<(String, Option<String>)>;
+    let (events, statuses): (Events, Statuses) = tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            let url = format!(
+                "sqlite://{}?mode=ro",
+                dir.path().join("registry-data/registry.db").display()
+            );
+            sqlx::any::install_default_drivers();
+            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+                .await
+                .expect("database");
+            let events = sqlx::query_as(
+                "select e.outcome, e.rule, e.purpose from audit_event e \
                  join app_user u on cast(u.user_id as text) = e.actor \
                  where u.username = 'dr.import' and e.action = 'create_episode' order by e.seq",
-                )
+            )
+            .fetch_all(&mut conn)
+            .await
+            .expect("events");
+            let statuses = sqlx::query_as("select status, end_reason from episode order by id")
                 .fetch_all(&mut conn)
                 .await
-                .expect("events");
-                let statuses = sqlx::query_as("select status, end_reason from episode order by id")
-                    .fetch_all(&mut conn)
-                    .await
-                    .expect("episodes");
-                (events, statuses)
-            });
+                .expect("episodes");
+            (events, statuses)
+        });
     assert_eq!(
         statuses,
         [

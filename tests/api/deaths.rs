@@ -11,6 +11,7 @@ backend_tests!(
     icd10_cm_codes_and_bad_records_are_refused_with_every_field,
     deaths_link_to_people_known_to_treatment_invisibly,
     overdoses_are_recorded_by_emergency_departments_and_police,
+    deaths_of_every_cause_are_completed_and_count_for_cohort_mortality,
 );
 
 fn notification() -> Value {
@@ -227,8 +228,8 @@ async fn icd10_cm_codes_and_bad_records_are_refused_with_every_field(app: TestAp
     let doctor = app.user("forensic", None, None).await;
     let mut bad = forensic(None);
     bad["underlying_cause"] = json!("F11.20");
-    bad["multiple_causes"] = json!(["T40.1X1A", "Q99.9"]);
-    bad["manner"] = json!("natural");
+    bad["multiple_causes"] = json!(["T40.1X1A", "U99.9"]);
+    bad["manner"] = json!("of old age");
     bad["municipality"] = json!("atlantis");
     bad["substances"] = json!([{"code": "1.9", "cause_relevant": true}, {"cause_relevant": true}]);
     let (status, body) = post(&app, &doctor, "/api/v1/deaths", &bad).await;
@@ -400,4 +401,112 @@ async fn overdoses_are_recorded_by_emergency_departments_and_police(app: TestApp
             >= 3,
         "{body}"
     );
+}
+
+/// A death that turns out not to be drug-related is completed with any WHO ICD-10
+/// code and the manner it had; it is neither B nor D, and counts among the deaths
+/// of people known to treatment, all causes. A manner that contradicts the code's
+/// intent needs confirming; a repeated multiple cause is refused.
+async fn deaths_of_every_cause_are_completed_and_count_for_cohort_mortality(app: TestApp) {
+    let clinician = app.user("clinician", Some("hosp-prizren"), None).await;
+    let mut ep = crate::episodes::episode("Blerim", "Zeka", "1989-09-09", "2024-02-02");
+    ep["municipality"] = json!("prizren");
+    let (status, _) = post(&app, &clinician, "/api/v1/episodes", &ep).await;
+    assert_eq!(status, 201);
+    let doctor = app.user("forensic", None, None).await;
+    let mut natural = forensic(None);
+    natural["underlying_cause"] = json!("I21.9");
+    natural["multiple_causes"] = json!(["R99"]);
+    natural["manner"] = json!("natural");
+    natural["background"] = json!({
+        "residence": "prizren", "nationality": "XK", "route": "1", "known_drug_user": true,
+        "recent_release": "treatment", "in_ost_at_death": false
+    });
+    let (status, body) = post(&app, &doctor, "/api/v1/deaths", &natural).await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_str().expect("id").to_owned();
+    let (_, view) = get(&app, &doctor, &format!("/api/v1/deaths/{id}")).await;
+    assert_eq!(view["manner"], "natural");
+    assert_eq!(view["underlying_cause"], "I21.9");
+    assert_eq!(view["selection_b"], false);
+    assert_eq!(view["selection_d"], false);
+    assert_eq!(view["background"]["recent_release"], "treatment");
+    assert_eq!(view["background"]["nationality"], "XK");
+    // A road accident, as its code says.
+    let mut road = forensic(None);
+    road["identity"] =
+        json!({"first_name": "Arta", "last_name": "Hoxha", "birth_date": "1990-01-01", "sex": "2"});
+    road["underlying_cause"] = json!("V89.2");
+    road["multiple_causes"] = json!([]);
+    let (status, body) = post(&app, &doctor, "/api/v1/deaths", &road).await;
+    assert_eq!(status, 201, "{body}");
+
+    // X42 is coded as an accident: "suicide" needs confirming.
+    let mut intent = forensic(None);
+    intent["identity"] = json!({"first_name": "Besnik", "last_name": "Hoxha", "birth_date": "1991-01-01", "sex": "1"});
+    intent["manner"] = json!("suicide");
+    let (status, body) = post(&app, &doctor, "/api/v1/deaths", &intent).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["fields"][0]["field"], "manner");
+    assert!(
+        body["error"]["fields"][0]["problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("manner_confirmed")),
+        "{body}"
+    );
+    intent["manner_confirmed"] = json!(true);
+    let (status, body) = post(&app, &doctor, "/api/v1/deaths", &intent).await;
+    assert_eq!(status, 201, "{body}");
+    // A repeated multiple cause; a nationality that is not a code.
+    let mut repeated = forensic(None);
+    repeated["multiple_causes"] = json!(["T40.1", "T42.4", "t40.1"]);
+    repeated["background"] = json!({"nationality": "Kosovar-Qz"});
+    let (status, body) = post(&app, &doctor, "/api/v1/deaths", &repeated).await;
+    assert_eq!(status, 422, "{body}");
+    let fields: Vec<&str> = body["error"]["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .filter_map(|f| f["field"].as_str())
+        .collect();
+    assert_eq!(fields, ["multiple_causes[2]", "background.nationality"]);
+    assert!(!body.to_string().contains("Kosovar-Qz"));
+
+    // Cohort mortality: the natural death of a person known to treatment.
+    let deaths = app
+        .store
+        .export_deaths(&app.keys.current(), 2025, 2025)
+        .await
+        .expect("deaths");
+    assert_eq!(deaths.len(), 3);
+    let known: Vec<_> = deaths.iter().filter(|d| d.known_to_treatment).collect();
+    assert_eq!(known.len(), 1, "Blerim Zeka, known to treatment");
+    assert_eq!(known[0].manner, "natural");
+    assert!(!known[0].selection_b && !known[0].selection_d);
+    let analyst = app.user("analyst", None, None).await;
+    let (status, info) = app
+        .send(
+            Method::POST,
+            "/api/v1/exports/freeze",
+            Some(&analyst.token),
+            Some(&json!({"year": 2025, "purpose": "data lock"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{info}");
+    let (status, content) = app
+        .send(
+            Method::POST,
+            "/api/v1/exports/statutory",
+            Some(&analyst.token),
+            Some(&json!({"year": 2025, "format": "json", "purpose": "EMCDDA reporting"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{content}");
+    let table = content["drd"]
+        .as_array()
+        .and_then(|d| d.iter().find(|t| t["id"] == "drd-known-to-treatment"))
+        .expect("cohort table");
+    // Rows: known, not known, all; columns: B, D, all deaths.
+    assert_eq!(table["cells"][0], json!([0, 0, 1]), "{table}");
+    assert_eq!(table["cells"][2], json!([1, 1, 3]), "{table}");
 }

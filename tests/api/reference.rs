@@ -134,6 +134,45 @@ async fn icd10_codes_use_who_format(app: TestApp) {
         codes.iter().all(|c| c.len() <= 5),
         "no ICD-10-CM style codes"
     );
+    // The whole WHO classification: a death of any cause can be recorded.
+    assert!(codes.len() > 12_000, "{}", codes.len());
+    for code in ["R99", "V89.2", "I21.9"] {
+        assert!(codes.contains(&code), "{code} missing");
+    }
+    // A search field: by the start of a code, or words of the title.
+    let search = |q: &str| {
+        let app = &app;
+        let q = q.to_owned();
+        async move {
+            app.get_json(&format!("/api/v1/reference/icd10?q={q}"))
+                .await
+        }
+    };
+    let (status, found) = search("heroin").await;
+    assert_eq!(status, 200);
+    let found: Vec<&str> = found["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|c| c["code"].as_str())
+        .collect();
+    assert!(found.contains(&"T40.1"), "{found:?}");
+    let (_, found) = search("x4").await;
+    let items = found["items"].as_array().expect("items");
+    assert!(!items.is_empty() && items.len() <= 50);
+    assert!(
+        items
+            .iter()
+            .all(|c| c["code"].as_str().is_some_and(|c| c.starts_with("X4")))
+    );
+    let (_, found) = search("50%25").await;
+    assert_eq!(
+        found["items"],
+        serde_json::json!([]),
+        "wildcards are literal"
+    );
+    let (status, _) = search(&"a".repeat(61)).await;
+    assert_eq!(status, 422);
 }
 
 async fn reloading_seeds_is_idempotent(app: TestApp) {

@@ -781,19 +781,9 @@ pub async fn ost_check(
     identity: &crate::identity::normalize::NormalisedIdentity,
     own_facility: &str,
 ) -> Result<(OstAnswer, Option<String>), EpisodeError> {
-    let keys = &super::handle(keys);
-    let keyring = keys.current();
-    let lookups = lookups(&keyring, identity);
-    let probes = crate::identity::subject::probes(&keyring, input, identity);
+    let keyring = super::keyring(keys);
     let mut conn = store.connection().await?;
-    let found = find_existing(
-        &mut conn,
-        &keyring,
-        &lookups,
-        &probes,
-        identity.personal_number.is_some(),
-    )
-    .await?;
+    let found = find_person(&mut conn, &keyring, input, identity).await?;
     let no = OstAnswer {
         in_ost_elsewhere: false,
         since_month: None,
@@ -826,6 +816,26 @@ pub async fn ost_check(
     ))
 }
 
+/// The person an identity names, if the registry knows them: the exact pseudonyms,
+/// then the matcher's automatic links (never a pair it would leave to review).
+async fn find_person(
+    conn: &mut crate::store::db::Conn,
+    keyring: &Keyring,
+    input: &IdentityInput,
+    identity: &crate::identity::normalize::NormalisedIdentity,
+) -> Result<Option<crate::store::subjects::Linked>, StoreError> {
+    let lookups = lookups(keyring, identity);
+    let probes = crate::identity::subject::probes(keyring, input, identity);
+    find_existing(
+        conn,
+        keyring,
+        &lookups,
+        &probes,
+        identity.personal_number.is_some(),
+    )
+    .await
+}
+
 /// The episodes a facility holds of one person, found by identity with the same
 /// look-up as the OST check (the exact pseudonyms, then the matcher's automatic
 /// links), newest first, and the person's registry id when the registry knows
@@ -836,7 +846,7 @@ pub async fn find_patient(
     query: &crate::identity::subject::PatientQuery,
     facility: &str,
 ) -> Result<(Vec<EpisodeRow>, Option<String>), EpisodeError> {
-    use crate::identity::subject::{PatientQuery, number_pseudonyms, probes};
+    use crate::identity::subject::{PatientQuery, number_pseudonyms};
     let keyring = super::keyring(keys);
     let mut conn = store.connection().await?;
     let found = match query {
@@ -845,16 +855,7 @@ pub async fn find_patient(
             crate::store::subjects::find_by_number(&mut conn, &numbers).await?
         }
         PatientQuery::Identity(input, identity) => {
-            let lookups = lookups(&keyring, identity);
-            let probes = probes(&keyring, input, identity);
-            find_existing(
-                &mut conn,
-                &keyring,
-                &lookups,
-                &probes,
-                identity.personal_number.is_some(),
-            )
-            .await?
+            find_person(&mut conn, &keyring, input, identity).await?
         }
     };
     let Some(linked) = found else {

@@ -102,7 +102,7 @@ fn to_end(
                 if end > crate::clock::today_utc() {
                     errors.push(FieldError::new("end_date", "must not be in the future"));
                 }
-                if crate::clock::parse_iso_date(start).is_ok_and(|s| end < s) {
+                if crate::clock::parse_iso_date(start.trim()).is_ok_and(|s| end < s) {
                     errors.push(FieldError::new(
                         "end_date",
                         "must not be before treatment_start_date",
@@ -248,7 +248,7 @@ pub async fn import(
                 Ok(done) => match &row.end {
                     None => Ok(done.known_before),
                     Some((end_date, reason)) => {
-                        close_registered(
+                        match close_registered(
                             store,
                             keys,
                             gate,
@@ -257,8 +257,25 @@ pub async fn import(
                             end_date,
                             reason,
                         )
-                        .await?;
-                        Ok(done.known_before)
+                        .await
+                        {
+                            Ok(()) => Ok(done.known_before),
+                            // Registered, not closed: the row says so, with the
+                            // episode to close by hand.
+                            Err(EpisodeError::Invalid(problems)) => {
+                                Err(by_column(problems, &columns())
+                                    .into_iter()
+                                    .map(|p| FieldError {
+                                        problem: format!(
+                                            "{} (episode {} was registered but is still open)",
+                                            p.problem, done.episode_id
+                                        ),
+                                        ..p
+                                    })
+                                    .collect())
+                            }
+                            Err(other) => return Err(other),
+                        }
                     }
                 },
                 Err(EpisodeError::Invalid(problems)) => Err(by_column(problems, &columns())),
@@ -374,6 +391,14 @@ mod tests {
             problem.starts_with("has 10 columns; column 11 should be"),
             "{problem}"
         );
+    }
+
+    #[test]
+    fn an_end_is_checked_against_the_start_however_the_start_is_spaced() {
+        let mut errors = Vec::new();
+        to_end("2025-01-01", "completed", " 2025-02-01 ", &mut errors);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].field, "end_date");
     }
 
     #[test]

@@ -498,6 +498,7 @@ fn secondary_drugs(
         ));
     }
     let mut seen: Vec<&'static str> = Vec::new();
+    let mut not_known_at = None;
     for (i, drug) in drugs.iter().enumerate().take(MAX_SECONDARY_CHECKED) {
         let field = format!("{field}[{i}]");
         let Some(code) = check_code(errors, &field, "substance", drug) else {
@@ -518,16 +519,17 @@ fn secondary_drugs(
                 "must not be a drug group beside one of its own subcodes (e.g. 1 with 1.1): give the subcode only",
             ));
         }
+        if code == NOT_KNOWN {
+            not_known_at.get_or_insert(i);
+        }
         seen.push(code);
     }
     let known = seen.iter().filter(|c| **c != NOT_KNOWN).count();
-    if known > 0 {
-        if let Some(i) = seen.iter().position(|c| *c == NOT_KNOWN) {
-            errors.push(FieldError::new(
-                format!("{field}[{i}]"),
-                "must not be 99 (not known) beside known secondary drugs",
-            ));
-        }
+    if let Some(i) = not_known_at.filter(|_| known > 0) {
+        errors.push(FieldError::new(
+            format!("{field}[{i}]"),
+            "must not be 99 (not known) beside known secondary drugs",
+        ));
     }
     (errors.len() == before).then(|| seen.into_iter().map(str::to_owned).collect())
 }
@@ -712,6 +714,12 @@ mod tests {
         assert_eq!(fields(&err(&drugs)), ["secondary_drugs[1]"]);
         drugs.secondary_drugs = strs(&["99", "8"]);
         assert_eq!(fields(&err(&drugs)), ["secondary_drugs[0]"]);
+        drugs.secondary_drugs = strs(&["xx", "8", "99"]);
+        assert_eq!(
+            fields(&err(&drugs)),
+            ["secondary_drugs[0]", "secondary_drugs[2]"],
+            "each problem under its own position"
+        );
         drugs.secondary_drugs = strs(&["99"]);
         ok(&drugs);
         // An age of 99 is "not known", as in the CSV.

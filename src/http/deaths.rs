@@ -201,10 +201,13 @@ async fn amend_notification(
         .await?
         .filter(|r| r.has_notification);
     let resource = notification_resource(row.as_ref(), &user, &death_id);
-    if row.as_ref().is_some_and(|r| r.forensic_complete) {
-        // Frozen once forensic medicine completed it. Its author may know it
-        // exists (they can read it back), so they are told why; anyone else
-        // still gets 404.
+    let own = row
+        .as_ref()
+        .is_some_and(|r| r.reporter.as_deref() == Some(user.principal.user_id.as_str()));
+    if own && row.as_ref().is_some_and(|r| r.forensic_complete) {
+        // Frozen once forensic medicine completed it. Its author knows it exists
+        // (they can read it back), so they are told why; anyone else is answered
+        // as before.
         state
             .authorize(&user, Action::ReadDeathNotification, &resource, &headers)
             .await?;

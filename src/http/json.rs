@@ -104,14 +104,19 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
-    shape(document).map_err(ApiError::Invalid)
+    shape(document, bytes.len()).map_err(ApiError::Invalid)
 }
 
-/// Most shape problems reported for one body, and most attempts spent finding
-/// them (each attempt deserialises the document again: bounded, so a hostile
-/// body cannot make the service work much harder than for one error).
+/// Most shape problems reported for one body, and most reads spent finding them
+/// (each reads the document again, in place: no copy of it is made). A body larger
+/// than [`SHAPE_SEARCH_BYTES`] gets its first problem only, so a large hostile body
+/// costs one read, as before.
 const MAX_SHAPE_PROBLEMS: usize = 30;
 const MAX_SHAPE_ATTEMPTS: usize = 120;
+const SHAPE_SEARCH_BYTES: usize = 64 * 1024;
+
+/// What a missing field is told.
+const MISSING: &str = "is required";
 
 /// Stand-ins tried, in order, for a missing or mistyped value so that the search
 /// can go on to the next problem.
@@ -130,58 +135,97 @@ fn stand_ins() -> [serde_json::Value; 6] {
 /// Deserialises `document` into `T`, or reports every field whose shape is wrong
 /// at once: missing, of the wrong type, or not known. After each problem the
 /// document is repaired where it was found (the unknown field dropped, a stand-in
-/// put where a value is missing or of the wrong type) and read again.
-fn shape<T: DeserializeOwned>(mut document: serde_json::Value) -> Result<T, Vec<FieldError>> {
+/// put where a value is missing or of the wrong type) and read again. The fields
+/// inside a missing object are not reported: the object is.
+fn shape<T: DeserializeOwned>(
+    mut document: serde_json::Value,
+    body_bytes: usize,
+) -> Result<T, Vec<FieldError>> {
+    let budget = if body_bytes > SHAPE_SEARCH_BYTES {
+        1
+    } else {
+        MAX_SHAPE_ATTEMPTS
+    };
     let mut problems: Vec<FieldError> = Vec::new();
+    let mut missing: Vec<String> = Vec::new();
     let mut attempts = 0;
     let mut last = match attempt::<T>(&document, &mut attempts) {
         Ok(value) => return Ok(value),
         Err(found) => found,
     };
     while problems.len() < MAX_SHAPE_PROBLEMS {
-        problems.push(last.problem());
-        let mut next = None;
-        match &last.repair {
+        let inside_missing = missing.iter().any(|m| {
+            last.field
+                .strip_prefix(m.as_str())
+                .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+        });
+        if !inside_missing {
+            problems.push(last.problem());
+        }
+        if last.words == MISSING {
+            missing.push(last.field.clone());
+        }
+        if attempts >= budget {
+            break;
+        }
+        let next = match &last.repair {
             Repair::Drop(key) => {
                 if let Some(serde_json::Value::Object(map)) = slot(&mut document, &last.object) {
                     map.remove(key);
                 }
-                next = Some(attempt::<T>(&document, &mut attempts));
+                Some(attempt::<T>(&document, &mut attempts))
             }
-            Repair::Replace(at) => {
-                // The first stand-in that moves the reader past this field: one of
-                // the values the message says are expected (an enumeration's), or
-                // a value of each JSON type.
-                let expected = last.expected.clone().map(serde_json::Value::String);
-                for stand_in in expected.into_iter().chain(stand_ins()) {
-                    if attempts >= MAX_SHAPE_ATTEMPTS {
-                        break;
-                    }
-                    let mut trial = document.clone();
-                    if !put(&mut trial, at, stand_in) {
-                        break;
-                    }
-                    let outcome = attempt::<T>(&trial, &mut attempts);
-                    if outcome.as_ref().err().is_none_or(|e| e.field != last.field) {
-                        document = trial;
-                        next = Some(outcome);
-                        break;
-                    }
-                }
-            }
-        }
+            Repair::Replace(at) => step_over(&mut document, at, &last, &mut attempts, budget),
+        };
         match next {
             // Repaired, but the other problems were all reported: still refused.
             Some(Ok(_)) | None => break,
-            Some(Err(found)) if attempts >= MAX_SHAPE_ATTEMPTS => {
-                problems.push(found.problem());
-                break;
-            }
             Some(Err(found)) => last = found,
         }
     }
     problems.dedup_by(|a, b| a.field == b.field);
     Err(problems)
+}
+
+/// Puts the first stand-in that moves the reader past `last`'s field at `at`: one
+/// of the values the message says are expected (an enumeration's), or a value of
+/// each JSON type. Each trial is made in place and undone when it does not help.
+fn step_over<T: DeserializeOwned>(
+    document: &mut serde_json::Value,
+    at: &[serde_path_to_error::Segment],
+    last: &ShapeProblem,
+    attempts: &mut usize,
+    budget: usize,
+) -> Option<Result<T, Box<ShapeProblem>>> {
+    let mut candidates: Vec<serde_json::Value> = last
+        .expected
+        .iter()
+        .cloned()
+        .map(serde_json::Value::String)
+        .chain(stand_ins())
+        .collect();
+    let mut tried = 0;
+    while tried < candidates.len() && *attempts < budget {
+        let stand_in = candidates[tried].clone();
+        tried += 1;
+        let previous = put(document, at, stand_in)?;
+        let outcome = attempt::<T>(document, attempts);
+        match &outcome {
+            Err(e) if e.field == last.field => {
+                // A missing enumeration says what it expects only once a value of
+                // the right type is there.
+                if let Some(expected) = &e.expected {
+                    let value = serde_json::Value::String(expected.clone());
+                    if !candidates.contains(&value) {
+                        candidates.insert(tried, value);
+                    }
+                }
+                restore(document, at, previous);
+            }
+            _ => return Some(outcome),
+        }
+    }
+    None
 }
 
 /// A shape problem: where, what, and how to step over it.
@@ -216,7 +260,7 @@ fn attempt<T: DeserializeOwned>(
     attempts: &mut usize,
 ) -> Result<T, Box<ShapeProblem>> {
     *attempts += 1;
-    serde_path_to_error::deserialize(document.clone()).map_err(|err| Box::new(shape_problem(&err)))
+    serde_path_to_error::deserialize(document).map_err(|err| Box::new(shape_problem(&err)))
 }
 
 /// What a deserialisation error says, and how to step over it.
@@ -237,7 +281,7 @@ fn shape_problem(err: &serde_path_to_error::Error<serde_json::Error>) -> ShapePr
         });
         return ShapeProblem {
             field: spell(&at),
-            words: "is required".into(),
+            words: MISSING.into(),
             object: segments,
             repair: Repair::Replace(at),
             expected: None,
@@ -318,27 +362,46 @@ fn slot<'a>(
     Some(here)
 }
 
-/// Puts `value` at a path (adding the last key to its object when missing).
+/// Puts `value` at a path (adding the last key to its object when missing) and
+/// returns what was there (`Some(None)`: nothing); `None` when the path does not
+/// lead anywhere.
 fn put(
     document: &mut serde_json::Value,
     segments: &[serde_path_to_error::Segment],
     value: serde_json::Value,
-) -> bool {
+) -> Option<Option<serde_json::Value>> {
     use serde_path_to_error::Segment;
     let Some((last, object)) = segments.split_last() else {
-        *document = value;
-        return true;
+        return Some(Some(std::mem::replace(document, value)));
     };
     match (slot(document, object), last) {
         (Some(serde_json::Value::Object(map)), Segment::Map { key }) => {
-            map.insert(key.clone(), value);
-            true
+            Some(map.insert(key.clone(), value))
         }
         (Some(serde_json::Value::Array(items)), Segment::Seq { index }) if *index < items.len() => {
-            items[*index] = value;
-            true
+            Some(Some(std::mem::replace(&mut items[*index], value)))
         }
-        _ => false,
+        _ => None,
+    }
+}
+
+/// Undoes a [`put`].
+fn restore(
+    document: &mut serde_json::Value,
+    segments: &[serde_path_to_error::Segment],
+    previous: Option<serde_json::Value>,
+) {
+    use serde_path_to_error::Segment;
+    match (previous, segments.split_last()) {
+        (Some(value), _) => {
+            put(document, segments, value);
+        }
+        (None, Some((Segment::Map { key }, object))) => {
+            if let Some(serde_json::Value::Object(map)) = slot(document, object) {
+                map.remove(key);
+            }
+        }
+        (None, _) => {}
     }
 }
 
@@ -681,6 +744,24 @@ mod tests {
                 assert!(!e.problem.contains(rust), "{e:?}");
             }
         }
+    }
+
+    #[test]
+    fn a_missing_object_is_reported_not_its_fields_and_enumerations_are_stepped_over() {
+        let f = fields(
+            parse_json::<Form>(br#"{"route": "1", "age": 1, "drugs": [], "note": 5}"#).unwrap_err(),
+        );
+        let mut named: Vec<&str> = f.iter().map(|e| e.field.as_str()).collect();
+        named.sort_unstable();
+        assert_eq!(named, ["inner", "kind", "note"], "{f:?}");
+    }
+
+    #[test]
+    fn a_large_body_gets_its_first_problem_only() {
+        let note = "x".repeat(SHAPE_SEARCH_BYTES);
+        let body = format!(r#"{{"note": "{note}", "age": "old"}}"#);
+        let f = fields(parse_json::<Form>(body.as_bytes()).unwrap_err());
+        assert_eq!(f.len(), 1, "{f:?}");
     }
 
     #[test]

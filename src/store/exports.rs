@@ -370,20 +370,27 @@ impl Store {
             let mut known = false;
             let mut left_recently = false;
             if let Some(reference) = r.try_get::<Option<Vec<u8>>, _>("subject_ref")? {
-                let (subject, version) = keyring
+                let (subject, _) = keyring
                     .subject_of(RecordDomain::Mortality, &reference)
                     .ok_or(StoreError::Unresolvable)?;
-                let person = holder(subject);
-                let group = std::iter::once(person).chain(
-                    merged
-                        .iter()
-                        .filter(|(_, h)| **h == person)
-                        .map(|(m, _)| *m),
-                );
+                // Each subject of the group under its own key version (a rotation
+                // moves subjects one by one).
+                let group = db::query(
+                    "select id, pseudonym_version from subject where id = $1 or merged_into = $1",
+                )
+                .bind(holder(subject))
+                .fetch_all(&mut conn)
+                .await?;
                 let mut episodes = Vec::new();
-                for member in group {
-                    let treatment =
-                        super::refs::reference(keyring, RecordDomain::Treatment, member, version)?;
+                for member in &group {
+                    let own_version = u32::try_from(member.try_get::<i64, _>("pseudonym_version")?)
+                        .map_err(|_| StoreError::Unresolvable)?;
+                    let treatment = super::refs::reference(
+                        keyring,
+                        RecordDomain::Treatment,
+                        member.try_get("id")?,
+                        own_version,
+                    )?;
                     episodes.extend(
                         db::query(
                             "select start_year, end_year, end_quarter from episode \

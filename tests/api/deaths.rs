@@ -204,9 +204,14 @@ async fn police_see_only_their_own_notifications_and_never_findings(app: TestApp
     assert_eq!(status, 409, "no amendments after forensic completion");
     assert_eq!(body["error"]["code"], "completed_by_forensic_medicine");
     assert_eq!(
-        amend(colleague.clone(), amended).await,
+        amend(colleague.clone(), amended.clone()).await,
         404,
         "another officer still learns nothing"
+    );
+    assert_ne!(
+        amend(doctor.clone(), amended).await,
+        409,
+        "only the author is told why"
     );
     let (status, view) = get(&app, &police, &path).await;
     assert_eq!(status, 200);

@@ -151,7 +151,8 @@ fn to_input(record: &csv::StringRecord, columns: &[&str]) -> Result<ImportRow, V
 /// position and expected name (what was found is not repeated).
 fn header_problem(found: &csv::StringRecord, expected: &[&str]) -> Option<String> {
     let without_end = &expected[..expected.len() - END_COLUMNS.len()];
-    if found.iter().eq(expected.iter().copied()) || found.iter().eq(without_end.iter().copied()) {
+    let names = || found.iter().map(str::trim);
+    if names().eq(expected.iter().copied()) || names().eq(without_end.iter().copied()) {
         return None;
     }
     let wrong = found.iter().zip(expected).position(|(f, e)| f.trim() != *e);

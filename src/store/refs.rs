@@ -141,7 +141,7 @@ pub async fn held_records(
             let rows = db::query(&format!(
                 "select {id} as id, {event}_year as year, {event}_quarter as quarter, \
                  {holder} as held_by, created_at from {table} where subject_ref = $1 \
-                 order by {event}_year, {event}_quarter, id"
+                 order by {event}_year, {event}_quarter, {table}.id"
             ))
             .bind(&reference)
             .fetch_all(&mut *conn)

@@ -359,27 +359,21 @@ pub async fn person_episodes(
     keyring: &Keyring,
     subject: &Linked,
 ) -> Result<Vec<EpisodeRow>, StoreError> {
-    let members = db::query(
-        "select id, registry_id, pseudonym_version from subject \
-         where merged_into = $1 and shredded_at is null order by id",
-    )
-    .bind(subject.subject_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut group = vec![subject.clone()];
-    for m in &members {
-        group.push(Linked {
-            subject_id: m.try_get("id")?,
-            registry_id: m.id("registry_id")?,
-            version: u32::try_from(m.try_get::<i64, _>("pseudonym_version")?)
-                .map_err(|_| StoreError::Unresolvable)?,
-            ..subject.clone()
-        });
-    }
+    let group = super::subjects::merge_group(conn, subject.subject_id).await?;
     let mut out = Vec::new();
-    for member in &group {
+    // An erased subject merged into the person has nothing left to open.
+    for member in group
+        .into_iter()
+        .filter(|m| m.subject_id == subject.subject_id || !m.shredded)
+    {
+        let member = Linked {
+            subject_id: member.subject_id,
+            registry_id: member.registry_id,
+            version: member.version,
+            ..subject.clone()
+        };
         let wrapped = subject_data_key(conn, member.subject_id).await?;
-        out.extend(subject_episodes(conn, keyring, member, wrapped.as_deref()).await?);
+        out.extend(subject_episodes(conn, keyring, &member, wrapped.as_deref()).await?);
     }
     Ok(out)
 }

@@ -373,23 +373,14 @@ impl Store {
                 let (subject, _) = keyring
                     .subject_of(RecordDomain::Mortality, &reference)
                     .ok_or(StoreError::Unresolvable)?;
-                // Each subject of the group under its own key version (a rotation
-                // moves subjects one by one).
-                let group = db::query(
-                    "select id, pseudonym_version from subject where id = $1 or merged_into = $1",
-                )
-                .bind(holder(subject))
-                .fetch_all(&mut conn)
-                .await?;
+                let group = super::subjects::merge_group(&mut conn, holder(subject)).await?;
                 let mut episodes = Vec::new();
                 for member in &group {
-                    let own_version = u32::try_from(member.try_get::<i64, _>("pseudonym_version")?)
-                        .map_err(|_| StoreError::Unresolvable)?;
                     let treatment = super::refs::reference(
                         keyring,
                         RecordDomain::Treatment,
-                        member.try_get("id")?,
-                        own_version,
+                        member.subject_id,
+                        member.version,
                     )?;
                     episodes.extend(
                         db::query(

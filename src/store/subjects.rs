@@ -343,6 +343,43 @@ pub async fn find_by_number(
     Ok(None)
 }
 
+/// One subject of a person as a registrar's merges made them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMember {
+    /// Internal id.
+    pub subject_id: i64,
+    /// Public id.
+    pub registry_id: String,
+    /// Its own pseudonym-key version (a rotation moves subjects one by one).
+    pub version: u32,
+    /// Erased.
+    pub shredded: bool,
+}
+
+/// A person: the subject `holder` and every subject merged into it (merges are
+/// flat), in id order.
+pub async fn merge_group(conn: &mut Conn, holder: i64) -> Result<Vec<GroupMember>, StoreError> {
+    let rows = db::query(
+        "select id, registry_id, pseudonym_version, \
+         cast(case when shredded_at is null then 0 else 1 end as bigint) as shredded \
+         from subject where id = $1 or merged_into = $1 order by id",
+    )
+    .bind(holder)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(GroupMember {
+                subject_id: r.try_get("id")?,
+                registry_id: r.id("registry_id")?,
+                version: u32::try_from(r.try_get::<i64, _>("pseudonym_version")?)
+                    .map_err(|_| StoreError::Unresolvable)?,
+                shredded: r.try_get::<i64, _>("shredded")? != 0,
+            })
+        })
+        .collect()
+}
+
 /// Crypto-shreds a subject inside the caller's transaction: destroys its wrapped
 /// data key, sealed identity and pseudonyms; the coarse statistical attributes stay.
 /// An already shredded subject is left as it is and reported so.
@@ -773,21 +810,12 @@ impl Store {
         subject: &SealedSubject,
     ) -> Result<Vec<super::refs::HeldRecord>, StoreError> {
         let mut conn = self.connection().await?;
-        let mut group = vec![(subject.subject_id, subject.pseudonym_version)];
-        for row in db::query(
-            "select id, pseudonym_version from subject where merged_into = $1 order by id",
-        )
-        .bind(subject.subject_id)
-        .fetch_all(&mut conn)
-        .await?
-        {
-            let version = u32::try_from(row.try_get::<i64, _>("pseudonym_version")?)
-                .map_err(|_| StoreError::Unresolvable)?;
-            group.push((row.try_get("id")?, version));
-        }
         let mut out = Vec::new();
-        for (subject_id, version) in group {
-            out.extend(super::refs::held_records(&mut conn, keyring, subject_id, version).await?);
+        for member in merge_group(&mut conn, subject.subject_id).await? {
+            out.extend(
+                super::refs::held_records(&mut conn, keyring, member.subject_id, member.version)
+                    .await?,
+            );
         }
         Ok(out)
     }

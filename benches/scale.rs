@@ -1,15 +1,17 @@
 //! National scale: the protected TDI export, audit verification and key rotation.
 //!
 //! For each size (episodes), a fresh SQLite registry is loaded with the synthetic
-//! population (`registry::demo`) through the registry's own validation, linkage,
-//! sealing and store code, in large transactions (loading speed is not what is
-//! measured here; registration speed is `benches/registration.rs`). Then:
+//! population (`registry::demo`) through the registry's own validation, pseudonyms,
+//! encodings, sealing and store code, in large transactions; each generated person is
+//! one subject, created without the matcher (loading speed is not what is measured
+//! here; registration speed, matcher included, is `benches/registration.rs`). Then:
 //! - the real `registry serve` process answers POST /api/v1/exports for the whole TDI
 //!   set of the last year (62 protected tables and table 11), timed end to end, with
 //!   the server's peak RSS; against the same counts as plain SQL GROUP BYs;
 //! - at the largest size: the audit log is topped up to BENCH_AUDIT_EVENTS events and
 //!   `cases::audit::verify_store` (what `registry audit verify` runs) is timed; the registry
-//!   is topped up to BENCH_KEYS subjects and a master-key rotation (what `registry
+//!   is topped up to BENCH_KEYS subjects; one new record against all of them is timed
+//!   through the exact cascade and the fuzzy matcher; and a master-key rotation (what `registry
 //!   keys rotate --master` runs, without the settle wait for running services)
 //!   re-wraps every data key; peak RSS of this process for both.
 //!
@@ -35,8 +37,8 @@ use registry::domain::episode::validate;
 use registry::export::tables::Dim;
 use registry::identity::subject::prepare;
 use registry::store::Store;
-use registry::store::episodes::{NewEpisode, insert_episode, subject_data_key};
-use registry::store::subjects::{LinkRule, link_or_create};
+use registry::store::episodes::{NewEpisode, insert_episode};
+use registry::store::subjects::create_distinct;
 
 const BATCH: u64 = 20_000;
 
@@ -75,6 +77,9 @@ async fn load_episodes(
     while loaded < target {
         let (_, records) = person_records(&plan(), *next_person);
         *next_person += 1;
+        // The generator's persons are distinct: each gets one subject, created
+        // without the matcher (which registrations run; it is timed below).
+        let mut subject = None;
         for record in records {
             let Record::Episode {
                 facility, input, ..
@@ -84,22 +89,13 @@ async fn load_episodes(
             };
             let valid =
                 validate(&input, today_utc(), &slugs).expect("generated episodes are valid");
-            let prepared = prepare(keys, &input.identity, &valid.identity).expect("prepared");
-            let linked = link_or_create(&mut tx, &keyring, &prepared)
-                .await
-                .expect("linked");
-            let key = if linked.rule == LinkRule::New {
-                prepared.data_key.clone()
-            } else {
-                let wrapped = subject_data_key(&mut tx, linked.subject_id)
-                    .await
-                    .expect("key");
-                registry::cases::episodes::subject_key(
-                    &keyring,
-                    &linked.registry_id,
-                    wrapped.as_deref(),
-                )
-                .expect("unwrapped")
+            if subject.is_none() {
+                let prepared = prepare(keys, &input.identity, &valid.identity).expect("prepared");
+                let linked = create_distinct(&mut tx, &prepared).await.expect("created");
+                subject = Some((linked, prepared.data_key));
+            }
+            let Some((linked, key)) = &subject else {
+                unreachable!("created above")
             };
             let episode_id = uuid::Uuid::new_v4().to_string();
             let json = serde_json::to_vec(&valid.sealed).expect("json");
@@ -160,15 +156,11 @@ async fn top_up_subjects(
         let valid = registry::identity::subject::validate(&input.identity, today_utc(), "")
             .expect("valid identity");
         let prepared = prepare(keys, &input.identity, &valid).expect("prepared");
-        let linked = link_or_create(&mut tx, &keys.current(), &prepared)
-            .await
-            .expect("linked");
-        if linked.rule == LinkRule::New {
-            have += 1;
-            if have % BATCH as i64 == 0 {
-                tx.commit().await.expect("commit");
-                tx = store.begin_raw_write().await.expect("tx");
-            }
+        create_distinct(&mut tx, &prepared).await.expect("created");
+        have += 1;
+        if have % BATCH as i64 == 0 {
+            tx.commit().await.expect("commit");
+            tx = store.begin_raw_write().await.expect("tx");
         }
     }
     tx.commit().await.expect("commit");

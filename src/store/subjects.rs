@@ -228,6 +228,27 @@ pub async fn link_or_create(
     })
 }
 
+/// Creates the subject for an identity without looking for an earlier self: only for
+/// loading a population whose persons are distinct by construction (the
+/// national-scale benchmark fills a registry to a million people this way). Every
+/// path that records a real person goes through [`link_or_create`].
+#[doc(hidden)]
+pub async fn create_distinct(
+    conn: &mut Conn,
+    prepared: &PreparedSubject,
+) -> Result<Linked, StoreError> {
+    let new = &prepared.new;
+    let subject_id = insert_subject(conn, new).await?;
+    super::linkage::insert(conn, subject_id, &new.encoding_sealed, &new.buckets).await?;
+    Ok(Linked {
+        subject_id,
+        registry_id: new.registry_id.clone(),
+        rule: LinkRule::New,
+        version: new.lookup.version,
+        reviews: Vec::new(),
+    })
+}
+
 async fn insert_subject(conn: &mut Conn, new: &NewSubject) -> Result<i64, StoreError> {
     Ok(db::query_scalar(
         "insert into subject (registry_id, pn_pseudonym, attr_pseudonym, \

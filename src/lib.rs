@@ -25,6 +25,7 @@ pub mod linkage;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod web;
 
 /// The names enums are stored, configured and sent under. They come from `strum`
 /// derives; a renamed variant must not silently change a stored value.

@@ -255,6 +255,20 @@ impl Gate {
         Ok(permit)
     }
 
+    /// Whether the policies let `principal` do `action` on records of their own
+    /// scope: only for choosing which links a page shows. It reads nothing and
+    /// permits nothing, so it is not audited; the page behind the link asks
+    /// [`Gate::decide`] like any request.
+    pub fn shows(&self, principal: &Principal, action: Action) -> bool {
+        let resource = Resource {
+            facility: principal.facility.clone(),
+            municipality: principal.municipality.clone(),
+            reporter: Some(principal.user_id.clone()),
+            ..Resource::national(action.resource_kind(), "")
+        };
+        self.authorizer.decide(principal, action, &resource).allowed
+    }
+
     /// Decides `action` on `resource` for `principal` with a declared `purpose`.
     /// A denial is audited at once. An allowed decision on personal data returns
     /// its audit event unwritten, for the caller to append with its write (or

@@ -58,30 +58,36 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .then_some(token.trim())
 }
 
-impl FromRequestParts<AppState> for CurrentUser {
-    type Rejection = Response;
+/// Why a session token gives no caller.
+#[derive(Debug)]
+pub enum NoCaller {
+    /// The session has expired, was ended, or never existed.
+    Expired,
+    /// The account must change its one-time password before anything else.
+    PasswordChange,
+    /// The store failed.
+    Failed(ApiError),
+}
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let Some(token) = bearer(&parts.headers) else {
-            return Err(ApiError::Unauthenticated {
-                code: "unauthenticated",
-                message: "log in first (POST /api/v1/sessions) and send Authorization: Bearer <token>",
-            }
-            .into_response());
-        };
+impl CurrentUser {
+    /// The caller behind a session token (from the API's bearer header or the
+    /// browser's cookie): the live session, the user's role and scope as they stand
+    /// now. `password_change_allowed` says whether the request is one a user whose
+    /// one-time password must still be changed may make.
+    pub async fn from_token(
+        state: &AppState,
+        token: &str,
+        password_change_allowed: bool,
+    ) -> Result<Self, NoCaller> {
         let token_hash = hash_token(token);
         let now = unix_now();
         let session = state
             .store
             .live_session(&token_hash, now, SESSION_IDLE_SECS)
             .await
-            .map_err(|e| ApiError::from(e).into_response())?;
+            .map_err(|e| NoCaller::Failed(e.into()))?;
         let Some(session) = session else {
-            return Err(ApiError::Unauthenticated {
-                code: "unauthenticated",
-                message: "the session has expired or was ended; log in again",
-            }
-            .into_response());
+            return Err(NoCaller::Expired);
         };
         if now - session.last_seen_at >= TOUCH_EVERY_SECS {
             match state.store.touch_session(&token_hash, now).await {
@@ -91,19 +97,17 @@ impl FromRequestParts<AppState> for CurrentUser {
                 Err(StoreError::StorageFull(_)) => {
                     tracing::warn!("disk full: session activity not recorded");
                 }
-                Err(e) => return Err(ApiError::from(e).into_response()),
+                Err(e) => return Err(NoCaller::Failed(e.into())),
             }
         }
         let (user, facility) = (session.user, session.facility);
         let role: Role = user.role.parse().map_err(|_| {
-            ApiError::Internal(anyhow::anyhow!("stored role is not known")).into_response()
+            NoCaller::Failed(ApiError::Internal(anyhow::anyhow!(
+                "stored role is not known"
+            )))
         })?;
-        if user.must_change_password && !allowed_before_password_change(parts) {
-            return Err(super::error::error_response(
-                StatusCode::FORBIDDEN,
-                "password_change_required",
-                "change the one-time password first (POST /api/v1/me/password)",
-            ));
+        if user.must_change_password && !password_change_allowed {
+            return Err(NoCaller::PasswordChange);
         }
         Ok(Self {
             principal: Principal {
@@ -118,6 +122,35 @@ impl FromRequestParts<AppState> for CurrentUser {
             totp_enabled: user.totp_enabled,
             facility,
         })
+    }
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Some(token) = bearer(&parts.headers) else {
+            return Err(ApiError::Unauthenticated {
+                code: "unauthenticated",
+                message: "log in first (POST /api/v1/sessions) and send Authorization: Bearer <token>",
+            }
+            .into_response());
+        };
+        Self::from_token(state, token, allowed_before_password_change(parts))
+            .await
+            .map_err(|problem| match problem {
+                NoCaller::Expired => ApiError::Unauthenticated {
+                    code: "unauthenticated",
+                    message: "the session has expired or was ended; log in again",
+                }
+                .into_response(),
+                NoCaller::PasswordChange => super::error::error_response(
+                    StatusCode::FORBIDDEN,
+                    "password_change_required",
+                    "change the one-time password first (POST /api/v1/me/password)",
+                ),
+                NoCaller::Failed(e) => e.into_response(),
+            })
     }
 }
 

@@ -99,7 +99,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     responses((status = 201, body = Registered), (status = 200, description = "replay of an earlier request", body = Registered),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn register_episode(
+pub(crate) async fn register_episode(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
@@ -266,7 +266,7 @@ fn summary(r: EpisodeRow) -> EpisodeSummary {
 #[utoipa::path(post, path = "/episodes/search", tag = "episodes", request_body = PatientSearch,
     responses((status = 200, body = PatientEpisodes), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn find_patient(
+pub(crate) async fn find_patient(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
@@ -387,7 +387,7 @@ async fn load(
     params(("episode_id" = String, Path, description = "episode id")),
     responses((status = 200, body = EpisodeView), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn get_episode(
+pub(crate) async fn get_episode(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
@@ -483,7 +483,7 @@ pub struct CloseRequest {
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn close_episode(
+pub(crate) async fn close_episode(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
@@ -557,7 +557,7 @@ pub struct OstCheckRequest {
 #[utoipa::path(post, path = "/ost-checks", tag = "episodes", request_body = OstCheckRequest,
     responses((status = 200, body = OstAnswer), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn ost_check(
+pub(crate) async fn ost_check(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,

@@ -6,11 +6,11 @@ mod audit;
 pub mod auth;
 pub mod client;
 mod deaths;
-mod episodes;
+pub(crate) mod episodes;
 pub mod error;
 mod exports;
 mod health;
-mod ids;
+pub(crate) mod ids;
 pub mod json;
 mod keys;
 mod linkage;
@@ -88,8 +88,11 @@ pub fn app(state: AppState) -> Router {
 
     Router::new()
         .merge(health::router())
-        .nest(API_PREFIX, api.merge(openapi::router(document)))
-        .fallback(not_found)
+        .nest(
+            API_PREFIX,
+            api.merge(openapi::router(document)).fallback(not_found),
+        )
+        .merge(crate::web::router())
         .method_not_allowed_fallback(method_not_allowed)
         .layer(
             ServiceBuilder::new()
@@ -136,7 +139,9 @@ pub fn app(state: AppState) -> Router {
                 ))
                 // Nothing here is meant to be framed, to run scripts or to load
                 // anything: JSON and files only.
-                .layer(SetResponseHeaderLayer::overriding(
+                // The pages set their own policy (a style sheet and forms); every
+                // other answer gets this one.
+                .layer(SetResponseHeaderLayer::if_not_present(
                     header::CONTENT_SECURITY_POLICY,
                     HeaderValue::from_static(
                         "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
@@ -174,11 +179,14 @@ async fn method_not_allowed() -> Response {
 async fn json_errors(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
     let status = response.status();
-    let is_json = response
+    // JSON errors are already in shape; the browser pages answer in HTML.
+    let shaped = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+        });
+    if !(status.is_client_error() || status.is_server_error()) || shaped {
         return response;
     }
     let (code, message) = match status {

@@ -3,7 +3,7 @@
 use crate::helpers::{TestApp, error_code, json_of};
 
 backend_tests!(
-    unknown_route_is_json_404,
+    unknown_api_route_is_json_404_and_any_other_a_page,
     wrong_method_is_json_405,
     malformed_json_is_400_with_position,
     wrong_shape_names_the_field,
@@ -15,12 +15,20 @@ backend_tests!(
 
 const CHECK: &str = "/api/v1/reference/code-lists/substance/check";
 
-async fn unknown_route_is_json_404(app: TestApp) {
+async fn unknown_api_route_is_json_404_and_any_other_a_page(app: TestApp) {
     let (status, body) = app.get_json("/api/v1/no-such-thing").await;
     assert_eq!(status, 404);
     assert_eq!(error_code(&body), "not_found");
-    let (status, _) = app.get_json("/nothing/here").await;
-    assert_eq!(status, 404);
+    // Outside the API, paths are the browser interface's: an HTML page.
+    let page = app
+        .client
+        .get(app.url("/nothing/here"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(page.status(), 404);
+    let kind = page.headers()["content-type"].to_str().unwrap_or_default();
+    assert!(kind.starts_with("text/html"), "{kind}");
 }
 
 async fn wrong_method_is_json_405(app: TestApp) {

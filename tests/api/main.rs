@@ -6,6 +6,7 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod browser;
 mod cli;
 mod deaths;
 mod demo;
@@ -26,4 +27,5 @@ mod storage;
 mod subjects;
 mod transport;
 mod types;
+mod web;
 mod writer;

@@ -1,0 +1,319 @@
+//! The pages in a real headless Chromium (Debian's `chromium` and `chromium-driver`,
+//! installed by `scripts/install-browser.sh`, which `.ci/test` runs), driven through
+//! WebDriver with fantoccini. Screenshots of every page visited are written under
+//! `target/ui-screenshots/<test>/` for review.
+//!
+//! These tests fail, never skip, when the browser is missing.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+
+use crate::helpers::{TEST_PASSWORD, TestApp};
+
+backend_tests!(
+    a_clinician_registers_corrects_finds_and_closes_in_albanian,
+    police_cannot_reach_a_clinical_page,
+);
+
+/// A headless Chromium under its own chromedriver, with a fresh profile; both end
+/// when this is dropped.
+struct Chromium {
+    client: Client,
+    driver: tokio::process::Child,
+    _profile: tempfile::TempDir,
+    shots: PathBuf,
+    taken: usize,
+}
+
+const DRIVER: &str = "/usr/bin/chromedriver";
+const BROWSER: &str = "/usr/bin/chromium";
+
+impl Chromium {
+    /// Starts the browser with `accept_language` as its languages.
+    async fn start(test: &str, backend: &str, accept_language: &str) -> Self {
+        assert!(
+            std::path::Path::new(DRIVER).exists() && std::path::Path::new(BROWSER).exists(),
+            "Chromium and chromedriver are missing: run scripts/install-browser.sh \
+             (.ci/test does) — browser tests never skip"
+        );
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+            listener.local_addr().expect("address").port()
+        };
+        let driver = tokio::process::Command::new(DRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver starts");
+        let profile = tempfile::tempdir().expect("profile folder");
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": BROWSER,
+                "args": [
+                    "--headless=new",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-dev-shm-usage",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--window-size=1280,1600",
+                    format!("--user-data-dir={}", profile.path().display()),
+                    format!("--lang={accept_language}"),
+                ],
+                "prefs": {"intl.accept_languages": accept_language},
+            }),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        let mut client = None;
+        for _ in 0..100 {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            let attempt = ClientBuilder::new(connector)
+                .capabilities(capabilities.clone())
+                .connect(&url)
+                .await;
+            if let Ok(connected) = attempt {
+                client = Some(connected);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("target/ui-screenshots")
+            .join(format!("{test}-{backend}"));
+        let _ = std::fs::remove_dir_all(&shots);
+        std::fs::create_dir_all(&shots).expect("screenshot folder");
+        Self {
+            client: client.expect("chromedriver answers within 10 s"),
+            driver,
+            _profile: profile,
+            shots,
+            taken: 0,
+        }
+    }
+
+    async fn goto(&mut self, url: &str) {
+        self.client.goto(url).await.expect("page loads");
+    }
+
+    /// Saves a screenshot of the page as `NN-name.png`.
+    async fn shot(&mut self, name: &str) {
+        self.taken += 1;
+        let png = self.client.screenshot().await.expect("screenshot");
+        std::fs::write(
+            self.shots.join(format!("{:02}-{name}.png", self.taken)),
+            png,
+        )
+        .expect("screenshot written");
+    }
+
+    async fn fill(&self, css: &str, text: &str) {
+        let field = self.client.find(Locator::Css(css)).await.expect(css);
+        field.clear().await.expect("cleared");
+        field.send_keys(text).await.expect("typed");
+    }
+
+    async fn choose(&self, css: &str, value: &str) {
+        let select = self.client.find(Locator::Css(css)).await.expect(css);
+        select.select_by_value(value).await.expect(value);
+    }
+
+    async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .expect(css)
+            .click()
+            .await
+            .expect("clicked");
+    }
+
+    /// Waits (up to 10 s) until the page's path satisfies `wanted`: a click on a
+    /// form's button returns before the next page has loaded.
+    async fn wait_path(&self, wanted: impl Fn(&str) -> bool) -> String {
+        for _ in 0..200 {
+            let path = self.path().await;
+            if wanted(&path) {
+                return path;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the page did not change: {}", self.source().await);
+    }
+
+    /// Waits (up to 10 s) for an element, and returns its text.
+    async fn wait_text(&self, css: &str) -> String {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .expect(css)
+            .text()
+            .await
+            .expect("text")
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .expect(css)
+            .text()
+            .await
+            .expect("text")
+    }
+
+    async fn source(&self) -> String {
+        self.client.source().await.expect("page source")
+    }
+
+    async fn path(&self) -> String {
+        self.client
+            .current_url()
+            .await
+            .expect("url")
+            .path()
+            .to_owned()
+    }
+
+    async fn log_in(&mut self, app: &TestApp, username: &str) {
+        self.goto(&format!("{}/login", app.base)).await;
+        self.shot("login").await;
+        self.fill("#f-username", username).await;
+        self.fill("#f-password", TEST_PASSWORD).await;
+        self.click("#login").await;
+        self.wait_path(|p| p == "/").await;
+    }
+
+    async fn end(self) {
+        let _ = self.client.close().await;
+        let mut driver = self.driver;
+        let _ = driver.kill().await;
+    }
+}
+
+fn backend_of(app: &TestApp) -> &'static str {
+    if app.database_url.starts_with("sqlite:") {
+        "sqlite"
+    } else {
+        "postgres"
+    }
+}
+
+async fn a_clinician_registers_corrects_finds_and_closes_in_albanian(app: TestApp) {
+    let clinician = app.user("clinician", Some("uckk-psychiatry"), None).await;
+    let mut browser = Chromium::start("clinician-sq", backend_of(&app), "sq").await;
+    browser.log_in(&app, &clinician.username).await;
+    browser.shot("home").await;
+    assert!(browser.source().await.contains("<html lang=\"sq\""));
+
+    browser.click("a[href=\"/episodes/new\"]").await;
+    browser.wait_path(|p| p == "/episodes/new").await;
+    browser.shot("register-empty").await;
+    browser.fill("#f-identity-first_name", "Vjosa").await;
+    browser.fill("#f-identity-last_name", "Rexhepi").await;
+    browser.fill("#f-identity-birth_date", "1993-07-14").await;
+    browser.choose("#f-identity-sex", "2").await;
+    browser.choose("#f-municipality", "prizren").await;
+    browser.fill("#f-treatment_start_date", "2025-04-02").await;
+    for (field, code) in [
+        ("treatment_status", "2"),
+        ("referral_source", "2"),
+        ("living_with", "3"),
+        ("living_with_children", "2"),
+        ("living_where", "1"),
+        ("labour_status", "1"),
+        ("education", "3"),
+        ("primary_drug", "1.1"),
+        ("route", "2"),
+        ("frequency", "1"),
+        ("polydrug", "2"),
+        ("ost_status", "1"),
+        ("hiv_testing", "2.2"),
+        ("hcv_testing", "2.2"),
+        // The one mistake: sharing answered for someone who never injected.
+        ("injecting", "1"),
+        ("sharing", "1"),
+    ] {
+        browser.choose(&format!("#f-{field}"), code).await;
+    }
+    browser.fill("#f-age_first_use", "18").await;
+    browser.choose("#f-secondary_drugs-1", "7.1").await;
+    browser.click("#register").await;
+    // Refused beside the field, in Albanian, with a link from the summary.
+    let problem = browser.wait_text("#f-sharing-problem").await;
+    assert!(problem.contains("e panjohur"), "{problem}");
+    assert!(browser.source().await.contains("href=\"#f-sharing\""));
+    browser.shot("register-problem").await;
+    // Everything typed is still there; only the mistake is corrected.
+    browser.choose("#f-sharing", "99").await;
+    browser.click("#register").await;
+    let episode = browser
+        .wait_path(|p| p.starts_with("/episodes/") && p != "/episodes/new")
+        .await;
+    assert_eq!(browser.wait_text("#status").await, "i hapur");
+    browser.shot("episode-open").await;
+
+    // Found again (a slip in the first name), then opened from the list.
+    browser.click("a[href=\"/patients\"]").await;
+    browser.wait_path(|p| p == "/patients").await;
+    browser.fill("#f-identity-first_name", "Vjossa").await;
+    browser.fill("#f-identity-last_name", "Rexhepi").await;
+    browser.fill("#f-identity-birth_date", "1993-07-14").await;
+    browser.choose("#f-identity-sex", "2").await;
+    browser.click("#find").await;
+    let link = format!("a[href=\"{episode}\"]");
+    browser.wait_text(&link).await;
+    browser.shot("patient-found").await;
+    browser.click(&link).await;
+    browser.wait_path(|p| p == episode).await;
+
+    browser.fill("#f-end_date", "2025-09-30").await;
+    browser.choose("#f-end_reason", "completed").await;
+    browser.click("#close").await;
+    // The same page comes back, closed, without its close form.
+    for _ in 0..200 {
+        if browser.text("#status").await == "i mbyllur" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(browser.text("#status").await, "i mbyllur");
+    assert!(!browser.source().await.contains("id=\"close\""));
+    browser.shot("episode-closed").await;
+    browser.end().await;
+}
+
+async fn police_cannot_reach_a_clinical_page(app: TestApp) {
+    let police = app.user("police", None, None).await;
+    let mut browser = Chromium::start("police", backend_of(&app), "en").await;
+    browser.log_in(&app, &police.username).await;
+    browser.shot("home").await;
+    let home = browser.source().await;
+    assert!(home.contains("<html lang=\"en\""));
+    for link in ["/episodes/new", "/patients", "/ost"] {
+        assert!(
+            !home.contains(&format!("href=\"{link}\"")),
+            "{link} is shown"
+        );
+        browser.goto(&format!("{}{link}", app.base)).await;
+        let page = browser.source().await;
+        assert!(
+            page.contains("Your role may not use this page"),
+            "{link}: {page}"
+        );
+        assert!(!page.contains("id=\"f-"), "{link}: no form field is shown");
+    }
+    browser.shot("refused").await;
+    browser.end().await;
+}

@@ -1,0 +1,626 @@
+//! The browser interface over plain HTTP, as a browser would send it (cookies,
+//! forms, redirects), without a browser: sessions, CSRF, the page policy,
+//! languages, role refusals and the clinician's forms. `browser.rs` drives the same
+//! pages in a real Chromium.
+
+use std::collections::BTreeMap;
+
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+
+use crate::helpers::{TEST_PASSWORD, TestApp};
+
+backend_tests!(
+    a_browser_session_is_a_cookie_and_every_form_needs_its_token,
+    the_language_follows_the_choice_then_the_browser,
+    police_see_no_clinical_link_and_are_refused_its_pages,
+    a_clinician_registers_finds_and_closes_through_the_forms,
+    hostile_form_bodies_get_a_page_not_a_failure,
+);
+
+/// A cookie-keeping client that does not follow redirects.
+pub struct Browser {
+    client: reqwest::Client,
+    base: String,
+    cookies: BTreeMap<String, String>,
+    accept_language: Option<&'static str>,
+}
+
+/// One answer: status, headers and page.
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    /// Where a redirect goes.
+    pub fn location(&self) -> &str {
+        self.headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    /// The `Set-Cookie` line for `name`, if any.
+    pub fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with(&format!("{name}=")))
+            .map(str::to_owned)
+    }
+
+    /// The CSRF token the page's forms carry.
+    pub fn csrf(&self) -> String {
+        let marker = "name=\"csrf\" value=\"";
+        let at = self.body.find(marker).expect("the page has a form") + marker.len();
+        self.body[at..]
+            .split('"')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+impl Browser {
+    pub fn new(app: &TestApp) -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            base: app.base.clone(),
+            cookies: BTreeMap::new(),
+            accept_language: None,
+        }
+    }
+
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> Answer {
+        let mut request = request;
+        if !self.cookies.is_empty() {
+            let header: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            request = request.header(reqwest::header::COOKIE, header.join("; "));
+        }
+        if let Some(lang) = self.accept_language {
+            request = request.header(reqwest::header::ACCEPT_LANGUAGE, lang);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let headers = response.headers().clone();
+        for line in headers.get_all(SET_COOKIE).iter() {
+            let line = line.to_str().expect("ascii cookie");
+            let pair = line.split(';').next().unwrap_or_default();
+            if let Some((name, value)) = pair.split_once('=') {
+                if value.is_empty() || line.contains("Max-Age=0") {
+                    self.cookies.remove(name);
+                } else {
+                    self.cookies.insert(name.to_owned(), value.to_owned());
+                }
+            }
+        }
+        let body = response.text().await.unwrap_or_default();
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Answer {
+        let request = self.client.get(format!("{}{path}", self.base));
+        self.send(request).await
+    }
+
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body);
+        self.send(request).await
+    }
+
+    /// Logs in through the login form; panics unless it works.
+    pub async fn log_in(&mut self, username: &str) {
+        let page = self.get("/login").await;
+        let csrf = page.csrf();
+        let done = self
+            .post(
+                "/login",
+                &[
+                    ("csrf", &csrf),
+                    ("username", username),
+                    ("password", TEST_PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+        assert_eq!(done.location(), "/");
+    }
+}
+
+fn html_lang(body: &str) -> &str {
+    let at = body.find("<html lang=\"").expect("an html page") + "<html lang=\"".len();
+    body[at..].split('"').next().unwrap_or_default()
+}
+
+async fn a_browser_session_is_a_cookie_and_every_form_needs_its_token(app: TestApp) {
+    let clinician = app.user("clinician", Some("uckk-psychiatry"), None).await;
+    let mut browser = Browser::new(&app);
+    let page = browser.get("/login").await;
+    assert_eq!(page.status, 200);
+    // The policy allows the style sheet and forms to this site, and no script.
+    let policy = page.headers["content-security-policy"]
+        .to_str()
+        .expect("ascii");
+    assert!(policy.contains("default-src 'none'"), "{policy}");
+    assert!(policy.contains("form-action 'self'"), "{policy}");
+    assert!(
+        !policy.contains("script") && !policy.contains("unsafe"),
+        "{policy}"
+    );
+    assert!(!page.body.contains("<script"), "no script on any page");
+    assert!(!page.body.contains(" style=\""), "no inline style");
+    let visit = page.set_cookie("registry_visit").expect("a visit cookie");
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(visit.contains(flag), "{visit}");
+    }
+    assert!(!visit.contains("Secure"), "plain HTTP: {visit}");
+    let csrf = page.csrf();
+    assert!(csrf.len() >= 40, "{csrf}");
+
+    // Without the token, or with another, the form is refused and no session made.
+    for token in ["", "forged-token-forged-token-forged-token-xx"] {
+        let refused = browser
+            .post(
+                "/login",
+                &[
+                    ("csrf", token),
+                    ("username", &clinician.username),
+                    ("password", TEST_PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        assert!(refused.set_cookie("registry_session").is_none());
+    }
+    // A wrong password: the form again, in Albanian, without what was typed.
+    let wrong = browser
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("username", &clinician.username),
+                ("password", "Wrong-Password-Typed-9"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        wrong.body.contains("fjalëkalimi është gabim"),
+        "{}",
+        wrong.body
+    );
+    assert!(!wrong.body.contains("Wrong-Password-Typed-9"));
+    assert!(wrong.set_cookie("registry_session").is_none());
+
+    let done = browser
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("username", &clinician.username),
+                ("password", TEST_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    let session = done.set_cookie("registry_session").expect("session cookie");
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(session.contains(flag), "{session}");
+    }
+    let home = browser.get("/").await;
+    assert_eq!(home.status, 200);
+    assert_eq!(html_lang(&home.body), "sq");
+    assert!(home.body.contains(&clinician.username));
+    assert!(home.body.contains("href=\"/episodes/new\""));
+    // The session's token changes the forms' token: the login page's no longer works.
+    let csrf = home.csrf();
+    let stale = browser.post("/logout", &[("csrf", "")]).await;
+    assert_eq!(stale.status, StatusCode::FORBIDDEN);
+    assert_eq!(browser.get("/").await.status, 200, "still logged in");
+    let out = browser.post("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(out.location(), "/login");
+    let after = browser.get("/").await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER);
+    assert_eq!(after.location(), "/login");
+
+    // Behind the trusted proxy over TLS the cookies are Secure and `__Host-`.
+    let proxied = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .expect("client");
+    let page = proxied
+        .get(format!("{}/login", app.base))
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-for", "203.0.113.7")
+        .send()
+        .await
+        .expect("sent");
+    let cookie = page
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("__Host-registry_visit="))
+        .expect("a __Host- cookie over TLS")
+        .to_owned();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+}
+
+async fn the_language_follows_the_choice_then_the_browser(app: TestApp) {
+    let mut browser = Browser::new(&app);
+    browser.accept_language = Some("sr-Latn-RS, en;q=0.5");
+    let page = browser.get("/login").await;
+    assert_eq!(html_lang(&page.body), "sr-Latn");
+    assert!(page.body.contains("Korisničko ime"), "{}", page.body);
+    let csrf = page.csrf();
+    let chosen = browser
+        .post(
+            "/language",
+            &[("csrf", &csrf), ("lang", "en"), ("back", "/login")],
+        )
+        .await;
+    assert_eq!(chosen.status, StatusCode::SEE_OTHER);
+    assert_eq!(chosen.location(), "/login");
+    let page = browser.get("/login").await;
+    assert_eq!(html_lang(&page.body), "en", "the choice beats the browser");
+    assert!(page.body.contains("Username"));
+    // The way back is a page of this site only.
+    for back in [
+        "//evil.example/x",
+        "https://evil.example/",
+        "/a\r\nSet-Cookie: x=1",
+        "\\\\evil",
+    ] {
+        let answer = browser
+            .post(
+                "/language",
+                &[("csrf", &csrf), ("lang", "sq"), ("back", back)],
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER);
+        assert_eq!(answer.location(), "/", "{back:?}");
+    }
+    // Without the token the choice is refused.
+    let refused = browser
+        .post("/language", &[("lang", "sq"), ("back", "/")])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    // No language asked for at all: Albanian.
+    let mut plain = Browser::new(&app);
+    assert_eq!(html_lang(&plain.get("/login").await.body), "sq");
+}
+
+async fn police_see_no_clinical_link_and_are_refused_its_pages(app: TestApp) {
+    let police = app.user("police", None, None).await;
+    let mut browser = Browser::new(&app);
+    browser.log_in(&police.username).await;
+    let home = browser.get("/").await;
+    assert_eq!(home.status, 200);
+    for link in ["/episodes/new", "/patients", "/ost"] {
+        assert!(
+            !home.body.contains(&format!("href=\"{link}\"")),
+            "{link} shown to police"
+        );
+        let page = browser.get(link).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{link}");
+        assert!(page.body.contains("Roli juaj nuk mund"), "{}", page.body);
+    }
+    // Sending the form anyway is refused, the refusal audited like an API call's.
+    let csrf = home.csrf();
+    let sent = browser
+        .post(
+            "/episodes/new",
+            &[
+                ("csrf", &csrf),
+                ("identity.first_name", "Arben"),
+                ("identity.last_name", "Krasniqi"),
+                ("identity.birth_date", "1990-01-01"),
+                ("identity.sex", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::FORBIDDEN);
+    let mut conn = crate::helpers::raw_connection(&app.database_url).await;
+    let (denials,): (i64,) = sqlx::query_as(
+        "select count(*) from audit_event where actor = $1 and action = 'create_episode' \
+         and outcome = 'denied'",
+    )
+    .bind(&police.user_id)
+    .fetch_one(&mut conn)
+    .await
+    .expect("audit");
+    assert!(denials >= 2, "{denials} denials audited");
+    let (episodes,): (i64,) = sqlx::query_as("select count(*) from episode")
+        .fetch_one(&mut conn)
+        .await
+        .expect("count");
+    assert_eq!(episodes, 0);
+}
+
+/// The registration form with every TDI item, in English.
+fn episode_form<'a>(
+    csrf: &'a str,
+    form_id: &'a str,
+    first_name: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("csrf", csrf),
+        ("form_id", form_id),
+        ("identity.first_name", first_name),
+        ("identity.last_name", "Berisha"),
+        ("identity.birth_date", "1991-03-04"),
+        ("identity.sex", "2"),
+        ("identity.personal_number", ""),
+        ("municipality", "prishtine"),
+        ("treatment_start_date", "2025-02-03"),
+        ("treatment_status", "2"),
+        ("referral_source", "6"),
+        ("living_with", "2"),
+        ("living_with_children", "1"),
+        ("living_where", "1"),
+        ("labour_status", "4"),
+        ("education", "3"),
+        ("primary_drug", "1.1"),
+        ("route", "1"),
+        ("frequency", "1"),
+        ("age_first_use", "19"),
+        ("secondary_drugs", "7.1"),
+        ("secondary_drugs", ""),
+        ("polydrug", "1"),
+        ("ost_status", "3"),
+        ("ost_first_year", "2023"),
+        ("injecting", "2.3"),
+        ("age_first_injection", "21"),
+        ("sharing", "1"),
+        ("hiv_testing", "2.2"),
+        ("hcv_testing", "2.2"),
+        ("notes", ""),
+    ]
+}
+
+fn replace<'a>(form: &mut [(&'a str, &'a str)], name: &str, value: &'a str) {
+    for pair in form.iter_mut() {
+        if pair.0 == name {
+            pair.1 = value;
+            return;
+        }
+    }
+    panic!("no field {name}");
+}
+
+async fn a_clinician_registers_finds_and_closes_through_the_forms(app: TestApp) {
+    let clinician = app.user("clinician", Some("uckk-psychiatry"), None).await;
+    let mut browser = Browser::new(&app);
+    browser.accept_language = Some("en");
+    browser.log_in(&clinician.username).await;
+    let page = browser.get("/episodes/new").await;
+    assert_eq!(page.status, 200);
+    // Every TDI item is asked, with labels and code-list labels in English.
+    for item in [
+        "f-identity-first_name",
+        "f-municipality",
+        "f-secondary_drugs",
+        "f-hcv_testing",
+    ] {
+        assert!(page.body.contains(&format!("id=\"{item}")), "{item}");
+    }
+    assert!(page.body.contains("1.1 · heroin"));
+    assert!(page.body.contains("Prishtinë / Priština"));
+    let csrf = page.csrf();
+    let form_id = uuid::Uuid::new_v4().to_string();
+
+    // A number that is not one is a problem of the document's shape, reported
+    // first (as the API does).
+    let mut form = episode_form(&csrf, &form_id, "");
+    replace(&mut form, "injecting", "1");
+    replace(&mut form, "age_first_injection", "");
+    replace(&mut form, "sharing", "99");
+    replace(&mut form, "age_first_use", "nineteen");
+    let refused = browser.post("/episodes/new", &form).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("must be a whole number"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(html_lang(&refused.body), "en");
+    // Then the rules, all at once: the municipality missing, and "never injected"
+    // beside a drug usually injected. Each is named beside its field. (The first
+    // name may stay empty: a partial identity is accepted.)
+    let mut form = episode_form(&csrf, &form_id, "");
+    replace(&mut form, "municipality", "");
+    replace(&mut form, "injecting", "1");
+    replace(&mut form, "age_first_injection", "");
+    replace(&mut form, "sharing", "99");
+    let refused = browser.post("/episodes/new", &form).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    for (id, text) in [
+        ("f-municipality-problem", "is required"),
+        (
+            "f-injecting-problem",
+            "when the primary drug is usually injected",
+        ),
+    ] {
+        let at = refused.body.find(&format!("id=\"{id}\"")).expect(id);
+        let line = refused.body[at..].lines().next().unwrap_or_default();
+        assert!(line.contains(text), "{id}: {line}");
+    }
+    assert!(
+        refused.body.contains("href=\"#f-injecting\""),
+        "the summary links to the field"
+    );
+    // The form comes back as it was sent, so nothing has to be typed again.
+    assert!(refused.body.contains("value=\"Berisha\""));
+
+    // Corrected: registered, and the page of the new episode.
+    let form = episode_form(&csrf, &form_id, "Drita");
+    let done = browser.post("/episodes/new", &form).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let episode = done.location().to_owned();
+    assert!(episode.starts_with("/episodes/"), "{episode}");
+    // Pressing the button again returns the same episode (the form's own id).
+    let again = browser.post("/episodes/new", &form).await;
+    assert_eq!(again.location(), episode);
+    let shown = browser.get(&episode).await;
+    assert_eq!(shown.status, 200);
+    assert!(shown.body.contains("Drita"));
+    assert!(shown.body.contains("id=\"status\">open<"));
+
+    // Found again by a slip in the name.
+    let found = browser
+        .post(
+            "/patients",
+            &[
+                ("csrf", &csrf),
+                ("identity.first_name", "Dritta"),
+                ("identity.last_name", "Berisha"),
+                ("identity.birth_date", "1991-03-04"),
+                ("identity.sex", "2"),
+            ],
+        )
+        .await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    assert!(
+        found.body.contains(&format!("href=\"{episode}\"")),
+        "{}",
+        found.body
+    );
+
+    // Closing: a future date is refused beside the field, then it closes.
+    let close = format!("{episode}/close");
+    let future = browser
+        .post(
+            &close,
+            &[
+                ("csrf", &csrf),
+                ("end_date", "2999-01-01"),
+                ("end_reason", "completed"),
+            ],
+        )
+        .await;
+    assert_eq!(future.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(future.body.contains("must not be in the future"));
+    let closed = browser
+        .post(
+            &close,
+            &[
+                ("csrf", &csrf),
+                ("end_date", "2025-06-30"),
+                ("end_reason", "completed"),
+            ],
+        )
+        .await;
+    assert_eq!(closed.status, StatusCode::SEE_OTHER);
+    let shown = browser.get(&episode).await;
+    assert!(
+        shown.body.contains("id=\"status\">closed<"),
+        "{}",
+        shown.body
+    );
+    assert!(shown.body.contains("treatment completed"));
+
+    // The same audit as the API: the registration and the close are recorded
+    // under the clinician, and the search as find_patient.
+    let mut conn = crate::helpers::raw_connection(&app.database_url).await;
+    for action in ["create_episode", "update_episode", "find_patient"] {
+        let (n,): (i64,) =
+            sqlx::query_as("select count(*) from audit_event where actor = $1 and action = $2")
+                .bind(&clinician.user_id)
+                .bind(action)
+                .fetch_one(&mut conn)
+                .await
+                .expect("audit");
+        assert!(n >= 1, "{action} not audited");
+    }
+
+    // Another facility's clinician does not see it.
+    let other = app.user("clinician", Some("hosp-prizren"), None).await;
+    let mut elsewhere = Browser::new(&app);
+    elsewhere.log_in(&other.username).await;
+    assert_eq!(elsewhere.get(&episode).await.status, StatusCode::NOT_FOUND);
+}
+
+async fn hostile_form_bodies_get_a_page_not_a_failure(app: TestApp) {
+    let clinician = app.user("clinician", Some("uckk-psychiatry"), None).await;
+    let mut browser = Browser::new(&app);
+    browser.log_in(&clinician.username).await;
+    let csrf = browser.get("/").await.csrf();
+    let hostile: Vec<(&str, String)> = vec![
+        ("identity.first_name", "\u{202e}ihsaG".into()),
+        ("identity.last_name", "a\u{0}b".into()),
+        ("identity.birth_date", "1990-13-45".into()),
+        ("identity.sex", "<script>alert(1)</script>".into()),
+        ("age_first_use", "99999999999999999999999".into()),
+        ("secondary_drugs", "x".repeat(500)),
+        ("identity.first_name.deeper", "x".into()),
+        ("identity", "flat".into()),
+        ("form_id", "not-a-uuid\r\nX: y".into()),
+    ];
+    let mut form: Vec<(&str, &str)> = vec![("csrf", &csrf)];
+    form.extend(hostile.iter().map(|(k, v)| (*k, v.as_str())));
+    let answer = browser.post("/episodes/new", &form).await;
+    assert!(answer.status.is_client_error(), "{}", answer.status);
+    assert!(
+        !answer.body.contains("<script>alert(1)</script>"),
+        "escaped"
+    );
+    // Not a form at all.
+    let raw = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .post(format!("{}/episodes/new", app.base))
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body("{}")
+        .send()
+        .await
+        .expect("sent");
+    assert!(raw.status().is_client_error() || raw.status().is_redirection());
+    // Larger than the body limit.
+    let big = "a=".to_owned() + &"x".repeat(200_000);
+    let answer = browser
+        .post("/episodes/new", &[("csrf", &csrf), ("notes", &big)])
+        .await;
+    assert!(answer.status.is_client_error(), "{}", answer.status);
+    // Pages that do not exist, and ids that are not ids.
+    for path in [
+        "/nothing-here",
+        "/episodes/not-a-uuid",
+        "/episodes/00000000-0000-0000-0000-000000000000",
+    ] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}");
+        assert!(page.body.contains("<html lang=\"sq\""));
+    }
+}

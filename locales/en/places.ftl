@@ -38,3 +38,11 @@ municipality-viti = Viti / Vitina
 municipality-ranillug = Ranillug / Ranilug
 municipality-partesh = Partesh / Parteš
 municipality-kllokot = Kllokot / Klokot
+
+district-prishtina = Prishtinë / Priština
+district-mitrovica = Mitrovicë / Mitrovica
+district-peja = Pejë / Peć
+district-gjakova = Gjakovë / Đakovica
+district-prizren = Prizren
+district-ferizaj = Ferizaj / Uroševac
+district-gjilan = Gjilan / Gnjilane

@@ -38,3 +38,11 @@ municipality-viti = Viti
 municipality-ranillug = Ranillug
 municipality-partesh = Partesh
 municipality-kllokot = Kllokot
+
+district-prishtina = Prishtinë
+district-mitrovica = Mitrovicë
+district-peja = Pejë
+district-gjakova = Gjakovë
+district-prizren = Prizren
+district-ferizaj = Ferizaj
+district-gjilan = Gjilan

@@ -38,3 +38,11 @@ municipality-viti = Vitina
 municipality-ranillug = Ranilug
 municipality-partesh = Parteš
 municipality-kllokot = Klokot
+
+district-prishtina = Priština
+district-mitrovica = Mitrovica
+district-peja = Peć
+district-gjakova = Đakovica
+district-prizren = Prizren
+district-ferizaj = Uroševac
+district-gjilan = Gnjilane

@@ -283,7 +283,7 @@ async fn run_export(
     responses((status = 200, body = crate::export::flexible::FlexContent), (status = 403, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn run_custom(
+pub(crate) async fn run_custom(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
@@ -329,7 +329,7 @@ pub struct StatutoryRequest {
     responses((status = 200, body = crate::export::StatutoryContent), (status = 403, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn run_statutory(
+pub(crate) async fn run_statutory(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
@@ -454,7 +454,7 @@ async fn freeze(
 #[utoipa::path(get, path = "/exports/freeze", tag = "exports",
     responses((status = 200, body = Vec<SnapshotSummary>), (status = 403, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn list_snapshots(
+pub(crate) async fn list_snapshots(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,

@@ -43,6 +43,14 @@ pub struct UnreadJson {
 }
 
 impl UnreadJson {
+    /// A body known to be JSON (the browser pages build theirs from a form).
+    pub fn from_json(bytes: Vec<u8>) -> Self {
+        Self {
+            is_json: true,
+            bytes: Bytes::from(bytes),
+        }
+    }
+
     /// Parses the body (415 unless it was sent as JSON).
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         if !self.is_json {

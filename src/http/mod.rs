@@ -8,7 +8,7 @@ pub mod client;
 mod deaths;
 pub(crate) mod episodes;
 pub mod error;
-mod exports;
+pub(crate) mod exports;
 mod health;
 pub(crate) mod ids;
 pub mod json;

@@ -830,6 +830,14 @@ mod tests {
                 .map(|(_, _, label)| (*label).to_owned()),
         );
         keys.extend(super::super::forms::message_ids().map(String::from));
+        keys.extend(
+            crate::export::tables::CUSTOM_DIMS
+                .iter()
+                .map(|d| format!("dim-{}", d.name().replace('_', "-"))),
+        );
+        keys.extend(
+            ["national", "district", "municipality"].map(|g| format!("outputs-geography-{g}")),
+        );
         for lang in ["sq", "sr-Latn", "en"] {
             let known = crate::web::i18n::tests::keys_of(lang);
             let missing: Vec<_> = keys.iter().filter(|k| !known.contains(*k)).collect();

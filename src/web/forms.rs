@@ -222,6 +222,7 @@ const RULES: &[(&str, &str)] = &[
         "must not be after the year of treatment start",
         "problem-after-start-year",
     ),
+    ("must be a year from 1990", "problem-year-1990"),
     ("must be a year from", "problem-year"),
     ("must be an age in years", "problem-age"),
     (
@@ -287,6 +288,10 @@ const RULES: &[(&str, &str)] = &[
     ),
     ("must not contain the username", "problem-contains-username"),
     ("is not your current password", "problem-current-password"),
+    ("state the purpose in", "problem-purpose"),
+    ("give 2 or 3 dimensions", "problem-dimensions"),
+    ("must not repeat a dimension", "problem-dimension-repeated"),
+    ("is not allowed in a custom table", "problem-not-in-list"),
 ];
 
 /// The Fluent message for a problem the shared validation reported, with its

@@ -260,14 +260,22 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn every_municipality_has_a_name_in_every_language() {
-        let seed = include_str!("../../seeds/municipalities.csv");
+    fn every_municipality_and_district_has_a_name_in_every_language() {
+        let seeds = [
+            (
+                "municipality",
+                include_str!("../../seeds/municipalities.csv"),
+            ),
+            ("district", include_str!("../../seeds/districts.csv")),
+        ];
         for (lang, _) in FILES {
             let known = keys_of(lang);
-            for line in seed.lines().skip(1) {
-                let slug = line.split(',').next().unwrap_or_default();
-                let key = format!("municipality-{slug}");
-                assert!(known.contains(&key), "{lang} lacks {key}");
+            for (kind, seed) in seeds {
+                for line in seed.lines().skip(1) {
+                    let slug = line.split(',').next().unwrap_or_default();
+                    let key = format!("{kind}-{slug}");
+                    assert!(known.contains(&key), "{lang} lacks {key}");
+                }
             }
         }
     }

@@ -6,6 +6,7 @@
 //! validation and audit), and renders the answer. No page needs JavaScript, and
 //! none runs any: the Content-Security-Policy allows no script at all.
 
+mod analyst;
 mod clinician;
 mod forms;
 pub mod i18n;
@@ -45,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .route("/language", post(session::choose_language))
         .route("/static/registry.css", get(stylesheet))
         .merge(clinician::router())
+        .merge(analyst::router())
         .fallback(page_not_found)
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
@@ -98,6 +100,7 @@ const MENU: &[(&str, Action, &str)] = &[
     ("/episodes/new", Action::CreateEpisode, "nav-register"),
     ("/patients", Action::ListEpisodes, "nav-patients"),
     ("/ost", Action::CheckOst, "nav-ost"),
+    ("/outputs", Action::RunExport, "nav-outputs"),
 ];
 
 impl Chrome {

@@ -16,6 +16,7 @@ use crate::helpers::{TEST_PASSWORD, TestApp};
 backend_tests!(
     a_clinician_registers_corrects_finds_and_closes_in_albanian,
     police_cannot_reach_a_clinical_page,
+    an_analyst_downloads_the_workbook_and_charts_a_custom_table_in_english,
 );
 
 /// A headless Chromium under its own chromedriver, with a fresh profile; both end
@@ -23,7 +24,7 @@ backend_tests!(
 struct Chromium {
     client: Client,
     driver: tokio::process::Child,
-    _profile: tempfile::TempDir,
+    profile: tempfile::TempDir,
     shots: PathBuf,
     taken: usize,
 }
@@ -70,7 +71,11 @@ impl Chromium {
                     format!("--user-data-dir={}", profile.path().display()),
                     format!("--lang={accept_language}"),
                 ],
-                "prefs": {"intl.accept_languages": accept_language},
+                "prefs": {
+                    "intl.accept_languages": accept_language,
+                    "download.default_directory": profile.path().join("downloads"),
+                    "download.prompt_for_download": false,
+                },
             }),
         );
         let url = format!("http://127.0.0.1:{port}");
@@ -95,7 +100,7 @@ impl Chromium {
         Self {
             client: client.expect("chromedriver answers within 10 s"),
             driver,
-            _profile: profile,
+            profile,
             shots,
             taken: 0,
         }
@@ -109,6 +114,18 @@ impl Chromium {
     async fn shot(&mut self, name: &str) {
         self.taken += 1;
         let png = self.client.screenshot().await.expect("screenshot");
+        std::fs::write(
+            self.shots.join(format!("{:02}-{name}.png", self.taken)),
+            png,
+        )
+        .expect("screenshot written");
+    }
+
+    /// Saves a screenshot of one element (below the fold too) as `NN-name.png`.
+    async fn shot_of(&mut self, css: &str, name: &str) {
+        self.taken += 1;
+        let element = self.client.find(Locator::Css(css)).await.expect(css);
+        let png = element.screenshot().await.expect("screenshot");
         std::fs::write(
             self.shots.join(format!("{:02}-{name}.png", self.taken)),
             png,
@@ -193,6 +210,24 @@ impl Chromium {
         self.fill("#f-password", TEST_PASSWORD).await;
         self.click("#login").await;
         self.wait_path(|p| p == "/").await;
+    }
+
+    /// Waits (up to 10 s) for a downloaded file whose name ends with `suffix`.
+    async fn downloaded(&self, suffix: &str) -> Vec<u8> {
+        let folder = self.profile.path().join("downloads");
+        for _ in 0..200 {
+            let done = std::fs::read_dir(&folder)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .find(|p| p.to_string_lossy().ends_with(suffix));
+            if let Some(path) = done {
+                return std::fs::read(path).expect("downloaded file");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("nothing ending in {suffix} was downloaded");
     }
 
     async fn end(self) {
@@ -315,5 +350,39 @@ async fn police_cannot_reach_a_clinical_page(app: TestApp) {
         assert!(!page.contains("id=\"f-"), "{link}: no form field is shown");
     }
     browser.shot("refused").await;
+    browser.end().await;
+}
+
+async fn an_analyst_downloads_the_workbook_and_charts_a_custom_table_in_english(app: TestApp) {
+    let year = crate::web::frozen_year(&app, 12).await.to_string();
+    let analyst = app.user("analyst", None, None).await;
+    let mut browser = Chromium::start("analyst-en", backend_of(&app), "en-GB").await;
+    browser.log_in(&app, &analyst.username).await;
+    assert!(browser.source().await.contains("<html lang=\"en\""));
+    browser.click("a[href=\"/outputs\"]").await;
+    browser.wait_path(|p| p == "/outputs").await;
+    browser.shot("outputs").await;
+
+    browser.choose("#f-year", &year).await;
+    browser.choose("#f-format", "xlsx").await;
+    browser.fill("#f-purpose", "EMCDDA reporting").await;
+    browser.click("#download-statutory").await;
+    let workbook = browser.downloaded(".xlsx").await;
+    assert!(workbook.starts_with(b"PK"), "an xlsx file (a zip)");
+
+    browser.choose("#f-dimensions", "sex").await;
+    browser.choose("#f-dimensions-2", "age_band").await;
+    browser.choose("#f-custom-year", &year).await;
+    browser.fill("#f-custom-purpose", "service planning").await;
+    browser.click("#show-table").await;
+    let title = browser.wait_text("section.table h3").await;
+    assert!(title.starts_with("sex × age band"), "{title}");
+    let page = browser.source().await;
+    assert!(
+        page.contains("<svg") && page.contains("female"),
+        "a chart and English labels"
+    );
+    browser.shot("custom-table").await;
+    browser.shot_of("section.table", "custom-table-chart").await;
     browser.end().await;
 }

@@ -27,5 +27,5 @@ mod storage;
 mod subjects;
 mod transport;
 mod types;
-mod web;
+pub mod web;
 mod writer;

@@ -16,6 +16,7 @@ backend_tests!(
     police_see_no_clinical_link_and_are_refused_its_pages,
     a_clinician_registers_finds_and_closes_through_the_forms,
     hostile_form_bodies_get_a_page_not_a_failure,
+    an_analyst_downloads_the_workbook_and_builds_a_custom_table,
 );
 
 /// A cookie-keeping client that does not follow redirects.
@@ -623,4 +624,199 @@ async fn hostile_form_bodies_get_a_page_not_a_failure(app: TestApp) {
         assert_eq!(page.status, StatusCode::NOT_FOUND, "{path}");
         assert!(page.body.contains("<html lang=\"sq\""));
     }
+}
+
+/// Registers `n` people treated last year (through the API) and freezes that year;
+/// returns the year.
+pub async fn frozen_year(app: &TestApp, n: usize) -> i64 {
+    let year = registry::export::current_year() - 1;
+    let clinician = app.user("clinician", Some("uckk-psychiatry"), None).await;
+    for i in 0..n {
+        let (first, last, _) = crate::helpers::distinct_person(i);
+        let mut body =
+            crate::episodes::episode(&first, &last, "1990-01-01", &format!("{year}-03-03"));
+        body["identity"]["sex"] = serde_json::json!(if i % 3 == 0 { "2" } else { "1" });
+        let (status, created) = app
+            .send(
+                reqwest::Method::POST,
+                "/api/v1/episodes",
+                Some(&clinician.token),
+                Some(&body),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+    }
+    let analyst = app.user("analyst", None, None).await;
+    let (status, info) = app
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/exports/freeze",
+            Some(&analyst.token),
+            Some(&serde_json::json!({"year": year, "purpose": "data lock"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{info}");
+    year
+}
+
+async fn an_analyst_downloads_the_workbook_and_builds_a_custom_table(app: TestApp) {
+    let year = frozen_year(&app, 12).await;
+    let year_text = year.to_string();
+    let analyst = app.user("analyst", None, None).await;
+    let mut browser = Browser::new(&app);
+    browser.accept_language = Some("en");
+    browser.log_in(&analyst.username).await;
+    let page = browser.get("/outputs").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("href=\"/outputs\""),
+        "the analyst's menu"
+    );
+    assert!(
+        page.body.contains(&format!("<td>{year}</td>")),
+        "the frozen year is listed"
+    );
+    let csrf = page.csrf();
+
+    // The workbook, as a download.
+    let file = browser
+        .post(
+            "/outputs/statutory",
+            &[
+                ("csrf", &csrf),
+                ("year", &year_text),
+                ("format", "xlsx"),
+                ("purpose", "EMCDDA reporting"),
+            ],
+        )
+        .await;
+    assert_eq!(file.status, 200, "{}", file.body);
+    let kind = file.headers["content-type"].to_str().unwrap_or_default();
+    assert!(kind.contains("spreadsheetml"), "{kind}");
+    let disposition = file.headers["content-disposition"]
+        .to_str()
+        .unwrap_or_default();
+    assert!(
+        disposition.starts_with("attachment") && disposition.contains(".xlsx"),
+        "{disposition}"
+    );
+    assert!(
+        file.headers.contains_key("x-release-id"),
+        "recorded in the ledger"
+    );
+
+    // A custom table: sex down the side, age band across; a table and a chart.
+    let shown = browser
+        .post(
+            "/outputs/custom",
+            &[
+                ("csrf", &csrf),
+                ("dimensions", "sex"),
+                ("dimensions", "age_band"),
+                ("dimensions", ""),
+                ("year", &year_text),
+                ("geography", "national"),
+                ("purpose", "planning"),
+            ],
+        )
+        .await;
+    assert_eq!(shown.status, 200, "{}", shown.body);
+    assert!(
+        shown.body.contains("<svg") && shown.body.contains("</svg>"),
+        "a chart"
+    );
+    assert!(
+        shown.body.contains("<th scope=\"row\">female</th>"),
+        "labels in English"
+    );
+    assert!(shown.body.contains("sex × age band"));
+    assert!(!shown.body.contains("<script"));
+    let csv = browser
+        .post(
+            "/outputs/custom",
+            &[
+                ("csrf", &csrf),
+                ("dimensions", "sex"),
+                ("dimensions", "age_band"),
+                ("year", &year_text),
+                ("purpose", "planning"),
+                ("format", "csv"),
+            ],
+        )
+        .await;
+    assert_eq!(csv.status, 200);
+    assert!(
+        csv.headers["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("text/csv")
+    );
+    assert!(
+        csv.body
+            .starts_with("table,year,snapshot_version,unit,row,column,value"),
+        "{}",
+        csv.body
+    );
+
+    // Problems named beside their fields; a year not frozen says so.
+    let refused = browser
+        .post(
+            "/outputs/custom",
+            &[
+                ("csrf", &csrf),
+                ("dimensions", "sex"),
+                ("year", &year_text),
+                ("purpose", ""),
+            ],
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("id=\"f-dimensions-problem\""));
+    assert!(refused.body.contains("id=\"f-purpose-problem\""));
+    let next = (year - 1).to_string();
+    let unfrozen = browser
+        .post(
+            "/outputs/statutory",
+            &[
+                ("csrf", &csrf),
+                ("year", &next),
+                ("format", "csv"),
+                ("purpose", "reporting"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        unfrozen.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        unfrozen.body
+    );
+    assert!(unfrozen.body.contains("not frozen yet"));
+
+    // A clinician neither sees the page nor gets a table from it.
+    let clinician = app.user("clinician", Some("uckk-psychiatry"), None).await;
+    let mut other = Browser::new(&app);
+    other.log_in(&clinician.username).await;
+    let home = other.get("/").await;
+    assert!(!home.body.contains("href=\"/outputs\""));
+    assert_eq!(other.get("/outputs").await.status, StatusCode::FORBIDDEN);
+    let csrf = home.csrf();
+    let sent = other
+        .post(
+            "/outputs/custom",
+            &[
+                ("csrf", &csrf),
+                ("dimensions", "sex"),
+                ("dimensions", "route"),
+                ("year", &year_text),
+                ("purpose", "curious"),
+            ],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::FORBIDDEN);
 }

@@ -244,7 +244,7 @@ fn national(kind: ResourceKind, id: &str) -> Resource {
 #[utoipa::path(post, path = "/deaths", tag = "deaths", request_body = ForensicInput,
     responses((status = 201, body = Created), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn create_death(
+pub(crate) async fn create_death(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
@@ -359,7 +359,7 @@ pub struct DeathView {
     params(("death_id" = String, Path, description = "death id")),
     responses((status = 200, body = DeathView), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn get_death(
+pub(crate) async fn get_death(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
@@ -444,7 +444,7 @@ pub struct DeathSummary {
 #[utoipa::path(get, path = "/deaths", tag = "deaths",
     responses((status = 200, body = Vec<DeathSummary>), (status = 403, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn list_deaths(
+pub(crate) async fn list_deaths(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,

@@ -5,7 +5,7 @@
 mod audit;
 pub mod auth;
 pub mod client;
-mod deaths;
+pub(crate) mod deaths;
 pub(crate) mod episodes;
 pub mod error;
 pub(crate) mod exports;
@@ -15,7 +15,7 @@ pub mod json;
 mod keys;
 mod linkage;
 mod openapi;
-mod reference;
+pub(crate) mod reference;
 mod sessions;
 mod social;
 mod subjects;

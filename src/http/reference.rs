@@ -203,7 +203,7 @@ const ICD10_MATCHES: i64 = 50;
 #[utoipa::path(get, path = "/reference/icd10", tag = "reference", params(Icd10Query),
     responses((status = 200, body = Items<Icd10Code>), (status = 422, body = super::error::ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn list_icd10(
+pub(crate) async fn list_icd10(
     State(s): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,

@@ -9,12 +9,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
-use super::forms::{FormData, Problems, input_id};
+use super::fields::{Ask, Choice, Field, choices, fields};
+use super::forms::{FormData, Problems};
 use super::i18n::Tr;
 use super::session::SignedIn;
 use super::{Chrome, api_error_page, csrf_refused, render};
 use crate::authz::Action;
-use crate::domain::codes;
 use crate::domain::episode::EpisodeInput;
 use crate::http::episodes as api;
 use crate::http::ids::RecordId;
@@ -27,25 +27,6 @@ pub(super) fn router() -> Router<AppState> {
         .route("/episodes/{episode_id}", get(episode))
         .route("/episodes/{episode_id}/close", post(close))
         .route("/ost", get(ost_form).post(ost_check))
-}
-
-/// How the form asks for an item.
-#[derive(Clone, Copy)]
-enum Ask {
-    /// One code of a TDI list.
-    Code(&'static str),
-    /// Up to four codes of a TDI list, in order.
-    Codes(&'static str),
-    /// A whole number.
-    Number,
-    /// A date.
-    Date,
-    /// A municipality of Kosovo.
-    Municipality,
-    /// One line of text.
-    Line,
-    /// Free text.
-    Text,
 }
 
 /// The identity part of the form (names, birth date, sex, personal number).
@@ -99,140 +80,6 @@ const HINTED: &[&str] = &[
     "sharing",
 ];
 
-const SECONDARY_SLOTS: usize = 4;
-
-/// One choice of a select.
-pub struct Choice {
-    /// The code sent.
-    pub value: String,
-    /// Its label.
-    pub label: String,
-    /// Whether it is chosen.
-    pub selected: bool,
-}
-
-/// One field of a form, ready to render.
-pub struct Field {
-    /// The name sent (`identity.first_name`).
-    pub name: &'static str,
-    /// The input's element id.
-    pub id: String,
-    /// Its label.
-    pub label: String,
-    /// The rule stated beside it, or empty.
-    pub hint: String,
-    /// `select`, `selects` (several in order), `number`, `date`, `line` or `text`.
-    pub kind: &'static str,
-    /// The value shown (the user's own submission when the form comes back).
-    pub value: String,
-    /// The choices of each select (one list per select; several for `selects`).
-    pub choices: Vec<Vec<Choice>>,
-    /// What is wrong with it, or empty.
-    pub problem: String,
-    /// Whether it must be filled.
-    pub required: bool,
-}
-
-impl Field {
-    /// The ids of the rule and the problem that describe the input.
-    pub fn described_by(&self) -> String {
-        let mut ids = Vec::new();
-        if !self.hint.is_empty() {
-            ids.push(format!("{}-hint", self.id));
-        }
-        if !self.problem.is_empty() {
-            ids.push(format!("{}-problem", self.id));
-        }
-        ids.join(" ")
-    }
-}
-
-fn choices(tr: &Tr, options: &[(String, String)], chosen: &str) -> Vec<Choice> {
-    let mut all = vec![Choice {
-        value: String::new(),
-        label: tr.t("form-choose"),
-        selected: chosen.is_empty(),
-    }];
-    all.extend(options.iter().map(|(value, label)| Choice {
-        selected: value == chosen,
-        value: value.clone(),
-        label: label.clone(),
-    }));
-    all
-}
-
-fn options(tr: &Tr, ask: Ask, slugs: &[String]) -> Vec<(String, String)> {
-    match ask {
-        Ask::Code(list) | Ask::Codes(list) => codes::list(list)
-            .unwrap_or_default()
-            .iter()
-            .map(|code| {
-                let label = tr.code(list, code);
-                // The code beside the label: clinicians know the TDI codes.
-                (code.to_string(), format!("{code} · {label}"))
-            })
-            .collect(),
-        Ask::Municipality => {
-            let mut named: Vec<(String, String)> = slugs
-                .iter()
-                .map(|slug| (slug.clone(), tr.municipality(slug)))
-                .collect();
-            named.sort_by(|a, b| a.1.cmp(&b.1));
-            named
-        }
-        _ => Vec::new(),
-    }
-}
-
-fn fields(
-    tr: &Tr,
-    items: &[(&'static str, Ask)],
-    form: &FormData,
-    problems: &Problems,
-    slugs: &[String],
-) -> Vec<Field> {
-    items
-        .iter()
-        .map(|&(name, ask)| {
-            let key = name.replace(['.', '_'], "-");
-            let value = form.one(name).to_owned();
-            let options = options(tr, ask, slugs);
-            let (kind, choices) = match ask {
-                Ask::Code(_) | Ask::Municipality => ("select", vec![choices(tr, &options, &value)]),
-                Ask::Codes(_) => {
-                    let chosen = form.all(name);
-                    let lists = (0..SECONDARY_SLOTS)
-                        .map(|i| choices(tr, &options, chosen.get(i).copied().unwrap_or("")))
-                        .collect();
-                    ("selects", lists)
-                }
-                Ask::Number => ("number", Vec::new()),
-                Ask::Date => ("date", Vec::new()),
-                Ask::Line => ("line", Vec::new()),
-                Ask::Text => ("text", Vec::new()),
-            };
-            Field {
-                name,
-                id: input_id(name),
-                label: super::forms::label(tr, name),
-                hint: if HINTED.contains(&name) {
-                    tr.t(&format!("hint-{key}"))
-                } else {
-                    String::new()
-                },
-                kind,
-                value,
-                choices,
-                problem: problems.of(name),
-                // A name may be missing when the other is known (a partial
-                // identity), and the personal number is often not known.
-                required: !matches!(ask, Ask::Number | Ask::Codes(_) | Ask::Text | Ask::Line)
-                    || name == "identity.birth_date",
-            }
-        })
-        .collect()
-}
-
 /// The registration form.
 #[derive(Template)]
 #[template(path = "episode_new.html")]
@@ -255,8 +102,8 @@ async fn episode_form(
         Ok(slugs) => slugs,
         Err(e) => return api_error_page(&signed.visitor, e.into()),
     };
-    let identity = fields(&tr, IDENTITY, form, &problems, &slugs);
-    let tdi = fields(&tr, TDI, form, &problems, &slugs);
+    let identity = fields(&tr, IDENTITY, HINTED, form, &problems, &slugs);
+    let tdi = fields(&tr, TDI, HINTED, form, &problems, &slugs);
     let form_id = match form.one("form_id") {
         id if uuid::Uuid::try_parse(id).is_ok() => id.to_owned(),
         _ => uuid::Uuid::new_v4().to_string(),
@@ -379,7 +226,7 @@ fn patients_page(
     episodes: Option<Vec<EpisodeLine>>,
 ) -> Response {
     let tr = signed.visitor.tr;
-    let mut identity = fields(&tr, SEARCH, form, &problems, &[]);
+    let mut identity = fields(&tr, SEARCH, HINTED, form, &problems, &[]);
     for field in &mut identity {
         field.required = false;
     }
@@ -708,7 +555,7 @@ fn ost_page(
     answer: String,
 ) -> Response {
     let tr = signed.visitor.tr;
-    let identity = fields(&tr, IDENTITY, form, &problems, &[]);
+    let identity = fields(&tr, IDENTITY, HINTED, form, &problems, &[]);
     let mut page = render(&OstPage {
         chrome: signed.chrome(state, "ost-title"),
         problems: problems.clone(),

@@ -30,6 +30,18 @@ impl FormData {
             .map_or("", |(_, v)| v.as_str())
     }
 
+    /// The same form with `name` set to `value` alone.
+    pub fn with(&self, name: &str, value: &str) -> Self {
+        let mut pairs: Vec<(String, String)> = self
+            .pairs
+            .iter()
+            .filter(|(n, _)| n != name)
+            .cloned()
+            .collect();
+        pairs.push((name.to_owned(), value.to_owned()));
+        Self { pairs }
+    }
+
     /// Every non-empty value of `name`, in the order sent.
     pub fn all(&self, name: &str) -> Vec<&str> {
         self.pairs
@@ -168,13 +180,15 @@ impl Problems {
             .collect()
     }
 
-    /// The problems of `field` (a list field's items, `secondary_drugs[1]`, count as
-    /// the list's), joined.
+    /// The problems of `field` (a list's items, `secondary_drugs[1]`, and an item's
+    /// parts, `substances[0].code`, count as the list's or item's), joined.
     pub fn of(&self, field: &str) -> String {
         self.list
             .iter()
             .filter(|(f, _, _)| {
-                f == field || f.strip_prefix(field).is_some_and(|r| r.starts_with('['))
+                f == field
+                    || f.strip_prefix(field)
+                        .is_some_and(|r| r.starts_with('[') || r.starts_with('.'))
             })
             .map(|(_, _, m)| m.as_str())
             .collect::<Vec<_>>()
@@ -288,6 +302,48 @@ const RULES: &[(&str, &str)] = &[
     ),
     ("must not contain the username", "problem-contains-username"),
     ("is not your current password", "problem-current-password"),
+    (
+        "must be a municipality slug, abroad or 99",
+        "problem-municipality",
+    ),
+    ("is not a known municipality", "problem-municipality"),
+    ("must be an ISO 3166-1 alpha-2 code", "problem-nationality"),
+    ("must be 1 (male), 2 (female) or 99", "problem-not-in-list"),
+    ("must be between 0 and 120", "problem-age-120"),
+    ("must be a TDI substance code", "problem-not-in-list"),
+    ("is not a TDI substance code", "problem-not-in-list"),
+    ("must hold at most 20 codes", "problem-too-many-causes"),
+    (
+        "must not repeat an earlier multiple cause",
+        "problem-cause-repeated",
+    ),
+    (
+        "does not match the intent the underlying cause",
+        "problem-manner-intent",
+    ),
+    ("must be 2-100 characters", "problem-length-2-100"),
+    (
+        "give exactly one of code and nps_name",
+        "problem-code-or-nps",
+    ),
+    ("give either code", "problem-code-or-nps"),
+    (
+        "needs code (a TDI substance code) or nps_name",
+        "problem-code-or-nps",
+    ),
+    ("toxicology_done must be true", "problem-toxicology-done"),
+    ("is not a WHO ICD-10 code", "problem-icd10"),
+    ("looks like a US ICD-10-CM code", "problem-icd10-cm"),
+    ("is not a code of WHO ICD-10", "problem-icd10"),
+    ("must not be blank", "problem-required"),
+    (
+        "is not a known death notification",
+        "problem-unknown-record",
+    ),
+    (
+        "is not a known overdose presentation",
+        "problem-unknown-record",
+    ),
     ("state the purpose in", "problem-purpose"),
     ("give 2 or 3 dimensions", "problem-dimensions"),
     ("must not repeat a dimension", "problem-dimension-repeated"),

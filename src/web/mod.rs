@@ -8,6 +8,8 @@
 
 mod analyst;
 mod clinician;
+mod fields;
+mod forensic;
 mod forms;
 pub mod i18n;
 mod session;
@@ -47,6 +49,7 @@ pub fn router() -> Router<AppState> {
         .route("/static/registry.css", get(stylesheet))
         .merge(clinician::router())
         .merge(analyst::router())
+        .merge(forensic::router())
         .fallback(page_not_found)
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
@@ -100,6 +103,7 @@ const MENU: &[(&str, Action, &str)] = &[
     ("/episodes/new", Action::CreateEpisode, "nav-register"),
     ("/patients", Action::ListEpisodes, "nav-patients"),
     ("/ost", Action::CheckOst, "nav-ost"),
+    ("/deaths", Action::ListDeathRecords, "nav-deaths"),
     ("/outputs", Action::RunExport, "nav-outputs"),
 ];
 

@@ -17,6 +17,7 @@ backend_tests!(
     a_clinician_registers_corrects_finds_and_closes_in_albanian,
     police_cannot_reach_a_clinical_page,
     an_analyst_downloads_the_workbook_and_charts_a_custom_table_in_english,
+    a_forensic_doctor_completes_a_death_in_serbian,
 );
 
 /// A headless Chromium under its own chromedriver, with a fresh profile; both end
@@ -384,5 +385,74 @@ async fn an_analyst_downloads_the_workbook_and_charts_a_custom_table_in_english(
     );
     browser.shot("custom-table").await;
     browser.shot_of("section.table", "custom-table-chart").await;
+    browser.end().await;
+}
+
+async fn a_forensic_doctor_completes_a_death_in_serbian(app: TestApp) {
+    let forensic = app.user("forensic", None, None).await;
+    let mut browser = Chromium::start("forensic-sr", backend_of(&app), "sq").await;
+    browser.log_in(&app, &forensic.username).await;
+    // Serbian chosen from the language menu (the browser asked for Albanian).
+    browser.choose("#language", "sr-Latn").await;
+    browser.click("form.language button").await;
+    for _ in 0..200 {
+        if browser.source().await.contains("<html lang=\"sr-Latn\"") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(browser.source().await.contains("<html lang=\"sr-Latn\""));
+    browser.click("a[href=\"/deaths\"]").await;
+    browser.wait_path(|p| p == "/deaths").await;
+    browser.shot("deaths").await;
+    browser.click("#new-death").await;
+    browser.wait_path(|p| p == "/deaths/new").await;
+
+    let date = format!("{}-05-06", registry::export::current_year() - 1);
+    browser.choose("#f-sex", "1").await;
+    browser.fill("#f-age", "34").await;
+    browser.fill("#f-date_of_death", &date).await;
+    browser.choose("#f-municipality", "prizren").await;
+    browser.choose("#f-place_type", "home").await;
+    browser.choose("#f-manner", "accident").await;
+    browser.fill("#f-multiple_causes", "T40.1").await;
+    browser.click("#f-autopsy_done").await;
+    browser.click("#f-toxicology_done").await;
+    browser.click("#f-final_status").await;
+    browser.choose("#f-substances-1-code", "1.1").await;
+    browser.click("#f-substances-1-cause_relevant").await;
+    browser.choose("#f-substances-1-matrix", "blood").await;
+    // The cause found by the search, and chosen from its results.
+    browser.fill("#f-icd_query", "X42").await;
+    browser.click("#search-icd").await;
+    browser
+        .wait_text("button[name=\"pick_cause\"][value=\"X42\"]")
+        .await;
+    browser.shot("icd-search").await;
+    browser
+        .click("button[name=\"pick_cause\"][value=\"X42\"]")
+        .await;
+    for _ in 0..200 {
+        if browser
+            .source()
+            .await
+            .contains("name=\"underlying_cause\" value=\"X42\"")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        browser.source().await.contains("value=\"34\""),
+        "what was typed stays"
+    );
+    browser.click("#save-death").await;
+    let record = browser
+        .wait_path(|p| p.starts_with("/deaths/") && p != "/deaths/new")
+        .await;
+    let selection = browser.wait_text("#selection-b").await;
+    assert!(selection.starts_with("da"), "{selection}");
+    browser.shot("death-saved").await;
+    assert!(record.len() > "/deaths/".len());
     browser.end().await;
 }

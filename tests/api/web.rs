@@ -17,6 +17,7 @@ backend_tests!(
     a_clinician_registers_finds_and_closes_through_the_forms,
     hostile_form_bodies_get_a_page_not_a_failure,
     an_analyst_downloads_the_workbook_and_builds_a_custom_table,
+    forensic_medicine_records_a_death_through_the_form,
 );
 
 /// A cookie-keeping client that does not follow redirects.
@@ -819,4 +820,115 @@ async fn an_analyst_downloads_the_workbook_and_builds_a_custom_table(app: TestAp
         )
         .await;
     assert_eq!(sent.status, StatusCode::FORBIDDEN);
+}
+
+/// A death record's form, an unidentified man, heroin found and contributing.
+fn death_form<'a>(csrf: &'a str, date: &'a str, manner: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("csrf", csrf),
+        ("notification_id", ""),
+        ("identity.first_name", ""),
+        ("identity.last_name", ""),
+        ("identity.birth_date", ""),
+        ("sex", "1"),
+        ("age", "34"),
+        ("date_of_death", date),
+        ("municipality", "prizren"),
+        ("place_type", "home"),
+        ("underlying_cause", "X42"),
+        ("multiple_causes", "T40.1"),
+        ("manner", manner),
+        ("autopsy_done", "yes"),
+        ("toxicology_done", "yes"),
+        ("final_status", "yes"),
+        ("substances.1.code", "1.1"),
+        ("substances.1.cause_relevant", "yes"),
+        ("substances.1.matrix", "blood"),
+        ("substances.1.concentration", "0.2 mg/L"),
+        ("background.residence", "abroad"),
+        ("background.known_drug_user", "yes"),
+        ("action", "save"),
+    ]
+}
+
+async fn forensic_medicine_records_a_death_through_the_form(app: TestApp) {
+    let forensic = app.user("forensic", None, None).await;
+    let mut browser = Browser::new(&app);
+    browser.accept_language = Some("sr");
+    browser.log_in(&forensic.username).await;
+    let list = browser.get("/deaths").await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert!(list.body.contains("href=\"/deaths/new\""));
+    let csrf = list.csrf();
+    // The ICD-10 search finds codes; choosing one puts it in the underlying cause.
+    let found = browser
+        .post(
+            "/deaths/new",
+            &[("csrf", &csrf), ("icd_query", "X42"), ("action", "search")],
+        )
+        .await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    assert!(
+        found.body.contains("name=\"pick_cause\" value=\"X42\""),
+        "{}",
+        found.body
+    );
+    let picked = browser
+        .post(
+            "/deaths/new",
+            &[("csrf", &csrf), ("pick_cause", "X42"), ("age", "34")],
+        )
+        .await;
+    assert!(
+        picked
+            .body
+            .contains("name=\"underlying_cause\" value=\"X42\"")
+    );
+    assert!(picked.body.contains("value=\"34\""), "what was typed stays");
+
+    let date = format!("{}-05-06", registry::export::current_year() - 1);
+    // Suicide with a code of accidental poisoning: refused on the manner, in Serbian.
+    let refused = browser
+        .post("/deaths/new", &death_form(&csrf, &date, "suicide"))
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    let at = refused
+        .body
+        .find("id=\"f-manner-problem\"")
+        .expect("manner problem");
+    assert!(
+        refused.body[at..].contains("ne slaže se"),
+        "{}",
+        &refused.body[at..at + 200]
+    );
+    // Accident: saved, and the record says it is in Selection B.
+    let saved = browser
+        .post("/deaths/new", &death_form(&csrf, &date, "accident"))
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let record = browser.get(saved.location()).await;
+    assert_eq!(record.status, 200);
+    let b = record
+        .body
+        .find("id=\"selection-b\">")
+        .expect("selection B");
+    assert!(
+        record.body[b..].starts_with("id=\"selection-b\">da"),
+        "{}",
+        &record.body[b..b + 80]
+    );
+    assert!(record.body.contains("heroin"));
+
+    // Police neither see the link nor the page.
+    let police = app.user("police", None, None).await;
+    let mut other = Browser::new(&app);
+    other.log_in(&police.username).await;
+    assert!(!other.get("/").await.body.contains("href=\"/deaths\""));
+    assert_eq!(other.get("/deaths").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(other.get("/deaths/new").await.status, StatusCode::FORBIDDEN);
 }

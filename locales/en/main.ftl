@@ -332,3 +332,27 @@ problem-toxicology-done = substances are reported, so toxicology must be marked 
 problem-icd10 = is not a WHO ICD-10 code; use the search to find one.
 problem-icd10-cm = looks like a US ICD-10-CM code; give the WHO ICD-10 code.
 problem-unknown-record = is not a record the registry knows.
+
+# Social work
+nav-contacts = Contacts
+contacts-title = Social-service contacts
+contacts-new = Record a contact
+contacts-intro = A contact or referral of a resident of your centre's municipality. The name is encrypted and used only to recognise the same person in treatment records.
+contacts-submit = Record the contact
+contacts-list = Contacts of your centre
+contacts-none = No contact is recorded yet.
+contacts-when = When
+contacts-support = Support
+field-contact-date = Date of the contact
+field-service-type = Service
+field-referral-to-treatment = Referred to drug treatment
+field-housing-support = Housing support
+field-employment-support = Employment support
+service-counselling = counselling
+service-financial-assistance = financial assistance
+service-family-support = family support
+service-housing = housing
+service-employment = employment
+service-legal-aid = legal aid
+service-referral = referral
+service-other = other

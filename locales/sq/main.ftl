@@ -332,3 +332,27 @@ problem-toxicology-done = janë raportuar substanca, prandaj toksikologjia duhet
 problem-icd10 = nuk është kod ICD-10 i OBSH-së; përdorni kërkimin për të gjetur një.
 problem-icd10-cm = duket si kod amerikan ICD-10-CM; jepni kodin ICD-10 të OBSH-së.
 problem-unknown-record = nuk është regjistrim që regjistri e njeh.
+
+# Puna sociale
+nav-contacts = Kontaktet
+contacts-title = Kontaktet e shërbimeve sociale
+contacts-new = Regjistro një kontakt
+contacts-intro = Një kontakt ose referim i një banori të komunës së qendrës suaj. Emri ruhet i enkriptuar dhe përdoret vetëm për ta njohur të njëjtin person në regjistrimet e trajtimit.
+contacts-submit = Regjistro kontaktin
+contacts-list = Kontaktet e qendrës suaj
+contacts-none = Asnjë kontakt nuk është regjistruar ende.
+contacts-when = Kur
+contacts-support = Mbështetja
+field-contact-date = Data e kontaktit
+field-service-type = Shërbimi
+field-referral-to-treatment = U referua në trajtim për varësi
+field-housing-support = Mbështetje për strehim
+field-employment-support = Mbështetje për punësim
+service-counselling = këshillim
+service-financial-assistance = ndihmë financiare
+service-family-support = mbështetje familjare
+service-housing = strehim
+service-employment = punësim
+service-legal-aid = ndihmë juridike
+service-referral = referim
+service-other = tjetër

@@ -332,3 +332,27 @@ problem-toxicology-done = prijavljene su supstance, pa toksikologija mora biti o
 problem-icd10 = nije SZO ICD-10 šifra; koristite pretragu da je pronađete.
 problem-icd10-cm = liči na američku ICD-10-CM šifru; navedite SZO ICD-10 šifru.
 problem-unknown-record = nije zapis koji registar poznaje.
+
+# Socijalni rad
+nav-contacts = Kontakti
+contacts-title = Kontakti socijalnih službi
+contacts-new = Zabeleži kontakt
+contacts-intro = Kontakt ili upućivanje stanovnika opštine vašeg centra. Ime se čuva šifrovano i koristi se samo da bi se ista osoba prepoznala u zapisima o lečenju.
+contacts-submit = Zabeleži kontakt
+contacts-list = Kontakti vašeg centra
+contacts-none = Još nijedan kontakt nije zabeležen.
+contacts-when = Kada
+contacts-support = Podrška
+field-contact-date = Datum kontakta
+field-service-type = Usluga
+field-referral-to-treatment = Upućen na lečenje zavisnosti
+field-housing-support = Podrška u stanovanju
+field-employment-support = Podrška u zapošljavanju
+service-counselling = savetovanje
+service-financial-assistance = finansijska pomoć
+service-family-support = podrška porodici
+service-housing = stanovanje
+service-employment = zapošljavanje
+service-legal-aid = pravna pomoć
+service-referral = upućivanje
+service-other = drugo

@@ -17,7 +17,7 @@ mod linkage;
 mod openapi;
 pub(crate) mod reference;
 mod sessions;
-mod social;
+pub(crate) mod social;
 mod subjects;
 mod users;
 

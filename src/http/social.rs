@@ -43,7 +43,7 @@ pub struct ContactCreated {
 #[utoipa::path(post, path = "/social-contacts", tag = "social", request_body = ContactInput,
     responses((status = 201, body = ContactCreated), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn record_contact(
+pub(crate) async fn record_contact(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
@@ -111,7 +111,7 @@ fn summary(row: ContactRow) -> ContactView {
 #[utoipa::path(get, path = "/social-contacts", tag = "social",
     responses((status = 200, body = Vec<ContactView>), (status = 403, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn list_contacts(
+pub(crate) async fn list_contacts(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,

@@ -13,6 +13,7 @@ mod forensic;
 mod forms;
 pub mod i18n;
 mod session;
+mod social;
 
 use askama::Template;
 use axum::Router;
@@ -50,6 +51,7 @@ pub fn router() -> Router<AppState> {
         .merge(clinician::router())
         .merge(analyst::router())
         .merge(forensic::router())
+        .merge(social::router())
         .fallback(page_not_found)
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
@@ -103,6 +105,7 @@ const MENU: &[(&str, Action, &str)] = &[
     ("/episodes/new", Action::CreateEpisode, "nav-register"),
     ("/patients", Action::ListEpisodes, "nav-patients"),
     ("/ost", Action::CheckOst, "nav-ost"),
+    ("/contacts", Action::ListSocialContacts, "nav-contacts"),
     ("/deaths", Action::ListDeathRecords, "nav-deaths"),
     ("/outputs", Action::RunExport, "nav-outputs"),
 ];

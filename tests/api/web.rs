@@ -18,6 +18,7 @@ backend_tests!(
     hostile_form_bodies_get_a_page_not_a_failure,
     an_analyst_downloads_the_workbook_and_builds_a_custom_table,
     forensic_medicine_records_a_death_through_the_form,
+    a_social_worker_records_and_lists_contacts,
 );
 
 /// A cookie-keeping client that does not follow redirects.
@@ -931,4 +932,45 @@ async fn forensic_medicine_records_a_death_through_the_form(app: TestApp) {
     assert!(!other.get("/").await.body.contains("href=\"/deaths\""));
     assert_eq!(other.get("/deaths").await.status, StatusCode::FORBIDDEN);
     assert_eq!(other.get("/deaths/new").await.status, StatusCode::FORBIDDEN);
+}
+
+async fn a_social_worker_records_and_lists_contacts(app: TestApp) {
+    let worker = app.user("social_worker", None, Some("peje")).await;
+    let mut browser = Browser::new(&app);
+    browser.log_in(&worker.username).await;
+    let page = browser.get("/contacts").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Asnjë kontakt"), "none yet, in Albanian");
+    let csrf = page.csrf();
+    let date = format!("{}-02-03", registry::export::current_year() - 1);
+    let mut form = vec![
+        ("csrf", csrf.as_str()),
+        ("identity.first_name", "Besnik"),
+        ("identity.last_name", "Morina"),
+        ("identity.birth_date", "1988-08-08"),
+        ("identity.sex", "1"),
+        ("contact_date", date.as_str()),
+        ("service_type", ""),
+        ("housing_support", "yes"),
+    ];
+    let refused = browser.post("/contacts", &form).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("id=\"f-service_type-problem\""));
+    form[6].1 = "housing";
+    let done = browser.post("/contacts", &form).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let list = browser.get("/contacts").await;
+    assert!(list.body.contains("<td>strehim</td>"), "{}", list.body);
+    assert!(list.body.contains("Mbështetje për strehim"));
+    assert!(!list.body.contains("Morina"), "the list shows no name");
+
+    let clinician = app.user("clinician", Some("uckk-psychiatry"), None).await;
+    let mut other = Browser::new(&app);
+    other.log_in(&clinician.username).await;
+    assert_eq!(other.get("/contacts").await.status, StatusCode::FORBIDDEN);
 }

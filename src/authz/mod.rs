@@ -454,6 +454,8 @@ actions! {
     ReadDeathNotification => "read_death_notification", DeathNotification;
     /// Update a death notification.
     UpdateDeathNotification => "update_death_notification", DeathNotification;
+    /// List one's own death notifications.
+    ListDeathNotifications => "list_death_notifications", DeathNotification;
     /// Create a forensic death record.
     CreateDeathRecord => "create_death_record", DeathRecord;
     /// Read a death record.

@@ -300,7 +300,7 @@ fn role_names_round_trip() {
 
 #[test]
 fn action_and_field_group_names_round_trip() {
-    assert_eq!(Action::ALL.len(), 34);
+    assert_eq!(Action::ALL.len(), 35);
     let ids: HashSet<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
     assert_eq!(ids.len(), Action::ALL.len());
     for action in Action::ALL {
@@ -420,6 +420,7 @@ fn expected_action_allows() -> Vec<(Role, Action, ScopeCase)> {
             A::CreateDeathNotification,
             A::ReadDeathNotification,
             A::UpdateDeathNotification,
+            A::ListDeathNotifications,
             A::CreateOverdose,
             A::ReadOverdose,
         ],

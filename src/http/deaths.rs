@@ -27,7 +27,7 @@ use crate::store::deaths::{DeathRow, OverdoseRow};
 
 pub(super) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(notify))
+        .routes(routes!(notify, list_notifications))
         .routes(routes!(get_notification, amend_notification))
         .routes(routes!(create_death, list_deaths))
         .routes(routes!(get_death, update_death))
@@ -77,7 +77,7 @@ fn notification_resource(row: Option<&DeathRow>, user: &CurrentUser, id: &str) -
 #[utoipa::path(post, path = "/death-notifications", tag = "deaths", request_body = NotificationInput,
     responses((status = 201, body = Created), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn notify(
+pub(crate) async fn notify(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
@@ -148,7 +148,7 @@ fn codes(text: &str) -> Vec<String> {
     params(("death_id" = String, Path, description = "death id")),
     responses((status = 200, body = NotificationView), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn get_notification(
+pub(crate) async fn get_notification(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
@@ -181,6 +181,58 @@ async fn get_notification(
     }))
 }
 
+/// One of the caller's notifications, as its list shows it.
+#[derive(Serialize, ToSchema)]
+pub struct NotificationSummary {
+    /// Death id.
+    pub id: String,
+    /// Year of death.
+    pub year: i64,
+    /// Municipality of death.
+    pub municipality: String,
+    /// Place type.
+    pub place_type: String,
+    /// Completed by forensic medicine (no longer amendable).
+    pub forensic_complete: bool,
+}
+
+/// The caller's own death notifications, newest first (at most 200).
+#[utoipa::path(get, path = "/death-notifications", tag = "deaths",
+    responses((status = 200, body = Vec<NotificationSummary>), (status = 403, body = ErrorBody)))]
+#[tracing::instrument(skip_all)]
+pub(crate) async fn list_notifications(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    user: CurrentUser,
+) -> Result<ApiJson<Vec<NotificationSummary>>, ApiError> {
+    let permit = state
+        .authorize(
+            &user,
+            Action::ListDeathNotifications,
+            &notification_resource(None, &user, ""),
+            &headers,
+        )
+        .await?;
+    let rows = state
+        .store
+        .notifications_of(&user.principal.user_id, 200)
+        .await?;
+    permit
+        .record_disclosure(&state.store, rows.iter().map(|r| r.death_id.as_str()))
+        .await?;
+    Ok(ApiJson(
+        rows.into_iter()
+            .map(|r| NotificationSummary {
+                id: r.death_id,
+                year: r.stats.year,
+                municipality: r.stats.municipality,
+                place_type: r.stats.place_type,
+                forensic_complete: r.forensic_complete,
+            })
+            .collect(),
+    ))
+}
+
 /// Amend one's own notification until forensic completion (replaces it whole);
 /// after it, 409 `completed_by_forensic_medicine`.
 #[utoipa::path(put, path = "/death-notifications/{death_id}", tag = "deaths", request_body = NotificationInput,
@@ -188,7 +240,7 @@ async fn get_notification(
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn amend_notification(
+pub(crate) async fn amend_notification(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
@@ -512,7 +564,7 @@ async fn record_overdose(
 #[utoipa::path(post, path = "/police-overdoses", tag = "overdoses", request_body = PoliceOverdoseInput,
     responses((status = 201, body = Created), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn record_police_overdose(
+pub(crate) async fn record_police_overdose(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,

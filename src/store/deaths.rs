@@ -483,6 +483,23 @@ impl Store {
         Ok(rows.iter().map(death_from_row).collect::<Result<_, _>>()?)
     }
 
+    /// The death notifications one police officer reported, newest first.
+    pub async fn notifications_of(
+        &self,
+        reporter: &str,
+        limit: i64,
+    ) -> Result<Vec<DeathRow>, StoreError> {
+        let rows = db::query(
+            "select * from death where reporter = $1 and has_notification \
+             order by id desc limit $2",
+        )
+        .bind(reporter)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.iter().map(death_from_row).collect::<Result<_, _>>()?)
+    }
+
     /// Deaths in a year (for aggregates and tests).
     pub async fn deaths_in_year(&self, year: i64) -> Result<Vec<DeathRow>, StoreError> {
         let rows = db::query("select * from death where death_year = $1 order by id")

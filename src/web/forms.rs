@@ -42,6 +42,12 @@ impl FormData {
         Self { pairs }
     }
 
+    /// The same form with one more value of `name`.
+    pub fn and(mut self, name: &str, value: &str) -> Self {
+        self.pairs.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
     /// Every non-empty value of `name`, in the order sent.
     pub fn all(&self, name: &str) -> Vec<&str> {
         self.pairs

@@ -12,6 +12,7 @@ mod fields;
 mod forensic;
 mod forms;
 pub mod i18n;
+mod police;
 mod session;
 mod social;
 
@@ -52,6 +53,7 @@ pub fn router() -> Router<AppState> {
         .merge(analyst::router())
         .merge(forensic::router())
         .merge(social::router())
+        .merge(police::router())
         .fallback(page_not_found)
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
@@ -106,6 +108,16 @@ const MENU: &[(&str, Action, &str)] = &[
     ("/patients", Action::ListEpisodes, "nav-patients"),
     ("/ost", Action::CheckOst, "nav-ost"),
     ("/contacts", Action::ListSocialContacts, "nav-contacts"),
+    (
+        "/notifications",
+        Action::ListDeathNotifications,
+        "nav-notifications",
+    ),
+    (
+        "/police-overdoses/new",
+        Action::CreateOverdose,
+        "nav-police-overdose",
+    ),
     ("/deaths", Action::ListDeathRecords, "nav-deaths"),
     ("/outputs", Action::RunExport, "nav-outputs"),
 ];

@@ -216,6 +216,12 @@ const ROUTES: &[(&str, &str, Access, &[ScopeCase])] = &[
     ),
     (
         "GET",
+        "/death-notifications",
+        Access::Policy("list_death_notifications"),
+        IN,
+    ),
+    (
+        "GET",
         "/death-notifications/{death_id}",
         Access::Policy("read_death_notification"),
         IN_OUT,
@@ -694,7 +700,9 @@ async fn request_for(
                 "2025-01-01",
             )),
         ),
-        ("GET", "/episodes") | ("GET", "/social-contacts") => (path.into(), None),
+        ("GET", "/episodes") | ("GET", "/social-contacts") | ("GET", "/death-notifications") => {
+            (path.into(), None)
+        }
         ("POST", "/episodes/search") => (
             path.into(),
             Some(json!({"first_name": "Nobody", "last_name": "Known", "birth_date": "1990-01-01"})),

@@ -19,6 +19,7 @@ backend_tests!(
     an_analyst_downloads_the_workbook_and_builds_a_custom_table,
     forensic_medicine_records_a_death_through_the_form,
     a_social_worker_records_and_lists_contacts,
+    police_notify_list_and_amend_their_own_notifications,
 );
 
 /// A cookie-keeping client that does not follow redirects.
@@ -973,4 +974,79 @@ async fn a_social_worker_records_and_lists_contacts(app: TestApp) {
     let mut other = Browser::new(&app);
     other.log_in(&clinician.username).await;
     assert_eq!(other.get("/contacts").await.status, StatusCode::FORBIDDEN);
+}
+
+async fn police_notify_list_and_amend_their_own_notifications(app: TestApp) {
+    let officer = app.user("police", None, None).await;
+    let mut browser = Browser::new(&app);
+    browser.accept_language = Some("en");
+    browser.log_in(&officer.username).await;
+    let home = browser.get("/").await;
+    assert!(home.body.contains("href=\"/notifications\""));
+    assert!(home.body.contains("href=\"/police-overdoses/new\""));
+    let csrf = home.csrf();
+    let date = format!("{}-04-05", registry::export::current_year() - 1);
+    let mut form = vec![
+        ("csrf", csrf.as_str()),
+        ("date_of_death", date.as_str()),
+        ("municipality", "ferizaj"),
+        ("place_type", ""),
+        ("found_alone", "yes"),
+        ("suspected_substances", "1.1"),
+        ("suspected_substances", ""),
+        ("sex", "1"),
+        ("age", "30"),
+    ];
+    let refused = browser.post("/notifications/new", &form).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("id=\"f-place_type-problem\""));
+    form[3].1 = "public_place";
+    let sent = browser.post("/notifications/new", &form).await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
+    let own = sent.location().to_owned();
+    let read = browser.get(&own).await;
+    assert_eq!(read.status, 200);
+    assert!(read.body.contains("1.1 · heroin") && read.body.contains("public place"));
+    assert!(
+        read.body.contains(&format!("value=\"{date}\"")),
+        "the form holds what was sent"
+    );
+    let list = browser.get("/notifications").await;
+    assert!(list.body.contains(&format!("href=\"{own}\"")));
+    // Amended: the place changes.
+    form[3].1 = "home";
+    let amended = browser.post(&own, &form).await;
+    assert_eq!(amended.status, StatusCode::SEE_OTHER, "{}", amended.body);
+    assert!(browser.get(&own).await.body.contains("<dd>home</dd>"));
+
+    // Another officer neither lists it nor reads it.
+    let other = app.user("police", None, None).await;
+    let mut second = Browser::new(&app);
+    second.log_in(&other.username).await;
+    assert!(!second.get("/notifications").await.body.contains(&own));
+    assert_eq!(second.get(&own).await.status, StatusCode::NOT_FOUND);
+
+    // An overdose attended at the scene.
+    let recorded = browser
+        .post(
+            "/police-overdoses/new",
+            &[
+                ("csrf", &csrf),
+                ("date", &date),
+                ("municipality", "ferizaj"),
+                ("sex", "2"),
+                ("age", "25"),
+                ("substances_suspected", "1.1"),
+                ("naloxone_given", "yes"),
+                ("outcome", "taken_to_hospital"),
+            ],
+        )
+        .await;
+    assert_eq!(recorded.status, 200, "{}", recorded.body);
+    assert!(recorded.body.contains("id=\"done\""));
 }

@@ -65,7 +65,7 @@ fn check_time(field: &str, value: Option<&String>, errors: &mut Vec<FieldError>)
     responses((status = 200, body = EventPage), (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn list_events(
+pub(crate) async fn list_events(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
@@ -129,7 +129,7 @@ pub struct VerifyResult {
 #[utoipa::path(post, path = "/audit/verify", tag = "audit",
     responses((status = 200, body = VerifyResult), (status = 403, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn verify(
+pub(crate) async fn verify(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,

@@ -2,7 +2,7 @@
 //!
 //! Every resource lives in its own file exposing `router()`; handlers stay thin.
 
-mod audit;
+pub(crate) mod audit;
 pub mod auth;
 pub mod client;
 pub(crate) mod deaths;
@@ -18,7 +18,7 @@ mod openapi;
 pub(crate) mod reference;
 mod sessions;
 pub(crate) mod social;
-mod subjects;
+pub(crate) mod subjects;
 mod users;
 
 use std::sync::Arc;

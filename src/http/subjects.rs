@@ -90,7 +90,7 @@ pub struct RecordCounts {
     responses((status = 200, body = AccessReport), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn access_report(
+pub(crate) async fn access_report(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,

@@ -22,6 +22,15 @@ pub struct FormData {
 }
 
 impl FormData {
+    /// The fields of a query string (a search sent with `GET`).
+    pub fn from_query(query: &str) -> Self {
+        Self {
+            pairs: form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect(),
+        }
+    }
+
     /// The first value of `name`, or `""`.
     pub fn one(&self, name: &str) -> &str {
         self.pairs
@@ -350,6 +359,7 @@ const RULES: &[(&str, &str)] = &[
         "is not a known overdose presentation",
         "problem-unknown-record",
     ),
+    ("must be an RFC 3339 time", "problem-time"),
     ("state the purpose in", "problem-purpose"),
     ("give 2 or 3 dimensions", "problem-dimensions"),
     ("must not repeat a dimension", "problem-dimension-repeated"),

@@ -7,6 +7,7 @@
 //! none runs any: the Content-Security-Policy allows no script at all.
 
 mod analyst;
+mod auditor;
 mod clinician;
 mod fields;
 mod forensic;
@@ -54,6 +55,7 @@ pub fn router() -> Router<AppState> {
         .merge(forensic::router())
         .merge(social::router())
         .merge(police::router())
+        .merge(auditor::router())
         .fallback(page_not_found)
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
@@ -120,6 +122,7 @@ const MENU: &[(&str, Action, &str)] = &[
     ),
     ("/deaths", Action::ListDeathRecords, "nav-deaths"),
     ("/outputs", Action::RunExport, "nav-outputs"),
+    ("/audit", Action::ReadAudit, "nav-audit"),
 ];
 
 impl Chrome {

@@ -20,6 +20,7 @@ backend_tests!(
     forensic_medicine_records_a_death_through_the_form,
     a_social_worker_records_and_lists_contacts,
     police_notify_list_and_amend_their_own_notifications,
+    an_auditor_verifies_searches_and_reports,
 );
 
 /// A cookie-keeping client that does not follow redirects.
@@ -1049,4 +1050,71 @@ async fn police_notify_list_and_amend_their_own_notifications(app: TestApp) {
         .await;
     assert_eq!(recorded.status, 200, "{}", recorded.body);
     assert!(recorded.body.contains("id=\"done\""));
+}
+
+async fn an_auditor_verifies_searches_and_reports(app: TestApp) {
+    let clinician = app.user("clinician", Some("uckk-psychiatry"), None).await;
+    let body = crate::episodes::episode("Arber", "Lleshi", "1991-01-01", "2025-01-02");
+    let (status, created) = app
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/episodes",
+            Some(&clinician.token),
+            Some(&body),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let registry_id = created["registry_id"]
+        .as_str()
+        .expect("registry id")
+        .to_owned();
+    let auditor = app.user("auditor", None, None).await;
+    let mut browser = Browser::new(&app);
+    browser.accept_language = Some("en");
+    browser.log_in(&auditor.username).await;
+    let page = browser.get("/audit").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = page.csrf();
+    let verified = browser.post("/audit/verify", &[("csrf", &csrf)]).await;
+    assert!(
+        verified.body.contains("The chain is intact"),
+        "{}",
+        verified.body
+    );
+    // The clinician's registration is found by actor.
+    let found = browser
+        .get(&format!("/audit?search=1&actor={}", clinician.user_id))
+        .await;
+    assert_eq!(found.status, 200);
+    assert!(
+        found.body.contains("<td>create_episode</td>"),
+        "{}",
+        found.body
+    );
+    let bad = browser.get("/audit?search=1&from=yesterday").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("id=\"f-from-problem\""));
+    // The access report lists the episode without its content.
+    let report = browser
+        .get(&format!("/audit/subject?registry_id={registry_id}"))
+        .await;
+    assert_eq!(report.status, 200, "{}", report.body);
+    assert!(
+        report.body.contains("<td>treatment episode</td>"),
+        "{}",
+        report.body
+    );
+    assert!(report.body.contains("uckk-psychiatry"));
+    assert!(
+        !report.body.contains("Lleshi"),
+        "no identity on the report page"
+    );
+    let unknown = browser
+        .get("/audit/subject?registry_id=00000000-0000-4000-8000-000000000000")
+        .await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Not the clinician's page.
+    let mut other = Browser::new(&app);
+    other.log_in(&clinician.username).await;
+    assert_eq!(other.get("/audit").await.status, StatusCode::FORBIDDEN);
 }

@@ -35,7 +35,7 @@ pub struct KeyVersionStatus {
 #[utoipa::path(get, path = "/keys/status", tag = "keys",
     responses((status = 200, body = Vec<KeyVersionStatus>), (status = 403, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn key_status(
+pub(crate) async fn key_status(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,

@@ -12,14 +12,14 @@ pub(crate) mod exports;
 mod health;
 pub(crate) mod ids;
 pub mod json;
-mod keys;
+pub(crate) mod keys;
 mod linkage;
 mod openapi;
 pub(crate) mod reference;
 mod sessions;
 pub(crate) mod social;
 pub(crate) mod subjects;
-mod users;
+pub(crate) mod users;
 
 use std::sync::Arc;
 

@@ -230,7 +230,7 @@ pub(crate) async fn list_icd10(
 #[utoipa::path(get, path = "/reference/facilities", tag = "reference",
     responses((status = 200, body = Items<Facility>)))]
 #[tracing::instrument(skip_all)]
-async fn list_facilities(
+pub(crate) async fn list_facilities(
     State(s): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,

@@ -58,7 +58,7 @@ async fn permit(
 #[utoipa::path(get, path = "/users", tag = "users",
     responses((status = 200, body = Items<AccountView>), (status = 403, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn list_users(
+pub(crate) async fn list_users(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
@@ -108,7 +108,7 @@ pub struct UserCreated {
     responses((status = 201, body = UserCreated), (status = 403, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn create_user(
+pub(crate) async fn create_user(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
@@ -161,7 +161,7 @@ pub struct Rescope {
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn rescope_user(
+pub(crate) async fn rescope_user(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
@@ -188,7 +188,7 @@ async fn rescope_user(
     params(("user_id" = String, Path, description = "the account's public id")),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn disable_user(
+pub(crate) async fn disable_user(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,

@@ -359,6 +359,17 @@ const RULES: &[(&str, &str)] = &[
         "is not a known overdose presentation",
         "problem-unknown-record",
     ),
+    ("must be 3-64 characters of a-z", "problem-username"),
+    (
+        "only clinicians have a facility",
+        "problem-facility-clinicians",
+    ),
+    ("is not a known facility code", "problem-not-in-list"),
+    (
+        "only social workers have a municipality",
+        "problem-municipality-social",
+    ),
+    ("is required for a social worker", "problem-required"),
     ("must be an RFC 3339 time", "problem-time"),
     ("state the purpose in", "problem-purpose"),
     ("give 2 or 3 dimensions", "problem-dimensions"),

@@ -6,6 +6,7 @@
 //! validation and audit), and renders the answer. No page needs JavaScript, and
 //! none runs any: the Content-Security-Policy allows no script at all.
 
+mod admin;
 mod analyst;
 mod auditor;
 mod clinician;
@@ -56,6 +57,7 @@ pub fn router() -> Router<AppState> {
         .merge(social::router())
         .merge(police::router())
         .merge(auditor::router())
+        .merge(admin::router())
         .fallback(page_not_found)
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
@@ -123,6 +125,7 @@ const MENU: &[(&str, Action, &str)] = &[
     ("/deaths", Action::ListDeathRecords, "nav-deaths"),
     ("/outputs", Action::RunExport, "nav-outputs"),
     ("/audit", Action::ReadAudit, "nav-audit"),
+    ("/admin", Action::ManageUsers, "nav-admin"),
 ];
 
 impl Chrome {

@@ -21,6 +21,7 @@ backend_tests!(
     a_social_worker_records_and_lists_contacts,
     police_notify_list_and_amend_their_own_notifications,
     an_auditor_verifies_searches_and_reports,
+    an_administrator_adds_rescopes_and_disables_accounts,
 );
 
 /// A cookie-keeping client that does not follow redirects.
@@ -1117,4 +1118,130 @@ async fn an_auditor_verifies_searches_and_reports(app: TestApp) {
     let mut other = Browser::new(&app);
     other.log_in(&clinician.username).await;
     assert_eq!(other.get("/audit").await.status, StatusCode::FORBIDDEN);
+}
+
+async fn an_administrator_adds_rescopes_and_disables_accounts(app: TestApp) {
+    let admin = app.user("admin", None, None).await;
+    let mut browser = Browser::new(&app);
+    browser.accept_language = Some("en");
+    browser.log_in(&admin.username).await;
+    let page = browser.get("/admin").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("uckk-psychiatry"),
+        "the facility register"
+    );
+    assert!(page.body.contains("<td>master</td>"), "the key status");
+    let csrf = page.csrf();
+    // A clinician needs a facility: refused beside the field.
+    let refused = browser
+        .post(
+            "/admin",
+            &[
+                ("csrf", &csrf),
+                ("username", "drita.krasniqi"),
+                ("role", "clinician"),
+                ("facility", ""),
+                ("municipality", ""),
+            ],
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("Facility: is required."),
+        "{}",
+        refused.body
+    );
+    let created = browser
+        .post(
+            "/admin",
+            &[
+                ("csrf", &csrf),
+                ("username", "drita.krasniqi"),
+                ("role", "clinician"),
+                ("facility", "uckk-psychiatry"),
+                ("municipality", ""),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    assert!(
+        created.body.contains("One-time password"),
+        "{}",
+        created.body
+    );
+    let again = browser
+        .post(
+            "/admin",
+            &[
+                ("csrf", &csrf),
+                ("username", "drita.krasniqi"),
+                ("role", "clinician"),
+                ("facility", "uckk-psychiatry"),
+                ("municipality", ""),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(again.body.contains("already taken"));
+    let (_, users) = app
+        .send(
+            reqwest::Method::GET,
+            "/api/v1/users",
+            Some(&admin.token),
+            None,
+        )
+        .await;
+    let id = users["items"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .find(|u| u["username"] == "drita.krasniqi")
+        .and_then(|u| u["user_id"].as_str())
+        .expect("created")
+        .to_owned();
+    let moved = browser
+        .post(
+            "/admin/scope",
+            &[
+                ("csrf", &csrf),
+                ("user_id", &id),
+                ("role", "clinician"),
+                ("facility", "hosp-prizren"),
+                ("municipality", ""),
+            ],
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::SEE_OTHER, "{}", moved.body);
+    let disabled = browser
+        .post("/admin/disable", &[("csrf", &csrf), ("user_id", &id)])
+        .await;
+    assert_eq!(disabled.status, StatusCode::SEE_OTHER);
+    let (_, users) = app
+        .send(
+            reqwest::Method::GET,
+            "/api/v1/users",
+            Some(&admin.token),
+            None,
+        )
+        .await;
+    let account = users["items"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .find(|u| u["user_id"] == id.as_str())
+        .expect("still listed")
+        .clone();
+    assert_eq!(account["facility"], "hosp-prizren");
+    assert!(account["disabled_at"].is_string());
+
+    let police = app.user("police", None, None).await;
+    let mut other = Browser::new(&app);
+    other.log_in(&police.username).await;
+    assert_eq!(other.get("/admin").await.status, StatusCode::FORBIDDEN);
 }

@@ -97,7 +97,7 @@ pub struct ReviewQueue {
 #[utoipa::path(get, path = "/linkage/reviews", tag = "linkage",
     responses((status = 200, body = ReviewQueue), (status = 403, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn list_reviews(
+pub(crate) async fn list_reviews(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
@@ -191,7 +191,7 @@ pub enum Verdict {
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn decide_review(
+pub(crate) async fn decide_review(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,

@@ -13,7 +13,7 @@ mod health;
 pub(crate) mod ids;
 pub mod json;
 pub(crate) mod keys;
-mod linkage;
+pub(crate) mod linkage;
 mod openapi;
 pub(crate) mod reference;
 mod sessions;

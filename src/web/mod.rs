@@ -15,6 +15,7 @@ mod forensic;
 mod forms;
 pub mod i18n;
 mod police;
+mod registrar;
 mod session;
 mod social;
 
@@ -58,6 +59,7 @@ pub fn router() -> Router<AppState> {
         .merge(police::router())
         .merge(auditor::router())
         .merge(admin::router())
+        .merge(registrar::router())
         .fallback(page_not_found)
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
@@ -125,6 +127,7 @@ const MENU: &[(&str, Action, &str)] = &[
     ("/deaths", Action::ListDeathRecords, "nav-deaths"),
     ("/outputs", Action::RunExport, "nav-outputs"),
     ("/audit", Action::ReadAudit, "nav-audit"),
+    ("/reviews", Action::ReviewLinks, "nav-reviews"),
     ("/admin", Action::ManageUsers, "nav-admin"),
 ];
 

@@ -22,6 +22,7 @@ backend_tests!(
     police_notify_list_and_amend_their_own_notifications,
     an_auditor_verifies_searches_and_reports,
     an_administrator_adds_rescopes_and_disables_accounts,
+    a_registrar_decides_a_pair_side_by_side,
 );
 
 /// A cookie-keeping client that does not follow redirects.
@@ -1244,4 +1245,65 @@ async fn an_administrator_adds_rescopes_and_disables_accounts(app: TestApp) {
     let mut other = Browser::new(&app);
     other.log_in(&police.username).await;
     assert_eq!(other.get("/admin").await.status, StatusCode::FORBIDDEN);
+}
+
+async fn a_registrar_decides_a_pair_side_by_side(app: TestApp) {
+    let clinician = app.user("clinician", Some("uckk-psychiatry"), None).await;
+    let other = app.user("clinician", Some("hosp-prizren"), None).await;
+    for (doc, number) in [(&clinician, "1234567890"), (&other, "1234567800")] {
+        let mut body = crate::episodes::episode("Arta", "Berisha", "1994-02-17", "2025-01-02");
+        body["identity"]["personal_number"] = serde_json::json!(number);
+        body["identity"]["sex"] = serde_json::json!("2");
+        let (status, created) = app
+            .send(
+                reqwest::Method::POST,
+                "/api/v1/episodes",
+                Some(&doc.token),
+                Some(&body),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+    }
+    let registrar = app.user("registrar", None, None).await;
+    let mut browser = Browser::new(&app);
+    browser.accept_language = Some("en");
+    browser.log_in(&registrar.username).await;
+    let page = browser.get("/reviews").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("<td>1234567890</td>") && page.body.contains("<td>1234567800</td>"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("one digit differs"));
+    let marker = "name=\"review_id\" value=\"";
+    let at = page.body.find(marker).expect("a pair") + marker.len();
+    let review_id = page.body[at..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let csrf = page.csrf();
+    let decided = browser
+        .post(
+            "/reviews/decide",
+            &[
+                ("csrf", &csrf),
+                ("review_id", &review_id),
+                ("reason", "same_person_documents"),
+            ],
+        )
+        .await;
+    assert_eq!(decided.status, StatusCode::SEE_OTHER, "{}", decided.body);
+    assert!(
+        browser
+            .get("/reviews")
+            .await
+            .body
+            .contains("The queue is empty.")
+    );
+
+    let mut doc = Browser::new(&app);
+    doc.log_in(&clinician.username).await;
+    assert_eq!(doc.get("/reviews").await.status, StatusCode::FORBIDDEN);
 }

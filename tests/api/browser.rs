@@ -18,6 +18,7 @@ backend_tests!(
     police_cannot_reach_a_clinical_page,
     an_analyst_downloads_the_workbook_and_charts_a_custom_table_in_english,
     a_forensic_doctor_completes_a_death_in_serbian,
+    every_page_is_labelled_and_logging_in_works_from_the_keyboard,
 );
 
 /// A headless Chromium under its own chromedriver, with a fresh profile; both end
@@ -229,6 +230,35 @@ impl Chromium {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("nothing ending in {suffix} was downloaded");
+    }
+
+    /// The ids (or names) of form controls on the page without a label, and the
+    /// `aria-describedby` references that point at nothing.
+    async fn unlabelled(&self) -> Vec<String> {
+        let script = "return [...document.querySelectorAll('input:not([type=hidden]),select,textarea')]\
+            .filter(e => e.labels.length === 0 && !e.getAttribute('aria-label'))\
+            .map(e => 'unlabelled ' + (e.id || e.name))\
+            .concat([...document.querySelectorAll('[aria-describedby]')]\
+            .flatMap(e => e.getAttribute('aria-describedby').split(' ')\
+            .filter(id => id && !document.getElementById(id)).map(id => 'missing ' + id)))";
+        let found = self
+            .client
+            .execute(script, Vec::new())
+            .await
+            .expect("script runs");
+        serde_json::from_value(found).unwrap_or_default()
+    }
+
+    /// The id of the focused element.
+    async fn focused(&self) -> String {
+        let element = self.client.active_element().await.expect("focus");
+        element.attr("id").await.ok().flatten().unwrap_or_default()
+    }
+
+    /// Presses keys on the focused element.
+    async fn keys(&self, text: &str) {
+        let element = self.client.active_element().await.expect("focus");
+        element.send_keys(text).await.expect("keys");
     }
 
     async fn end(self) {
@@ -454,5 +484,103 @@ async fn a_forensic_doctor_completes_a_death_in_serbian(app: TestApp) {
     assert!(selection.starts_with("da"), "{selection}");
     browser.shot("death-saved").await;
     assert!(record.len() > "/deaths/".len());
+    browser.end().await;
+}
+
+const TAB: &str = "\u{e004}";
+const ENTER: &str = "\u{e007}";
+
+async fn every_page_is_labelled_and_logging_in_works_from_the_keyboard(app: TestApp) {
+    let mut browser = Chromium::start("keyboard", backend_of(&app), "en").await;
+    let clinician = app.user("clinician", Some("uckk-psychiatry"), None).await;
+    // Log in with the keyboard alone: Tab to the username, type, Tab, type, Enter.
+    browser.goto(&format!("{}/login", app.base)).await;
+    let mut presses = 0;
+    while browser.focused().await != "f-username" {
+        browser.keys(TAB).await;
+        presses += 1;
+        assert!(presses < 12, "the username field is reachable by Tab");
+    }
+    browser.keys(&clinician.username).await;
+    browser.keys(TAB).await;
+    assert_eq!(browser.focused().await, "f-password");
+    browser.keys(crate::helpers::TEST_PASSWORD).await;
+    browser.keys(ENTER).await;
+    browser.wait_path(|p| p == "/").await;
+
+    // Every role's pages: every control labelled, every description present.
+    let roles = [
+        ("clinician", Some("uckk-psychiatry"), None),
+        ("social_worker", None, Some("peje")),
+        ("police", None, None),
+        ("forensic", None, None),
+        ("analyst", None, None),
+        ("auditor", None, None),
+        ("admin", None, None),
+        ("registrar", None, None),
+    ];
+    let mut visited = 0;
+    for (role, facility, municipality) in roles {
+        let user = app.user(role, facility, municipality).await;
+        browser
+            .client
+            .delete_all_cookies()
+            .await
+            .expect("logged out");
+        browser.log_in(&app, &user.username).await;
+        let home = browser.source().await;
+        let links: Vec<String> = home
+            .match_indices("<li><a href=\"")
+            .map(|(at, m)| {
+                home[at + m.len()..]
+                    .split('"')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect();
+        for link in links
+            .iter()
+            .chain([&"/password".to_owned(), &"/login".to_owned()])
+        {
+            browser.goto(&format!("{}{link}", app.base)).await;
+            let problems = browser.unlabelled().await;
+            assert!(problems.is_empty(), "{role} {link}: {problems:?}");
+            visited += 1;
+        }
+        // A form sent back with problems keeps its labels and descriptions.
+        if role == "clinician" {
+            browser.goto(&format!("{}/episodes/new", app.base)).await;
+            browser.click("#register").await;
+            browser.wait_text("#problems-title").await;
+            let problems = browser.unlabelled().await;
+            assert!(problems.is_empty(), "register with problems: {problems:?}");
+            // The check sees the form (it is not vacuous): dozens of controls, and a
+            // control stripped of its label is reported.
+            let controls = browser
+                .client
+                .execute(
+                    "return document.querySelectorAll('select,input:not([type=hidden])').length",
+                    Vec::new(),
+                )
+                .await
+                .expect("count");
+            assert!(controls.as_u64().unwrap_or(0) > 30, "{controls}");
+            browser
+                .client
+                .execute(
+                    "document.querySelector('label[for=f-route]').remove()",
+                    Vec::new(),
+                )
+                .await
+                .expect("label removed");
+            assert_eq!(
+                browser.unlabelled().await,
+                vec!["unlabelled f-route".to_owned()]
+            );
+            browser.shot("register-all-problems").await;
+        }
+    }
+    assert!(visited >= 20, "{visited} pages checked");
     browser.end().await;
 }

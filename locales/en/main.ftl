@@ -496,3 +496,11 @@ number-same = the same
 number-one-digit = one digit differs
 number-different = different
 number-unknown = not known
+
+field-notification-id = Police notification
+field-body = The form
+field-identity-body = The person
+field-custom-year = Year of the custom table
+field-custom-purpose = Purpose of the custom table
+notification-identity-again = give the person again (the name, or sex and apparent age; sex "not known" when nothing is known): an amendment replaces the notification whole.
+reviews-choose-reason = Choose the decision and its reason first.

@@ -18,7 +18,7 @@ home-no-pages = Roli juaj nuk ka ende faqe në këtë ndërfaqe; përdorni API-n
 
 role-clinician = klinicist
 role-social-worker = punonjës social
-role-police = polici
+role-police = polic
 role-forensic = mjekësi ligjore
 role-analyst = analist
 role-auditor = auditor
@@ -239,7 +239,7 @@ death-state-draft = regjistrim i mjekësisë ligjore, jo përfundimtar
 death-state-police = vetëm njoftim i policisë
 death-selection-b = Përzgjedhja B e EMCDDA-së
 death-selection-d = Përzgjedhja D e EMCDDA-së
-death-rule = rregulla
+death-rule = rregulli
 death-title = Regjistrimi i vdekjes
 death-new-title = Regjistrimi i vdekjes
 death-new-intro = Regjistrimi i mjekësisë ligjore për një vdekje. Emri ruhet i enkriptuar dhe përdoret vetëm që personi të numërohet një herë dhe të lidhet me historinë e trajtimit; askush jashtë mjekësisë ligjore nuk e sheh.
@@ -359,7 +359,7 @@ service-other = tjetër
 
 # Policia
 nav-notifications = Njoftimet e vdekjeve
-nav-police-overdose = Regjistro një mbidozë të ndjekur
+nav-police-overdose = Regjistro një mbidozë ku ndërhyri policia
 notifications-title = Njoftimet e mia të vdekjeve
 notifications-intro = Vdekjet e dyshuara të lidhura me drogat që keni njoftuar, më të rejat së pari. Një njoftim mund të ndryshohet derisa mjekësia ligjore ta plotësojë.
 notifications-none = Nuk keni njoftuar asnjë vdekje.
@@ -374,7 +374,7 @@ notification-state = Gjendja
 notification-open = i hapur: mund të ndryshohet
 notification-completed = i plotësuar nga mjekësia ligjore
 notification-frozen = Mjekësia ligjore e ka plotësuar këtë njoftim; ai nuk mund të ndryshohet më.
-police-overdose-title = Mbidozë e ndjekur nga policia
+police-overdose-title = Mbidozë ku ndërhyri policia
 police-overdose-intro = Një mbidozë jo fatale e ndjekur në vendngjarje. Nuk regjistrohet asnjë emër.
 police-overdose-submit = Regjistro mbidozën
 police-overdose-done = Mbidoza u regjistrua.
@@ -496,3 +496,11 @@ number-same = i njëjtë
 number-one-digit = ndryshon një shifër
 number-different = të ndryshëm
 number-unknown = i panjohur
+
+field-notification-id = Njoftimi i policisë
+field-body = Formulari
+field-identity-body = Personi
+field-custom-year = Viti i tabelës së personalizuar
+field-custom-purpose = Qëllimi i tabelës së personalizuar
+notification-identity-again = jepni përsëri personin (emrin, ose gjininë dhe moshën e dukshme; gjinia "e panjohur" kur nuk dihet asgjë): një ndryshim e zëvendëson njoftimin tërësisht.
+reviews-choose-reason = Zgjidhni së pari vendimin dhe arsyen e tij.

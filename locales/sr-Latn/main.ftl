@@ -18,7 +18,7 @@ home-no-pages = Vaša uloga još nema stranice u ovom interfejsu; koristite API 
 
 role-clinician = kliničar
 role-social-worker = socijalni radnik
-role-police = policija
+role-police = policijski službenik
 role-forensic = sudska medicina
 role-analyst = analitičar
 role-auditor = revizor
@@ -496,3 +496,11 @@ number-same = isti
 number-one-digit = razlikuje se jedna cifra
 number-different = različiti
 number-unknown = nepoznato
+
+field-notification-id = Obaveštenje policije
+field-body = Obrazac
+field-identity-body = Osoba
+field-custom-year = Godina prilagođene tabele
+field-custom-purpose = Svrha prilagođene tabele
+notification-identity-again = navedite ponovo osobu (ime, ili pol i procenjeni uzrast; pol „nepoznato” kada se ništa ne zna): izmena zamenjuje celo obaveštenje.
+reviews-choose-reason = Prvo izaberite odluku i njen razlog.

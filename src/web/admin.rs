@@ -268,18 +268,12 @@ async fn add_user(State(state): State<AppState>, signed: SignedIn, form: FormDat
     }
 }
 
-fn user_id(raw: &str) -> Option<String> {
-    uuid::Uuid::try_parse(raw)
-        .ok()
-        .map(|id| id.hyphenated().to_string())
-}
-
 /// `POST /admin/scope`: the API's `PUT /users/{id}/scope`.
 async fn rescope(State(state): State<AppState>, signed: SignedIn, form: FormData) -> Response {
     if !signed.visitor.check_csrf(&form) {
         return csrf_refused(&signed.visitor);
     }
-    let Some(id) = user_id(form.one("user_id")) else {
+    let Some(id) = super::record_id(form.one("user_id")) else {
         return api_error_page(&signed.visitor, ApiError::NotFound);
     };
     let tr = signed.visitor.tr;
@@ -328,7 +322,7 @@ async fn disable(State(state): State<AppState>, signed: SignedIn, form: FormData
     if !signed.visitor.check_csrf(&form) {
         return csrf_refused(&signed.visitor);
     }
-    let Some(id) = user_id(form.one("user_id")) else {
+    let Some(id) = super::record_id(form.one("user_id")) else {
         return api_error_page(&signed.visitor, ApiError::NotFound);
     };
     match users::disable_user(

@@ -126,7 +126,7 @@ const PALETTE: &[&str] = &[
 /// A grouped horizontal bar chart of a table without its totals: one group per row,
 /// one bar per column, a legend of the columns. Plain SVG with presentation
 /// attributes (no style, no script), escaped text.
-fn chart(rows: &[(String, Vec<u64>)], cols: &[String], title: &str) -> String {
+fn chart(n: usize, rows: &[(String, Vec<u64>)], cols: &[String], title: &str) -> String {
     let body_rows = &rows[..rows.len().saturating_sub(1)];
     let body_cols = cols.len().saturating_sub(1);
     let max = body_rows
@@ -142,9 +142,9 @@ fn chart(rows: &[(String, Vec<u64>)], cols: &[String], title: &str) -> String {
     let height = 20.0 + group_h * body_rows.len() as f64 + legend_h + 10.0;
     let width = label_w + bar_w + 70.0;
     let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-labelledby=\"chart-title\" \
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-labelledby=\"chart-{n}\" \
          width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\">\
-         <title id=\"chart-title\">{}</title>",
+         <title id=\"chart-{n}\">{}</title>",
         escape(title)
     );
     let mut y = 10.0;
@@ -319,18 +319,32 @@ fn attachment(response: Response, name: &str) -> Response {
 }
 
 /// The problems and refusals of an output request, as the page shows them.
+/// `prefix` names the form the problems belong to: both forms have a year and a
+/// purpose, and each problem is shown beside its own form's field.
 async fn refused(
     state: &AppState,
     signed: &SignedIn,
     form: &FormData,
     error: ApiError,
+    prefix: &str,
 ) -> Response {
     let tr = signed.visitor.tr;
     let problems = match error {
-        ApiError::Invalid(fields) => Problems::from_fields(&tr, &fields),
+        ApiError::Invalid(fields) => {
+            let fields: Vec<_> = fields
+                .into_iter()
+                .map(|mut f| {
+                    if f.field == "year" || f.field == "purpose" {
+                        f.field = format!("{prefix}{}", f.field);
+                    }
+                    f
+                })
+                .collect();
+            Problems::from_fields(&tr, &fields)
+        }
         ApiError::Conflict {
             code: "not_frozen", ..
-        } => Problems::one(&tr, "year", tr.t("outputs-not-frozen")),
+        } => Problems::one(&tr, &format!("{prefix}year"), tr.t("outputs-not-frozen")),
         other => return api_error_page(&signed.visitor, other),
     };
     page(state, signed, form, problems, Vec::new(), String::new()).await
@@ -363,7 +377,7 @@ async fn statutory(State(state): State<AppState>, signed: SignedIn, form: FormDa
             let year = form.one("year").trim();
             attachment(file, &format!("registry-statutory-{year}.{format}"))
         }
-        Err(e) => refused(&state, &signed, &form, e).await,
+        Err(e) => refused(&state, &signed, &form, e, "").await,
     }
 }
 
@@ -398,7 +412,7 @@ async fn custom(State(state): State<AppState>, signed: SignedIn, form: FormData)
     .await
     {
         Ok(answer) => answer,
-        Err(e) => return refused(&state, &signed, &form, e).await,
+        Err(e) => return refused(&state, &signed, &form, e, "custom_").await,
     };
     if csv {
         let year = form.one("year").trim();
@@ -435,7 +449,8 @@ async fn custom(State(state): State<AppState>, signed: SignedIn, form: FormData)
         .map(Vec::as_slice)
         .unwrap_or_default()
         .iter()
-        .map(|t| {
+        .enumerate()
+        .map(|(n, t)| {
             let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
             let unit = text(&t["unit"]);
             let unit = match form.one("geography") {
@@ -469,7 +484,7 @@ async fn custom(State(state): State<AppState>, signed: SignedIn, form: FormData)
                 })
                 .collect();
             Shown {
-                chart: chart(&rows, &cols, &title),
+                chart: chart(n, &rows, &cols, &title),
                 title,
                 cols,
                 rows,
@@ -499,7 +514,7 @@ mod tests {
             ("total".to_owned(), vec![3, 15, 18]),
         ];
         let cols = vec!["a\"".to_owned(), "b".to_owned(), "total".to_owned()];
-        let svg = chart(&rows, &cols, "t<");
+        let svg = chart(1, &rows, &cols, "t<");
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
         assert!(svg.contains("&lt;b&gt;&amp;") && svg.contains("a&quot;") && svg.contains("t&lt;"));
         assert!(!svg.contains("<b>") && !svg.contains("style") && !svg.contains("script"));

@@ -183,6 +183,17 @@ async fn subject(
             report.linked_records.to_string(),
         ),
     ];
+    // The person's own data, which the request is about (GDPR art. 15): the
+    // identity as submitted, when the role may see it and it was not erased.
+    if let Some(identity) = &report.identity {
+        let label = |name: &str| super::forms::label(&tr, name);
+        page.report
+            .push((label("identity.first_name"), identity.first_name.clone()));
+        page.report
+            .push((label("identity.last_name"), identity.last_name.clone()));
+        page.report
+            .push((label("identity.birth_date"), identity.birth_date.clone()));
+    }
     if let Some(erased) = &report.erased_at {
         page.report.push((tr.t("audit-erased-at"), erased.clone()));
     }

@@ -27,6 +27,19 @@ pub enum Ask {
     Text,
 }
 
+/// A person's identity as every form asks it (names, birth date, sex, personal
+/// number).
+pub const IDENTITY: &[(&str, Ask)] = &[
+    ("identity.first_name", Ask::Line),
+    ("identity.last_name", Ask::Line),
+    ("identity.birth_date", Ask::Line),
+    ("identity.sex", Ask::Code("sex")),
+    ("identity.personal_number", Ask::Line),
+];
+
+/// What is asked of a person who is not identified (a death, an overdose).
+pub const UNIDENTIFIED: &[(&str, Ask)] = &[("sex", Ask::Code("sex")), ("age", Ask::Number)];
+
 /// How many secondary drugs a form offers (the TDI allows four).
 const SECONDARY_SLOTS: usize = 4;
 

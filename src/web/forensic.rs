@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
 
-use super::fields::{Ask, Choice, Field, choices, fields};
+use super::fields::{Ask, Choice, Field, IDENTITY, UNIDENTIFIED, choices, fields};
 use super::forms::{FormData, Problems};
 use super::i18n::Tr;
 use super::session::SignedIn;
@@ -28,16 +28,6 @@ pub(super) fn router() -> Router<AppState> {
         .route("/deaths/new", get(new_form).post(submit))
         .route("/deaths/{death_id}", get(view))
 }
-
-const IDENTITY: &[(&str, Ask)] = &[
-    ("identity.first_name", Ask::Line),
-    ("identity.last_name", Ask::Line),
-    ("identity.birth_date", Ask::Line),
-    ("identity.sex", Ask::Code("sex")),
-    ("identity.personal_number", Ask::Line),
-    ("sex", Ask::Code("sex")),
-    ("age", Ask::Number),
-];
 
 const DEATH: &[(&str, Ask)] = &[
     ("date_of_death", Ask::Date),
@@ -200,6 +190,7 @@ async fn form_page(
     let searched = found.is_some();
     // The deceased may not be identified: nothing of the identity is required.
     let mut identity = fields(&tr, IDENTITY, HINTED, form, &problems, &slugs);
+    identity.extend(fields(&tr, UNIDENTIFIED, HINTED, form, &problems, &slugs));
     for field in &mut identity {
         field.required = false;
     }
@@ -247,8 +238,9 @@ async fn new_form(
     form_page(&state, &signed, &form, Problems::default(), None).await
 }
 
-/// The form as the API's death record.
-fn to_input(form: &FormData) -> Value {
+/// The form as the API's death record, and for each toxicology row sent, the
+/// form's row it came from (the API names problems by the rows it was sent).
+fn to_input(form: &FormData) -> (Value, Vec<usize>) {
     let text = |name: &str| form.one(name).trim().to_owned();
     let optional = |name: &str| {
         let value = text(name);
@@ -306,19 +298,31 @@ fn to_input(form: &FormData) -> Value {
     for key in CHECKS {
         put(key, Some(Value::Bool(!form.one(key).is_empty())));
     }
+    // A row with anything in it is sent, so a half-filled row is reported, not
+    // dropped.
+    let mut rows = Vec::new();
     let substances: Vec<Value> = (1..=SUBSTANCE_ROWS)
         .filter_map(|n| {
             let name = |field: &str| format!("substances.{n}.{field}");
             let (code, nps) = (optional(&name("code")), optional(&name("nps_name")));
-            if code.is_none() && nps.is_none() {
+            let (matrix, concentration) =
+                (optional(&name("matrix")), optional(&name("concentration")));
+            let relevant = !form.one(&name("cause_relevant")).is_empty();
+            if code.is_none()
+                && nps.is_none()
+                && matrix.is_none()
+                && concentration.is_none()
+                && !relevant
+            {
                 return None;
             }
+            rows.push(n);
             Some(json!({
                 "code": code,
                 "nps_name": nps,
-                "cause_relevant": !form.one(&name("cause_relevant")).is_empty(),
-                "matrix": optional(&name("matrix")),
-                "concentration": optional(&name("concentration")),
+                "cause_relevant": relevant,
+                "matrix": matrix,
+                "concentration": concentration,
             }))
         })
         .collect();
@@ -338,7 +342,30 @@ fn to_input(form: &FormData) -> Value {
         }
     }
     put("background", Some(Value::Object(background)));
-    Value::Object(input)
+    (Value::Object(input), rows)
+}
+
+/// The API's problems with toxicology rows named by the form's rows.
+fn by_form_row(
+    fields: Vec<crate::field::FieldError>,
+    rows: &[usize],
+) -> Vec<crate::field::FieldError> {
+    fields
+        .into_iter()
+        .map(|mut f| {
+            let sent = f
+                .field
+                .strip_prefix("substances[")
+                .and_then(|rest| rest.split_once(']'))
+                .and_then(|(i, rest)| Some((i.parse::<usize>().ok()?, rest.to_owned())));
+            if let Some((i, rest)) = sent {
+                if let Some(row) = rows.get(i) {
+                    f.field = format!("substances[{}]{rest}", row - 1);
+                }
+            }
+            f
+        })
+        .collect()
 }
 
 /// `POST /deaths/new`: search the ICD-10 list, pick a code from it, or save (the
@@ -386,7 +413,8 @@ async fn submit(State(state): State<AppState>, signed: SignedIn, form: FormData)
             Err(e) => api_error_page(&signed.visitor, e),
         };
     }
-    let body = serde_json::to_vec(&to_input(&form)).unwrap_or_default();
+    let (input, rows) = to_input(&form);
+    let body = serde_json::to_vec(&input).unwrap_or_default();
     let input: ForensicInput = match crate::http::json::parse_json(&body) {
         Ok(input) => input,
         Err(ApiError::Invalid(fields)) => {
@@ -394,7 +422,7 @@ async fn submit(State(state): State<AppState>, signed: SignedIn, form: FormData)
                 &state,
                 &signed,
                 &form,
-                Problems::from_fields(&tr, &fields),
+                Problems::from_fields(&tr, &by_form_row(fields, &rows)),
                 None,
             )
             .await;
@@ -417,7 +445,7 @@ async fn submit(State(state): State<AppState>, signed: SignedIn, form: FormData)
                 &state,
                 &signed,
                 &form,
-                Problems::from_fields(&tr, &fields),
+                Problems::from_fields(&tr, &by_form_row(fields, &rows)),
                 None,
             )
             .await
@@ -587,7 +615,12 @@ mod tests {
     fn every_composed_message_exists_in_every_language() {
         let mut keys: Vec<String> = Vec::new();
         let label = |name: &str| format!("field-{}", name.replace(['.', '_'], "-"));
-        for (name, ask) in IDENTITY.iter().chain(DEATH).chain(BACKGROUND) {
+        for (name, ask) in IDENTITY
+            .iter()
+            .chain(UNIDENTIFIED)
+            .chain(DEATH)
+            .chain(BACKGROUND)
+        {
             keys.push(label(name));
             if let Ask::Pick(prefix, values) = ask {
                 keys.extend(
@@ -624,10 +657,6 @@ mod tests {
                 .iter()
                 .map(|m| format!("manner-{m}")),
         );
-        for lang in ["sq", "sr-Latn", "en"] {
-            let known = crate::web::i18n::tests::keys_of(lang);
-            let missing: Vec<_> = keys.iter().filter(|k| !known.contains(*k)).collect();
-            assert!(missing.is_empty(), "{lang} lacks {missing:?}");
-        }
+        crate::web::i18n::tests::assert_every_language_has(&keys);
     }
 }

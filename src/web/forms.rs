@@ -179,6 +179,16 @@ impl Problems {
         }
     }
 
+    /// The problems of `field` itself, not of its items.
+    pub fn only(&self, field: &str) -> String {
+        self.list
+            .iter()
+            .filter(|(f, _, _)| f == field)
+            .map(|(_, _, m)| m.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
@@ -384,7 +394,7 @@ pub fn translate(tr: &Tr, problem: &str) -> String {
         tracing::warn!("a problem without a translation reached a page");
         return tr.t("problem-invalid");
     };
-    match first_number(problem) {
+    match last_number(problem) {
         Some(n) if NUMBERED.contains(key) => tr.t1(key, "n", n),
         _ => tr.t(key),
     }
@@ -404,13 +414,12 @@ const NUMBERED: &[&str] = &[
     "problem-at-most-characters",
 ];
 
-fn first_number(text: &str) -> Option<u64> {
-    let start = text.find(|c: char| c.is_ascii_digit())?;
-    let digits: String = text[start..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().ok()
+/// The last number a rule states: its limit ("an age in years from 0 to 100").
+fn last_number(text: &str) -> Option<u64> {
+    text.split(|c: char| !c.is_ascii_digit())
+        .rfind(|part| !part.is_empty())?
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]
@@ -543,6 +552,11 @@ mod tests {
             translate(&tr, "must be at most 2000 characters"),
             tr.t1("problem-at-most-characters", "n", 2000)
         );
+        let age = translate(
+            &tr,
+            "must be an age in years from 0 to 100 (leave out when not known)",
+        );
+        assert_eq!(age, tr.t1("problem-age", "n", 100));
     }
 
     #[test]

@@ -194,6 +194,15 @@ pub(crate) mod tests {
             .unwrap_or_default()
     }
 
+    /// Fails naming every key some language lacks.
+    pub(crate) fn assert_every_language_has(keys: &[String]) {
+        for (lang, _) in FILES {
+            let known = keys_of(lang);
+            let missing: Vec<_> = keys.iter().filter(|k| !known.contains(*k)).collect();
+            assert!(missing.is_empty(), "{lang} lacks {missing:?}");
+        }
+    }
+
     /// The keys pages ask for literally, by the `t` and `t1` calls with a quoted key
     /// in the templates and in this module's Rust files.
     fn used_keys() -> BTreeSet<String> {

@@ -293,6 +293,14 @@ async fn refuse_unless(
     Err(api_error_page(&signed.visitor, refused))
 }
 
+/// A record id from a path or a form, in the API's canonical form; `None` for
+/// anything that is not one.
+fn record_id(raw: &str) -> Option<String> {
+    uuid::Uuid::try_parse(raw.trim())
+        .ok()
+        .map(|id| id.hyphenated().to_string())
+}
+
 /// A form whose CSRF token does not match the browser's cookie.
 fn csrf_refused(visitor: &Visitor) -> Response {
     message_page(visitor, StatusCode::FORBIDDEN, "error-title", "error-csrf")

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
 
-use super::fields::{Ask, Field, fields};
+use super::fields::{Ask, Field, IDENTITY, UNIDENTIFIED, fields};
 use super::forms::{FormData, Problems};
 use super::i18n::Tr;
 use super::session::SignedIn;
@@ -35,7 +35,8 @@ pub(super) fn router() -> Router<AppState> {
 
 const ANSWERS: &[&str] = &["yes", "no"];
 
-const NOTIFICATION: &[(&str, Ask)] = &[
+/// The scene, then the person (identified or not), then the circumstances.
+const SCENE: &[(&str, Ask)] = &[
     ("date_of_death", Ask::Date),
     ("municipality", Ask::Municipality),
     ("place_type", Ask::Pick("place", PLACE_TYPES)),
@@ -43,14 +44,12 @@ const NOTIFICATION: &[(&str, Ask)] = &[
     ("paraphernalia", Ask::Pick("answer", ANSWERS)),
     ("witnessed", Ask::Pick("answer", ANSWERS)),
     ("suspected_substances", Ask::Codes("substance")),
-    ("identity.first_name", Ask::Line),
-    ("identity.last_name", Ask::Line),
-    ("identity.birth_date", Ask::Line),
-    ("identity.sex", Ask::Code("sex")),
-    ("identity.personal_number", Ask::Line),
-    ("sex", Ask::Code("sex")),
-    ("age", Ask::Number),
-    ("circumstances", Ask::Text),
+];
+const NOTIFICATION: &[&[(&str, Ask)]] = &[
+    SCENE,
+    IDENTITY,
+    UNIDENTIFIED,
+    &[("circumstances", Ask::Text)],
 ];
 
 const OVERDOSE: &[(&str, Ask)] = &[
@@ -156,7 +155,10 @@ async fn notification_page(
         Ok(slugs) => slugs,
         Err(e) => return api_error_page(&signed.visitor, e.into()),
     };
-    let mut fields = fields(&tr, NOTIFICATION, HINTED, form, &problems, &slugs);
+    let mut fields: Vec<Field> = NOTIFICATION
+        .iter()
+        .flat_map(|items| super::fields::fields(&tr, items, HINTED, form, &problems, &slugs))
+        .collect();
     for field in &mut fields {
         field.required = matches!(field.name, "date_of_death" | "municipality" | "place_type");
         if field.name == "municipality" {
@@ -307,12 +309,6 @@ async fn list(State(state): State<AppState>, signed: SignedIn) -> Response {
     .into_response()
 }
 
-fn record_id(raw: &str) -> Option<String> {
-    uuid::Uuid::try_parse(raw)
-        .ok()
-        .map(|id| id.hyphenated().to_string())
-}
-
 /// The notification as read back, and the form filled with what it holds.
 async fn read_back(
     state: &AppState,
@@ -383,7 +379,7 @@ async fn view(
     signed: SignedIn,
     Path(death_id): Path<String>,
 ) -> Response {
-    let Some(id) = record_id(&death_id) else {
+    let Some(id) = super::record_id(&death_id) else {
         return api_error_page(&signed.visitor, ApiError::NotFound);
     };
     match read_back(&state, &signed, &id).await {
@@ -411,10 +407,32 @@ async fn amend(
     if !signed.visitor.check_csrf(&form) {
         return csrf_refused(&signed.visitor);
     }
-    let Some(id) = record_id(&death_id) else {
+    let Some(id) = super::record_id(&death_id) else {
         return api_error_page(&signed.visitor, ApiError::NotFound);
     };
     let tr = signed.visitor.tr;
+    // An amendment replaces the notification whole, and reading it back does not
+    // show the identity: sent without any of it, the stored identity, sex and age
+    // would be erased. The officer gives them again (sex 99 when not known).
+    let person = [
+        "identity.first_name",
+        "identity.last_name",
+        "identity.birth_date",
+        "sex",
+        "age",
+    ];
+    if person.iter().all(|name| form.one(name).trim().is_empty()) {
+        let summary = read_back(&state, &signed, &id)
+            .await
+            .map(|(_, s)| s)
+            .unwrap_or_default();
+        let problems = Problems::one(
+            &tr,
+            "identity.first_name",
+            tr.t("notification-identity-again"),
+        );
+        return notification_page(&state, &signed, &form, problems, Some((id, summary))).await;
+    }
     let outcome = match parse_notification(&form) {
         Ok(input) => api::amend_notification(
             State(state.clone()),
@@ -500,17 +518,22 @@ async fn overdose_page(
     page.into_response()
 }
 
-/// `GET /police-overdoses/new`.
-async fn overdose_form(State(state): State<AppState>, signed: SignedIn) -> Response {
+/// `GET /police-overdoses/new[?recorded=1]`.
+async fn overdose_form(
+    State(state): State<AppState>,
+    signed: SignedIn,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
     if let Err(refused) = refuse_unless(&state, &signed, Action::CreateOverdose).await {
         return refused;
     }
+    let recorded = query.as_deref() == Some("recorded=1");
     overdose_page(
         &state,
         &signed,
         &FormData::default(),
         Problems::default(),
-        false,
+        recorded,
     )
     .await
 }
@@ -529,7 +552,15 @@ async fn record_overdose(
     }
     let tr = signed.visitor.tr;
     let mut json = form.to_json(&["age"], &["substances_suspected"], &["sex"]);
-    json["naloxone_given"] = Value::Bool(form.one("naloxone_given") == "yes");
+    // Blank is not "no": left out, the API names it as required.
+    match answer(&form, "naloxone_given") {
+        Some(given) => json["naloxone_given"] = given,
+        None => {
+            if let Some(object) = json.as_object_mut() {
+                object.remove("naloxone_given");
+            }
+        }
+    }
     if json.get("substances_suspected").is_none() {
         json["substances_suspected"] = json!([]);
     }
@@ -546,16 +577,8 @@ async fn record_overdose(
         Err(e) => Err(e),
     };
     match outcome {
-        Ok(()) => {
-            overdose_page(
-                &state,
-                &signed,
-                &FormData::default(),
-                Problems::default(),
-                true,
-            )
-            .await
-        }
+        // Back to the form by a redirect, so a reload does not record it again.
+        Ok(()) => Redirect::to("/police-overdoses/new?recorded=1").into_response(),
         Err(ApiError::Invalid(fields)) => {
             overdose_page(
                 &state,
@@ -579,6 +602,7 @@ mod tests {
         let label = |name: &str| format!("field-{}", name.replace(['.', '_'], "-"));
         let mut keys: Vec<String> = NOTIFICATION
             .iter()
+            .flat_map(|items| items.iter())
             .chain(OVERDOSE)
             .map(|(n, _)| label(n))
             .collect();
@@ -592,10 +616,6 @@ mod tests {
                 .iter()
                 .map(|o| format!("outcome-{}", o.replace('_', "-"))),
         );
-        for lang in ["sq", "sr-Latn", "en"] {
-            let known = crate::web::i18n::tests::keys_of(lang);
-            let missing: Vec<_> = keys.iter().filter(|k| !known.contains(*k)).collect();
-            assert!(missing.is_empty(), "{lang} lacks {missing:?}");
-        }
+        crate::web::i18n::tests::assert_every_language_has(&keys);
     }
 }

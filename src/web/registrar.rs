@@ -49,6 +49,7 @@ pub struct Pair {
 #[template(path = "reviews.html")]
 struct QueuePage {
     chrome: Chrome,
+    undecided: String,
     pairs: Vec<Pair>,
     reasons: Vec<(String, String)>,
 }
@@ -132,6 +133,11 @@ async fn queue(State(state): State<AppState>, signed: SignedIn) -> Response {
     if let Err(refused) = refuse_unless(&state, &signed, Action::ReviewLinks).await {
         return refused;
     }
+    queue_page(&state, &signed, None).await
+}
+
+/// The queue; `undecided` names a pair sent without a reason.
+async fn queue_page(state: &AppState, signed: &SignedIn, undecided: Option<&str>) -> Response {
     let tr = signed.visitor.tr;
     let items = match api::list_reviews(State(state.clone()), HeaderMap::new(), signed.user.clone())
         .await
@@ -139,8 +145,9 @@ async fn queue(State(state): State<AppState>, signed: SignedIn) -> Response {
         Ok(ApiJson(queue)) => queue.items,
         Err(e) => return api_error_page(&signed.visitor, e),
     };
-    render(&QueuePage {
-        chrome: signed.chrome(&state, "reviews-title"),
+    let mut page = render(&QueuePage {
+        chrome: signed.chrome(state, "reviews-title"),
+        undecided: undecided.unwrap_or_default().to_owned(),
         pairs: items.into_iter().map(|item| pair(&tr, item)).collect(),
         reasons: REASONS
             .iter()
@@ -151,8 +158,11 @@ async fn queue(State(state): State<AppState>, signed: SignedIn) -> Response {
                 )
             })
             .collect(),
-    })
-    .into_response()
+    });
+    if undecided.is_some() {
+        page.status = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    page.into_response()
 }
 
 /// `POST /reviews/decide`: the API's `POST /linkage/reviews/{id}`; the reason says
@@ -168,10 +178,12 @@ async fn decide(State(state): State<AppState>, signed: SignedIn, form: FormData)
         return api_error_page(&signed.visitor, ApiError::NotFound);
     };
     let reason = form.one("reason");
-    let decision = if reason.starts_with("same_person") {
-        "link"
-    } else {
-        "distinct"
+    // The decision follows from the reason; no reason, no decision (a default
+    // would merge two people by one press of the button).
+    let decision = match reason {
+        "same_person_documents" | "same_person_slip" => "link",
+        "different_people" | "relatives" => "distinct",
+        _ => return queue_page(&state, &signed, Some(form.one("review_id"))).await,
     };
     let body = json!({"decision": decision, "reason": reason});
     let request =
@@ -225,10 +237,6 @@ mod tests {
                 .into_iter()
                 .map(|n| format!("number-{}", <&str>::from(n).replace('_', "-"))),
         );
-        for lang in ["sq", "sr-Latn", "en"] {
-            let known = crate::web::i18n::tests::keys_of(lang);
-            let missing: Vec<_> = keys.iter().filter(|k| !known.contains(*k)).collect();
-            assert!(missing.is_empty(), "{lang} lacks {missing:?}");
-        }
+        crate::web::i18n::tests::assert_every_language_has(&keys);
     }
 }

@@ -23,7 +23,6 @@ use zeroize::Zeroizing;
 use super::forms::{FormData, Problems};
 use super::i18n::{Lang, Tr};
 use super::{Chrome, Page, render};
-use crate::auth::SESSION_ABSOLUTE_SECS;
 use crate::cases::login::{self, LoginError};
 use crate::http::AppState;
 use crate::http::auth::{CurrentUser, NoCaller};
@@ -76,13 +75,20 @@ impl Visitor {
         }
     }
 
-    /// A `Set-Cookie` header for `name` (`None`: delete it).
-    fn set_cookie(&self, name: &str, value: Option<&str>, max_age: i64) -> HeaderValue {
+    /// A `Set-Cookie` header for `name`: `None` deletes it; without `max_age` it
+    /// lasts while the browser is open (a session on a shared workstation ends when
+    /// the browser is closed, and at the session's own timeouts before that).
+    fn set_cookie(&self, name: &str, value: Option<&str>, max_age: Option<i64>) -> HeaderValue {
         let secure = if self.https { "; Secure" } else { "" };
-        let (value, max_age) = value.map_or(("", 0), |v| (v, max_age));
+        let lifetime = match (value, max_age) {
+            (None, _) => "; Max-Age=0".to_owned(),
+            (Some(_), Some(seconds)) => format!("; Max-Age={seconds}"),
+            (Some(_), None) => String::new(),
+        };
         HeaderValue::from_str(&format!(
-            "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}",
-            self.cookie_name(name)
+            "{}={}; Path=/; HttpOnly; SameSite=Strict{lifetime}{secure}",
+            self.cookie_name(name),
+            value.unwrap_or_default(),
         ))
         .expect("cookie names and values are plain ASCII")
     }
@@ -112,7 +118,7 @@ impl Visitor {
         let Ok((token, _)) = crate::auth::token::new_token() else {
             return (self, None);
         };
-        let header = self.set_cookie(VISIT, Some(&token), SESSION_ABSOLUTE_SECS);
+        let header = self.set_cookie(VISIT, Some(&token), None);
         self.visit = Some(token.to_string());
         (self, Some(header))
     }
@@ -252,8 +258,20 @@ pub async fn login_submit(
     .await
     {
         Ok(done) => {
+            // A session this browser held before ends: one browser, one session.
+            if let Some(old) = visitor.session.as_deref() {
+                if let Ok(before) = CurrentUser::from_token(&state, old, true).await {
+                    let _ = login::logout(
+                        &state.store,
+                        &before.token_hash,
+                        &before.principal.user_id,
+                        before.principal.role.as_str(),
+                    )
+                    .await;
+                }
+            }
             let mut response = Redirect::to("/").into_response();
-            let cookie = visitor.set_cookie(SESSION, Some(&done.token), SESSION_ABSOLUTE_SECS);
+            let cookie = visitor.set_cookie(SESSION, Some(&done.token), None);
             response.headers_mut().append(header::SET_COOKIE, cookie);
             return response;
         }
@@ -293,7 +311,7 @@ pub async fn logout(State(state): State<AppState>, signed: SignedIn, form: FormD
         return super::api_error_page(&signed.visitor, e.into());
     }
     let mut response = Redirect::to("/login").into_response();
-    let gone = signed.visitor.set_cookie(SESSION, None, 0);
+    let gone = signed.visitor.set_cookie(SESSION, None, None);
     response.headers_mut().append(header::SET_COOKIE, gone);
     response
 }
@@ -384,7 +402,7 @@ pub async fn choose_language(visitor: Visitor, form: FormData) -> Response {
             .all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b));
     let back = if local { back } else { "/" };
     let mut response = Redirect::to(back).into_response();
-    let cookie = visitor.set_cookie(LANGUAGE, Some(lang.tag()), 365 * 24 * 3600);
+    let cookie = visitor.set_cookie(LANGUAGE, Some(lang.tag()), Some(365 * 24 * 3600));
     response.headers_mut().append(header::SET_COOKIE, cookie);
     response
 }

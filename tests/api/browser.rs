@@ -171,25 +171,27 @@ impl Chromium {
 
     /// Waits (up to 10 s) for an element, and returns its text.
     async fn wait_text(&self, css: &str) -> String {
-        self.client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css(css))
-            .await
-            .expect(css)
-            .text()
-            .await
-            .expect("text")
+        self.wait_until_text(css, |_| true).await
     }
 
-    async fn text(&self, css: &str) -> String {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .expect(css)
-            .text()
-            .await
-            .expect("text")
+    /// Waits (up to 10 s) until an element shows text that satisfies `wanted`, and
+    /// returns it. A page being replaced (after a click) is not an error: its
+    /// elements go stale, and the next page is read instead.
+    async fn wait_until_text(&self, css: &str, wanted: impl Fn(&str) -> bool) -> String {
+        for _ in 0..200 {
+            if let Ok(element) = self.client.find(Locator::Css(css)).await {
+                if let Ok(text) = element.text().await {
+                    if wanted(&text) {
+                        return text;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "{css} did not show the expected text: {}",
+            self.source().await
+        );
     }
 
     async fn source(&self) -> String {
@@ -348,13 +350,9 @@ async fn a_clinician_registers_corrects_finds_and_closes_in_albanian(app: TestAp
     browser.choose("#f-end_reason", "completed").await;
     browser.click("#close").await;
     // The same page comes back, closed, without its close form.
-    for _ in 0..200 {
-        if browser.text("#status").await == "i mbyllur" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(browser.text("#status").await, "i mbyllur");
+    browser
+        .wait_until_text("#status", |t| t == "i mbyllur")
+        .await;
     assert!(!browser.source().await.contains("id=\"close\""));
     browser.shot("episode-closed").await;
     browser.end().await;
@@ -403,8 +401,8 @@ async fn an_analyst_downloads_the_workbook_and_charts_a_custom_table_in_english(
 
     browser.choose("#f-dimensions", "sex").await;
     browser.choose("#f-dimensions-2", "age_band").await;
-    browser.choose("#f-custom-year", &year).await;
-    browser.fill("#f-custom-purpose", "service planning").await;
+    browser.choose("#f-custom_year", &year).await;
+    browser.fill("#f-custom_purpose", "service planning").await;
     browser.click("#show-table").await;
     let title = browser.wait_text("section.table h3").await;
     assert!(title.starts_with("sex × age band"), "{title}");

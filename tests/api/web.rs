@@ -238,6 +238,18 @@ async fn a_browser_session_is_a_cookie_and_every_form_needs_its_token(app: TestA
     for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(session.contains(flag), "{session}");
     }
+    // It lasts while the browser is open (a shared workstation), not for hours.
+    assert!(
+        !session.contains("Max-Age") && !session.contains("Expires"),
+        "{session}"
+    );
+    let first = browser.cookies["registry_session"].clone();
+    // Logging in again in the same browser ends the session it held.
+    browser.log_in(&clinician.username).await;
+    let (status, _) = app
+        .send(reqwest::Method::GET, "/api/v1/me", Some(&first), None)
+        .await;
+    assert_eq!(status, 401, "the earlier session was ended");
     let home = browser.get("/").await;
     assert_eq!(home.status, 200);
     assert_eq!(html_lang(&home.body), "sq");
@@ -783,7 +795,7 @@ async fn an_analyst_downloads_the_workbook_and_builds_a_custom_table(app: TestAp
         refused.body
     );
     assert!(refused.body.contains("id=\"f-dimensions-problem\""));
-    assert!(refused.body.contains("id=\"f-purpose-problem\""));
+    assert!(refused.body.contains("id=\"f-custom_purpose-problem\""));
     let next = (year - 1).to_string();
     let unfrozen = browser
         .post(
@@ -1034,24 +1046,43 @@ async fn police_notify_list_and_amend_their_own_notifications(app: TestApp) {
     assert!(!second.get("/notifications").await.body.contains(&own));
     assert_eq!(second.get(&own).await.status, StatusCode::NOT_FOUND);
 
-    // An overdose attended at the scene.
-    let recorded = browser
-        .post(
-            "/police-overdoses/new",
-            &[
-                ("csrf", &csrf),
-                ("date", &date),
-                ("municipality", "ferizaj"),
-                ("sex", "2"),
-                ("age", "25"),
-                ("substances_suspected", "1.1"),
-                ("naloxone_given", "yes"),
-                ("outcome", "taken_to_hospital"),
-            ],
-        )
-        .await;
-    assert_eq!(recorded.status, 200, "{}", recorded.body);
-    assert!(recorded.body.contains("id=\"done\""));
+    // An amendment without the person would erase the stored identity: refused.
+    let mut bare = form.clone();
+    bare.retain(|(name, _)| *name != "sex" && *name != "age");
+    let kept = browser.post(&own, &bare).await;
+    assert_eq!(
+        kept.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        kept.body
+    );
+    assert!(kept.body.contains("replaces the notification whole"));
+
+    // An overdose attended at the scene; naloxone left blank is asked for, not "no".
+    let mut overdose = vec![
+        ("csrf", csrf.as_str()),
+        ("date", date.as_str()),
+        ("municipality", "ferizaj"),
+        ("sex", "2"),
+        ("age", "25"),
+        ("substances_suspected", "1.1"),
+        ("naloxone_given", ""),
+        ("outcome", "taken_to_hospital"),
+    ];
+    let blank = browser.post("/police-overdoses/new", &overdose).await;
+    assert_eq!(
+        blank.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        blank.body
+    );
+    assert!(blank.body.contains("id=\"f-naloxone_given-problem\""));
+    overdose[6].1 = "yes";
+    let recorded = browser.post("/police-overdoses/new", &overdose).await;
+    // Recorded, then back to the form by a redirect (a reload records nothing).
+    assert_eq!(recorded.status, StatusCode::SEE_OTHER, "{}", recorded.body);
+    let page = browser.get(recorded.location()).await;
+    assert!(page.body.contains("id=\"done\""));
 }
 
 async fn an_auditor_verifies_searches_and_reports(app: TestApp) {
@@ -1108,8 +1139,8 @@ async fn an_auditor_verifies_searches_and_reports(app: TestApp) {
     );
     assert!(report.body.contains("uckk-psychiatry"));
     assert!(
-        !report.body.contains("Lleshi"),
-        "no identity on the report page"
+        report.body.contains("<dd>Lleshi</dd>"),
+        "the person's own identity"
     );
     let unknown = browser
         .get("/audit/subject?registry_id=00000000-0000-4000-8000-000000000000")
@@ -1284,6 +1315,18 @@ async fn a_registrar_decides_a_pair_side_by_side(app: TestApp) {
         .unwrap_or_default()
         .to_owned();
     let csrf = page.csrf();
+    // No reason chosen: no decision (pressing the button merges nobody).
+    let undecided = browser
+        .post(
+            "/reviews/decide",
+            &[("csrf", &csrf), ("review_id", &review_id), ("reason", "")],
+        )
+        .await;
+    assert_eq!(undecided.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        undecided.body.contains(&review_id),
+        "the pair is still there"
+    );
     let decided = browser
         .post(
             "/reviews/decide",

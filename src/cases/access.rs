@@ -194,6 +194,17 @@ impl Caller {
     }
 }
 
+/// A record of `action`'s kind in `principal`'s own scope (their facility,
+/// municipality, own reports): what a page asks about before it shows a form.
+pub fn own_scope(principal: &Principal, action: Action) -> Resource {
+    Resource {
+        facility: principal.facility.clone(),
+        municipality: principal.municipality.clone(),
+        reporter: Some(principal.user_id.clone()),
+        ..Resource::national(action.resource_kind(), "")
+    }
+}
+
 /// The decision point: the policies and the audit log they write to.
 #[derive(Debug, Clone)]
 pub struct Gate {
@@ -260,13 +271,9 @@ impl Gate {
     /// permits nothing, so it is not audited; the page behind the link asks
     /// [`Gate::decide`] like any request.
     pub fn shows(&self, principal: &Principal, action: Action) -> bool {
-        let resource = Resource {
-            facility: principal.facility.clone(),
-            municipality: principal.municipality.clone(),
-            reporter: Some(principal.user_id.clone()),
-            ..Resource::national(action.resource_kind(), "")
-        };
-        self.authorizer.decide(principal, action, &resource).allowed
+        self.authorizer
+            .decide(principal, action, &own_scope(principal, action))
+            .allowed
     }
 
     /// Decides `action` on `resource` for `principal` with a declared `purpose`.

@@ -137,10 +137,9 @@ pub fn app(state: AppState) -> Router {
                     header::X_CONTENT_TYPE_OPTIONS,
                     HeaderValue::from_static("nosniff"),
                 ))
-                // Nothing here is meant to be framed, to run scripts or to load
-                // anything: JSON and files only.
-                // The pages set their own policy (a style sheet and forms); every
-                // other answer gets this one.
+                // The API's answers are JSON and files: nothing to frame, run or
+                // load. The pages set their own policy (a style sheet and forms to
+                // this site), which this layer leaves in place.
                 .layer(SetResponseHeaderLayer::if_not_present(
                     header::CONTENT_SECURITY_POLICY,
                     HeaderValue::from_static(

@@ -274,12 +274,7 @@ async fn refuse_unless(
     if state.gate.shows(principal, action) {
         return Ok(());
     }
-    let resource = crate::authz::Resource {
-        facility: principal.facility.clone(),
-        municipality: principal.municipality.clone(),
-        reporter: Some(principal.user_id.clone()),
-        ..crate::authz::Resource::national(action.resource_kind(), "")
-    };
+    let resource = crate::cases::access::own_scope(principal, action);
     let refused = state
         .authorize(
             &signed.user,

@@ -460,9 +460,13 @@ impl Owners {
                 Method::POST,
                 "/api/v1/episodes",
                 Some(&owner.token),
+                // Random family names too: two fixtures sharing one family name and
+                // birth date could be linked as one person by fuzzy linkage (random
+                // given names over 16 letters share letter pairs), and the second
+                // episode would then continue the first.
                 Some(&crate::episodes::episode(
                     &letters(),
-                    "Matrix",
+                    &letters(),
                     "1990-01-01",
                     "2025-01-01",
                 )),
@@ -559,7 +563,7 @@ fn letters() -> String {
 
 fn contact_body() -> Value {
     json!({
-        "identity": {"first_name": letters(), "last_name": "Matrix", "birth_date": "1990-01-01", "sex": "2"},
+        "identity": {"first_name": letters(), "last_name": letters(), "birth_date": "1990-01-01", "sex": "2"},
         "contact_date": "2025-02-01",
         "service_type": "counselling",
         "referral_to_treatment": false,
@@ -695,7 +699,7 @@ async fn request_for(
             path.into(),
             Some(crate::episodes::episode(
                 &letters(),
-                "Matrix",
+                &letters(),
                 "1990-01-01",
                 "2025-01-01",
             )),

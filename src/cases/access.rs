@@ -196,11 +196,15 @@ impl Caller {
 
 /// A record of `action`'s kind in `principal`'s own scope (their facility,
 /// municipality, own reports): what a page asks about before it shows a form.
-pub fn own_scope(principal: &Principal, action: Action) -> Resource {
+/// `emergency_department` says the page acts for the facility's emergency
+/// department (the clinical overdose pages), which only an emergency-capable
+/// facility has.
+pub fn own_scope(principal: &Principal, action: Action, emergency_department: bool) -> Resource {
     Resource {
         facility: principal.facility.clone(),
         municipality: principal.municipality.clone(),
         reporter: Some(principal.user_id.clone()),
+        emergency_capable: emergency_department,
         ..Resource::national(action.resource_kind(), "")
     }
 }
@@ -266,14 +270,12 @@ impl Gate {
         Ok(permit)
     }
 
-    /// Whether the policies let `principal` do `action` on records of their own
-    /// scope: only for choosing which links a page shows. It reads nothing and
-    /// permits nothing, so it is not audited; the page behind the link asks
-    /// [`Gate::decide`] like any request.
-    pub fn shows(&self, principal: &Principal, action: Action) -> bool {
-        self.authorizer
-            .decide(principal, action, &own_scope(principal, action))
-            .allowed
+    /// Whether the policies let `principal` do `action` on `resource` (one of
+    /// their own scope, [`own_scope`]): only for choosing which links a page
+    /// shows. It reads nothing and permits nothing, so it is not audited; the page
+    /// behind the link asks [`Gate::decide`] like any request.
+    pub fn shows(&self, principal: &Principal, action: Action, resource: &Resource) -> bool {
+        self.authorizer.decide(principal, action, resource).allowed
     }
 
     /// Decides `action` on `resource` for `principal` with a declared `purpose`.

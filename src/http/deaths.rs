@@ -547,7 +547,7 @@ fn overdose_resource(
 #[utoipa::path(post, path = "/overdoses", tag = "overdoses", request_body = OverdoseInput,
     responses((status = 201, body = Created), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn record_overdose(
+pub(crate) async fn record_overdose(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
@@ -630,7 +630,7 @@ impl OverdoseView {
     params(("overdose_id" = String, Path, description = "overdose id")),
     responses((status = 200, body = OverdoseView), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn get_overdose(
+pub(crate) async fn get_overdose(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,
@@ -659,7 +659,7 @@ async fn get_overdose(
 #[utoipa::path(get, path = "/overdoses", tag = "overdoses",
     responses((status = 200, body = Vec<OverdoseView>), (status = 403, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn list_overdoses(
+pub(crate) async fn list_overdoses(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,

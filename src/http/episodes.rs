@@ -437,7 +437,7 @@ pub(crate) async fn get_episode(
     params(("episode_id" = String, Path, description = "episode id")),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn correct_episode(
+pub(crate) async fn correct_episode(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,

@@ -26,6 +26,10 @@ pub(super) fn router() -> Router<AppState> {
         .route("/patients", get(find_form).post(find))
         .route("/episodes/{episode_id}", get(episode))
         .route("/episodes/{episode_id}/close", post(close))
+        .route(
+            "/episodes/{episode_id}/correct",
+            get(correction_form).post(correct),
+        )
         .route("/ost", get(ost_form).post(ost_check))
 }
 
@@ -347,6 +351,25 @@ struct EpisodePage {
     problems: Problems,
     end_date: String,
     reasons: Vec<Choice>,
+    may_correct: bool,
+}
+
+/// The items the caller's role may see, as the API answered them: one document
+/// of the clinical and the sensitive groups.
+fn known_items(view: &api::EpisodeView) -> serde_json::Value {
+    let mut known = serde_json::Map::new();
+    for part in [
+        serde_json::to_value(&view.tdi),
+        serde_json::to_value(&view.sensitive),
+    ] {
+        if let Ok(serde_json::Value::Object(map)) = part {
+            known.extend(map);
+        }
+    }
+    if let Some(date) = &view.treatment_start_date {
+        known.insert("treatment_start_date".into(), date.clone().into());
+    }
+    serde_json::Value::Object(known)
 }
 
 fn shown(tr: &Tr, view: &api::EpisodeView) -> Vec<Shown> {
@@ -366,43 +389,14 @@ fn shown(tr: &Tr, view: &api::EpisodeView) -> Vec<Shown> {
             });
         }
     }
-    // The items the caller's role may see, as the API answered them, in the
-    // protocol's order: one document of the clinical and the sensitive groups.
-    let mut known = serde_json::Map::new();
-    for part in [
-        serde_json::to_value(&view.tdi),
-        serde_json::to_value(&view.sensitive),
-    ] {
-        if let Ok(serde_json::Value::Object(map)) = part {
-            known.extend(map);
-        }
-    }
-    if let Some(date) = &view.treatment_start_date {
-        known.insert("treatment_start_date".into(), date.clone().into());
-    }
+    let known = known_items(view);
     for &(name, ask) in TDI {
-        let Some(value) = known.get(name) else {
-            continue;
-        };
-        let text = |v: &serde_json::Value| match v {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Null => String::new(),
-            other => other.to_string(),
-        };
-        let value = match (ask, value) {
-            (Ask::Code(list), v) => coded(list, &text(v)),
-            (Ask::Codes(list), serde_json::Value::Array(codes)) => codes
-                .iter()
-                .map(|c| coded(list, &text(c)))
-                .collect::<Vec<_>>()
-                .join(", "),
-            (Ask::Municipality, v) => tr.municipality(&text(v)),
-            (_, v) => text(v),
-        };
-        items.push(Shown {
-            label: label(name),
-            value,
-        });
+        if let Some(value) = known.get(name) {
+            items.push(Shown {
+                label: label(name),
+                value: super::fields::shown(tr, ask, value),
+            });
+        }
     }
     if let Some(date) = &view.end_date {
         items.push(Shown {
@@ -462,6 +456,7 @@ async fn episode_page(
         problems: problems.clone(),
         end_date: form.one("end_date").to_owned(),
         reasons,
+        may_correct: super::shows(state, &signed.user, Action::UpdateEpisode, super::Desk::Own),
     });
     if !problems.is_empty() {
         page.status = StatusCode::UNPROCESSABLE_ENTITY;
@@ -519,6 +514,125 @@ async fn close(
         Ok(_) => Redirect::to(&format!("/episodes/{id}")).into_response(),
         Err(ApiError::Invalid(fields)) => {
             episode_page(
+                &state,
+                &signed,
+                id,
+                &form,
+                Problems::from_fields(&tr, &fields),
+            )
+            .await
+        }
+        Err(e) => api_error_page(&signed.visitor, e),
+    }
+}
+
+/// The correction of an episode.
+#[derive(Template)]
+#[template(path = "episode_correct.html")]
+struct CorrectionPage {
+    chrome: Chrome,
+    problems: Problems,
+    episode_id: String,
+    tdi: Vec<Field>,
+}
+
+async fn correction_page(
+    state: &AppState,
+    signed: &SignedIn,
+    episode_id: String,
+    form: &FormData,
+    problems: Problems,
+) -> Response {
+    let tr = signed.visitor.tr;
+    let slugs = match state.store.municipality_slugs().await {
+        Ok(slugs) => slugs,
+        Err(e) => return api_error_page(&signed.visitor, e.into()),
+    };
+    let mut page = render(&CorrectionPage {
+        chrome: signed.chrome(state, "correct-title"),
+        problems: problems.clone(),
+        episode_id,
+        tdi: fields(&tr, TDI, HINTED, form, &problems, &slugs),
+    });
+    if !problems.is_empty() {
+        page.status = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    page.into_response()
+}
+
+/// `GET /episodes/{id}/correct`: the episode's items as the API answers them, in
+/// the registration form.
+async fn correction_form(
+    State(state): State<AppState>,
+    signed: SignedIn,
+    Path(episode_id): Path<String>,
+) -> Response {
+    if let Err(refused) = super::refuse_unless(&state, &signed, Action::UpdateEpisode).await {
+        return refused;
+    }
+    let Some(id) = super::record_id(&episode_id) else {
+        return api_error_page(&signed.visitor, ApiError::NotFound);
+    };
+    let view = match api::get_episode(
+        State(state.clone()),
+        HeaderMap::new(),
+        signed.user.clone(),
+        RecordId(id.clone()),
+    )
+    .await
+    {
+        Ok(ApiJson(view)) => view,
+        Err(e) => return api_error_page(&signed.visitor, e),
+    };
+    let form = super::fields::prefilled(TDI, &known_items(&view));
+    correction_page(&state, &signed, id, &form, Problems::default()).await
+}
+
+/// `POST /episodes/{id}/correct`: the API's `PATCH /episodes/{id}`. Every item is
+/// sent; the API changes those that differ and keeps the previous values in the
+/// episode's history.
+async fn correct(
+    State(state): State<AppState>,
+    signed: SignedIn,
+    Path(episode_id): Path<String>,
+    form: FormData,
+) -> Response {
+    if !signed.visitor.check_csrf(&form) {
+        return csrf_refused(&signed.visitor);
+    }
+    if let Err(refused) = super::refuse_unless(&state, &signed, Action::UpdateEpisode).await {
+        return refused;
+    }
+    let Some(id) = super::record_id(&episode_id) else {
+        return api_error_page(&signed.visitor, ApiError::NotFound);
+    };
+    let tr = signed.visitor.tr;
+    let numbers = ["age_first_use", "ost_first_year", "age_first_injection"];
+    let mut json = form.to_json(&numbers, &["secondary_drugs"], &numbers);
+    // No secondary drug chosen means none (a correction's empty list clears it);
+    // blank notes clear the notes. A blank number cannot be cleared, so it is
+    // left out and stays as it was.
+    if json.get("secondary_drugs").is_none() {
+        json["secondary_drugs"] = serde_json::json!([]);
+    }
+    let body = serde_json::to_vec(&json).unwrap_or_default();
+    let outcome = match crate::http::json::parse_json(&body) {
+        Ok(correction) => {
+            api::correct_episode(
+                State(state.clone()),
+                HeaderMap::new(),
+                signed.user.clone(),
+                RecordId(id.clone()),
+                ApiJson(correction),
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(_) => Redirect::to(&format!("/episodes/{id}")).into_response(),
+        Err(ApiError::Invalid(fields)) => {
+            correction_page(
                 &state,
                 &signed,
                 id,
@@ -675,7 +789,7 @@ mod tests {
         keys.extend(
             super::super::MENU
                 .iter()
-                .map(|(_, _, label)| (*label).to_owned()),
+                .map(|(_, _, _, label)| (*label).to_owned()),
         );
         keys.extend(super::super::forms::message_ids().map(String::from));
         keys.extend(

@@ -5,6 +5,7 @@
 use super::forms::{FormData, Problems, input_id};
 use super::i18n::Tr;
 use crate::domain::codes;
+use serde_json::Value;
 
 /// How the form asks for an item.
 #[derive(Clone, Copy)]
@@ -39,6 +40,9 @@ pub const IDENTITY: &[(&str, Ask)] = &[
 
 /// What is asked of a person who is not identified (a death, an overdose).
 pub const UNIDENTIFIED: &[(&str, Ask)] = &[("sex", Ask::Code("sex")), ("age", Ask::Number)];
+
+/// The answers of a yes-or-no question (labelled `answer-yes`, `answer-no`).
+pub const ANSWERS: &[&str] = &["yes", "no"];
 
 /// How many secondary drugs a form offers (the TDI allows four).
 const SECONDARY_SLOTS: usize = 4;
@@ -185,4 +189,54 @@ pub fn fields(
             }
         })
         .collect()
+}
+
+/// The value of a dotted name (`identity.first_name`) in a JSON document.
+pub fn lookup<'a>(doc: &'a Value, name: &str) -> Option<&'a Value> {
+    name.split('.').try_fold(doc, |value, part| value.get(part))
+}
+
+/// A stored value as a page shows it: a code with its label, a municipality or
+/// a choice by its name, yes or no, a list joined.
+pub fn shown(tr: &Tr, ask: Ask, value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| shown(tr, ask, item))
+            .filter(|text| !text.is_empty())
+            .collect::<Vec<_>>()
+            .join(", "),
+        Value::Bool(yes) => tr.t(if *yes { "answer-yes" } else { "answer-no" }),
+        Value::String(text) => match ask {
+            Ask::Code(list) | Ask::Codes(list) => format!("{text} · {}", tr.code(list, text)),
+            Ask::Municipality => tr.municipality(text),
+            Ask::Pick(prefix, _) => tr.t(&format!("{prefix}-{}", text.replace('_', "-"))),
+            _ => text.clone(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// A form filled with a stored record's values of `items`, as the form sends
+/// them: what a correction starts from.
+pub fn prefilled(items: &[(&str, Ask)], doc: &Value) -> FormData {
+    let text = |value: &Value| match value {
+        Value::String(text) => text.clone(),
+        Value::Bool(yes) => if *yes { "yes" } else { "no" }.to_owned(),
+        other => other.to_string(),
+    };
+    let mut form = FormData::default();
+    for (name, _) in items {
+        match lookup(doc, name) {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(values)) => {
+                for value in values {
+                    form = form.and(name, &text(value));
+                }
+            }
+            Some(value) => form = form.and(name, &text(value)),
+        }
+    }
+    form
 }

@@ -254,11 +254,7 @@ fn to_input(form: &FormData) -> (Value, Vec<usize>) {
                 .map_or_else(|_| Value::from(value.clone()), Value::from)
         })
     };
-    let answer = |name: &str| match form.one(name) {
-        "yes" => Some(Value::Bool(true)),
-        "no" => Some(Value::Bool(false)),
-        _ => None,
-    };
+    let answer = |name: &str| form.answer(name);
     let mut input = Map::new();
     let mut put = |key: &str, value: Option<Value>| {
         if let Some(value) = value {

@@ -39,6 +39,15 @@ impl FormData {
             .map_or("", |(_, v)| v.as_str())
     }
 
+    /// A yes-or-no answer as the API takes it; `None` when not answered.
+    pub fn answer(&self, name: &str) -> Option<Value> {
+        match self.one(name) {
+            "yes" => Some(Value::Bool(true)),
+            "no" => Some(Value::Bool(false)),
+            _ => None,
+        }
+    }
+
     /// The same form with `name` set to `value` alone.
     pub fn with(&self, name: &str, value: &str) -> Self {
         let mut pairs: Vec<(String, String)> = self
@@ -240,6 +249,10 @@ const RULES: &[(&str, &str)] = &[
         "must be the slug of a Kosovo municipality",
         "problem-municipality",
     ),
+    (
+        "must be a date and time YYYY-MM-DDTHH:MM",
+        "problem-date-time",
+    ),
     ("must be a date YYYY-MM-DD", "problem-date"),
     ("must be YYYY-MM-DD or YYYY", "problem-birth-date"),
     ("is not a valid calendar date", "problem-calendar-date"),
@@ -318,6 +331,7 @@ const RULES: &[(&str, &str)] = &[
     ),
     ("contains a tab or line break", "problem-line-break"),
     ("expected a whole number", "problem-whole-number"),
+    ("must be at most one year", "problem-stay-year"),
     ("must be at least", "problem-at-least-characters"),
     ("must be at most", "problem-at-most-characters"),
     ("is a commonly used password", "problem-common-password"),

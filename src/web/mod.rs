@@ -10,6 +10,7 @@ mod admin;
 mod analyst;
 mod auditor;
 mod clinician;
+mod emergency;
 mod fields;
 mod forensic;
 mod forms;
@@ -53,6 +54,7 @@ pub fn router() -> Router<AppState> {
         .route("/language", post(session::choose_language))
         .route("/static/registry.css", get(stylesheet))
         .merge(clinician::router())
+        .merge(emergency::router())
         .merge(analyst::router())
         .merge(forensic::router())
         .merge(social::router())
@@ -107,28 +109,72 @@ pub struct LangChoice {
     pub chosen: bool,
 }
 
-/// The pages of the menu, each with the action its page needs: a link is shown
-/// only when the policies allow its action to the user's role in their own scope.
-const MENU: &[(&str, Action, &str)] = &[
-    ("/episodes/new", Action::CreateEpisode, "nav-register"),
-    ("/patients", Action::ListEpisodes, "nav-patients"),
-    ("/ost", Action::CheckOst, "nav-ost"),
-    ("/contacts", Action::ListSocialContacts, "nav-contacts"),
+/// Where a page acts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Desk {
+    /// The user's own scope: their facility, municipality or own reports.
+    Own,
+    /// Their facility's emergency department (the clinical overdose pages): only
+    /// an operating, emergency-capable facility has one.
+    EmergencyDepartment,
+}
+
+/// A record of `action`'s kind where a page of `desk` acts for `user`.
+fn page_scope(user: &CurrentUser, action: Action, desk: Desk) -> crate::authz::Resource {
+    let emergency = desk == Desk::EmergencyDepartment
+        && user
+            .facility
+            .as_ref()
+            .is_some_and(|f| f.active && f.emergency_capable);
+    crate::cases::access::own_scope(&user.principal, action, emergency)
+}
+
+/// Whether the policies let `user` do `action` where a page of `desk` acts.
+fn shows(state: &AppState, user: &CurrentUser, action: Action, desk: Desk) -> bool {
+    let resource = page_scope(user, action, desk);
+    state.gate.shows(&user.principal, action, &resource)
+}
+
+/// The pages of the menu, each with the action its page needs and where it acts:
+/// a link is shown only when the policies allow that action there.
+const MENU: &[(&str, Action, Desk, &str)] = &[
+    (
+        "/episodes/new",
+        Action::CreateEpisode,
+        Desk::Own,
+        "nav-register",
+    ),
+    ("/patients", Action::ListEpisodes, Desk::Own, "nav-patients"),
+    ("/ost", Action::CheckOst, Desk::Own, "nav-ost"),
+    (
+        "/overdoses",
+        Action::ListOverdoses,
+        Desk::EmergencyDepartment,
+        "nav-overdoses",
+    ),
+    (
+        "/contacts",
+        Action::ListSocialContacts,
+        Desk::Own,
+        "nav-contacts",
+    ),
     (
         "/notifications",
         Action::ListDeathNotifications,
+        Desk::Own,
         "nav-notifications",
     ),
     (
         "/police-overdoses/new",
         Action::CreateOverdose,
+        Desk::Own,
         "nav-police-overdose",
     ),
-    ("/deaths", Action::ListDeathRecords, "nav-deaths"),
-    ("/outputs", Action::RunExport, "nav-outputs"),
-    ("/audit", Action::ReadAudit, "nav-audit"),
-    ("/reviews", Action::ReviewLinks, "nav-reviews"),
-    ("/admin", Action::ManageUsers, "nav-admin"),
+    ("/deaths", Action::ListDeathRecords, Desk::Own, "nav-deaths"),
+    ("/outputs", Action::RunExport, Desk::Own, "nav-outputs"),
+    ("/audit", Action::ReadAudit, Desk::Own, "nav-audit"),
+    ("/reviews", Action::ReviewLinks, Desk::Own, "nav-reviews"),
+    ("/admin", Action::ManageUsers, Desk::Own, "nav-admin"),
 ];
 
 impl Chrome {
@@ -157,8 +203,8 @@ impl Chrome {
         let tr = visitor.tr;
         let nav = MENU
             .iter()
-            .filter(|(_, action, _)| state.gate.shows(&user.principal, *action))
-            .map(|(href, _, label)| Link {
+            .filter(|(_, action, desk, _)| shows(state, user, *action, *desk))
+            .map(|(href, _, _, label)| Link {
                 href,
                 label: tr.t(label),
                 current: visitor.path == *href,
@@ -270,11 +316,20 @@ async fn refuse_unless(
     signed: &SignedIn,
     action: Action,
 ) -> Result<(), Response> {
-    let principal = &signed.user.principal;
-    if state.gate.shows(principal, action) {
+    refuse_unless_at(state, signed, action, Desk::Own).await
+}
+
+/// [`refuse_unless`] for a page that acts where `desk` says.
+async fn refuse_unless_at(
+    state: &AppState,
+    signed: &SignedIn,
+    action: Action,
+    desk: Desk,
+) -> Result<(), Response> {
+    if shows(state, &signed.user, action, desk) {
         return Ok(());
     }
-    let resource = crate::cases::access::own_scope(principal, action);
+    let resource = page_scope(&signed.user, action, desk);
     let refused = state
         .authorize(
             &signed.user,

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
 
-use super::fields::{Ask, Field, IDENTITY, UNIDENTIFIED, fields};
+use super::fields::{ANSWERS, Ask, Field, IDENTITY, UNIDENTIFIED, fields};
 use super::forms::{FormData, Problems};
 use super::i18n::Tr;
 use super::session::SignedIn;
@@ -32,8 +32,6 @@ pub(super) fn router() -> Router<AppState> {
             get(overdose_form).post(record_overdose),
         )
 }
-
-const ANSWERS: &[&str] = &["yes", "no"];
 
 /// The scene, then the person (identified or not), then the circumstances.
 const SCENE: &[(&str, Ask)] = &[
@@ -69,15 +67,6 @@ const HINTED: &[&str] = &[
     "substances_suspected",
 ];
 
-/// A yes/no/not-known answer as the API takes it.
-fn answer(form: &FormData, name: &str) -> Option<Value> {
-    match form.one(name) {
-        "yes" => Some(Value::Bool(true)),
-        "no" => Some(Value::Bool(false)),
-        _ => None,
-    }
-}
-
 /// The notification form as the API's input.
 fn notification_json(form: &FormData) -> Value {
     let text = |name: &str| form.one(name).trim().to_owned();
@@ -86,7 +75,7 @@ fn notification_json(form: &FormData) -> Value {
         input.insert(key.into(), Value::from(text(key)));
     }
     for key in ["found_alone", "paraphernalia", "witnessed"] {
-        if let Some(value) = answer(form, key) {
+        if let Some(value) = form.answer(key) {
             input.insert(key.into(), value);
         }
     }
@@ -553,7 +542,7 @@ async fn record_overdose(
     let tr = signed.visitor.tr;
     let mut json = form.to_json(&["age"], &["substances_suspected"], &["sex"]);
     // Blank is not "no": left out, the API names it as required.
-    match answer(&form, "naloxone_given") {
+    match form.answer("naloxone_given") {
         Some(given) => json["naloxone_given"] = given,
         None => {
             if let Some(object) = json.as_object_mut() {

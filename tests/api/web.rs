@@ -15,6 +15,8 @@ backend_tests!(
     the_language_follows_the_choice_then_the_browser,
     police_see_no_clinical_link_and_are_refused_its_pages,
     a_clinician_registers_finds_and_closes_through_the_forms,
+    a_clinician_corrects_an_episode_through_the_form,
+    an_emergency_department_records_and_reads_overdoses,
     hostile_form_bodies_get_a_page_not_a_failure,
     an_analyst_downloads_the_workbook_and_builds_a_custom_table,
     forensic_medicine_records_a_death_through_the_form,
@@ -588,6 +590,306 @@ async fn a_clinician_registers_finds_and_closes_through_the_forms(app: TestApp) 
     let mut elsewhere = Browser::new(&app);
     elsewhere.log_in(&other.username).await;
     assert_eq!(elsewhere.get(&episode).await.status, StatusCode::NOT_FOUND);
+}
+
+/// The value a page's input of `id` holds, or the value of its select's chosen option.
+fn shown_value<'a>(body: &'a str, id: &str) -> &'a str {
+    let at = body.find(&format!("id=\"{id}\"")).expect(id);
+    let element = &body[body[..at].rfind('<').unwrap_or(0)..];
+    let tag = if element.starts_with("<select") {
+        let options = &element[..element.find("</select>").unwrap_or(element.len())];
+        let Some(chosen) = options.find(" selected>") else {
+            return "";
+        };
+        &options[options[..chosen].rfind("<option").unwrap_or(0)..chosen]
+    } else {
+        &element[..element.find('>').unwrap_or(element.len())]
+    };
+    let Some(start) = tag.find("value=\"") else {
+        return "";
+    };
+    let value = &tag[start + 7..];
+    &value[..value.find('"').unwrap_or(0)]
+}
+
+async fn a_clinician_corrects_an_episode_through_the_form(app: TestApp) {
+    let clinician = app.user("clinician", Some("uckk-psychiatry"), None).await;
+    let mut browser = Browser::new(&app);
+    browser.accept_language = Some("en");
+    browser.log_in(&clinician.username).await;
+    let csrf = browser.get("/episodes/new").await.csrf();
+    let form_id = uuid::Uuid::new_v4().to_string();
+    let done = browser
+        .post("/episodes/new", &episode_form(&csrf, &form_id, "Vjosa"))
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let episode = done.location().to_owned();
+    let shown = browser.get(&episode).await;
+    let link = format!("href=\"{episode}/correct\"");
+    assert!(shown.body.contains(&link), "no correction link");
+
+    // The form starts from what is recorded.
+    let correct = format!("{episode}/correct");
+    let form = browser.get(&correct).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert_eq!(shown_value(&form.body, "f-age_first_use"), "19");
+    assert_eq!(shown_value(&form.body, "f-referral_source"), "6");
+    assert_eq!(shown_value(&form.body, "f-secondary_drugs-1"), "7.1");
+    assert_eq!(
+        shown_value(&form.body, "f-treatment_start_date"),
+        "2025-02-03"
+    );
+    assert!(
+        !form.body.contains("Vjosa"),
+        "the identity is not in the correction"
+    );
+
+    // A correction that breaks a rule is refused beside the field; nothing changes.
+    let mut sent = episode_form(&csrf, "", "");
+    sent.retain(|(name, _)| !name.starts_with("identity.") && *name != "form_id");
+    replace(&mut sent, "age_first_use", "40");
+    let refused = browser.post(&correct, &sent).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    let at = refused
+        .body
+        .find("id=\"f-age_first_use-problem\"")
+        .expect("problem shown");
+    assert!(
+        refused.body[at..]
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .contains("age at treatment start")
+    );
+    assert_eq!(
+        shown_value(&refused.body, "f-age_first_use"),
+        "40",
+        "kept as sent"
+    );
+
+    // Corrected: the referral source, and the secondary drug removed.
+    let mut sent = episode_form(&csrf, "", "");
+    sent.retain(|(name, _)| !name.starts_with("identity.") && *name != "form_id");
+    replace(&mut sent, "referral_source", "1");
+    replace(&mut sent, "secondary_drugs", "");
+    replace(&mut sent, "polydrug", "99");
+    let corrected = browser.post(&correct, &sent).await;
+    assert_eq!(
+        corrected.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        corrected.body
+    );
+    assert_eq!(corrected.location(), episode);
+    let api = app
+        .client
+        .get(app.url(&format!("/api/v1{episode}")))
+        .bearer_auth(&clinician.token)
+        .send()
+        .await
+        .expect("read");
+    let view: serde_json::Value = api.json().await.expect("json");
+    assert_eq!(view["tdi"]["referral_source"], "1", "{view}");
+    assert_eq!(
+        view["tdi"]["secondary_drugs"],
+        serde_json::json!([]),
+        "{view}"
+    );
+    assert_eq!(view["tdi"]["age_first_use"], 19, "unchanged");
+    // The previous values are in the history, the correction audited.
+    let mut conn = crate::helpers::raw_connection(&app.database_url).await;
+    let (history,): (i64,) = sqlx::query_as("select count(*) from episode_history")
+        .fetch_one(&mut conn)
+        .await
+        .expect("history");
+    assert_eq!(history, 1);
+    let (audited,): (i64,) = sqlx::query_as(
+        "select count(*) from audit_event where actor = $1 and action = 'update_episode' \
+         and outcome = 'allowed'",
+    )
+    .bind(&clinician.user_id)
+    .fetch_one(&mut conn)
+    .await
+    .expect("audit");
+    assert!(audited >= 1);
+
+    // Another facility's clinician can neither open nor send the correction.
+    let other = app.user("clinician", Some("hosp-prizren"), None).await;
+    let mut elsewhere = Browser::new(&app);
+    elsewhere.log_in(&other.username).await;
+    assert_eq!(elsewhere.get(&correct).await.status, StatusCode::NOT_FOUND);
+    let csrf = elsewhere.get("/").await.csrf();
+    let mut sent = episode_form(&csrf, "", "");
+    sent.retain(|(name, _)| !name.starts_with("identity.") && *name != "form_id");
+    replace(&mut sent, "referral_source", "2");
+    assert_eq!(
+        elsewhere.post(&correct, &sent).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let (history,): (i64,) = sqlx::query_as("select count(*) from episode_history")
+        .fetch_one(&mut conn)
+        .await
+        .expect("history");
+    assert_eq!(history, 1, "nothing changed");
+}
+
+/// An emergency overdose as the form sends it: not identified.
+fn overdose_form(csrf: &str) -> Vec<(&str, &str)> {
+    vec![
+        ("csrf", csrf),
+        ("presented_at", "2025-03-14T22:40"),
+        ("arrival_by_ambulance", "yes"),
+        ("municipality", "prishtine"),
+        ("identity.first_name", ""),
+        ("identity.last_name", ""),
+        ("identity.birth_date", ""),
+        ("identity.sex", ""),
+        ("identity.personal_number", ""),
+        ("sex", "1"),
+        ("age", "27"),
+        ("substances_reported", "1.1"),
+        ("substances_reported", ""),
+        ("substances_confirmed", ""),
+        ("nps_names", "a-PVP, 3-MMC"),
+        ("alcohol", "no"),
+        ("naloxone", "yes"),
+        ("outcome", "ward"),
+        ("length_of_stay_hours", "18"),
+        ("intentional_self_harm", ""),
+        ("clinical_features", "reduced_consciousness"),
+        ("other_treatment", "sedation"),
+    ]
+}
+
+async fn an_emergency_department_records_and_reads_overdoses(app: TestApp) {
+    // A clinician of a facility without an emergency department sees no link and
+    // is refused, the refusal audited.
+    let outpatient = app.user("clinician", Some("ost-prishtine"), None).await;
+    let mut browser = Browser::new(&app);
+    browser.log_in(&outpatient.username).await;
+    let home = browser.get("/").await;
+    assert!(!home.body.contains("href=\"/overdoses\""));
+    for page in ["/overdoses", "/overdoses/new"] {
+        assert_eq!(
+            browser.get(page).await.status,
+            StatusCode::FORBIDDEN,
+            "{page}"
+        );
+    }
+    let csrf = home.csrf();
+    let sent = browser.post("/overdoses/new", &overdose_form(&csrf)).await;
+    assert_eq!(sent.status, StatusCode::FORBIDDEN);
+    // Police keep their own form, and do not get the emergency department's.
+    let police = app.user("police", None, None).await;
+    let mut officer = Browser::new(&app);
+    officer.log_in(&police.username).await;
+    let home = officer.get("/").await;
+    assert!(home.body.contains("href=\"/police-overdoses/new\""));
+    assert!(!home.body.contains("href=\"/overdoses\""));
+    assert_eq!(
+        officer.get("/overdoses/new").await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    let clinician = app.user("clinician", Some("uckk-psychiatry"), None).await;
+    let mut browser = Browser::new(&app);
+    browser.accept_language = Some("en");
+    browser.log_in(&clinician.username).await;
+    let home = browser.get("/").await;
+    assert!(home.body.contains("href=\"/overdoses\""));
+    assert!(!home.body.contains("href=\"/police-overdoses/new\""));
+    let list = browser.get("/overdoses").await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert!(list.body.contains("href=\"/overdoses/new\""));
+    let csrf = list.csrf();
+
+    // A blank answer is asked for, not taken as "no" (a problem of the document's
+    // shape, reported first, as the API does).
+    let mut form = overdose_form(&csrf);
+    replace(&mut form, "naloxone", "");
+    let refused = browser.post("/overdoses/new", &form).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.body.contains("href=\"#f-naloxone\""),
+        "{}",
+        refused.body
+    );
+    // Then the rules, all at once, each beside its field.
+    let mut form = overdose_form(&csrf);
+    replace(&mut form, "presented_at", "14.03.2025 22:40");
+    replace(&mut form, "length_of_stay_hours", "9000");
+    replace(&mut form, "clinical_features", "levitation");
+    let refused = browser.post("/overdoses/new", &form).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    for (id, text) in [
+        ("f-presented_at-problem", "date and time"),
+        ("f-length_of_stay_hours-problem", "one year"),
+        ("f-clinical_features-problem", "one of the choices"),
+    ] {
+        let at = refused
+            .body
+            .find(&format!("id=\"{id}\""))
+            .unwrap_or_else(|| panic!("{id}: {}", refused.body));
+        let line = refused.body[at..].lines().next().unwrap_or_default();
+        assert!(line.contains(text), "{id}: {line}");
+    }
+    assert!(
+        !refused.body.contains("levitation"),
+        "the value is not echoed"
+    );
+
+    // Recorded, then read back with its labels.
+    let recorded = browser.post("/overdoses/new", &overdose_form(&csrf)).await;
+    assert_eq!(recorded.status, StatusCode::SEE_OTHER, "{}", recorded.body);
+    let record = recorded.location().to_owned();
+    assert!(record.starts_with("/overdoses/"), "{record}");
+    let shown = browser.get(&record).await;
+    assert_eq!(shown.status, 200, "{}", shown.body);
+    for text in [
+        "admitted to a ward",
+        "reduced consciousness",
+        "sedation",
+        "a-PVP, 3-MMC",
+        "2025-03-14T22:40",
+        "1.1 · heroin",
+    ] {
+        assert!(shown.body.contains(text), "{text}: {}", shown.body);
+    }
+    // An identified person: the name goes in, encrypted.
+    let mut named = overdose_form(&csrf);
+    replace(&mut named, "identity.first_name", "Lirie");
+    replace(&mut named, "identity.last_name", "Hoxha");
+    replace(&mut named, "identity.birth_date", "1996");
+    replace(&mut named, "identity.sex", "2");
+    replace(&mut named, "sex", "");
+    replace(&mut named, "age", "");
+    let second = browser.post("/overdoses/new", &named).await;
+    assert_eq!(second.status, StatusCode::SEE_OTHER, "{}", second.body);
+    let shown = browser.get(second.location()).await;
+    assert!(shown.body.contains("Hoxha"));
+    let list = browser.get("/overdoses").await;
+    assert!(list.body.contains(&format!("href=\"{record}\"")));
+    assert!(
+        list.body
+            .contains(&format!("href=\"{}\"", second.location()))
+    );
+
+    // Another emergency department does not see them.
+    let other = app.user("clinician", Some("hosp-prizren"), None).await;
+    let mut elsewhere = Browser::new(&app);
+    elsewhere.log_in(&other.username).await;
+    assert_eq!(elsewhere.get(&record).await.status, StatusCode::NOT_FOUND);
+    assert!(!elsewhere.get("/overdoses").await.body.contains(&record));
 }
 
 async fn hostile_form_bodies_get_a_page_not_a_failure(app: TestApp) {

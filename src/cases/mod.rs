@@ -6,6 +6,7 @@ pub mod access;
 pub mod audit;
 pub mod deaths;
 pub mod episodes;
+pub mod facilities;
 pub mod import;
 pub mod keys;
 pub mod linkage;

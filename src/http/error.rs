@@ -237,6 +237,10 @@ fn on_unique(rule: Unique) -> ApiError {
              registration",
         ),
         Unique::Username => ApiError::conflict("username_taken", "this username is already taken"),
+        Unique::FacilityCode => ApiError::conflict(
+            "facility_code_taken",
+            "a facility with this code exists; change it instead",
+        ),
         Unique::SnapshotVersion => ApiError::conflict(
             "frozen_concurrently",
             "the year was frozen by another request at the same moment; see the freeze status",

@@ -9,6 +9,7 @@ pub(crate) mod deaths;
 pub(crate) mod episodes;
 pub mod error;
 pub(crate) mod exports;
+pub(crate) mod facilities;
 mod health;
 pub(crate) mod ids;
 pub mod json;
@@ -68,6 +69,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(reference::router())
         .merge(sessions::router())
         .merge(users::router())
+        .merge(facilities::router())
         .merge(audit::router())
         .merge(subjects::router())
         .merge(linkage::router())

@@ -135,6 +135,8 @@ pub enum Unique {
     Username,
     /// The snapshot version of a year exists.
     SnapshotVersion,
+    /// A facility with this code exists.
+    FacilityCode,
     /// Any other rule (random ids colliding, reference data).
     Other,
 }
@@ -155,6 +157,7 @@ impl Unique {
             ("app_user_username_key", _) | (_, "app_user.username") => Self::Username,
             ("stat_snapshot_year_version_key", _)
             | (_, "stat_snapshot.year, stat_snapshot.version") => Self::SnapshotVersion,
+            ("facility_pkey", _) | (_, "facility.code") => Self::FacilityCode,
             _ => Self::Other,
         }
     }

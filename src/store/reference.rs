@@ -1,9 +1,9 @@
 //! Read-only queries over the reference data (geography, code lists, facilities).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::store::db::{self, FromRow, Row};
+use crate::store::db::{self, Conn, FromRow, Row};
 
 use super::{Store, StoreError};
 
@@ -91,6 +91,62 @@ impl FromRow for Facility {
             active: row.try_get::<bool, _>("active")?,
         })
     }
+}
+
+/// A change of a facility: each given field replaces the current value.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FacilityChange {
+    /// New display name, 2-200 characters on one line.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Whether it has an emergency department.
+    #[serde(default)]
+    pub emergency_capable: Option<bool>,
+    /// Whether it operates (false closes it; its records stay).
+    #[serde(default)]
+    pub active: Option<bool>,
+}
+
+const FACILITY_COLUMNS: &str = "code, name, municipality, centre_type, emergency_capable, active";
+
+/// Adds a facility, within the caller's transaction.
+pub async fn insert_facility(conn: &mut Conn, facility: &Facility) -> Result<(), StoreError> {
+    db::query(
+        "insert into facility (code, name, municipality, centre_type, emergency_capable, \
+         active) values ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&facility.code)
+    .bind(&facility.name)
+    .bind(&facility.municipality)
+    .bind(&facility.centre_type)
+    .bind(facility.emergency_capable)
+    .bind(facility.active)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Changes a facility, within the caller's transaction; returns it as changed.
+pub async fn update_facility(
+    conn: &mut Conn,
+    code: &str,
+    change: &FacilityChange,
+) -> Result<Facility, StoreError> {
+    let sql = format!(
+        "update facility set name = coalesce($1, name), \
+         emergency_capable = coalesce($2, emergency_capable), active = coalesce($3, active) \
+         where code = $4 returning {FACILITY_COLUMNS}"
+    );
+    let row = db::query(&sql)
+        .bind(change.name.as_deref())
+        .bind(change.emergency_capable)
+        .bind(change.active)
+        .bind(code)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    Ok(Facility::from_row(&row)?)
 }
 
 db::from_row!(District {
@@ -188,12 +244,8 @@ impl Store {
 
     /// All facilities, by code.
     pub async fn facilities(&self) -> Result<Vec<Facility>, StoreError> {
-        Ok(db::query_as(
-            "select code, name, municipality, centre_type, emergency_capable, active \
-             from facility order by code",
-        )
-        .fetch_all(self.pool())
-        .await?)
+        let sql = format!("select {FACILITY_COLUMNS} from facility order by code");
+        Ok(db::query_as(&sql).fetch_all(self.pool()).await?)
     }
 }
 

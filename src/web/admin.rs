@@ -1,5 +1,5 @@
-//! The administrator's page: user accounts (add, re-scope, disable), the facility
-//! register and the key status. Each calls the API handler of the same request.
+//! The administrator's page: user accounts (add, re-scope, disable) and the key
+//! status; the facility register has its own pages (`facilities.rs`). Each calls the API handler of the same request.
 
 use askama::Template;
 use axum::Router;
@@ -52,8 +52,10 @@ struct AdminPage {
     municipalities: Vec<(String, String, bool)>,
     username: String,
     created: String,
-    facility_rows: Vec<[String; 4]>,
     keys: Vec<[String; 4]>,
+    /// The form sent (`add` or `rescope`), whose role and scope selects get the
+    /// ids its problems link to; empty when none was.
+    posted: &'static str,
 }
 
 fn role_name(tr: &Tr, role: &str) -> String {
@@ -137,21 +139,12 @@ async fn page(
             .collect(),
         username: form.one("username").to_owned(),
         created,
-        facility_rows: facilities
-            .into_iter()
-            .map(|f| {
-                [
-                    f.code,
-                    f.name,
-                    tr.municipality(&f.municipality),
-                    tr.t(if f.active {
-                        "admin-active"
-                    } else {
-                        "admin-disabled"
-                    }),
-                ]
-            })
-            .collect(),
+        // Only the re-scope form sends an account's id.
+        posted: match (form.one("user_id").is_empty(), problems.is_empty()) {
+            (false, _) => "rescope",
+            (true, false) => "add",
+            (true, true) => "",
+        },
         keys: keys
             .into_iter()
             .map(|k| [k.kind, k.version.to_string(), k.state, k.rows.to_string()])

@@ -361,6 +361,8 @@ const RULES: &[(&str, &str)] = &[
         "problem-manner-intent",
     ),
     ("must be 2-100 characters", "problem-length-2-100"),
+    ("must be 2-200 characters", "problem-length-2-200"),
+    ("must be 2-60 characters of a-z", "problem-facility-code"),
     (
         "give exactly one of code and nps_name",
         "problem-code-or-nps",

@@ -11,6 +11,7 @@ mod analyst;
 mod auditor;
 mod clinician;
 mod emergency;
+mod facilities;
 mod fields;
 mod forensic;
 mod forms;
@@ -61,6 +62,7 @@ pub fn router() -> Router<AppState> {
         .merge(police::router())
         .merge(auditor::router())
         .merge(admin::router())
+        .merge(facilities::router())
         .merge(registrar::router())
         .fallback(page_not_found)
         .layer(SetResponseHeaderLayer::overriding(
@@ -175,6 +177,12 @@ const MENU: &[(&str, Action, Desk, &str)] = &[
     ("/audit", Action::ReadAudit, Desk::Own, "nav-audit"),
     ("/reviews", Action::ReviewLinks, Desk::Own, "nav-reviews"),
     ("/admin", Action::ManageUsers, Desk::Own, "nav-admin"),
+    (
+        "/admin/facilities",
+        Action::ManageFacilities,
+        Desk::Own,
+        "nav-facilities",
+    ),
 ];
 
 impl Chrome {

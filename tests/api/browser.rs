@@ -332,6 +332,21 @@ async fn a_clinician_registers_corrects_finds_and_closes_in_albanian(app: TestAp
     assert_eq!(browser.wait_text("#status").await, "i hapur");
     browser.shot("episode-open").await;
 
+    // Corrected afterwards: the referral source was wrong. The form starts from
+    // what is recorded; only the changed item changes.
+    browser.click("#correct-link").await;
+    browser.wait_path(|p| p.ends_with("/correct")).await;
+    browser.shot("episode-correct").await;
+    browser.choose("#f-referral_source", "4").await;
+    browser.click("#correct").await;
+    browser.wait_path(|p| p == episode).await;
+    let page = browser.source().await;
+    assert!(
+        page.contains("4 · "),
+        "the corrected referral source is shown"
+    );
+    assert!(page.contains("18"), "the age at first use is kept");
+
     // Found again (a slip in the first name), then opened from the list.
     browser.click("a[href=\"/patients\"]").await;
     browser.wait_path(|p| p == "/patients").await;
@@ -537,8 +552,16 @@ async fn every_page_is_labelled_and_logging_in_works_from_the_keyboard(app: Test
                     .to_owned()
             })
             .collect();
+        // Pages reached from a list rather than the menu.
+        let beyond: &[&str] = match role {
+            "clinician" => &["/overdoses/new"],
+            "admin" => &["/admin/facilities/hosp-prizren"],
+            _ => &[],
+        };
+        let beyond: Vec<String> = beyond.iter().map(|p| (*p).to_owned()).collect();
         for link in links
             .iter()
+            .chain(&beyond)
             .chain([&"/password".to_owned(), &"/login".to_owned()])
         {
             browser.goto(&format!("{}{link}", app.base)).await;

@@ -14,6 +14,7 @@ mod domains;
 pub mod episodes;
 mod errors;
 mod exports;
+mod facilities;
 mod health;
 mod hostile;
 mod integrity;

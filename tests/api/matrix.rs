@@ -110,6 +110,18 @@ const ROUTES: &[(&str, &str, Access, &[ScopeCase])] = &[
         NATIONAL,
     ),
     (
+        "POST",
+        "/facilities",
+        Access::Policy("manage_facilities"),
+        NATIONAL,
+    ),
+    (
+        "PATCH",
+        "/facilities/{code}",
+        Access::Policy("manage_facilities"),
+        NATIONAL,
+    ),
+    (
         "GET",
         "/audit/events",
         Access::Policy("read_audit"),
@@ -678,6 +690,21 @@ async fn request_for(
             let target = app.user("analyst", None, None).await;
             (format!("/users/{}/disable", target.user_id), None)
         }
+        ("POST", "/facilities") => (
+            path.into(),
+            Some(json!({
+                "code": format!("matrix-{}", counter()),
+                "name": "Matrix clinic",
+                "municipality": "prishtine",
+                "centre_type": "1",
+                "emergency_capable": false,
+            })),
+        ),
+        // A change that changes nothing: the facility keeps operating.
+        ("PATCH", "/facilities/{code}") => (
+            "/facilities/ngo-lowthreshold-prishtine".into(),
+            Some(json!({"active": true})),
+        ),
         ("GET", "/subjects/{registry_id}/access-report") => (
             format!("/subjects/{}/access-report", fresh_subject().await),
             None,

@@ -24,6 +24,7 @@ backend_tests!(
     police_notify_list_and_amend_their_own_notifications,
     an_auditor_verifies_searches_and_reports,
     an_administrator_adds_rescopes_and_disables_accounts,
+    an_administrator_manages_the_facility_register,
     a_registrar_decides_a_pair_side_by_side,
 );
 
@@ -1491,6 +1492,9 @@ async fn an_administrator_adds_rescopes_and_disables_accounts(app: TestApp) {
         "{}",
         refused.body
     );
+    // The summary's link goes to the select it names.
+    assert!(refused.body.contains("href=\"#f-facility\""));
+    assert_eq!(refused.body.matches("id=\"f-facility\"").count(), 1);
     let created = browser
         .post(
             "/admin",
@@ -1651,4 +1655,143 @@ async fn a_registrar_decides_a_pair_side_by_side(app: TestApp) {
     let mut doc = Browser::new(&app);
     doc.log_in(&clinician.username).await;
     assert_eq!(doc.get("/reviews").await.status, StatusCode::FORBIDDEN);
+}
+
+async fn an_administrator_manages_the_facility_register(app: TestApp) {
+    let admin = app.user("admin", None, None).await;
+    let mut browser = Browser::new(&app);
+    browser.accept_language = Some("en");
+    browser.log_in(&admin.username).await;
+    assert!(
+        browser
+            .get("/admin")
+            .await
+            .body
+            .contains("href=\"/admin/facilities\"")
+    );
+    let register = browser.get("/admin/facilities").await;
+    assert_eq!(register.status, 200, "{}", register.body);
+    assert!(
+        register
+            .body
+            .contains("href=\"/admin/facilities/hosp-prizren\"")
+    );
+    let csrf = register.csrf();
+    let mut form = vec![
+        ("csrf", csrf.as_str()),
+        ("code", "Hosp Ferizaj"),
+        ("name", "S"),
+        ("municipality", "ferizaj"),
+        ("centre_type", "2"),
+        ("emergency_capable", "yes"),
+    ];
+    // Both problems at once, beside their fields.
+    let refused = browser.post("/admin/facilities", &form).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    for (id, text) in [
+        ("f-code-problem", "lower-case letters"),
+        ("f-name-problem", "2 to 200 characters"),
+    ] {
+        let at = refused.body.find(&format!("id=\"{id}\"")).expect(id);
+        let line = refused.body[at..].lines().next().unwrap_or_default();
+        assert!(line.contains(text), "{id}: {line}");
+    }
+    form[1].1 = "qkmf-ferizaj";
+    form[2].1 = "Qendra Kryesore e Mjekësisë Familjare Ferizaj";
+    let added = browser.post("/admin/facilities", &form).await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.body);
+    assert_eq!(added.location(), "/admin/facilities/qkmf-ferizaj");
+    // The same code again is named beside the code.
+    let again = browser.post("/admin/facilities", &form).await;
+    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(again.body.contains("a facility with this code exists"));
+
+    // Its page starts from what is registered; closing it is one change.
+    let page = browser.get("/admin/facilities/qkmf-ferizaj").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(
+        shown_value(&page.body, "f-name"),
+        "Qendra Kryesore e Mjekësisë Familjare Ferizaj"
+    );
+    assert_eq!(shown_value(&page.body, "f-emergency_capable"), "yes");
+    assert_eq!(shown_value(&page.body, "f-active"), "yes");
+    let changed = browser
+        .post(
+            "/admin/facilities/qkmf-ferizaj",
+            &[
+                ("csrf", &csrf),
+                ("name", "Qendra Kryesore e Mjekësisë Familjare Ferizaj"),
+                ("emergency_capable", "yes"),
+                ("active", "no"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::SEE_OTHER, "{}", changed.body);
+    let (_, list) = app.get_json("/api/v1/reference/facilities").await;
+    let ferizaj = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|f| f["code"] == "qkmf-ferizaj")
+        .cloned()
+        .expect("added");
+    assert_eq!(ferizaj["active"], false);
+    assert_eq!(ferizaj["emergency_capable"], true);
+    assert!(
+        browser
+            .get("/admin/facilities")
+            .await
+            .body
+            .contains("closed")
+    );
+    // A name too short is refused beside it; nothing changes.
+    let refused = browser
+        .post(
+            "/admin/facilities/qkmf-ferizaj",
+            &[("csrf", &csrf), ("name", "x"), ("active", "yes")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(shown_value(&refused.body, "f-name"), "x", "kept as sent");
+    // Codes that are not codes, and facilities that do not exist: not found.
+    for path in ["/admin/facilities/nowhere", "/admin/facilities/Bad%20Code"] {
+        assert_eq!(
+            browser.get(path).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+
+    // Another role is refused, the refusal audited.
+    let clinician = app.user("clinician", Some("hosp-prizren"), None).await;
+    let mut other = Browser::new(&app);
+    other.log_in(&clinician.username).await;
+    assert!(!other.get("/").await.body.contains("/admin/facilities"));
+    assert_eq!(
+        other.get("/admin/facilities").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let csrf = other.get("/").await.csrf();
+    let sent = other
+        .post(
+            "/admin/facilities/hosp-prizren",
+            &[("csrf", &csrf), ("active", "no")],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::FORBIDDEN);
+    let mut conn = crate::helpers::raw_connection(&app.database_url).await;
+    let (denied,): (i64,) = sqlx::query_as(
+        "select count(*) from audit_event where actor = $1 and action = 'manage_facilities' \
+         and outcome = 'denied'",
+    )
+    .bind(&clinician.user_id)
+    .fetch_one(&mut conn)
+    .await
+    .expect("audit");
+    assert!(denied >= 2, "{denied}");
 }

@@ -581,3 +581,12 @@ operating-yes = operating
 operating-no = closed
 problem-length-2-200 = must be 2 to 200 characters.
 problem-facility-code = must be 2-60 lower-case letters, digits and hyphens, starting with a letter.
+
+## Early warning: new substances
+nav-signals = New substances
+signals-title = New psychoactive substances reported
+signals-intro = Substances named in death records and in overdoses seen by emergency departments and police that are not in the TDI code list, most reported first: for the early-warning system (strategy item 3.1.7). Names and counts only; no record or person is shown.
+signals-none = No new substance has been reported.
+signals-name = Substance, as reported
+signals-first-seen = First reported (UTC)
+signals-reports = Reports

@@ -581,3 +581,12 @@ operating-yes = në funksion
 operating-no = i mbyllur
 problem-length-2-200 = duhet të ketë 2 deri në 200 karaktere.
 problem-facility-code = duhet të ketë 2-60 shkronja të vogla, shifra dhe viza, duke filluar me shkronjë.
+
+## Paralajmërimi i hershëm: substancat e reja
+nav-signals = Substancat e reja
+signals-title = Substancat e reja psikoaktive të raportuara
+signals-intro = Substancat e përmendura në regjistrimet e vdekjeve dhe në mbidozat e parë nga emergjencat dhe policia që nuk janë në listën e kodeve TDI, më të raportuarat së pari: për sistemin e paralajmërimit të hershëm (pika 3.1.7 e strategjisë). Vetëm emrat dhe numrat; nuk shfaqet asnjë regjistrim apo person.
+signals-none = Nuk është raportuar asnjë substancë e re.
+signals-name = Substanca, siç është raportuar
+signals-first-seen = Raportuar për herë të parë (UTC)
+signals-reports = Raportime

@@ -581,3 +581,12 @@ operating-yes = radi
 operating-no = zatvorena
 problem-length-2-200 = mora imati od 2 do 200 znakova.
 problem-facility-code = mora imati 2-60 malih slova, cifara i crtica, počevši slovom.
+
+## Rano upozorenje: nove supstance
+nav-signals = Nove supstance
+signals-title = Prijavljene nove psihoaktivne supstance
+signals-intro = Supstance navedene u zapisima o smrti i u predoziranjima koja su videli urgentni centri i policija, a kojih nema u TDI listi šifara, najčešće prijavljene prve: za sistem ranog upozorenja (tačka 3.1.7 strategije). Samo nazivi i brojevi; ne prikazuje se nijedan zapis ni osoba.
+signals-none = Nije prijavljena nijedna nova supstanca.
+signals-name = Supstanca, kako je prijavljena
+signals-first-seen = Prvi put prijavljena (UTC)
+signals-reports = Prijave

@@ -701,7 +701,7 @@ pub struct SubstanceSignal {
 #[utoipa::path(get, path = "/substance-signals", tag = "deaths",
     responses((status = 200, body = Vec<SubstanceSignal>), (status = 403, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
-async fn substance_signals(
+pub(crate) async fn substance_signals(
     State(state): State<AppState>,
     headers: HeaderMap,
     user: CurrentUser,

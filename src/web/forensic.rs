@@ -1,7 +1,9 @@
 //! Forensic medicine's pages: the deaths and police notifications, a death record
 //! with the ICD-10 causes found by a search on the server, toxicology rows and the
-//! background of the deceased, and the EMCDDA Selection B and D result once saved.
-//! Each calls the API handler of the same request.
+//! background of the deceased, and the EMCDDA Selection B and D result once saved;
+//! and, as the early-warning contact point, the new substances reported in deaths
+//! and in overdoses seen by emergency departments and police. Each calls the API
+//! handler of the same request.
 
 use askama::Template;
 use axum::Router;
@@ -11,7 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
 
-use super::fields::{Ask, Choice, Field, IDENTITY, UNIDENTIFIED, choices, fields};
+use super::fields::{ANSWERS, Ask, Choice, Field, IDENTITY, UNIDENTIFIED, choices, fields};
 use super::forms::{FormData, Problems};
 use super::i18n::Tr;
 use super::session::SignedIn;
@@ -27,6 +29,7 @@ pub(super) fn router() -> Router<AppState> {
         .route("/deaths", get(list))
         .route("/deaths/new", get(new_form).post(submit))
         .route("/deaths/{death_id}", get(view))
+        .route("/substance-signals", get(signals))
 }
 
 const DEATH: &[(&str, Ask)] = &[
@@ -37,8 +40,6 @@ const DEATH: &[(&str, Ask)] = &[
     ("multiple_causes", Ask::Line),
     ("manner", Ask::Pick("manner", MANNERS)),
 ];
-
-const YES_NO: &[&str] = &["yes", "no"];
 
 /// The manners a record may state (the statistics' `99` is "not recorded").
 const MANNERS: &[&str] = &[
@@ -54,12 +55,12 @@ const BACKGROUND: &[(&str, Ask)] = &[
     ("background.residence", Ask::Municipality),
     ("background.nationality", Ask::Line),
     ("background.route", Ask::Code("route")),
-    ("background.known_drug_user", Ask::Pick("answer", YES_NO)),
+    ("background.known_drug_user", Ask::Pick("answer", ANSWERS)),
     (
         "background.recent_release",
         Ask::Pick("release", RECENT_RELEASES),
     ),
-    ("background.in_ost_at_death", Ask::Pick("answer", YES_NO)),
+    ("background.in_ost_at_death", Ask::Pick("answer", ANSWERS)),
     ("circumstances", Ask::Text),
 ];
 
@@ -513,6 +514,31 @@ async fn list(State(state): State<AppState>, signed: SignedIn) -> Response {
         lines,
     })
     .into_response()
+}
+
+/// New substances reported in deaths and overdoses (strategy item 3.1.7).
+#[derive(Template)]
+#[template(path = "signals.html")]
+struct SignalsPage {
+    chrome: Chrome,
+    signals: Vec<api::SubstanceSignal>,
+}
+
+/// `GET /substance-signals`: the API's `GET /substance-signals`. Names and counts
+/// only: no record, no person, no place.
+async fn signals(State(state): State<AppState>, signed: SignedIn) -> Response {
+    if let Err(refused) = refuse_unless(&state, &signed, Action::ListNewSubstances).await {
+        return refused;
+    }
+    match api::substance_signals(State(state.clone()), HeaderMap::new(), signed.user.clone()).await
+    {
+        Ok(ApiJson(signals)) => render(&SignalsPage {
+            chrome: signed.chrome(&state, "signals-title"),
+            signals,
+        })
+        .into_response(),
+        Err(e) => api_error_page(&signed.visitor, e),
+    }
 }
 
 /// A death record.

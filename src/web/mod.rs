@@ -173,6 +173,12 @@ const MENU: &[(&str, Action, Desk, &str)] = &[
         "nav-police-overdose",
     ),
     ("/deaths", Action::ListDeathRecords, Desk::Own, "nav-deaths"),
+    (
+        "/substance-signals",
+        Action::ListNewSubstances,
+        Desk::Own,
+        "nav-signals",
+    ),
     ("/outputs", Action::RunExport, Desk::Own, "nav-outputs"),
     ("/audit", Action::ReadAudit, Desk::Own, "nav-audit"),
     ("/reviews", Action::ReviewLinks, Desk::Own, "nav-reviews"),

@@ -885,6 +885,33 @@ async fn an_emergency_department_records_and_reads_overdoses(app: TestApp) {
             .contains(&format!("href=\"{}\"", second.location()))
     );
 
+    // Forensic medicine, the early-warning contact point, sees the new substances
+    // the department named, as names and counts only; the department does not.
+    let forensic = app.user("forensic", None, None).await;
+    let mut doctor = Browser::new(&app);
+    doctor.log_in(&forensic.username).await;
+    assert!(
+        doctor
+            .get("/")
+            .await
+            .body
+            .contains("href=\"/substance-signals\"")
+    );
+    let signals = doctor.get("/substance-signals").await;
+    assert_eq!(signals.status, 200, "{}", signals.body);
+    for name in ["a-pvp", "3-mmc"] {
+        assert!(
+            signals.body.to_lowercase().contains(name),
+            "{name}: {}",
+            signals.body
+        );
+    }
+    assert!(!signals.body.contains("Hoxha"));
+    assert_eq!(
+        browser.get("/substance-signals").await.status,
+        StatusCode::FORBIDDEN
+    );
+
     // Another emergency department does not see them.
     let other = app.user("clinician", Some("hosp-prizren"), None).await;
     let mut elsewhere = Browser::new(&app);

@@ -29,7 +29,10 @@ login-title = Log in
 login-submit = Log in
 login-wrong = The username or password is wrong.
 login-totp-required = This account needs the code from its authenticator app.
-login-locked = Too many failed attempts. Try again in { $seconds } seconds.
+login-locked = Too many failed attempts. Try again in { $seconds ->
+        [one] { $seconds } second
+       *[other] { $seconds } seconds
+    }.
 field-username = Username
 field-password = Password
 field-totp = Authenticator code
@@ -400,7 +403,10 @@ audit-title = Audit log
 audit-verify-title = Verify the chain
 audit-verify-intro = Every event is chained to the one before by its hash; a change, a removal or an insertion breaks the chain from that event on.
 audit-verify-submit = Verify the whole chain
-audit-verified = The chain is intact: { $events } events verified.
+audit-verified = The chain is intact: { $events ->
+        [one] { $events } event verified
+       *[other] { $events } events verified
+    }.
 audit-broken = The chain is broken at event { $seq }.
 audit-search-title = Search events
 audit-search-submit = Search

@@ -29,7 +29,10 @@ login-title = Hyrja
 login-submit = Hyr
 login-wrong = Emri i përdoruesit ose fjalëkalimi është gabim.
 login-totp-required = Kjo llogari kërkon kodin nga aplikacioni i vërtetimit.
-login-locked = Shumë përpjekje të dështuara. Provoni përsëri pas { $seconds } sekondash.
+login-locked = Shumë përpjekje të dështuara. Provoni përsëri pas { $seconds ->
+        [one] { $seconds } sekonde
+       *[other] { $seconds } sekondash
+    }.
 field-username = Emri i përdoruesit
 field-password = Fjalëkalimi
 field-totp = Kodi i vërtetimit

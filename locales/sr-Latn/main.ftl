@@ -29,7 +29,11 @@ login-title = Prijava
 login-submit = Prijavi se
 login-wrong = Korisničko ime ili lozinka nisu ispravni.
 login-totp-required = Ovaj nalog zahteva kod iz aplikacije za autentifikaciju.
-login-locked = Previše neuspelih pokušaja. Pokušajte ponovo za { $seconds } sekundi.
+login-locked = Previše neuspelih pokušaja. Pokušajte ponovo za { $seconds ->
+        [one] { $seconds } sekundu
+        [few] { $seconds } sekunde
+       *[other] { $seconds } sekundi
+    }.
 field-username = Korisničko ime
 field-password = Lozinka
 field-totp = Kod za autentifikaciju
@@ -153,7 +157,11 @@ problem-age-after-start = ne sme biti veći od uzrasta na početku lečenja.
 problem-never-injected = mora biti prazno kada osoba nikada nije ubrizgavala.
 problem-ost-never = mora biti prazno kada supstituciona terapija nikada nije primljena.
 problem-first-treatment-year = mora biti prazno za prvo lečenje.
-problem-too-many-drugs = može navesti najviše { $n } droge.
+problem-too-many-drugs = može navesti najviše { $n ->
+        [one] { $n } drogu
+        [few] { $n } droge
+       *[other] { $n } droga
+    }.
 problem-secondary-is-primary = ne sme biti primarna droga.
 problem-secondary-repeated = ne sme ponoviti već navedenu drogu.
 problem-group-with-subcode = ne sme navesti grupu pored sopstvene vrste: navedite samo vrstu.
@@ -167,8 +175,16 @@ problem-letters = mora sadržati bar jedno slovo.
 problem-control-character = sadrži nevidljivi kontrolni znak; upišite ponovo.
 problem-line-break = mora biti u jednom redu.
 problem-whole-number = mora biti ceo broj.
-problem-at-least-characters = mora imati najmanje { $n } znakova.
-problem-at-most-characters = mora imati najviše { $n } znakova.
+problem-at-least-characters = mora imati najmanje { $n ->
+        [one] { $n } znak
+        [few] { $n } znaka
+       *[other] { $n } znakova
+    }.
+problem-at-most-characters = mora imati najviše { $n ->
+        [one] { $n } znak
+        [few] { $n } znaka
+       *[other] { $n } znakova
+    }.
 problem-common-password = je često korišćena lozinka; izaberite dužu rečenicu.
 problem-repeated-character = ne sme ponavljati jedan isti znak.
 problem-contains-username = ne sme sadržati korisničko ime.
@@ -400,7 +416,11 @@ audit-title = Revizijski zapis
 audit-verify-title = Proveri lanac
 audit-verify-intro = Svaki događaj je svojim hešom vezan za prethodni; izmena, brisanje ili umetanje prekida lanac od tog događaja nadalje.
 audit-verify-submit = Proveri ceo lanac
-audit-verified = Lanac je netaknut: provereno je { $events } događaja.
+audit-verified = Lanac je netaknut: { $events ->
+        [one] proveren je { $events } događaj
+        [few] proverena su { $events } događaja
+       *[other] provereno je { $events } događaja
+    }.
 audit-broken = Lanac je prekinut kod događaja { $seq }.
 audit-search-title = Pretraga događaja
 audit-search-submit = Traži

@@ -127,7 +127,7 @@ async fn verify(State(state): State<AppState>, signed: SignedIn, form: FormData)
         Ok(ApiJson(result)) => {
             page.verified_ok = result.ok;
             page.verified = if result.ok {
-                tr.t1("audit-verified", "events", result.events)
+                tr.count("audit-verified", "events", result.events)
             } else {
                 tr.t1(
                     "audit-broken",

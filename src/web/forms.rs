@@ -411,7 +411,9 @@ pub fn translate(tr: &Tr, problem: &str) -> String {
         return tr.t("problem-invalid");
     };
     match last_number(problem) {
-        Some(n) if NUMBERED.contains(key) => tr.t1(key, "n", n),
+        Some(n) if NUMBERED.contains(key) => {
+            tr.count(key, "n", i64::try_from(n).unwrap_or(i64::MAX))
+        }
         _ => tr.t(key),
     }
 }
@@ -566,13 +568,13 @@ mod tests {
         let tr = Tr { lang: Lang::Sq };
         assert_eq!(
             translate(&tr, "must be at most 2000 characters"),
-            tr.t1("problem-at-most-characters", "n", 2000)
+            tr.count("problem-at-most-characters", "n", 2000)
         );
         let age = translate(
             &tr,
             "must be an age in years from 0 to 100 (leave out when not known)",
         );
-        assert_eq!(age, tr.t1("problem-age", "n", 100));
+        assert_eq!(age, tr.count("problem-age", "n", 100));
     }
 
     #[test]

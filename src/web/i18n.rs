@@ -118,6 +118,14 @@ impl Tr {
         LOCALES.lookup_with_args(self.lang.id(), key, &args)
     }
 
+    /// The message `key` with the count `n` as its argument `name`: a number, so
+    /// the message may choose its plural form (Serbian has three).
+    pub fn count(&self, key: &str, name: &'static str, n: i64) -> String {
+        let args: HashMap<Cow<'static, str>, FluentValue<'_>> =
+            HashMap::from([(Cow::Borrowed(name), FluentValue::from(n))]);
+        LOCALES.lookup_with_args(self.lang.id(), key, &args)
+    }
+
     /// The label of `code` in the TDI code list `list` (`99` reads "not known").
     pub fn code(&self, list: &str, code: &str) -> String {
         self.t(&code_key(list, code))
@@ -216,7 +224,7 @@ pub(crate) mod tests {
         }
         let mut keys = BTreeSet::new();
         for source in &sources {
-            for call in [".t(\"", ".t1(\""] {
+            for call in [".t(\"", ".t1(\"", ".count(\""] {
                 for (at, _) in source.match_indices(call) {
                     let rest = &source[at + call.len()..];
                     if let Some(end) = rest.find('"') {
@@ -295,8 +303,22 @@ pub(crate) mod tests {
         assert_eq!(label(Lang::Sq), "heroinë");
         assert_eq!(label(Lang::En), "heroin");
         assert_eq!(Tr { lang: Lang::Sr }.code("sex", "2"), "ženski");
-        let with_count = Tr { lang: Lang::En }.t1("problem-at-most-characters", "n", 2000);
+        let with_count = Tr { lang: Lang::En }.count("problem-at-most-characters", "n", 2000);
         assert!(with_count.contains("2000"), "{with_count}");
+        // Serbian counts take one of three forms.
+        let sr = Tr { lang: Lang::Sr };
+        for (n, form) in [
+            (1, "znak."),
+            (3, "znaka."),
+            (12, "znakova."),
+            (21, "znak."),
+            (24, "znaka."),
+        ] {
+            let text = sr.count("problem-at-least-characters", "n", n);
+            assert!(text.ends_with(form), "{n}: {text}");
+        }
+        let text = sr.count("audit-verified", "events", 2);
+        assert!(text.contains("proverena su"), "{text}");
     }
 
     #[test]

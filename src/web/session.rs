@@ -277,9 +277,11 @@ pub async fn login_submit(
         }
         Err(LoginError::InvalidCredentials) => problem("password", "login-wrong"),
         Err(LoginError::TotpRequired) => problem("totp", "login-totp-required"),
-        Err(LoginError::Locked(seconds)) => {
-            Problems::one(&tr, "username", tr.t1("login-locked", "seconds", seconds))
-        }
+        Err(LoginError::Locked(seconds)) => Problems::one(
+            &tr,
+            "username",
+            tr.count("login-locked", "seconds", seconds),
+        ),
         Err(LoginError::Invalid(fields)) => Problems::from_fields(&tr, &fields),
         Err(LoginError::Store(e)) => return super::api_error_page(&visitor, e.into()),
         Err(LoginError::Internal(what)) => {

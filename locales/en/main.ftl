@@ -517,6 +517,7 @@ correct-intro = Change what was recorded wrongly and save. Only the items you ch
 correct-submit = Save the correction
 correct-cancel = Back to the episode without changing it
 correct-link = Correct this episode
+correct-changed = Someone else saved a change to this episode while you were correcting it, so your correction was not saved (it would have undone theirs). Open the episode again and make your correction on what it holds now.
 
 ## Emergency department: non-fatal overdoses
 nav-overdoses = Overdoses

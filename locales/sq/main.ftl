@@ -514,6 +514,7 @@ correct-intro = Ndryshoni atë që është regjistruar gabim dhe ruajeni. Ndrysh
 correct-submit = Ruaj korrigjimin
 correct-cancel = Kthehu te episodi pa ndryshuar asgjë
 correct-link = Korrigjo këtë episod
+correct-changed = Dikush tjetër ruajti një ndryshim në këtë episod ndërsa ju po e korrigjonit, prandaj korrigjimi juaj nuk u ruajt (do ta kishte zhbërë të tijin). Hapeni përsëri episodin dhe bëni korrigjimin mbi atë që përmban tani.
 
 ## Emergjenca: mbidozat jofatale
 nav-overdoses = Mbidozat

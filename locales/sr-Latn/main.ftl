@@ -531,6 +531,7 @@ correct-intro = Promenite ono što je pogrešno upisano i sačuvajte. Menjaju se
 correct-submit = Sačuvaj ispravku
 correct-cancel = Nazad na epizodu bez izmena
 correct-link = Ispravi ovu epizodu
+correct-changed = Neko drugi je sačuvao izmenu ove epizode dok ste je vi ispravljali, pa vaša ispravka nije sačuvana (poništila bi njegovu). Ponovo otvorite epizodu i unesite ispravku na ono što sada sadrži.
 
 ## Urgentni centar: predoziranja bez smrtnog ishoda
 nav-overdoses = Predoziranja

@@ -23,8 +23,8 @@ use crate::identity::subject::{
 };
 use crate::store::db::Conn;
 use crate::store::episodes::{
-    EpisodeRow, NewEpisode, close_episode, episode_by_idempotency, insert_episode, insert_history,
-    person_episodes, subject_data_key, update_episode,
+    EpisodeRow, NewEpisode, close_episode, episode_by_idempotency, episode_changed_at,
+    insert_episode, insert_history, person_episodes, subject_data_key, update_episode,
 };
 use crate::store::subjects::{LinkRule, find_existing, link_or_create};
 use crate::store::writer::Staged;
@@ -58,6 +58,10 @@ pub enum EpisodeError {
     /// The caller's facility may not register (deactivated).
     #[error("facility not active")]
     FacilityInactive,
+    /// The episode changed after it was read (another correction or the close
+    /// won the race): read it again.
+    #[error("episode changed meanwhile")]
+    Changed,
     /// Storage failure.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -594,6 +598,7 @@ pub async fn correct(
         HistoryEntry {
             id: history_id,
             episode: opened.row.id,
+            read_at: opened.row.updated_at.clone(),
             user_id: user_id.to_owned(),
             kind: "correct",
             changed,
@@ -625,6 +630,9 @@ enum Change {
 struct HistoryEntry {
     id: String,
     episode: i64,
+    /// When the episode read had last changed: the change is written only if it
+    /// still has not.
+    read_at: String,
     user_id: String,
     kind: &'static str,
     changed: String,
@@ -642,6 +650,11 @@ async fn write_change(
         .write(move |conn| {
             let (change, entry, event) = (change.clone(), entry.clone(), event.clone());
             Box::pin(async move {
+                // Read-modify-write of one row: refused when another change came
+                // between the read and this write, which would otherwise be lost.
+                if episode_changed_at(conn, entry.episode).await? != entry.read_at {
+                    return Err(EpisodeError::Changed);
+                }
                 match &change {
                     Change::Correct { plain, sealed } => {
                         update_episode(conn, entry.episode, plain, sealed).await?;
@@ -752,6 +765,7 @@ pub async fn close(
         HistoryEntry {
             id: history_id,
             episode: opened.row.id,
+            read_at: opened.row.updated_at.clone(),
             user_id: user_id.to_owned(),
             kind: "close",
             changed: "end_date,end_reason".into(),

@@ -10,7 +10,9 @@ use crate::audit::AuditEvent;
 use crate::cases::access::Permit;
 use crate::domain::codes;
 use crate::field::{FieldError, forbidden_in_line};
-use crate::store::reference::{Facility, FacilityChange, insert_facility, update_facility};
+use crate::store::reference::{
+    Facility, FacilityChange, facility_for_update, insert_facility, update_facility,
+};
 use crate::store::writer::Staged;
 use crate::store::{Store, StoreError, Unique};
 
@@ -157,28 +159,37 @@ pub async fn change(
         name: change.name.map(|n| n.trim().to_owned()),
         ..change
     };
-    let mut changed = Vec::new();
-    if change.name.is_some() {
-        changed.push("name".to_owned());
-    }
-    if let Some(emergency) = change.emergency_capable {
-        changed.push(format!("emergency={emergency}"));
-    }
-    if let Some(active) = change.active {
-        changed.push(format!("active={active}"));
-    }
-    let event = AuditEvent {
-        detail: Some(format!("changed: {}", changed.join(" "))),
-        ..permit.event("manage_facilities", Some(code))
-    };
-    let job = (code.to_owned(), change, event);
+    let template = permit.event("manage_facilities", Some(code));
+    let job = (code.to_owned(), change, template);
     store
-        .write_with(job, |conn, (code, change, event)| {
+        .write_with(job, |conn, (code, change, template)| {
             Box::pin(async move {
+                // What changes is read under the row's lock: the audit says what
+                // changed, and a change that changes nothing writes nothing.
+                let before = facility_for_update(conn, code).await?;
+                let mut changed = Vec::new();
+                if change.name.as_ref().is_some_and(|n| *n != before.name) {
+                    changed.push("name".to_owned());
+                }
+                if let Some(e) = change
+                    .emergency_capable
+                    .filter(|e| *e != before.emergency_capable)
+                {
+                    changed.push(format!("emergency={e}"));
+                }
+                if let Some(a) = change.active.filter(|a| *a != before.active) {
+                    changed.push(format!("active={a}"));
+                }
+                if changed.is_empty() {
+                    return Ok::<_, FacilityError>(Staged::unaudited(before));
+                }
                 let facility = update_facility(conn, code, change).await?;
-                Ok::<_, FacilityError>(Staged {
+                Ok(Staged {
                     value: facility,
-                    events: vec![event.clone()],
+                    events: vec![AuditEvent {
+                        detail: Some(format!("changed: {}", changed.join(" "))),
+                        ..template.clone()
+                    }],
                 })
             })
         })

@@ -605,14 +605,23 @@ pub fn apply(
 ) -> (EpisodeInput, Vec<&'static str>) {
     let mut next = current.clone();
     let mut changed = apply_items(&mut next, correction);
-    let ost_never = correction
-        .ost_status
-        .as_deref()
-        .is_some_and(|s| s.trim() == OST_NEVER);
-    if ost_never && correction.ost_first_year.is_none() && next.ost_first_year.take().is_some() {
+    let set_to =
+        |given: &Option<String>, code: &str| given.as_deref().is_some_and(|s| s.trim() == code);
+    // A correction that makes a number meaningless clears it, unless it gives
+    // the number too (which validation then refuses).
+    let ost_year_void = set_to(&correction.ost_status, OST_NEVER)
+        || set_to(&correction.treatment_status, NEVER_TREATED);
+    if ost_year_void && correction.ost_first_year.is_none() && next.ost_first_year.take().is_some()
+    {
         changed.push("ost_first_year");
-        changed.sort_by_key(|name| EpisodeInput::ITEMS.iter().position(|item| item == name));
     }
+    if set_to(&correction.injecting, INJECTING_NEVER)
+        && correction.age_first_injection.is_none()
+        && next.age_first_injection.take().is_some()
+    {
+        changed.push("age_first_injection");
+    }
+    changed.sort_by_key(|name| EpisodeInput::ITEMS.iter().position(|item| item == name));
     (next, changed)
 }
 
@@ -1701,6 +1710,24 @@ mod tests {
                 vec!["ost_status", "ost_first_year"],
             ),
             (
+                "99 clears a number back to not known",
+                EpisodeCorrection {
+                    age_first_use: Some(99),
+                    ..EpisodeCorrection::default()
+                },
+                vec!["age_first_use"],
+            ),
+            (
+                "never injected clears the age at first injection",
+                EpisodeCorrection {
+                    injecting: Some("1".into()),
+                    route: Some("2".into()),
+                    sharing: Some("99".into()),
+                    ..EpisodeCorrection::default()
+                },
+                vec!["route", "injecting", "age_first_injection", "sharing"],
+            ),
+            (
                 "blank notes clear them",
                 EpisodeCorrection {
                     notes: Some(" ".into()),
@@ -1757,7 +1784,10 @@ mod tests {
         let mut current = valid();
         current.route = "2".into();
         let (next, changed) = apply(&current, &correction);
-        assert_eq!(changed, ["route", "ost_status", "injecting"]);
+        assert_eq!(
+            changed,
+            ["route", "ost_status", "injecting", "age_first_injection"]
+        );
         assert_eq!(fields(&err(&next)), ["injecting"]);
         // OST never with an explicit year is kept, and rejected by validate.
         let both = EpisodeCorrection {

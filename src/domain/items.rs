@@ -131,15 +131,19 @@ impl Correctable for Vec<String> {
     }
 }
 
-/// A number that a correction can set but not clear.
+/// A number: `99` clears it back to "not known", as `99` means in the TDI.
 impl Correctable for Option<u16> {
     type Given = u16;
     fn replace(&mut self, given: &u16) -> bool {
-        let changed = *self != Some(*given);
-        *self = Some(*given);
+        let new = (*given != NUMBER_NOT_KNOWN).then_some(*given);
+        let changed = *self != new;
+        *self = new;
         changed
     }
 }
+
+/// The number a correction sends to clear a number.
+pub const NUMBER_NOT_KNOWN: u16 = 99;
 
 /// A free text: a blank correction clears it.
 impl Correctable for Option<String> {
@@ -313,11 +317,13 @@ macro_rules! episode_items {
 
         /// A correction of an episode by a clinician: every field that is present
         /// replaces the current value; absent fields stay as they are. The
-        /// identity cannot be corrected here. Numbers (`age_first_use`,
-        /// `age_first_injection`, `ost_first_year`) cannot be cleared back to "not
-        /// known", except that setting `ost_status` to `1` (never) without a year
-        /// clears `ost_first_year`; blank `notes` clear the notes; a list replaces
-        /// the whole list (`[]` clears it). `Debug` is redacted.
+        /// identity cannot be corrected here. A number (`age_first_use`,
+        /// `age_first_injection`, `ost_first_year`) of `99` clears it back to "not
+        /// known"; setting `ost_status` to `1` (never) or `treatment_status` to `1`
+        /// (never treated) without a year clears `ost_first_year`, and `injecting`
+        /// to `1` (never) without an age clears `age_first_injection`; blank
+        /// `notes` clear the notes; a list replaces the whole list (`[]` clears
+        /// it). `Debug` is redacted.
         #[derive(Clone, Default, Deserialize, Serialize, ToSchema)]
         #[serde(deny_unknown_fields)]
         pub struct EpisodeCorrection {

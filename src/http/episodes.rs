@@ -2,7 +2,7 @@
 //! double-enrolment check.
 
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -46,6 +46,11 @@ impl From<EpisodeError> for ApiError {
             }
             EpisodeError::NotPermitted | EpisodeError::Denied { hidden: false } => Self::Forbidden,
             EpisodeError::Denied { hidden: true } => Self::NotFound,
+            EpisodeError::Changed => Self::conflict(
+                "episode_changed",
+                "the episode was changed by someone else after you read it; read it again \
+                 and send your change on what it holds now",
+            ),
             EpisodeError::FacilityInactive => Self::conflict(
                 "facility_inactive",
                 "your facility is not active in the registry",
@@ -432,10 +437,15 @@ pub(crate) async fn get_episode(
 }
 
 /// Correct an episode: only the fields sent change; the previous values are kept
-/// (sealed) in its history.
+/// (sealed) in its history. Corrections that race are applied one after the
+/// other, each to the episode as the other left it. With `If-Match` (the
+/// episode's `updated_at` as read), the correction is applied only to that
+/// state, else 412: for a client that sends back every item it showed.
 #[utoipa::path(patch, path = "/episodes/{episode_id}", tag = "episodes", request_body = EpisodeCorrection,
-    params(("episode_id" = String, Path, description = "episode id")),
-    responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(("episode_id" = String, Path, description = "episode id"),
+        ("If-Match" = Option<String>, Header, description = "the episode's updated_at as read")),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn correct_episode(
     State(state): State<AppState>,
@@ -444,27 +454,58 @@ pub(crate) async fn correct_episode(
     RecordId(episode_id): RecordId,
     ApiJson(correction): ApiJson<EpisodeCorrection>,
 ) -> Result<StatusCode, ApiError> {
-    let (opened, permit) =
-        load(&state, &user, &headers, &episode_id, Action::UpdateEpisode).await?;
-    let current = episodes::as_input(&opened)?;
-    let (corrected, changed) = apply(&current, &correction);
-    if changed.is_empty() {
-        return Ok(StatusCode::NO_CONTENT);
+    let read_as = headers.get(header::IF_MATCH).map(|v| {
+        v.to_str()
+            .unwrap_or_default()
+            .trim()
+            .trim_matches('"')
+            .to_owned()
+    });
+    let mut attempts = 0;
+    loop {
+        let (opened, permit) =
+            load(&state, &user, &headers, &episode_id, Action::UpdateEpisode).await?;
+        if read_as
+            .as_ref()
+            .is_some_and(|r| *r != opened.row.updated_at)
+        {
+            return Err(changed_since_read());
+        }
+        let current = episodes::as_input(&opened)?;
+        let (corrected, changed) = apply(&current, &correction);
+        if changed.is_empty() {
+            return Ok(StatusCode::NO_CONTENT);
+        }
+        let slugs = municipalities(&state).await?;
+        let slugs: Vec<&str> = slugs.iter().map(String::as_str).collect();
+        let valid = validate(&corrected, today_utc(), &slugs).map_err(ApiError::Invalid)?;
+        let written = episodes::correct(
+            &state.store,
+            &state.keys,
+            &opened,
+            valid,
+            &changed,
+            &user.principal.user_id,
+            permit.write_event(Some(&episode_id)),
+        )
+        .await;
+        match written {
+            Ok(()) => return Ok(StatusCode::NO_CONTENT),
+            // Another change won the race: apply this one to what it left.
+            Err(EpisodeError::Changed) if read_as.is_none() && attempts < 5 => attempts += 1,
+            Err(EpisodeError::Changed) if read_as.is_some() => return Err(changed_since_read()),
+            Err(e) => return Err(e.into()),
+        }
     }
-    let slugs = municipalities(&state).await?;
-    let slugs: Vec<&str> = slugs.iter().map(String::as_str).collect();
-    let valid = validate(&corrected, today_utc(), &slugs).map_err(ApiError::Invalid)?;
-    episodes::correct(
-        &state.store,
-        &state.keys,
-        &opened,
-        valid,
-        &changed,
-        &user.principal.user_id,
-        permit.write_event(Some(&episode_id)),
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The answer to a change made on a state of the episode that is gone.
+fn changed_since_read() -> ApiError {
+    ApiError::Precondition {
+        code: "episode_changed",
+        message: "the episode was changed by someone else after you read it; read it again \
+                  and make your change on what it holds now",
+    }
 }
 
 /// The end of an episode.

@@ -52,6 +52,14 @@ pub enum ApiError {
         /// What happened and what to do.
         message: String,
     },
+    /// A precondition the request set (`If-Match`) no longer holds.
+    #[error("{message}")]
+    Precondition {
+        /// Stable machine code saying which.
+        code: &'static str,
+        /// What happened and what to do.
+        message: &'static str,
+    },
     /// The request body is larger than the configured limit.
     #[error("request body too large")]
     PayloadTooLarge,
@@ -166,6 +174,9 @@ impl IntoResponse for ApiError {
             ),
             Self::Conflict { code, message } => {
                 error_response(StatusCode::CONFLICT, code, &message)
+            }
+            Self::Precondition { code, message } => {
+                error_response(StatusCode::PRECONDITION_FAILED, code, message)
             }
             Self::PayloadTooLarge => error_response(
                 StatusCode::PAYLOAD_TOO_LARGE,

@@ -243,6 +243,17 @@ pub async fn update_episode(
     Ok(())
 }
 
+/// When an episode last changed, read under its row lock within the caller's
+/// transaction (as the episode's own reads render it).
+pub async fn episode_changed_at(conn: &mut Conn, id: i64) -> Result<String, StoreError> {
+    let sql = format!(
+        "select updated_at from episode where id = $1{}",
+        super::for_update(conn)
+    );
+    let row = db::query(&sql).bind(id).fetch_one(&mut *conn).await?;
+    Ok(row.stamp("updated_at")?)
+}
+
 /// Closes an episode.
 pub async fn close_episode(
     conn: &mut Conn,

@@ -127,6 +127,20 @@ pub async fn insert_facility(conn: &mut Conn, facility: &Facility) -> Result<(),
     Ok(())
 }
 
+/// A facility as it stands, under its row lock within the caller's transaction.
+pub async fn facility_for_update(conn: &mut Conn, code: &str) -> Result<Facility, StoreError> {
+    let sql = format!(
+        "select {FACILITY_COLUMNS} from facility where code = $1{}",
+        super::for_update(conn)
+    );
+    let row = db::query(&sql)
+        .bind(code)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    Ok(Facility::from_row(&row)?)
+}
+
 /// Changes a facility, within the caller's transaction; returns it as changed.
 pub async fn update_facility(
     conn: &mut Conn,

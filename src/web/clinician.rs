@@ -534,6 +534,8 @@ struct CorrectionPage {
     problems: Problems,
     episode_id: String,
     tdi: Vec<Field>,
+    /// When the episode shown had last changed (sent back as `If-Match`).
+    read_at: String,
 }
 
 async fn correction_page(
@@ -553,6 +555,7 @@ async fn correction_page(
         problems: problems.clone(),
         episode_id,
         tdi: fields(&tr, TDI, HINTED, form, &problems, &slugs),
+        read_at: form.one("read_at").to_owned(),
     });
     if !problems.is_empty() {
         page.status = StatusCode::UNPROCESSABLE_ENTITY;
@@ -584,7 +587,12 @@ async fn correction_form(
         Ok(ApiJson(view)) => view,
         Err(e) => return api_error_page(&signed.visitor, e),
     };
-    let form = super::fields::prefilled(TDI, &known_items(&view));
+    // The form sends back every item: it is offered only to a role that sees
+    // every item, or a blank it was never shown would clear a stored value.
+    if view.tdi.is_none() || view.sensitive.is_none() {
+        return api_error_page(&signed.visitor, ApiError::Forbidden);
+    }
+    let form = super::fields::prefilled(TDI, &known_items(&view)).with("read_at", &view.updated_at);
     correction_page(&state, &signed, id, &form, Problems::default()).await
 }
 
@@ -609,18 +617,36 @@ async fn correct(
     let tr = signed.visitor.tr;
     let numbers = ["age_first_use", "ost_first_year", "age_first_injection"];
     let mut json = form.to_json(&numbers, &["secondary_drugs"], &numbers);
-    // No secondary drug chosen means none (a correction's empty list clears it);
-    // blank notes clear the notes. A blank number cannot be cleared, so it is
-    // left out and stays as it was.
+    // What the form showed is what it sends: no secondary drug chosen means none
+    // (a correction's empty list clears it), a blank number means not known (the
+    // correction's 99), blank notes clear the notes.
     if json.get("secondary_drugs").is_none() {
         json["secondary_drugs"] = serde_json::json!([]);
+    }
+    for name in numbers {
+        if form.one(name).trim().is_empty() {
+            json[name] = crate::domain::items::NUMBER_NOT_KNOWN.into();
+        }
+    }
+    if let Some(object) = json.as_object_mut() {
+        object.remove("read_at");
+    }
+    // Applied only to the episode as the form showed it: a correction saved by
+    // someone else meanwhile is not undone by this form's older values.
+    let mut headers = HeaderMap::new();
+    let read_at = form.one("read_at").trim();
+    if let Some(read_at) = Some(read_at)
+        .filter(|r| !r.is_empty())
+        .and_then(|r| HeaderValue::from_str(r).ok())
+    {
+        headers.insert(axum::http::header::IF_MATCH, read_at);
     }
     let body = serde_json::to_vec(&json).unwrap_or_default();
     let outcome = match crate::http::json::parse_json(&body) {
         Ok(correction) => {
             api::correct_episode(
                 State(state.clone()),
-                HeaderMap::new(),
+                headers,
                 signed.user.clone(),
                 RecordId(id.clone()),
                 ApiJson(correction),
@@ -641,6 +667,12 @@ async fn correct(
             )
             .await
         }
+        Err(ApiError::Precondition { .. }) => super::message_page(
+            &signed.visitor,
+            StatusCode::PRECONDITION_FAILED,
+            "error-title",
+            "correct-changed",
+        ),
         Err(e) => api_error_page(&signed.visitor, e),
     }
 }

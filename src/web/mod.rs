@@ -117,17 +117,16 @@ enum Desk {
     /// The user's own scope: their facility, municipality or own reports.
     Own,
     /// Their facility's emergency department (the clinical overdose pages): only
-    /// an operating, emergency-capable facility has one.
+    /// an emergency-capable facility has one.
     EmergencyDepartment,
 }
 
 /// A record of `action`'s kind where a page of `desk` acts for `user`.
 fn page_scope(user: &CurrentUser, action: Action, desk: Desk) -> crate::authz::Resource {
+    // As the API's list and read decide: a closed facility's department still
+    // reads what it recorded; recording anew is refused by the API.
     let emergency = desk == Desk::EmergencyDepartment
-        && user
-            .facility
-            .as_ref()
-            .is_some_and(|f| f.active && f.emergency_capable);
+        && user.facility.as_ref().is_some_and(|f| f.emergency_capable);
     crate::cases::access::own_scope(&user.principal, action, emergency)
 }
 

@@ -345,7 +345,7 @@ async fn a_clinician_registers_corrects_finds_and_closes_in_albanian(app: TestAp
         page.contains("4 · "),
         "the corrected referral source is shown"
     );
-    assert!(page.contains("18"), "the age at first use is kept");
+    assert!(page.contains("<dd>18</dd>"), "the age at first use is kept");
 
     // Found again (a slip in the first name), then opened from the list.
     browser.click("a[href=\"/patients\"]").await;

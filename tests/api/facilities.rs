@@ -95,6 +95,16 @@ async fn an_administrator_adds_and_changes_a_facility(app: TestApp) {
         )
         .await;
     assert_eq!(status, 200);
+    // A change that changes nothing writes nothing and is not audited.
+    let (status, same) = app
+        .send(
+            Method::PATCH,
+            "/api/v1/facilities/fmc-ferizaj",
+            token,
+            Some(&json!({"active": false, "name": "QKMF Ferizaj"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{same}");
     let episode = crate::episodes::episode("Arta", "Morina", "1992-05-06", "2025-04-01");
     let (status, body) = app
         .send(

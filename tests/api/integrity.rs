@@ -191,7 +191,103 @@ async fn racing_retries_of_one_idempotency_key_get_the_first_answer() {
     assert_eq!(count(&first, "select count(*) from episode").await, 1);
 }
 
-backend_tests!(unique_violations_reach_clients_as_codes_without_constraint_names);
+backend_tests!(
+    unique_violations_reach_clients_as_codes_without_constraint_names,
+    racing_corrections_are_each_applied_and_a_stale_one_is_refused,
+);
+
+/// Corrections of different items sent at once are all applied (none undoes
+/// another: each is applied to what the others left); one made on a state that is
+/// gone (`If-Match`) is refused with 412 and changes nothing.
+async fn racing_corrections_are_each_applied_and_a_stale_one_is_refused(app: TestApp) {
+    let clinician = app.user("clinician", Some("hosp-prizren"), None).await;
+    let (status, created) = app
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/episodes",
+            Some(&clinician.token),
+            Some(&episode("Besa", "Kastrati", "1994-02-03", "2025-05-06")),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let path = format!(
+        "/api/v1/episodes/{}",
+        created["episode_id"].as_str().expect("id")
+    );
+    let (_, before) = app
+        .send(reqwest::Method::GET, &path, Some(&clinician.token), None)
+        .await;
+    let changes = [
+        json!({"referral_source": "1"}),
+        json!({"living_where": "2"}),
+        json!({"education": "4"}),
+        json!({"labour_status": "3"}),
+        json!({"frequency": "2"}),
+        json!({"hiv_testing": "1"}),
+    ];
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(changes.len()));
+    let sends = changes.iter().map(|change| {
+        let request = app
+            .client
+            .patch(app.url(&path))
+            .bearer_auth(&clinician.token)
+            .json(change);
+        let barrier = std::sync::Arc::clone(&barrier);
+        async move {
+            barrier.wait().await;
+            request.send().await.expect("sent").status().as_u16()
+        }
+    });
+    let statuses = futures_util::future::join_all(sends).await;
+    assert!(statuses.iter().all(|s| *s == 204), "{statuses:?}");
+    let (_, after) = app
+        .send(reqwest::Method::GET, &path, Some(&clinician.token), None)
+        .await;
+    for change in &changes {
+        let (item, value) = change
+            .as_object()
+            .and_then(|o| o.iter().next())
+            .expect("item");
+        let now = after["tdi"]
+            .get(item)
+            .or_else(|| after["sensitive"].get(item));
+        assert_eq!(now, Some(value), "{item} lost: {after}");
+    }
+    let history = count(&app, "select count(*) from episode_history").await;
+    assert_eq!(history, changes.len() as i64);
+
+    // A correction made on the state read before them all is refused.
+    let stale = app
+        .client
+        .patch(app.url(&path))
+        .bearer_auth(&clinician.token)
+        .header(
+            "if-match",
+            before["updated_at"].as_str().expect("updated_at"),
+        )
+        .json(&json!({"referral_source": "6"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(stale.status().as_u16(), 412);
+    let body: Value = stale.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "episode_changed");
+    let (_, now) = app
+        .send(reqwest::Method::GET, &path, Some(&clinician.token), None)
+        .await;
+    assert_eq!(now["tdi"]["referral_source"], "1");
+    // On the current state it applies.
+    let fresh = app
+        .client
+        .patch(app.url(&path))
+        .bearer_auth(&clinician.token)
+        .header("if-match", now["updated_at"].as_str().expect("updated_at"))
+        .json(&json!({"referral_source": "6"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(fresh.status().as_u16(), 204);
+}
 
 /// A row that breaks each uniqueness rule, inserted straight into the database, gives
 /// the store's classification and the client's answer.

@@ -673,12 +673,23 @@ async fn a_clinician_corrects_an_episode_through_the_form(app: TestApp) {
         "kept as sent"
     );
 
-    // Corrected: the referral source, and the secondary drug removed.
+    // Corrected: the referral source, the secondary drug removed, the age at
+    // first use blanked (not known), on the state the form showed.
+    let marker = "name=\"read_at\" value=\"";
+    let at = form.body.find(marker).expect("read_at") + marker.len();
+    let read_at = form.body[at..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!read_at.is_empty());
     let mut sent = episode_form(&csrf, "", "");
     sent.retain(|(name, _)| !name.starts_with("identity.") && *name != "form_id");
+    sent.push(("read_at", &read_at));
     replace(&mut sent, "referral_source", "1");
     replace(&mut sent, "secondary_drugs", "");
     replace(&mut sent, "polydrug", "99");
+    replace(&mut sent, "age_first_use", "");
     let corrected = browser.post(&correct, &sent).await;
     assert_eq!(
         corrected.status,
@@ -701,7 +712,23 @@ async fn a_clinician_corrects_an_episode_through_the_form(app: TestApp) {
         serde_json::json!([]),
         "{view}"
     );
-    assert_eq!(view["tdi"]["age_first_use"], 19, "unchanged");
+    assert_eq!(
+        view["tdi"]["age_first_use"],
+        serde_json::Value::Null,
+        "{view}"
+    );
+    assert_eq!(view["sensitive"]["age_first_injection"], 21, "unchanged");
+    // The same form sent again was made on a state that is gone: refused, so it
+    // cannot undo a change saved meanwhile.
+    replace(&mut sent, "referral_source", "6");
+    let stale = browser.post(&correct, &sent).await;
+    assert_eq!(
+        stale.status,
+        StatusCode::PRECONDITION_FAILED,
+        "{}",
+        stale.body
+    );
+    assert!(stale.body.contains("Someone else saved a change"));
     // The previous values are in the history, the correction audited.
     let mut conn = crate::helpers::raw_connection(&app.database_url).await;
     let (history,): (i64,) = sqlx::query_as("select count(*) from episode_history")
@@ -709,15 +736,21 @@ async fn a_clinician_corrects_an_episode_through_the_form(app: TestApp) {
         .await
         .expect("history");
     assert_eq!(history, 1);
-    let (audited,): (i64,) = sqlx::query_as(
-        "select count(*) from audit_event where actor = $1 and action = 'update_episode' \
-         and outcome = 'allowed'",
+    let details: Vec<(Option<String>,)> = sqlx::query_as(
+        "select detail from audit_event where actor = $1 and action = 'update_episode' \
+         and detail like 'fields=%'",
     )
     .bind(&clinician.user_id)
-    .fetch_one(&mut conn)
+    .fetch_all(&mut conn)
     .await
     .expect("audit");
-    assert!(audited >= 1);
+    assert_eq!(
+        details,
+        [(Some(
+            "fields=referral_source,age_first_use,secondary_drugs,polydrug".to_owned()
+        ),)],
+        "one correction, audited with what it changed"
+    );
 
     // Another facility's clinician can neither open nor send the correction.
     let other = app.user("clinician", Some("hosp-prizren"), None).await;
@@ -917,7 +950,9 @@ async fn an_emergency_department_records_and_reads_overdoses(app: TestApp) {
     let mut elsewhere = Browser::new(&app);
     elsewhere.log_in(&other.username).await;
     assert_eq!(elsewhere.get(&record).await.status, StatusCode::NOT_FOUND);
-    assert!(!elsewhere.get("/overdoses").await.body.contains(&record));
+    let theirs = elsewhere.get("/overdoses").await;
+    assert_eq!(theirs.status, 200, "{}", theirs.body);
+    assert!(!theirs.body.contains(&record));
 }
 
 async fn hostile_form_bodies_get_a_page_not_a_failure(app: TestApp) {

@@ -451,11 +451,12 @@ fn similarity_of(
     let sealed = keys
         .seal(&keys.encode(&linkable), registry_id)
         .map_err(|e| KeysError::Refused(format!("subject {registry_id}: {e}")))?;
-    Ok((sealed, keys.buckets(&linkable)))
+    Ok((sealed, keys.buckets(&linkable).stored))
 }
 
-/// Gives every live subject created before fuzzy linkage its similarity encoding
-/// and buckets under its own key version; returns how many. Runs at start-up with
+/// Gives every live subject created before fuzzy linkage, or stored under an older
+/// blocking scheme, its similarity encoding and buckets under its own key version;
+/// returns how many. Runs at start-up with
 /// the key file, as the reference upgrade does.
 async fn encode_unencoded(store: &Store, handle: &KeyringHandle) -> Result<u64, KeysError> {
     let (keyring, today) = (handle.current(), today_utc());

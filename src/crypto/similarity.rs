@@ -31,9 +31,10 @@
 //! the service's memory while a record is matched, as the identity itself does.
 //!
 //! **Blocking buckets** are the one deterministic value stored: a bucket is an HMAC
-//! of a blocking key (a name with the birth year, the birth date, the pair of names,
-//! initials with the day and month) truncated to [`BUCKET_BITS`] bits, all kinds in
-//! one space. The truncation is deliberate: at national scale every bucket mixes
+//! of a blocking key (a name with the birth date, the birth date, the pair of names
+//! with the year or with the day and month, initials with the day and month; see
+//! [`SimilarityKeys::buckets`]) truncated to [`BUCKET_BITS`] bits, all kinds in one
+//! space. The truncation is deliberate: at national scale every bucket mixes
 //! several unrelated keys, so counting how many subjects share one reveals no name's
 //! frequency (the attack of Kuzu, Kantarcioglu, Durham & Malin 2011 on keyed
 //! blocking); a small registry's buckets are sparser, which the security notes say.
@@ -48,8 +49,20 @@ const SALT: &[u8] = b"kosovo-drug-registry/similarity-key/v1";
 const NAME_BITS: usize = 512;
 /// Bits set per name bigram.
 const NAME_BITS_PER_TOKEN: usize = 12;
-/// Bits of a blocking bucket: 262,144 buckets.
-pub const BUCKET_BITS: u32 = 18;
+/// Bits of a blocking bucket: 1,048,576 buckets.
+pub const BUCKET_BITS: u32 = 20;
+/// The blocking scheme: subjects stored under an older one are given this one's
+/// buckets at start-up.
+pub const BLOCKING_SCHEME: i64 = 2;
+
+/// An identity's blocking buckets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Buckets {
+    /// Those a subject of this identity is stored under.
+    pub stored: Vec<i64>,
+    /// Those a new record of this identity looks in.
+    pub probed: Vec<i64>,
+}
 /// Format byte of a serialised encoding.
 const FORMAT: u8 = 1;
 
@@ -293,43 +306,96 @@ impl SimilarityKeys {
         })
     }
 
-    /// The blocking buckets of an identity: a record that differs from another by
-    /// one of the slips a registry sees (a typo in one name, swapped names, a
-    /// swapped day and month, a wrong year, a spelling from the other language
-    /// once folded) still shares at least one bucket with it.
-    pub fn buckets(&self, identity: &LinkIdentity) -> Vec<i64> {
-        let mut keys: Vec<String> = Vec::with_capacity(6);
+    /// The blocking buckets of an identity: those a subject is stored under, and
+    /// those a new record of it looks in. A record that differs from a stored one
+    /// by one of the slips a registry sees (a typo in one name, swapped names, a
+    /// swapped day and month, a wrong digit of the birth date, a name missing, a
+    /// spelling from the other language once folded, only the year of birth) looks
+    /// in at least one bucket the stored one is under.
+    ///
+    /// Every key is selective at national scale: a name goes with the whole birth
+    /// date, the two names with the year or with the day and month, so a block
+    /// holds the few people who could be the record's person, not every namesake
+    /// born that year. The one broad key, a name with the birth year, is stored by
+    /// subjects with a full date but looked in only by a record that knows the
+    /// year alone, which is rare; subjects that know the year alone are stored
+    /// under their own narrow key, which every record looks in.
+    pub fn buckets(&self, identity: &LinkIdentity) -> Buckets {
         let names: Vec<String> = [&identity.given, &identity.family]
             .into_iter()
             .map(|n| n.split_whitespace().collect::<String>())
             .filter(|n| !n.is_empty())
             .collect();
-        if let Some(birth) = identity.birth {
-            for name in &names {
-                keys.push(format!("n|{name}|{}", birth.year()));
+        let pair = match names.as_slice() {
+            [a, b] if a <= b => Some((a, b)),
+            [a, b] => Some((b, a)),
+            _ => None,
+        };
+        let (mut stored, mut probed) = (Vec::new(), Vec::new());
+        match identity.birth {
+            Some(Birth::Full { year, month, day }) => {
+                // Day and month unordered: a swap keeps every key.
+                let (low, high) = (month.min(day), month.max(day));
+                for name in &names {
+                    let key = format!("n|{name}|{year}|{low}|{high}");
+                    stored.push(key.clone());
+                    probed.push(key);
+                    stored.push(format!("y|{name}|{year}"));
+                    probed.push(format!("o|{name}|{year}"));
+                }
+                let mut both = vec![format!("d|{year}|{low}|{high}")];
+                if let Some((a, b)) = pair {
+                    let mut initials = [a.chars().next(), b.chars().next()];
+                    initials.sort();
+                    let [x, y] = initials.map(|c| c.unwrap_or('_'));
+                    both.push(format!("i|{x}{y}|{low}|{high}"));
+                    both.push(format!("p|{a}|{b}|{year}"));
+                    both.push(format!("p|{a}|{b}|{low}|{high}"));
+                }
+                stored.extend(both.iter().cloned());
+                probed.extend(both);
+            }
+            Some(Birth::Year(year)) => {
+                for name in &names {
+                    let key = format!("o|{name}|{year}");
+                    stored.push(key.clone());
+                    probed.push(key);
+                    probed.push(format!("y|{name}|{year}"));
+                }
+                if let Some((a, b)) = pair {
+                    let key = format!("p|{a}|{b}|{year}");
+                    stored.push(key.clone());
+                    probed.push(key);
+                }
+            }
+            None => {
+                if let Some((a, b)) = pair {
+                    let key = format!("q|{a}|{b}");
+                    stored.push(key.clone());
+                    probed.push(key);
+                    probed.push(format!("P|{a}|{b}"));
+                }
             }
         }
-        if let Some(Birth::Full { year, month, day }) = identity.birth {
-            let (low, high) = (month.min(day), month.max(day));
-            keys.push(format!("d|{year}|{low}|{high}"));
-            if let [a, b] = names.as_slice() {
-                let mut initials = [a.chars().next(), b.chars().next()];
-                initials.sort();
-                let [x, y] = initials.map(|c| c.unwrap_or('_'));
-                keys.push(format!("i|{x}{y}|{low}|{high}"));
-            }
+        // The two names alone: broad, so looked in only by a record without a
+        // birth date (an extract may lack it), which is stored under its own.
+        if let (Some((a, b)), Some(_)) = (pair, identity.birth) {
+            stored.push(format!("P|{a}|{b}"));
+            probed.push(format!("q|{a}|{b}"));
         }
-        if let [a, b] = names.as_slice() {
-            let (x, y) = if a <= b { (a, b) } else { (b, a) };
-            keys.push(format!("p|{x}|{y}"));
+        let hashed = |keys: Vec<String>| {
+            let mut buckets: Vec<i64> = keys
+                .iter()
+                .map(|k| (tag(&self.block, k.as_bytes()) >> (64 - BUCKET_BITS)) as i64)
+                .collect();
+            buckets.sort_unstable();
+            buckets.dedup();
+            buckets
+        };
+        Buckets {
+            stored: hashed(stored),
+            probed: hashed(probed),
         }
-        let mut buckets: Vec<i64> = keys
-            .iter()
-            .map(|k| (tag(&self.block, k.as_bytes()) >> (64 - BUCKET_BITS)) as i64)
-            .collect();
-        buckets.sort_unstable();
-        buckets.dedup();
-        buckets
     }
 
     /// Seals an encoding for storage, bound to its subject's registry id.
@@ -715,8 +781,9 @@ mod tests {
     #[test]
     fn slips_share_a_bucket() {
         let k = keys(7);
+        // What a new record `b` finds of a stored `a`.
         let shared = |a: &LinkIdentity, b: &LinkIdentity| {
-            let (x, y) = (k.buckets(a), k.buckets(b));
+            let (x, y) = (k.buckets(a).stored, k.buckets(b).probed);
             x.iter().filter(|b| y.contains(b)).count()
         };
         let me = xhavit();
@@ -728,13 +795,31 @@ mod tests {
             person("dzavit", "ceku", full(1992, 4, 12)),
             person("dzavid", "ceku", full(1992, 4, 12)),
             person("", "ceku", Some(Birth::Year(1991))),
+            person("dzavit", "ceku", Some(Birth::Year(1991))),
+            person("dzavit", "ceku", full(1981, 4, 12)),
+            person("dzavit", "ceku", full(1991, 4, 13)),
+            person("xhavit", "qeku", full(1991, 4, 12)),
         ] {
-            assert!(shared(&me, &slip) >= 1);
+            // Either may be the one stored first.
+            assert!(shared(&me, &slip) >= 1, "{:?}", k.buckets(&slip));
+            assert!(shared(&slip, &me) >= 1);
         }
-        assert_eq!(shared(&me, &person("arben", "gashi", full(1985, 9, 30))), 0);
+        let stranger = person("arben", "gashi", full(1985, 9, 30));
+        assert_eq!(shared(&me, &stranger), 0);
+        assert_eq!(shared(&stranger, &me), 0);
+        // Of the namesakes, only those born the same year or on the same day and
+        // month are looked at; those who share one name and the year are not.
+        let namesake = person("dzavit", "ceku", full(1988, 7, 25));
+        assert_eq!(shared(&me, &namesake), 0);
+        assert_eq!(
+            shared(&me, &person("dzavit", "gashi", full(1991, 7, 25))),
+            0
+        );
+        let all = k.buckets(&me);
         assert!(
-            k.buckets(&me)
+            all.stored
                 .iter()
+                .chain(&all.probed)
                 .all(|b| (0..1 << BUCKET_BITS).contains(b))
         );
     }
@@ -772,8 +857,9 @@ mod tests {
             assert_eq!(s.birth, BirthAgreement::Different);
             assert!(
                 a.buckets(&xhavit())
+                    .stored
                     .iter()
-                    .all(|x| !other.buckets(&xhavit()).contains(x))
+                    .all(|x| !other.buckets(&xhavit()).probed.contains(x))
             );
         }
     }

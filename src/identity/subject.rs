@@ -60,7 +60,7 @@ pub struct Probe {
     /// The encoding.
     pub encoding: Encoding,
     /// Its buckets.
-    pub buckets: Vec<i64>,
+    pub buckets: crate::crypto::similarity::Buckets,
 }
 
 /// Probes of an identity under every available key version (active first).
@@ -308,7 +308,7 @@ pub fn prepare(
         .similarity_version(active.version)
         .ok_or(CryptoError::UnknownKeyVersion(active.version))?
         .seal(&active_probe.encoding, &registry_id)?;
-    let buckets = active_probe.buckets.clone();
+    let buckets = active_probe.buckets.stored.clone();
     let data_key = DataKey::generate(1)?;
     let (master_key_version, data_key_wrapped) = keys.wrap(
         &data_key,

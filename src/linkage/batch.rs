@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use rand::Rng;
 
 use super::{Decision, Levels, Model};
-use crate::crypto::similarity::{Encoding, LinkIdentity, Similarity, SimilarityKeys, compare};
+use crate::crypto::similarity::{
+    Buckets, Encoding, LinkIdentity, Similarity, SimilarityKeys, compare,
+};
 
 /// Random pairs drawn to estimate u.
 const RANDOM_PAIRS: usize = 50_000;
@@ -33,17 +35,17 @@ pub struct Pair {
     pub similarity: Similarity,
 }
 
-/// An encoded list: encodings, and the records of each bucket.
+/// An encoded list: each record's encoding and buckets.
 struct Encoded {
     encodings: Vec<Encoding>,
-    buckets: Vec<Vec<i64>>,
+    buckets: Vec<Buckets>,
 }
 
 /// Encodes a list on every core (two threads here: encoding is most of the work).
 fn encode_all(keys: &SimilarityKeys, list: &[LinkIdentity]) -> Encoded {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = list.len().div_ceil(threads).max(1);
-    let parts: Vec<(Vec<Encoding>, Vec<Vec<i64>>)> = std::thread::scope(|scope| {
+    let parts: Vec<(Vec<Encoding>, Vec<Buckets>)> = std::thread::scope(|scope| {
         let handles: Vec<_> = list
             .chunks(chunk)
             .map(|part| {
@@ -73,7 +75,7 @@ fn encode_all(keys: &SimilarityKeys, list: &[LinkIdentity]) -> Encoded {
 fn index(encoded: &Encoded) -> HashMap<i64, Vec<usize>> {
     let mut index: HashMap<i64, Vec<usize>> = HashMap::new();
     for (i, buckets) in encoded.buckets.iter().enumerate() {
-        for b in buckets {
+        for b in &buckets.stored {
             index.entry(*b).or_default().push(i);
         }
     }
@@ -91,7 +93,7 @@ fn candidates(
     let mut found = Vec::new();
     for (l, buckets) in left.buckets.iter().enumerate() {
         found.clear();
-        for b in buckets {
+        for b in &buckets.probed {
             found.extend(index.get(b).into_iter().flatten().copied());
         }
         found.sort_unstable();
@@ -182,7 +184,7 @@ pub fn persons(keys: &SimilarityKeys, list: &[LinkIdentity]) -> (Vec<usize>, Vec
     let mut found = Vec::new();
     for (i, buckets) in encoded.buckets.iter().enumerate() {
         found.clear();
-        for b in buckets {
+        for b in &buckets.probed {
             found.extend(index.get(b).into_iter().flatten().copied());
         }
         found.sort_unstable();
@@ -214,7 +216,7 @@ pub fn persons(keys: &SimilarityKeys, list: &[LinkIdentity]) -> (Vec<usize>, Vec
                 });
             }
         }
-        for b in buckets {
+        for b in &buckets.stored {
             index.entry(*b).or_default().push(i);
         }
     }

@@ -5,23 +5,25 @@
 use super::db::{self, Conn};
 use super::{LockKey, StoreError, now_rfc3339};
 use crate::crypto::Keyring;
-use crate::crypto::similarity::{Similarity, compare, sealed_version};
+use crate::crypto::similarity::{BLOCKING_SCHEME, Similarity, compare, sealed_version};
 use crate::identity::subject::Probe;
 use crate::linkage::{Decision, Model, Verdict};
 
 /// Candidates read for one identity at most, those sharing most buckets first: a
 /// few hundred, however common the name (BENCHMARKS.md).
-const MAX_CANDIDATES: i64 = 500;
+const MAX_CANDIDATES: i64 = 200;
 /// Review items queued for one new subject at most (its best candidates).
 const MAX_REVIEWS: usize = 5;
 
-/// The advisory locks of an identity's buckets: concurrent registrations that could
-/// be one person (they share a bucket) run one after another, so the second sees
-/// the first's subject and its encoding.
+/// The advisory locks of an identity's buckets, those it looks in and those it is
+/// stored under: when one record would find another's subject (it looks in a
+/// bucket the other is stored under), both hold that bucket's lock, so concurrent
+/// registrations that could be one person run one after another and the second
+/// sees the first's subject and its encoding.
 pub(crate) fn bucket_locks(probes: &[Probe]) -> impl Iterator<Item = LockKey> + '_ {
     probes
         .iter()
-        .flat_map(|p| p.buckets.iter())
+        .flat_map(|p| p.buckets.stored.iter().chain(&p.buckets.probed))
         .map(|b| LockKey::of("bucket", &[&b.to_be_bytes()]))
 }
 
@@ -67,9 +69,10 @@ pub(crate) async fn insert(
     sealed: &[u8],
     buckets: &[i64],
 ) -> Result<(), StoreError> {
-    db::query("insert into subject_encoding (subject_id, sealed) values ($1, $2)")
+    db::query("insert into subject_encoding (subject_id, sealed, blocking) values ($1, $2, $3)")
         .bind(subject_id)
         .bind(sealed)
+        .bind(BLOCKING_SCHEME)
         .execute(&mut *conn)
         .await?;
     replace_buckets(conn, subject_id, buckets).await
@@ -136,7 +139,7 @@ pub(crate) async fn match_identity(
     let buckets: Vec<i64> = {
         let mut all: Vec<i64> = probes
             .iter()
-            .flat_map(|p| p.buckets.iter().copied())
+            .flat_map(|p| p.buckets.probed.iter().copied())
             .collect();
         all.sort_unstable();
         all.dedup();
@@ -254,8 +257,9 @@ pub(crate) async fn queue_reviews(
 }
 
 impl super::Store {
-    /// Live subjects without a similarity encoding (created before fuzzy linkage),
-    /// after row `after`, at most `limit`, for the start-up backfill.
+    /// Live subjects without a similarity encoding (created before fuzzy linkage)
+    /// or stored under an older blocking scheme, after row `after`, at most
+    /// `limit`, for the start-up backfill.
     pub async fn subjects_to_encode(
         &self,
         after: i64,
@@ -265,7 +269,8 @@ impl super::Store {
             self,
             &format!(
                 "id > {after} and shredded_at is null \
-                 and id not in (select subject_id from subject_encoding)"
+                 and id not in (select subject_id from subject_encoding \
+                 where blocking = {BLOCKING_SCHEME})"
             ),
             limit,
         )

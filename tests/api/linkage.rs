@@ -16,7 +16,43 @@ backend_tests!(
     a_registrar_decides_the_pairs_with_both_identities_side_by_side,
     a_merge_counts_one_person_in_the_next_snapshot_only,
     a_death_is_known_to_treatment_through_a_merge,
+    subjects_of_an_older_blocking_scheme_are_given_the_current_one_at_start_up,
 );
+
+/// A registry that stored its subjects under the previous blocking scheme (other
+/// buckets) finds them again by similarity once restarted: start-up gives every
+/// such subject the current scheme's buckets.
+async fn subjects_of_an_older_blocking_scheme_are_given_the_current_one_at_start_up(app: TestApp) {
+    let first = link(&app, &identity(None, "Xhavit", "Çeku", "1991-04-12", "1")).await;
+    let mut conn = raw_connection(&app.database_url).await;
+    // As the previous scheme left it: buckets no record of today looks in.
+    for sql in [
+        "update subject_encoding set blocking = 1",
+        "update subject_bucket set bucket = bucket + 2000000",
+    ] {
+        sqlx::query(sql).execute(&mut conn).await.expect("aged");
+    }
+    // The restarted service re-buckets the subject under the current scheme.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(&app.key_file, dir.path().join("registry.keys")).expect("key file copied");
+    let restarted = TestApp::spawn_on(dir, app.database_url.clone()).await;
+    let (old, aged): (i64, i64) = sqlx::query_as(
+        "select (select count(*) from subject_encoding where blocking <> 2), \
+         (select count(*) from subject_bucket where bucket >= 2000000)",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .expect("count");
+    assert_eq!((old, aged), (0, 0));
+    // So a slip finds the person by similarity.
+    let slip = link(
+        &restarted,
+        &identity(None, "Xhavit", "Çekku", "1991-04-12", "1"),
+    )
+    .await;
+    assert_eq!(slip.rule, LinkRule::Similarity);
+    assert_eq!(slip.registry_id, first.registry_id);
+}
 
 fn identity(pn: Option<&str>, first: &str, last: &str, birth: &str, sex: &str) -> IdentityInput {
     IdentityInput {

@@ -815,6 +815,24 @@ mod tests {
             shared(&me, &person("dzavit", "gashi", full(1991, 7, 25))),
             0
         );
+        // Any two records that would find each other (either stored first) look
+        // in a common bucket: registrations of one person lock one bucket.
+        let everyone = [
+            me.clone(),
+            person("dzavit", "ceku", Some(Birth::Year(1991))),
+            person("", "ceku", Some(Birth::Year(1991))),
+            person("dzavit", "ceku", None),
+            person("dzavit", "ceku", full(1991, 12, 4)),
+            person("", "ceku", full(1991, 4, 12)),
+        ];
+        for a in &everyone {
+            for b in &everyone {
+                if shared(a, b) > 0 {
+                    let (x, y) = (k.buckets(a).probed, k.buckets(b).probed);
+                    assert!(x.iter().any(|p| y.contains(p)), "no common lock");
+                }
+            }
+        }
         let all = k.buckets(&me);
         assert!(
             all.stored

@@ -15,15 +15,18 @@ const MAX_CANDIDATES: i64 = 200;
 /// Review items queued for one new subject at most (its best candidates).
 const MAX_REVIEWS: usize = 5;
 
-/// The advisory locks of an identity's buckets, those it looks in and those it is
-/// stored under: when one record would find another's subject (it looks in a
-/// bucket the other is stored under), both hold that bucket's lock, so concurrent
-/// registrations that could be one person run one after another and the second
-/// sees the first's subject and its encoding.
+/// The advisory locks of the buckets an identity looks in: concurrent
+/// registrations that could be one person run one after another, so the second
+/// sees the first's subject and its encoding. Two records that would find each
+/// other always look in a common bucket: the selective keys are looked in by both,
+/// and where one is stored under a broad key the other looks in (a name with the
+/// year, the names alone), both look in the narrow key the year-only or date-less
+/// one is stored under. So the broad buckets, which every namesake shares, are
+/// never locked by ordinary registrations.
 pub(crate) fn bucket_locks(probes: &[Probe]) -> impl Iterator<Item = LockKey> + '_ {
     probes
         .iter()
-        .flat_map(|p| p.buckets.stored.iter().chain(&p.buckets.probed))
+        .flat_map(|p| p.buckets.probed.iter())
         .map(|b| LockKey::of("bucket", &[&b.to_be_bytes()]))
 }
 

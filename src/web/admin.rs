@@ -4,7 +4,7 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
@@ -91,7 +91,7 @@ async fn page(
         Err(e) => return api_error_page(&signed.visitor, e.into()),
     };
     let chosen = |name: &str, value: &str| form.one(name) == value;
-    let mut page = render(&AdminPage {
+    let page = render(&AdminPage {
         chrome: signed.chrome(state, "admin-title"),
         problems: problems.clone(),
         accounts: accounts
@@ -150,10 +150,7 @@ async fn page(
             .map(|k| [k.kind, k.version.to_string(), k.state, k.rows.to_string()])
             .collect(),
     });
-    if !problems.is_empty() {
-        page.status = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    page.into_response()
+    super::form_answer(page, &problems)
 }
 
 /// `GET /admin`.

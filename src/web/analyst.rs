@@ -7,8 +7,8 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
 use axum::routing::get;
 use serde_json::{Value, json};
 
@@ -268,7 +268,7 @@ async fn page(
             selected: g == chosen_geography,
         })
         .collect();
-    let mut page = render(&OutputsPage {
+    let page = render(&OutputsPage {
         chrome: signed.chrome(state, "outputs-title"),
         problems: problems.clone(),
         frozen,
@@ -279,10 +279,7 @@ async fn page(
         tables,
         note,
     });
-    if !problems.is_empty() {
-        page.status = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    page.into_response()
+    super::form_answer(page, &problems)
 }
 
 /// `GET /outputs`.

@@ -103,17 +103,14 @@ async fn episode_form(
         id if uuid::Uuid::try_parse(id).is_ok() => id.to_owned(),
         _ => uuid::Uuid::new_v4().to_string(),
     };
-    let mut page = render(&NewEpisodePage {
+    let page = render(&NewEpisodePage {
         chrome: signed.chrome(state, "register-title"),
         problems: problems.clone(),
         identity,
         tdi,
         form_id,
     });
-    if !problems.is_empty() {
-        page.status = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    page.into_response()
+    super::form_answer(page, &problems)
 }
 
 /// `GET /episodes/new`.
@@ -225,17 +222,14 @@ fn patients_page(
     for field in &mut identity {
         field.required = false;
     }
-    let mut page = render(&PatientsPage {
+    let page = render(&PatientsPage {
         chrome: signed.chrome(state, "patients-title"),
         problems: problems.clone(),
         identity,
         searched: episodes.is_some(),
         episodes: episodes.unwrap_or_default(),
     });
-    if !problems.is_empty() {
-        page.status = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    page.into_response()
+    super::form_answer(page, &problems)
 }
 
 /// `GET /patients`.
@@ -446,7 +440,7 @@ async fn episode_page(
             .collect::<Vec<_>>(),
         chosen,
     );
-    let mut page = render(&EpisodePage {
+    let page = render(&EpisodePage {
         chrome: signed.chrome(state, "episode-title"),
         open: view.status == "open",
         status: tr.t(&format!("status-{}", view.status)),
@@ -458,10 +452,7 @@ async fn episode_page(
         reasons,
         may_correct: super::shows(state, &signed.user, Action::UpdateEpisode, super::Desk::Own),
     });
-    if !problems.is_empty() {
-        page.status = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    page.into_response()
+    super::form_answer(page, &problems)
 }
 
 /// `GET /episodes/{id}`: the API's `GET /episodes/{id}`.
@@ -550,17 +541,14 @@ async fn correction_page(
         Ok(slugs) => slugs,
         Err(e) => return api_error_page(&signed.visitor, e.into()),
     };
-    let mut page = render(&CorrectionPage {
+    let page = render(&CorrectionPage {
         chrome: signed.chrome(state, "correct-title"),
         problems: problems.clone(),
         episode_id,
         tdi: fields(&tr, TDI, HINTED, form, &problems, &slugs),
         read_at: form.one("read_at").to_owned(),
     });
-    if !problems.is_empty() {
-        page.status = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    page.into_response()
+    super::form_answer(page, &problems)
 }
 
 /// `GET /episodes/{id}/correct`: the episode's items as the API answers them, in
@@ -696,16 +684,13 @@ fn ost_page(
 ) -> Response {
     let tr = signed.visitor.tr;
     let identity = fields(&tr, IDENTITY, HINTED, form, &problems, &[]);
-    let mut page = render(&OstPage {
+    let page = render(&OstPage {
         chrome: signed.chrome(state, "ost-title"),
         problems: problems.clone(),
         identity,
         answer,
     });
-    if !problems.is_empty() {
-        page.status = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    page.into_response()
+    super::form_answer(page, &problems)
 }
 
 /// `GET /ost`.

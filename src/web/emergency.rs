@@ -6,7 +6,7 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
@@ -143,7 +143,7 @@ async fn form_page(
             }
         })
         .collect();
-    let mut page = render(&NewOverdosePage {
+    let page = render(&NewOverdosePage {
         chrome: signed.chrome(state, "overdose-new-title"),
         problems: problems.clone(),
         presentation: ask(PRESENTATION),
@@ -152,10 +152,7 @@ async fn form_page(
         clinical: ask(CLINICAL),
         checks,
     });
-    if !problems.is_empty() {
-        page.status = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    page.into_response()
+    super::form_answer(page, &problems)
 }
 
 /// Refuses the form to whoever may not record an overdose at an emergency

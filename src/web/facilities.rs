@@ -5,7 +5,7 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde_json::{Map, Value};
@@ -72,14 +72,6 @@ async fn register(state: &AppState, signed: &SignedIn) -> Result<Vec<Facility>, 
     Ok(list.items)
 }
 
-fn with_status(page: super::Page, problems: &Problems) -> Response {
-    let mut page = page;
-    if !problems.is_empty() {
-        page.status = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    page.into_response()
-}
-
 async fn list_page(
     state: &AppState,
     signed: &SignedIn,
@@ -130,7 +122,7 @@ async fn list_page(
         rows,
         fields,
     });
-    with_status(page, &problems)
+    super::form_answer(page, &problems)
 }
 
 /// `GET /admin/facilities`.
@@ -233,7 +225,7 @@ async fn facility_page(
         facts,
         fields,
     });
-    with_status(page, &problems)
+    super::form_answer(page, &problems)
 }
 
 /// `GET /admin/facilities/{code}`.

@@ -8,7 +8,7 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
@@ -200,7 +200,7 @@ async fn form_page(
     if let Some(municipality) = death.iter_mut().find(|f| f.name == "municipality") {
         municipality.label = tr.t("field-municipality-of-death");
     }
-    let mut page = render(&DeathForm {
+    let page = render(&DeathForm {
         chrome: signed.chrome(state, "death-new-title"),
         problems: problems.clone(),
         notification_id: form.one("notification_id").to_owned(),
@@ -213,10 +213,7 @@ async fn form_page(
         found: found.unwrap_or_default(),
         searched,
     });
-    if !problems.is_empty() {
-        page.status = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    page.into_response()
+    super::form_answer(page, &problems)
 }
 
 /// `GET /deaths/new[?notification=…]`: a new record, or one completing a police

@@ -262,6 +262,15 @@ pub fn render(template: &impl Template) -> Page {
     }
 }
 
+/// A form's page: 422 when it comes back with problems, so a client (and a
+/// test) sees the refusal without reading the page.
+fn form_answer(mut page: Page, problems: &forms::Problems) -> Response {
+    if !problems.is_empty() {
+        page.status = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    page.into_response()
+}
+
 /// The home page: the user's menu.
 #[derive(Template)]
 #[template(path = "home.html")]

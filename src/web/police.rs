@@ -168,7 +168,7 @@ async fn notification_page(
             "notification-new-title",
         ),
     };
-    let mut page = render(&NotificationPage {
+    let page = render(&NotificationPage {
         chrome: signed.chrome(state, title),
         problems: problems.clone(),
         action,
@@ -176,10 +176,7 @@ async fn notification_page(
         summary,
         fields,
     });
-    if !problems.is_empty() {
-        page.status = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    page.into_response()
+    super::form_answer(page, &problems)
 }
 
 /// `GET /notifications/new`.
@@ -495,16 +492,13 @@ async fn overdose_page(
             field.label = tr.t("field-overdose-date");
         }
     }
-    let mut page = render(&OverdosePage {
+    let page = render(&OverdosePage {
         chrome: signed.chrome(state, "police-overdose-title"),
         problems: problems.clone(),
         fields,
         done,
     });
-    if !problems.is_empty() {
-        page.status = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    page.into_response()
+    super::form_answer(page, &problems)
 }
 
 /// `GET /police-overdoses/new[?recorded=1]`.

@@ -4,7 +4,7 @@
 use askama::Template;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
@@ -115,17 +115,14 @@ async fn page(
             )
         })
         .collect();
-    let mut page = render(&ContactsPage {
+    let page = render(&ContactsPage {
         chrome: signed.chrome(state, "contacts-title"),
         problems: problems.clone(),
         fields,
         checks,
         lines,
     });
-    if !problems.is_empty() {
-        page.status = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    page.into_response()
+    super::form_answer(page, &problems)
 }
 
 /// `GET /contacts`: the API's `GET /social-contacts` and an empty form.

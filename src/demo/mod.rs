@@ -7,6 +7,7 @@
 //! functions the API calls, as demo users of every role, so what lands in the
 //! database is exactly what the service would have stored.
 
+pub mod names;
 pub mod people;
 pub mod plan;
 

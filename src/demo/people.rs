@@ -4,6 +4,11 @@
 use rand::Rng;
 use rand::seq::SliceRandom;
 
+use super::names::{
+    ALBANIAN_MEN_NAMES, ALBANIAN_SURNAME_NAMES, ALBANIAN_WOMEN_NAMES, Ranked, SERBIAN_MEN_NAMES,
+    SERBIAN_SURNAME_NAMES, SERBIAN_WOMEN_NAMES,
+};
+
 /// Municipalities (slug, district) with approximate resident population (2011 census; the four
 /// northern municipalities were not enumerated and carry OSCE estimates). Only the
 /// relative weights matter.
@@ -62,135 +67,6 @@ const SERBIAN_MAJORITY: &[&str] = &[
     "novoberde",
 ];
 
-const ALBANIAN_MEN: &[&str] = &[
-    "Arben",
-    "Besnik",
-    "Blerim",
-    "Dardan",
-    "Driton",
-    "Fatmir",
-    "Florim",
-    "Gëzim",
-    "Ilir",
-    "Jeton",
-    "Kushtrim",
-    "Labinot",
-    "Liridon",
-    "Lulzim",
-    "Mentor",
-    "Naim",
-    "Shpëtim",
-    "Valon",
-    "Visar",
-    "Xhevdet",
-    "Agron",
-    "Bekim",
-    "Burim",
-    "Ermal",
-    "Fisnik",
-    "Granit",
-    "Ardian",
-    "Përparim",
-    "Qëndrim",
-    "Shkëlzen",
-    "Alban",
-    "Egzon",
-    "Leotrim",
-    "Arianit",
-    "Gent",
-];
-const ALBANIAN_WOMEN: &[&str] = &[
-    "Arta",
-    "Blerta",
-    "Drita",
-    "Donika",
-    "Fjolla",
-    "Lindita",
-    "Mimoza",
-    "Qëndresa",
-    "Vjosa",
-    "Zana",
-    "Teuta",
-    "Shqipe",
-    "Besa",
-    "Erëza",
-    "Albulena",
-    "Rrezarta",
-];
-const ALBANIAN_SURNAMES: &[&str] = &[
-    "Krasniqi",
-    "Gashi",
-    "Berisha",
-    "Morina",
-    "Hoxha",
-    "Shala",
-    "Bytyqi",
-    "Kelmendi",
-    "Rexhepi",
-    "Hasani",
-    "Sylejmani",
-    "Ahmeti",
-    "Mustafa",
-    "Halili",
-    "Thaçi",
-    "Kastrati",
-    "Gërguri",
-    "Zeqiri",
-    "Dervishi",
-    "Mehmeti",
-    "Çitaku",
-    "Osmani",
-    "Jashari",
-    "Bajrami",
-    "Rama",
-    "Hyseni",
-    "Islami",
-    "Kryeziu",
-    "Musliu",
-    "Sopi",
-    "Llapashtica",
-    "Dobruna",
-];
-const SERBIAN_MEN: &[&str] = &[
-    "Aleksandar",
-    "Dragan",
-    "Dejan",
-    "Miloš",
-    "Nikola",
-    "Marko",
-    "Stefan",
-    "Nenad",
-    "Zoran",
-    "Goran",
-    "Srđan",
-    "Vladimir",
-    "Đorđe",
-    "Bojan",
-    "Ljubomir",
-    "Dušan",
-];
-const SERBIAN_WOMEN: &[&str] = &[
-    "Jelena", "Milica", "Ivana", "Snežana", "Dragana", "Marija", "Ljiljana", "Tanja",
-];
-const SERBIAN_SURNAMES: &[&str] = &[
-    "Jovanović",
-    "Petrović",
-    "Nikolić",
-    "Marković",
-    "Đorđević",
-    "Stojanović",
-    "Ilić",
-    "Stanković",
-    "Pavlović",
-    "Milošević",
-    "Todorović",
-    "Živković",
-    "Radulović",
-    "Mitić",
-    "Lazić",
-    "Savić",
-];
-
 /// A synthetic person's name, as they would write it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Name {
@@ -210,21 +86,20 @@ pub fn name(rng: &mut impl Rng, municipality: &str, male: bool) -> Name {
         0.03
     };
     let serbian = rng.gen_bool(serbian_share);
-    let (firsts, lasts) = match (serbian, male) {
-        (false, true) => (ALBANIAN_MEN, ALBANIAN_SURNAMES),
-        (false, false) => (ALBANIAN_WOMEN, ALBANIAN_SURNAMES),
-        (true, true) => (SERBIAN_MEN, SERBIAN_SURNAMES),
-        (true, false) => (SERBIAN_WOMEN, SERBIAN_SURNAMES),
+    let (firsts, lasts): (&Ranked, &Ranked) = match (serbian, male) {
+        (false, true) => (&ALBANIAN_MEN_NAMES, &ALBANIAN_SURNAME_NAMES),
+        (false, false) => (&ALBANIAN_WOMEN_NAMES, &ALBANIAN_SURNAME_NAMES),
+        (true, true) => (&SERBIAN_MEN_NAMES, &SERBIAN_SURNAME_NAMES),
+        (true, false) => (&SERBIAN_WOMEN_NAMES, &SERBIAN_SURNAME_NAMES),
     };
-    let pick = |rng: &mut _, list: &[&str]| (*list.choose(rng).unwrap_or(&"Arben")).to_owned();
-    let mut first = pick(rng, firsts);
-    // A share of people carry a second given name; it makes names less unique.
+    let mut first = firsts.draw(rng).to_owned();
+    // A share of people carry a second given name.
     if rng.gen_bool(0.08) {
-        first = format!("{first} {}", pick(rng, firsts));
+        first = format!("{first} {}", firsts.draw(rng));
     }
     Name {
         first,
-        last: pick(rng, lasts),
+        last: lasts.draw(rng).to_owned(),
         serbian,
     }
 }
@@ -540,11 +415,13 @@ pub fn spelled(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::demo::names;
     use crate::identity::normalize::normalise_full_name;
 
     #[test]
     fn cyrillic_and_missing_diacritics_normalise_to_the_same_name() {
-        for name in SERBIAN_MEN.iter().chain(SERBIAN_SURNAMES) {
+        for name in names::serbian().iter().flat_map(|list| list.shares()) {
+            let name = name.0;
             let cyrillic = to_cyrillic(name);
             assert!(
                 cyrillic.chars().all(|c| !c.is_ascii_alphabetic()),
@@ -556,7 +433,7 @@ mod tests {
                 "{name} / {cyrillic}"
             );
         }
-        for name in ALBANIAN_SURNAMES.iter().chain(ALBANIAN_MEN) {
+        for (name, _) in names::all().iter().flat_map(|list| list.shares()) {
             assert_eq!(
                 normalise_full_name(&without_diacritics(name), "X").ok(),
                 normalise_full_name(name, "X").ok(),

@@ -132,12 +132,14 @@ fn decide_all(
     candidates: Vec<(usize, usize, Similarity)>,
 ) -> (Model, Vec<Pair>) {
     let model = fitted(left, right);
+    let population = right.encodings.len() as u64;
     let mut pairs = Vec::new();
     // One left record's candidates are consecutive.
     for group in candidates.chunk_by(|a, b| a.0 == b.0) {
         let similarities: Vec<Similarity> = group.iter().map(|(_, _, s)| *s).collect();
-        for ((left, right, similarity), verdict) in
-            group.iter().zip(model.decide_among(&similarities))
+        for ((left, right, similarity), verdict) in group
+            .iter()
+            .zip(model.decide_among(&similarities, population))
         {
             if verdict.decision != Decision::Distinct {
                 pairs.push(Pair {
@@ -193,7 +195,8 @@ pub fn persons(keys: &SimilarityKeys, list: &[LinkIdentity]) -> (Vec<usize>, Vec
             .iter()
             .map(|&j| compare(&encoded.encodings[i], &encoded.encodings[j]))
             .collect();
-        let verdicts = model.decide_among(&similarities);
+        // The persons so far are the registry the record is looked up in.
+        let verdicts = model.decide_among(&similarities, i as u64);
         let linked = found
             .iter()
             .zip(&verdicts)

@@ -7,7 +7,7 @@ use super::{LockKey, StoreError, now_rfc3339};
 use crate::crypto::Keyring;
 use crate::crypto::similarity::{BLOCKING_SCHEME, Similarity, compare, sealed_version};
 use crate::identity::subject::Probe;
-use crate::linkage::{Decision, Model, Verdict};
+use crate::linkage::{Decision, Levels, Model, Verdict};
 
 /// Candidates read for one identity at most, those sharing most buckets first: a
 /// few hundred, however common the name (BENCHMARKS.md).
@@ -131,14 +131,39 @@ pub struct Matched {
     pub review: Vec<Candidate>,
 }
 
-/// Finds the candidates sharing a bucket with the identity under any live key
-/// version, opens their encodings and lets the matcher decide. A merged subject
-/// speaks for the subject it joined; erased subjects have no encoding.
+/// Finds the candidates sharing a bucket with the identity and lets the matcher
+/// decide.
 pub(crate) async fn match_identity(
     conn: &mut Conn,
     keyring: &Keyring,
     probes: &[Probe],
 ) -> Result<Matched, StoreError> {
+    let best = weigh_candidates(conn, keyring, probes).await?;
+    let link = best
+        .iter()
+        .find(|c| c.verdict.decision == Decision::Link)
+        .cloned();
+    let review = if link.is_some() {
+        Vec::new()
+    } else {
+        best.into_iter()
+            .filter(|c| c.verdict.decision == Decision::Review)
+            .take(MAX_REVIEWS)
+            .collect()
+    };
+    Ok(Matched { link, review })
+}
+
+/// Every subject sharing a bucket with the identity under any live key version
+/// (at most `MAX_CANDIDATES`), its encoding opened and weighed, most probable
+/// first. A merged subject speaks for the subject it joined; erased subjects have
+/// no encoding. Public for the scale benchmark, which checks whether a slipped
+/// repeat's own subject is among them (blocking recall).
+pub async fn weigh_candidates(
+    conn: &mut Conn,
+    keyring: &Keyring,
+    probes: &[Probe],
+) -> Result<Vec<Candidate>, StoreError> {
     let buckets: Vec<i64> = {
         let mut all: Vec<i64> = probes
             .iter()
@@ -149,13 +174,14 @@ pub(crate) async fn match_identity(
         all
     };
     if buckets.is_empty() {
-        return Ok(Matched::default());
+        return Ok(Vec::new());
     }
     let placeholders: Vec<String> = (1..=buckets.len()).map(|i| format!("${i}")).collect();
     // The subjects sharing most buckets first: in the largest blocks of common
     // names the cap keeps those closest to the identity.
     let sql = format!(
-        "select s.id, s.registry_id, s.merged_into, e.sealed from \
+        "select s.id, s.registry_id, s.merged_into, e.sealed, \
+         (select max(id) from subject) as population from \
          (select subject_id, count(*) as shared from subject_bucket \
           where bucket in ({}) group by subject_id \
           order by shared desc, subject_id limit {MAX_CANDIDATES}) b \
@@ -169,9 +195,13 @@ pub(crate) async fn match_identity(
         query = query.bind(*b);
     }
     let rows = query.fetch_all(&mut *conn).await?;
-    let mut holders = Vec::with_capacity(rows.len());
-    let mut similarities = Vec::with_capacity(rows.len());
+    // One comparison per holding subject, the closest of its rows: the record is
+    // weighed against subjects, not against the registrations merged into one.
+    let model = Model::registry();
+    let mut closest: Vec<(i64, Similarity, f64)> = Vec::with_capacity(rows.len());
+    let mut population = 0;
     for row in &rows {
+        population = row.try_get::<i64, _>("population")?;
         let sealed: Vec<u8> = row.try_get("sealed")?;
         let registry_id = row.id("registry_id")?;
         let version = sealed_version(&sealed).map_err(|_| StoreError::Unresolvable)?;
@@ -189,40 +219,28 @@ pub(crate) async fn match_identity(
             .map_err(|_| StoreError::Unresolvable)?;
         let id: i64 = row.try_get("id")?;
         let merged_into: Option<i64> = row.try_get("merged_into")?;
-        holders.push(merged_into.unwrap_or(id));
-        similarities.push(compare(&probe.encoding, &encoding));
-    }
-    let verdicts = Model::registry().decide_among(&similarities);
-    // The best verdict per holding subject.
-    let mut best: Vec<Candidate> = Vec::new();
-    for ((subject_id, similarity), verdict) in holders.into_iter().zip(similarities).zip(verdicts) {
-        match best.iter_mut().find(|c| c.subject_id == subject_id) {
-            Some(c) if c.verdict.probability >= verdict.probability => {}
-            Some(c) => {
-                c.similarity = similarity;
-                c.verdict = verdict;
-            }
-            None => best.push(Candidate {
-                subject_id,
-                similarity,
-                verdict,
-            }),
+        let holder = merged_into.unwrap_or(id);
+        let similarity = compare(&probe.encoding, &encoding);
+        let weight = model.weight(&Levels::of(&similarity));
+        match closest.iter_mut().find(|(h, ..)| *h == holder) {
+            Some(c) if c.2 >= weight => {}
+            Some(c) => *c = (holder, similarity, weight),
+            None => closest.push((holder, similarity, weight)),
         }
     }
+    let similarities: Vec<Similarity> = closest.iter().map(|(_, s, _)| *s).collect();
+    let verdicts = model.decide_among(&similarities, u64::try_from(population).unwrap_or(0));
+    let mut best: Vec<Candidate> = closest
+        .into_iter()
+        .zip(verdicts)
+        .map(|((subject_id, similarity, _), verdict)| Candidate {
+            subject_id,
+            similarity,
+            verdict,
+        })
+        .collect();
     best.sort_by(|a, b| b.verdict.probability.total_cmp(&a.verdict.probability));
-    let link = best
-        .iter()
-        .find(|c| c.verdict.decision == Decision::Link)
-        .cloned();
-    let review = if link.is_some() {
-        Vec::new()
-    } else {
-        best.into_iter()
-            .filter(|c| c.verdict.decision == Decision::Review)
-            .take(MAX_REVIEWS)
-            .collect()
-    };
-    Ok(Matched { link, review })
+    Ok(best)
 }
 
 /// Queues a new subject and its possible earlier selves for a registrar; returns

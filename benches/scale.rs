@@ -181,64 +181,104 @@ async fn top_up_subjects(
 /// registration, the OST check and a death run before writing), timed one by one
 /// for 2,000 identities: half repeat registrations of loaded people with one slip
 /// each, half new people. Peak RSS of this process beside it.
+///
+/// Then, untimed, each answer is checked against the truth the generator knows:
+/// a repeat's own subject is found by its first registration's exact identity,
+/// so a link to any other subject is false, and so is a new person's link by
+/// similarity (a new person linked by the exact pseudonyms shares their whole
+/// identity with someone loaded, which no registry could tell apart; counted
+/// apart). Blocking recall: whether the repeat's subject was among the
+/// candidates weighed at all.
 async fn linkage_lookups(store: &Store, keys: &Arc<KeyringHandle>, loaded: u64) {
     use rand::{Rng, SeedableRng};
     use registry::demo::people::{Slip, spelled};
+    use registry::identity::subject::{IdentityInput, lookups, probes, validate};
+    use registry::store::subjects::{LinkRule, find_existing};
     let subjects = store.subject_counts().await.expect("counts").0;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(16);
     let keyring = keys.current();
     let mut times = Vec::new();
-    let mut found = 0;
-    // New people linked to a loaded subject: false links, unless the generator
-    // gave two people one identity (which no registry could tell apart).
-    let mut joined = 0;
-    // Per slip: tried, found (printed for the reader, not a table row).
-    let mut by_slip: std::collections::BTreeMap<String, (u32, u32)> = Default::default();
+    let mut tally = LookupTally::default();
     reset_own_peak();
     for n in 0..2_000u64 {
-        let index = if n % 2 == 0 {
+        let repeat = n % 2 == 0;
+        let index = if repeat {
             rng.gen_range(0..loaded)
         } else {
             loaded + n
         };
-        let (person, _) = person_records(&plan(), index);
-        let slip = (n % 2 == 0).then(|| Slip::ALL[rng.gen_range(0..Slip::ALL.len())]);
+        let (person, records) = person_records(&plan(), index);
+        let slip = repeat.then(|| Slip::ALL[rng.gen_range(0..Slip::ALL.len())]);
         let slip = slip.filter(|s| *s != Slip::Cyrillic || person.name.serbian);
         let (first_name, last_name, birth_date) =
             spelled(&mut rng, &person.name, person.birth, slip);
-        let input = registry::identity::subject::IdentityInput {
+        let input = IdentityInput {
             personal_number: None,
             first_name,
             last_name,
             birth_date,
             sex: if person.male { "1" } else { "2" }.into(),
         };
-        let Ok(valid) = registry::identity::subject::validate(&input, today_utc(), "") else {
+        let Ok(valid) = validate(&input, today_utc(), "") else {
             continue;
         };
         let started = Instant::now();
-        let lookups = registry::identity::subject::lookups(&keyring, &valid);
-        let probes = registry::identity::subject::probes(&keyring, &input, &valid);
+        let lookups_now = lookups(&keyring, &valid);
+        let probes_now = probes(&keyring, &input, &valid);
         let mut conn = store.connection().await.expect("connection");
-        let linked = registry::store::subjects::find_existing(
+        let linked = find_existing(&mut conn, &keyring, &lookups_now, &probes_now, false)
+            .await
+            .expect("looked up");
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+
+        if !repeat {
+            match linked.map(|l| l.rule) {
+                None => {}
+                Some(LinkRule::Similarity) => tally.new_linked_by_similarity += 1,
+                Some(_) => tally.new_same_identity += 1,
+            }
+            continue;
+        }
+        // The subject the person was loaded as: their first registration's identity.
+        let Some(Record::Episode { input: first, .. }) = records.into_iter().next() else {
+            continue;
+        };
+        let first_valid = validate(&first.identity, today_utc(), "").expect("valid identity");
+        let own = find_existing(
             &mut conn,
             &keyring,
-            &lookups,
-            &probes,
-            valid.personal_number.is_some(),
+            &lookups(&keyring, &first_valid),
+            &[],
+            first_valid.personal_number.is_some(),
         )
         .await
-        .expect("looked up");
-        times.push(started.elapsed().as_secs_f64() * 1000.0);
-        found += usize::from(linked.is_some() && n % 2 == 0);
-        joined += usize::from(linked.is_some() && n % 2 == 1);
-        if n % 2 == 0 {
-            let tally = by_slip.entry(format!("{slip:?}")).or_default();
-            tally.0 += 1;
-            tally.1 += u32::from(linked.is_some());
+        .expect("looked up")
+        .expect("every loaded person has a subject")
+        .subject_id;
+        let weighed = registry::store::linkage::weigh_candidates(&mut conn, &keyring, &probes_now)
+            .await
+            .expect("candidates");
+        let entry = tally.by_slip.entry(format!("{slip:?}")).or_default();
+        entry.tried += 1;
+        tally.repeats += 1;
+        if let Some(linked) = linked {
+            if linked.subject_id == own {
+                entry.linked += 1;
+                tally.linked_right += 1;
+            } else {
+                tally.linked_wrong += 1;
+            }
+        }
+        // An unslipped repeat is found by its exact pseudonym, before any blocking.
+        if slip.is_none() || weighed.iter().any(|c| c.subject_id == own) {
+            entry.blocked += 1;
+            tally.blocked += 1;
         }
     }
-    eprintln!("slipped repeats found, by slip (tried, found): {by_slip:?}");
+    eprintln!(
+        "slipped repeats by slip (tried, own subject among the candidates, linked to it): {:?}",
+        tally.by_slip
+    );
     let peak = own_peak_rss_mib();
     times.sort_by(f64::total_cmp);
     let k = format_count(subjects as u64);
@@ -255,24 +295,75 @@ async fn linkage_lookups(store: &Store, keys: &Arc<KeyringHandle>, loaded: u64) 
         &[p99],
         &verdict(p99 < 10.0, "< 10 ms p99"),
     );
-    row(
-        &format!("Repeat registrations with one slip linked automatically, of 1,000, {k} subjects"),
-        "",
-        &[found as f64],
-        "-",
-    );
-    row(
-        &format!("New people linked to an existing subject, of 1,000, {k} subjects"),
-        "",
-        &[joined as f64],
-        "-",
-    );
+    tally.rows(&k);
     row(
         &format!("Peak RSS during the look-ups, {k} subjects"),
         "MiB",
         &[peak],
         "-",
     );
+}
+
+/// What 1,000 slipped repeats and 1,000 new people were linked to.
+#[derive(Default)]
+struct LookupTally {
+    repeats: u32,
+    /// Repeats whose own subject was among the candidates weighed.
+    blocked: u32,
+    linked_right: u32,
+    linked_wrong: u32,
+    new_linked_by_similarity: u32,
+    new_same_identity: u32,
+    by_slip: BTreeMap<String, SlipTally>,
+}
+
+#[derive(Default, Debug)]
+struct SlipTally {
+    tried: u32,
+    blocked: u32,
+    linked: u32,
+}
+
+impl LookupTally {
+    fn rows(&self, k: &str) {
+        let count =
+            |what: &str, n: u32| row(&format!("{what}, {k} subjects"), "", &[f64::from(n)], "-");
+        count(
+            &format!(
+                "Repeats with one slip whose subject was a candidate (blocking recall), of {}",
+                self.repeats
+            ),
+            self.blocked,
+        );
+        count(
+            &format!(
+                "Repeats with one slip linked to their own subject, of {}",
+                self.repeats
+            ),
+            self.linked_right,
+        );
+        count(
+            "Repeats with one slip linked to another subject",
+            self.linked_wrong,
+        );
+        count(
+            "New people linked by similarity to an existing subject (false links)",
+            self.new_linked_by_similarity,
+        );
+        count(
+            "New people sharing their whole identity with an existing subject",
+            self.new_same_identity,
+        );
+        let right = f64::from(self.linked_right);
+        let wrong = f64::from(self.linked_wrong + self.new_linked_by_similarity);
+        let precision = right / (right + wrong).max(1.0);
+        row(
+            &format!("Precision of the automatic links of these 2,000, {k} subjects"),
+            "%",
+            &[precision * 100.0],
+            &verdict(precision >= 0.995, ">= 99.5 %"),
+        );
+    }
 }
 
 /// Appends events until the audit log holds `target`.

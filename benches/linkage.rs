@@ -405,8 +405,8 @@ impl National {
     /// The subject the service would link `identity` to by similarity: the
     /// subjects sharing most probed buckets first, at most 200 (as the store's
     /// `weigh_candidates`), decided by the registry's model. Also whether
-    /// `own` was among the candidates.
-    fn link(&self, identity: &LinkIdentity, own: Option<u32>) -> (Option<u32>, bool, String) {
+    /// `own` was among the candidates, and whether it was left to review.
+    fn link(&self, identity: &LinkIdentity, own: Option<u32>) -> (Option<u32>, bool, bool, String) {
         let mut probed = self.keys.buckets(identity).probed;
         probed.sort_unstable();
         probed.dedup();
@@ -433,7 +433,7 @@ impl National {
             .zip(&similarities)
             .find(|(_, s)| (s.given, s.family, s.birth, s.sex) == exact)
         {
-            return (Some(c.0), blocked, "exact".into());
+            return (Some(c.0), blocked, false, "exact".into());
         }
         let verdicts = Model::registry().decide_among(&similarities, self.encodings.len() as u64);
         let best = candidates
@@ -450,7 +450,13 @@ impl National {
                 candidates.len()
             )
         });
-        (best.map(|((c, _), _)| c.0), blocked, why)
+        let queued = own.is_some_and(|o| {
+            candidates
+                .iter()
+                .zip(&verdicts)
+                .any(|((c, _), v)| *c == o && v.decision == Decision::Review)
+        });
+        (best.map(|((c, _), _)| c.0), blocked, queued, why)
     }
 }
 
@@ -471,7 +477,8 @@ fn national_row() {
     let debug = std::env::var("LINKAGE_DEBUG").is_ok();
     // Links to another person: by similarity (false), or by an identity equal on
     // every field to another person's (which no registry tells apart).
-    let (mut repeats, mut blocked, mut right, mut false_links, mut identical) = (0, 0, 0, 0, 0);
+    let (mut repeats, mut blocked, mut right, mut reviewed) = (0, 0, 0, 0);
+    let (mut false_links, mut identical) = (0, 0);
     for n in 0..2_000u64 {
         let repeat = n % 2 == 0;
         let index = if repeat {
@@ -495,10 +502,11 @@ fn national_row() {
             continue;
         };
         let own = repeat.then_some(index as u32);
-        let (linked, found, why) = national.link(&identity, own);
+        let (linked, found, queued, why) = national.link(&identity, own);
         repeats += usize::from(repeat);
         blocked += usize::from(found);
         let Some(linked) = linked else {
+            reviewed += usize::from(queued);
             continue;
         };
         if own == Some(linked) {
@@ -530,7 +538,7 @@ fn national_row() {
     }
     let precision = right as f64 / (right + false_links + identical).max(1) as f64;
     println!(
-        "| {size} (loaded in {loaded:.0} s) | {blocked} of {repeats} | {right} | {false_links} | {identical} | **{precision:.4}** |"
+        "| {size} (loaded in {loaded:.0} s) | {blocked} of {repeats} | {right} | {reviewed} | {false_links} | {identical} | **{precision:.4}** |"
     );
 }
 
@@ -581,8 +589,8 @@ fn main() {
 
     println!();
     println!(
-        "| subjects, in memory | repeats whose subject was a candidate | repeats linked to their own subject | links to another person by similarity | links to another person with the very same identity | precision of all automatic links |"
+        "| subjects, in memory | repeats whose subject was a candidate | repeats linked to their own subject | repeats left to review with it | links to another person by similarity | links to another person with the very same identity | precision of all automatic links |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     national_row();
 }

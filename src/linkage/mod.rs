@@ -171,7 +171,9 @@ impl Model {
     /// others': two subjects that fit equally well (a surname and birth date
     /// shared by brothers, when the given name is missing) are each at most even,
     /// and neither links. Whether a candidate goes to review is judged as if it
-    /// were the only one, so a registrar sees both.
+    /// were the only one in a registry of the calibrated size: a registrar sees
+    /// both brothers, and at national scale the slips no longer linked
+    /// automatically.
     pub fn decide_among(&self, candidates: &[Similarity], population: u64) -> Vec<Verdict> {
         let weighed: Vec<(Levels, f64)> = candidates
             .iter()
@@ -181,16 +183,22 @@ impl Model {
             })
             .collect();
         let plausible = weighed.iter().filter(|(_, w)| *w > 0.0).count();
-        let scale = (CALIBRATED_AT / population.max(1) as f64).min(1.0);
-        let prior = PRIOR * scale / plausible.max(1) as f64;
-        let odds = |weight: f64| prior / (1.0 - prior) * weight.exp2();
-        let all: f64 = weighed.iter().map(|(_, w)| odds(*w)).sum();
+        let base = PRIOR / plausible.max(1) as f64;
+        let scaled = base * (CALIBRATED_AT / population.max(1) as f64).min(1.0);
+        let odds = |prior: f64, weight: f64| prior / (1.0 - prior) * weight.exp2();
+        let all: f64 = weighed.iter().map(|(_, w)| odds(scaled, *w)).sum();
         candidates
             .iter()
             .zip(weighed)
             .map(|(s, (levels, weight))| {
-                let alone = odds(weight) / (1.0 + odds(weight));
-                self.verdict(s, &levels, weight, odds(weight) / (1.0 + all), alone)
+                let alone = odds(base, weight) / (1.0 + odds(base, weight));
+                self.verdict(
+                    s,
+                    &levels,
+                    weight,
+                    odds(scaled, weight) / (1.0 + all),
+                    alone,
+                )
             })
             .collect()
     }

@@ -460,16 +460,23 @@ impl National {
     }
 }
 
-/// At national scale (`LINKAGE_NATIONAL` subjects, default 1M): 1,000 repeat
-/// registrations of loaded people with one slip each and 1,000 new people, as
-/// `benches/scale.rs` draws them, each linked as the service would and checked
-/// against the person the generator knows. Prints one table row.
+/// At national scale (`LINKAGE_NATIONAL` subjects, default 1M; 20,000 under
+/// `cargo test`): 1,000 repeat registrations of loaded people with one slip
+/// each and 1,000 new people, as `benches/scale.rs` draws them, each linked as
+/// the service would and checked against the person the generator knows.
+/// Prints one table row.
 fn national_row() {
     use registry::demo::people::{Slip, spelled};
+    // `cargo test --all-targets` runs this binary without `--bench`: a smoke run.
+    let default = if std::env::args().any(|a| a == "--bench") {
+        1_000_000
+    } else {
+        20_000
+    };
     let size: usize = std::env::var("LINKAGE_NATIONAL")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+        .unwrap_or(default);
     let started = Instant::now();
     let national = National::load(size);
     let loaded = started.elapsed().as_secs_f64();

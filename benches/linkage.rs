@@ -450,12 +450,15 @@ impl National {
                 candidates.len()
             )
         });
-        let queued = own.is_some_and(|o| {
-            candidates
-                .iter()
-                .zip(&verdicts)
-                .any(|((c, _), v)| *c == o && v.decision == Decision::Review)
-        });
+        // Queued if among the best five the store queues (`match_identity`).
+        let mut reviews: Vec<(u32, f64)> = candidates
+            .iter()
+            .zip(&verdicts)
+            .filter(|(_, v)| v.decision == Decision::Review)
+            .map(|((c, _), v)| (*c, v.alone))
+            .collect();
+        reviews.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let queued = own.is_some_and(|o| reviews.iter().take(5).any(|(c, _)| *c == o));
         (best.map(|((c, _), _)| c.0), blocked, queued, why)
     }
 }

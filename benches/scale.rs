@@ -270,9 +270,14 @@ async fn linkage_lookups(store: &Store, keys: &Arc<KeyringHandle>, loaded: u64) 
             // Their slip made another person's very identity.
             Some(_) => tally.same_identity += 1,
             None => {
-                tally.reviewed += u32::from(weighed.iter().any(|c| {
-                    c.subject_id == own && c.verdict.decision == registry::linkage::Decision::Review
-                }));
+                // Queued if among the best the store queues (`match_identity`).
+                let mut queued: Vec<_> = weighed
+                    .iter()
+                    .filter(|c| c.verdict.decision == registry::linkage::Decision::Review)
+                    .collect();
+                queued.sort_by(|a, b| b.verdict.alone.total_cmp(&a.verdict.alone));
+                queued.truncate(registry::store::linkage::MAX_REVIEWS);
+                tally.reviewed += u32::from(queued.iter().any(|c| c.subject_id == own));
             }
         }
         // An unslipped repeat is found by its exact pseudonym, before any blocking.

@@ -542,12 +542,22 @@ pub static ALBANIAN_MEN_NAMES: LazyLock<Ranked> =
 /// Albanian women's given names.
 pub static ALBANIAN_WOMEN_NAMES: LazyLock<Ranked> =
     LazyLock::new(|| Ranked::new(owned(ALBANIAN_WOMEN)));
-/// Albanian surnames: the clans, then the patronymics in `-i`, then in `-aj`.
+/// Albanian surnames: the clans, then the patronymics in `-i` (`-u` after an
+/// `i`: Fazli gives Fazliu), then in `-aj`.
 pub static ALBANIAN_SURNAME_NAMES: LazyLock<Ranked> = LazyLock::new(|| {
+    let patronymic = |s: &&str| match s.ends_with('i') {
+        true => format!("{s}u"),
+        false => format!("{s}i"),
+    };
     Ranked::new(
         owned(ALBANIAN_CLANS)
-            .chain(ALBANIAN_ELDERS.iter().map(|s| format!("{s}i")))
-            .chain(ALBANIAN_ELDERS.iter().map(|s| format!("{s}aj"))),
+            .chain(ALBANIAN_ELDERS.iter().map(patronymic))
+            .chain(
+                ALBANIAN_ELDERS
+                    .iter()
+                    .filter(|s| !s.ends_with('i'))
+                    .map(|s| format!("{s}aj")),
+            ),
     )
 });
 /// Serbian men's given names.

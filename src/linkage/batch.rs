@@ -27,7 +27,7 @@ pub struct Pair {
     pub right: usize,
     /// The Fellegi-Sunter weight.
     pub weight: f64,
-    /// The probability that the two are one person.
+    /// The probability the decision was taken on ([`super::Verdict::deciding`]).
     pub probability: f64,
     /// Link or review.
     pub decision: Decision,
@@ -146,7 +146,7 @@ fn decide_all(
                     left: *left,
                     right: *right,
                     weight: verdict.weight,
-                    probability: verdict.probability,
+                    probability: verdict.deciding(),
                     decision: verdict.decision,
                     similarity: *similarity,
                 });
@@ -184,6 +184,7 @@ pub fn persons(keys: &SimilarityKeys, list: &[LinkIdentity]) -> (Vec<usize>, Vec
     let mut person = Vec::with_capacity(list.len());
     let mut reviews = Vec::new();
     let mut found = Vec::new();
+    let mut persons_so_far = 0u64;
     for (i, buckets) in encoded.buckets.iter().enumerate() {
         found.clear();
         for b in &buckets.probed {
@@ -196,7 +197,7 @@ pub fn persons(keys: &SimilarityKeys, list: &[LinkIdentity]) -> (Vec<usize>, Vec
             .map(|&j| compare(&encoded.encodings[i], &encoded.encodings[j]))
             .collect();
         // The persons so far are the registry the record is looked up in.
-        let verdicts = model.decide_among(&similarities, i as u64);
+        let verdicts = model.decide_among(&similarities, persons_so_far);
         let linked = found
             .iter()
             .zip(&verdicts)
@@ -207,13 +208,14 @@ pub fn persons(keys: &SimilarityKeys, list: &[LinkIdentity]) -> (Vec<usize>, Vec
         if linked.is_some() {
             continue;
         }
+        persons_so_far += 1;
         for ((j, similarity), v) in found.iter().zip(similarities).zip(&verdicts) {
             if v.decision == Decision::Review {
                 reviews.push(Pair {
                     left: *j,
                     right: i,
                     weight: v.weight,
-                    probability: v.probability,
+                    probability: v.deciding(),
                     decision: v.decision,
                     similarity,
                 });

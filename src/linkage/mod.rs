@@ -18,8 +18,10 @@
 //! weighed by its own frequencies.
 //!
 //! **The decision** is by the probability that a pair is one person, given the
-//! weight and the share of candidate pairs that are: at least [`LINK`] links, at
-//! least [`REVIEW`] goes to a registrar. The personal number comes first: two
+//! weight, the other candidates and the registry's size: at least [`LINK`]
+//! links. Whether it goes to a registrar is judged by the pair's probability
+//! without the other candidates' odds and without the size scaling ([`REVIEW`]),
+//! so the queue still sees what the stricter link leaves. The personal number comes first: two
 //! different numbers are never linked, a one-digit difference is at most a
 //! candidate for review, the same number links (the exact pseudonym has found it
 //! before any of this runs).
@@ -33,7 +35,8 @@ pub const LINK: f64 = 0.997;
 /// A known family name less alike than this never links automatically.
 const FAMILY_SLIP_DICE: f64 = 0.5;
 
-/// At or above this probability (and below [`LINK`]) a pair goes to review.
+/// At or above this probability, judged without the other candidates' odds and
+/// without the size scaling, a pair not linked goes to review.
 pub const REVIEW: f64 = 0.5;
 
 /// What the registry does with a pair.
@@ -114,8 +117,8 @@ pub struct Model {
 /// it is the only one, in a registry of up to [`CALIBRATED_AT`] subjects.
 const PRIOR: f64 = 0.01;
 
-/// The registry size the prior was tuned at: the quality benchmark's synthetic
-/// population (12,460 records, precision 0.999). The number of other people who
+/// The registry size the prior was tuned at, about that of the quality
+/// benchmark's synthetic population (12,460 records, precision 0.999). The number of other people who
 /// happen to agree with a record on some pattern (a namesake born a digit apart,
 /// a surname and birth date) grows with the registry, so beyond this size the
 /// prior falls in proportion: unscaled, it linked namesakes at 200,000 subjects
@@ -170,10 +173,11 @@ impl Model {
     /// most one of its candidates, so each candidate's odds count against the
     /// others': two subjects that fit equally well (a surname and birth date
     /// shared by brothers, when the given name is missing) are each at most even,
-    /// and neither links. Whether a candidate goes to review is judged as if it
-    /// were the only one in a registry of the calibrated size: a registrar sees
-    /// both brothers, and at national scale the slips no longer linked
-    /// automatically.
+    /// and neither links. A candidate whose personal number differs is someone
+    /// else and counts against no one. Whether a candidate goes to review is
+    /// judged without the others' odds and without the size scaling (`alone`):
+    /// a registrar sees both brothers, and at national scale the slips no longer
+    /// linked automatically.
     pub fn decide_among(&self, candidates: &[Similarity], population: u64) -> Vec<Verdict> {
         let weighed: Vec<(Levels, f64)> = candidates
             .iter()
@@ -182,23 +186,30 @@ impl Model {
                 (levels, self.weight(&levels))
             })
             .collect();
-        let plausible = weighed.iter().filter(|(_, w)| *w > 0.0).count();
+        let someone_else = |s: &Similarity| s.number == NumberAgreement::Different;
+        let contenders = || {
+            candidates
+                .iter()
+                .zip(&weighed)
+                .filter(|(s, _)| !someone_else(s))
+                .map(|(_, (_, w))| *w)
+        };
+        let plausible = contenders().filter(|w| *w > 0.0).count();
         let base = PRIOR / plausible.max(1) as f64;
         let scaled = base * (CALIBRATED_AT / population.max(1) as f64).min(1.0);
         let odds = |prior: f64, weight: f64| prior / (1.0 - prior) * weight.exp2();
-        let all: f64 = weighed.iter().map(|(_, w)| odds(scaled, *w)).sum();
+        let all: f64 = contenders().map(|w| odds(scaled, w)).sum();
         candidates
             .iter()
             .zip(weighed)
             .map(|(s, (levels, weight))| {
                 let alone = odds(base, weight) / (1.0 + odds(base, weight));
-                self.verdict(
-                    s,
-                    &levels,
-                    weight,
-                    odds(scaled, weight) / (1.0 + all),
-                    alone,
-                )
+                let probability = if someone_else(s) {
+                    0.0
+                } else {
+                    odds(scaled, weight) / (1.0 + all)
+                };
+                self.verdict(s, &levels, weight, probability, alone)
             })
             .collect()
     }
@@ -241,6 +252,7 @@ impl Model {
         Verdict {
             weight,
             probability,
+            alone,
             decision,
         }
     }
@@ -288,6 +300,18 @@ fn shares<'a>(
     out
 }
 
+impl Verdict {
+    /// The probability the decision was taken on: `alone` for a review, else
+    /// `probability`.
+    pub fn deciding(&self) -> f64 {
+        if self.decision == Decision::Review {
+            self.alone
+        } else {
+            self.probability
+        }
+    }
+}
+
 /// What the matcher says about a pair.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Verdict {
@@ -295,6 +319,9 @@ pub struct Verdict {
     pub weight: f64,
     /// The probability that the pair is one person.
     pub probability: f64,
+    /// The probability without the other candidates' odds and the size scaling:
+    /// what put the pair in the review queue, and what a registrar is shown.
+    pub alone: f64,
     /// What the registry does.
     pub decision: Decision,
 }
@@ -504,7 +531,11 @@ mod tests {
         let at = |population| Model::registry().decide_among(&[pair], population)[0];
         assert_eq!(at(1_000).decision, Decision::Link);
         assert_eq!(at(10_000), at(1_000), "unchanged up to the calibrated size");
-        assert_ne!(at(1_000_000).decision, Decision::Link);
+        assert_eq!(
+            at(1_000_000).decision,
+            Decision::Review,
+            "a registrar decides"
+        );
         assert!(at(1_000_000).probability < at(100_000).probability);
     }
 

@@ -13,7 +13,7 @@ use crate::linkage::{Decision, Levels, Model, Verdict};
 /// few hundred, however common the name (BENCHMARKS.md).
 const MAX_CANDIDATES: i64 = 200;
 /// Review items queued for one new subject at most (its best candidates).
-const MAX_REVIEWS: usize = 5;
+pub const MAX_REVIEWS: usize = 5;
 
 /// The advisory locks of the buckets an identity looks in: concurrent
 /// registrations that could be one person run one after another, so the second
@@ -146,10 +146,13 @@ pub(crate) async fn match_identity(
     let review = if link.is_some() {
         Vec::new()
     } else {
-        best.into_iter()
+        let mut review: Vec<Candidate> = best
+            .into_iter()
             .filter(|c| c.verdict.decision == Decision::Review)
-            .take(MAX_REVIEWS)
-            .collect()
+            .collect();
+        review.sort_by(|a, b| b.verdict.alone.total_cmp(&a.verdict.alone));
+        review.truncate(MAX_REVIEWS);
+        review
     };
     Ok(Matched { link, review })
 }
@@ -187,7 +190,8 @@ pub async fn weigh_candidates(
           order by shared desc, subject_id limit {MAX_CANDIDATES}) b \
          join subject s on s.id = b.subject_id \
          join subject_encoding e on e.subject_id = s.id \
-         where s.shredded_at is null",
+         where s.shredded_at is null \
+         order by b.shared desc, s.id",
         placeholders.join(", ")
     );
     let mut query = db::query(&sql);
@@ -199,6 +203,8 @@ pub async fn weigh_candidates(
     // weighed against subjects, not against the registrations merged into one.
     let model = Model::registry();
     let mut closest: Vec<(i64, Similarity, f64)> = Vec::with_capacity(rows.len());
+    // The registry's size for the prior: the highest subject id, an upper bound
+    // (merged and erased subjects and unused ids count), so it errs stricter.
     let mut population = 0;
     for row in &rows {
         population = row.try_get::<i64, _>("population")?;
@@ -262,7 +268,7 @@ pub(crate) async fn queue_reviews(
         .bind(db::uuid(&review_id))
         .bind(subject_id)
         .bind(c.subject_id)
-        .bind(c.verdict.probability.clamp(0.0, 1.0))
+        .bind(c.verdict.deciding().clamp(0.0, 1.0))
         .bind(s.given)
         .bind(s.family)
         .bind(s.names_swapped)

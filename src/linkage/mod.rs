@@ -20,11 +20,11 @@
 //! **The decision** is by the probability that a pair is one person, given the
 //! weight, the other candidates and the registry's size: at least [`LINK`]
 //! links. Whether it goes to a registrar is judged by the pair's probability
-//! without the other candidates' odds and without the size scaling ([`REVIEW`]),
-//! so the queue still sees what the stricter link leaves. The personal number comes first: two
-//! different numbers are never linked, a one-digit difference is at most a
-//! candidate for review, the same number links (the exact pseudonym has found it
-//! before any of this runs).
+//! without the other candidates' odds and without the size scaling
+//! ([`REVIEW`]), so the queue still sees what the stricter link leaves. The
+//! personal number comes first: two different numbers are never linked, a
+//! one-digit difference is at most a candidate for review, the same number
+//! links (the exact pseudonym has found it before any of this runs).
 
 pub mod batch;
 
@@ -118,11 +118,12 @@ pub struct Model {
 const PRIOR: f64 = 0.01;
 
 /// The registry size the prior was tuned at, about that of the quality
-/// benchmark's synthetic population (12,460 records, precision 0.999). The number of other people who
-/// happen to agree with a record on some pattern (a namesake born a digit apart,
-/// a surname and birth date) grows with the registry, so beyond this size the
-/// prior falls in proportion: unscaled, it linked namesakes at 200,000 subjects
-/// with a precision of 0.992, at 1M of 0.978.
+/// benchmark's synthetic population (12,460 records, precision 0.999). The
+/// number of other people who happen to agree with a record on some pattern (a
+/// namesake born a digit apart, a surname and birth date) grows with the
+/// registry, so beyond this size the prior falls in proportion: unscaled, it
+/// linked namesakes at 200,000 subjects with a precision of 0.992, at 1M of
+/// 0.978.
 const CALIBRATED_AT: f64 = 10_000.0;
 
 impl Model {

@@ -170,7 +170,7 @@ impl Model {
     /// divided among the candidates that are `plausible` (weight above 0), so
     /// among many namesakes each one is less likely to be the person (a fixed
     /// prior of 1 in 200 linked the synthetic population's namesakes born a digit
-    /// apart), and shrinks beyond [`CALIBRATED_AT`] subjects. The record is at
+    /// apart), and shrinks beyond `CALIBRATED_AT` subjects. The record is at
     /// most one of its candidates, so each candidate's odds count against the
     /// others': two subjects that fit equally well (a surname and birth date
     /// shared by brothers, when the given name is missing) are each at most even,

@@ -212,7 +212,7 @@ pub enum Arg {
     Text(Option<String>),
     /// Bytes.
     Bytes(Option<Vec<u8>>),
-    /// A public identifier, hyphenated UUID text ([`uuid`]).
+    /// A public identifier, hyphenated UUID text ([`uuid()`]).
     Uuid(Option<String>),
     /// A moment, RFC 3339 text ([`stamp`]).
     Stamp(Option<String>),
@@ -228,12 +228,12 @@ pub fn uuid(text: &str) -> Arg {
 }
 
 /// Binds a moment given as RFC 3339 text: PostgreSQL `timestamptz`, SQLite text
-/// (which sorts in time order). Not RFC 3339: NULL, as for [`uuid`].
+/// (which sorts in time order). Not RFC 3339: NULL, as for [`uuid()`].
 pub fn stamp(text: &str) -> Arg {
     Arg::Stamp(Some(text.to_owned()))
 }
 
-/// [`uuid`] of an optional identifier.
+/// [`uuid()`] of an optional identifier.
 pub fn opt_uuid(text: Option<&str>) -> Arg {
     Arg::Uuid(text.map(str::to_owned))
 }

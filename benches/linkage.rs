@@ -17,6 +17,7 @@ use registry::demo::people::{self, Slip};
 use registry::identity::similar::{loose_birth, similarity_form};
 use registry::linkage::batch::{self, Pair};
 use registry::linkage::{Decision, Levels, Model};
+use registry::store::linkage::{Candidate, Matched};
 
 /// A list of records and the entity each belongs to.
 struct Labelled {
@@ -404,7 +405,8 @@ impl National {
 
     /// The subject the service would link `identity` to by similarity: the
     /// subjects sharing most probed buckets first, at most 200 (as the store's
-    /// `weigh_candidates`), decided by the registry's model. Also whether
+    /// `weigh_candidates`), decided by the registry's model and
+    /// `Matched::of`. Also whether
     /// `own` was among the candidates, and whether it was left to review.
     fn link(&self, identity: &LinkIdentity, own: Option<u32>) -> (Option<u32>, bool, bool, String) {
         let mut probed = self.keys.buckets(identity).probed;
@@ -436,30 +438,30 @@ impl National {
             return (Some(c.0), blocked, false, "exact".into());
         }
         let verdicts = Model::registry().decide_among(&similarities, self.encodings.len() as u64);
-        let best = candidates
+        let weighed = candidates
             .iter()
-            .zip(&verdicts)
-            .zip(&similarities)
-            .filter(|((_, v), _)| v.decision == Decision::Link)
-            .max_by(|a, b| a.0.1.probability.total_cmp(&b.0.1.probability));
-        let why = best.map_or_else(String::new, |((_, v), s)| {
+            .zip(similarities)
+            .zip(verdicts)
+            .map(|(((subject, _), similarity), verdict)| Candidate {
+                subject_id: i64::from(*subject),
+                similarity,
+                verdict,
+            })
+            .collect();
+        let matched = Matched::of(weighed);
+        let why = matched.link.as_ref().map_or_else(String::new, |c| {
             format!(
-                "{s:?} p={:.5} weight={:.1} of {} candidates",
-                v.probability,
-                v.weight,
+                "{:?} p={:.5} weight={:.1} of {} candidates",
+                c.similarity,
+                c.verdict.probability,
+                c.verdict.weight,
                 candidates.len()
             )
         });
-        // Queued if among the best five the store queues (`match_identity`).
-        let mut reviews: Vec<(u32, f64)> = candidates
-            .iter()
-            .zip(&verdicts)
-            .filter(|(_, v)| v.decision == Decision::Review)
-            .map(|((c, _), v)| (*c, v.alone))
-            .collect();
-        reviews.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let queued = own.is_some_and(|o| reviews.iter().take(5).any(|(c, _)| *c == o));
-        (best.map(|((c, _), _)| c.0), blocked, queued, why)
+        let queued =
+            own.is_some_and(|o| matched.review.iter().any(|c| c.subject_id == i64::from(o)));
+        let linked = matched.link.and_then(|c| u32::try_from(c.subject_id).ok());
+        (linked, blocked, queued, why)
     }
 }
 

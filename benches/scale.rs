@@ -261,6 +261,11 @@ async fn linkage_lookups(store: &Store, keys: &Arc<KeyringHandle>, loaded: u64) 
         let entry = tally.by_slip.entry(format!("{slip:?}")).or_default();
         entry.tried += 1;
         tally.repeats += 1;
+        // An unslipped repeat is found by its exact pseudonym, before any blocking.
+        if slip.is_none() || weighed.iter().any(|c| c.subject_id == own) {
+            entry.blocked += 1;
+            tally.blocked += 1;
+        }
         match linked {
             Some(linked) if linked.subject_id == own => {
                 entry.linked += 1;
@@ -270,20 +275,9 @@ async fn linkage_lookups(store: &Store, keys: &Arc<KeyringHandle>, loaded: u64) 
             // Their slip made another person's very identity.
             Some(_) => tally.same_identity += 1,
             None => {
-                // Queued if among the best the store queues (`match_identity`).
-                let mut queued: Vec<_> = weighed
-                    .iter()
-                    .filter(|c| c.verdict.decision == registry::linkage::Decision::Review)
-                    .collect();
-                queued.sort_by(|a, b| b.verdict.alone.total_cmp(&a.verdict.alone));
-                queued.truncate(registry::store::linkage::MAX_REVIEWS);
+                let queued = registry::store::linkage::Matched::of(weighed).review;
                 tally.reviewed += u32::from(queued.iter().any(|c| c.subject_id == own));
             }
-        }
-        // An unslipped repeat is found by its exact pseudonym, before any blocking.
-        if slip.is_none() || weighed.iter().any(|c| c.subject_id == own) {
-            entry.blocked += 1;
-            tally.blocked += 1;
         }
     }
     eprintln!(

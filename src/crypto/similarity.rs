@@ -63,6 +63,21 @@ pub struct Buckets {
     /// Those a new record of this identity looks in.
     pub probed: Vec<i64>,
 }
+/// The blocking keys of an identity, before they are hashed into buckets.
+#[derive(Default)]
+struct BlockingKeys {
+    stored: Vec<String>,
+    probed: Vec<String>,
+}
+
+impl BlockingKeys {
+    /// A key both stored under and looked in.
+    fn both(&mut self, key: String) {
+        self.stored.push(key.clone());
+        self.probed.push(key);
+    }
+}
+
 /// Format byte of a serialised encoding.
 const FORMAT: u8 = 1;
 
@@ -331,57 +346,47 @@ impl SimilarityKeys {
             [a, b] => Some((b, a)),
             _ => None,
         };
-        let (mut stored, mut probed) = (Vec::new(), Vec::new());
+        let mut keys = BlockingKeys::default();
         match identity.birth {
             Some(Birth::Full { year, month, day }) => {
                 // Day and month unordered: a swap keeps every key.
                 let (low, high) = (month.min(day), month.max(day));
                 for name in &names {
-                    let key = format!("n|{name}|{year}|{low}|{high}");
-                    stored.push(key.clone());
-                    probed.push(key);
-                    stored.push(format!("y|{name}|{year}"));
-                    probed.push(format!("o|{name}|{year}"));
+                    keys.both(format!("n|{name}|{year}|{low}|{high}"));
+                    keys.stored.push(format!("y|{name}|{year}"));
+                    keys.probed.push(format!("o|{name}|{year}"));
                 }
-                let mut both = vec![format!("d|{year}|{low}|{high}")];
+                keys.both(format!("d|{year}|{low}|{high}"));
                 if let Some((a, b)) = pair {
                     let mut initials = [a.chars().next(), b.chars().next()];
                     initials.sort();
                     let [x, y] = initials.map(|c| c.unwrap_or('_'));
-                    both.push(format!("i|{x}{y}|{low}|{high}"));
-                    both.push(format!("p|{a}|{b}|{year}"));
-                    both.push(format!("p|{a}|{b}|{low}|{high}"));
+                    keys.both(format!("i|{x}{y}|{low}|{high}"));
+                    keys.both(format!("p|{a}|{b}|{year}"));
+                    keys.both(format!("p|{a}|{b}|{low}|{high}"));
                 }
-                stored.extend(both.iter().cloned());
-                probed.extend(both);
             }
             Some(Birth::Year(year)) => {
                 for name in &names {
-                    let key = format!("o|{name}|{year}");
-                    stored.push(key.clone());
-                    probed.push(key);
-                    probed.push(format!("y|{name}|{year}"));
+                    keys.both(format!("o|{name}|{year}"));
+                    keys.probed.push(format!("y|{name}|{year}"));
                 }
                 if let Some((a, b)) = pair {
-                    let key = format!("p|{a}|{b}|{year}");
-                    stored.push(key.clone());
-                    probed.push(key);
+                    keys.both(format!("p|{a}|{b}|{year}"));
                 }
             }
             None => {
                 if let Some((a, b)) = pair {
-                    let key = format!("q|{a}|{b}");
-                    stored.push(key.clone());
-                    probed.push(key);
-                    probed.push(format!("P|{a}|{b}"));
+                    keys.both(format!("q|{a}|{b}"));
+                    keys.probed.push(format!("P|{a}|{b}"));
                 }
             }
         }
         // The two names alone: broad, so looked in only by a record without a
         // birth date (an extract may lack it), which is stored under its own.
         if let (Some((a, b)), Some(_)) = (pair, identity.birth) {
-            stored.push(format!("P|{a}|{b}"));
-            probed.push(format!("q|{a}|{b}"));
+            keys.stored.push(format!("P|{a}|{b}"));
+            keys.probed.push(format!("q|{a}|{b}"));
         }
         let hashed = |keys: Vec<String>| {
             let mut buckets: Vec<i64> = keys
@@ -393,8 +398,8 @@ impl SimilarityKeys {
             buckets
         };
         Buckets {
-            stored: hashed(stored),
-            probed: hashed(probed),
+            stored: hashed(keys.stored),
+            probed: hashed(keys.probed),
         }
     }
 

@@ -13,7 +13,7 @@ use crate::linkage::{Decision, Levels, Model, Verdict};
 /// few hundred, however common the name (BENCHMARKS.md).
 const MAX_CANDIDATES: i64 = 200;
 /// Review items queued for one new subject at most (its best candidates).
-pub const MAX_REVIEWS: usize = 5;
+const MAX_REVIEWS: usize = 5;
 
 /// The advisory locks of the buckets an identity looks in: concurrent
 /// registrations that could be one person run one after another, so the second
@@ -138,23 +138,31 @@ pub(crate) async fn match_identity(
     keyring: &Keyring,
     probes: &[Probe],
 ) -> Result<Matched, StoreError> {
-    let best = weigh_candidates(conn, keyring, probes).await?;
-    let link = best
-        .iter()
-        .find(|c| c.verdict.decision == Decision::Link)
-        .cloned();
-    let review = if link.is_some() {
-        Vec::new()
-    } else {
-        let mut review: Vec<Candidate> = best
-            .into_iter()
-            .filter(|c| c.verdict.decision == Decision::Review)
-            .collect();
-        review.sort_by(|a, b| b.verdict.alone.total_cmp(&a.verdict.alone));
-        review.truncate(MAX_REVIEWS);
-        review
-    };
-    Ok(Matched { link, review })
+    Ok(Matched::of(weigh_candidates(conn, keyring, probes).await?))
+}
+
+impl Matched {
+    /// What the registry does with an identity's weighed candidates: link to the
+    /// most probable one that links; if none does, queue the (at most
+    /// [`MAX_REVIEWS`]) likeliest of those left to review. Public for the
+    /// benchmarks, which decide in memory as the service does.
+    pub fn of(weighed: Vec<Candidate>) -> Self {
+        let link = weighed
+            .iter()
+            .filter(|c| c.verdict.decision == Decision::Link)
+            .max_by(|a, b| a.verdict.probability.total_cmp(&b.verdict.probability))
+            .cloned();
+        let mut review = Vec::new();
+        if link.is_none() {
+            review = weighed
+                .into_iter()
+                .filter(|c| c.verdict.decision == Decision::Review)
+                .collect();
+            review.sort_by(|a, b| b.verdict.alone.total_cmp(&a.verdict.alone));
+            review.truncate(MAX_REVIEWS);
+        }
+        Matched { link, review }
+    }
 }
 
 /// Every subject sharing a bucket with the identity under any live key version
@@ -205,9 +213,11 @@ pub async fn weigh_candidates(
     let mut closest: Vec<(i64, Similarity, f64)> = Vec::with_capacity(rows.len());
     // The registry's size for the prior: the highest subject id, an upper bound
     // (merged and erased subjects and unused ids count), so it errs stricter.
-    let mut population = 0;
+    let population = match rows.first() {
+        Some(row) => u64::try_from(row.try_get::<i64, _>("population")?).unwrap_or(0),
+        None => 0,
+    };
     for row in &rows {
-        population = row.try_get::<i64, _>("population")?;
         let sealed: Vec<u8> = row.try_get("sealed")?;
         let registry_id = row.id("registry_id")?;
         let version = sealed_version(&sealed).map_err(|_| StoreError::Unresolvable)?;
@@ -235,7 +245,7 @@ pub async fn weigh_candidates(
         }
     }
     let similarities: Vec<Similarity> = closest.iter().map(|(_, s, _)| *s).collect();
-    let verdicts = model.decide_among(&similarities, u64::try_from(population).unwrap_or(0));
+    let verdicts = model.decide_among(&similarities, population);
     let mut best: Vec<Candidate> = closest
         .into_iter()
         .zip(verdicts)
